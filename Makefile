@@ -1,0 +1,44 @@
+# Flywheel — `make demo`, `make test`, `make ui`. Everything runs from the project's .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# A project-local Dagster instance: run history, schedules and the concurrency pool that
+# serialises warehouse writes (dagster_home/dagster.yaml).
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+
+.PHONY: demo test lint ui prepare bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/flywheel demo
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests --disable-progress-bar
+
+ui: $(STAMP)
+	$(BIN)/flywheel prepare
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_simulator.py
+	$(BIN)/python benchmarks/bench_demo.py
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new
+	(head -2 requirements.lock; cat requirements.lock.new) > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock && rm requirements.lock.new
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs .pytest_cache

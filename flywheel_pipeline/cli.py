@@ -1,0 +1,224 @@
+"""The `flywheel` command: run the demo, rebuild the report, act on recommendations."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from flywheel_pipeline.settings import Settings, SettingsError, load_settings
+
+MART_SCHEMAS = ("attract", "engage", "delight", "advocate", "flywheel")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Flywheel: a marketing data flywheel on Dagster, dbt and DuckDB."""
+
+
+@main.command()
+def prepare() -> None:
+    """Parse the dbt project (writes dbt_project/target/manifest.json)."""
+    from flywheel_pipeline.dbt.project import ensure_manifest
+
+    click.echo(f"dbt manifest: {ensure_manifest()}")
+
+
+@main.command()
+@click.option("--seed", type=int, help="Overrides FLYWHEEL_DEMO_SEED.")
+@click.option("--scale", type=float, help="Overrides FLYWHEEL_DEMO_SCALE.")
+@click.option("--days", type=int, help="Overrides FLYWHEEL_DEMO_DAYS.")
+def demo(seed: int | None, scale: float | None, days: int | None) -> None:
+    """Materialise every asset on the built-in demo business and print a summary."""
+    overrides = {
+        "flywheel_source": "demo",
+        "flywheel_demo_seed": seed,
+        "flywheel_demo_scale": scale,
+        "flywheel_demo_days": days,
+    }
+    settings = _settings(**{k: v for k, v in overrides.items() if v is not None})
+    started = time.monotonic()
+    click.echo(
+        f"Flywheel demo: seed {settings.flywheel_demo_seed}, scale {settings.flywheel_demo_scale:g}, "
+        f"{settings.flywheel_demo_days} days → {settings.duckdb_path}"
+    )
+    success = run_everything(settings, on_progress=click.echo)
+    if not success:
+        raise click.ClickException("the run failed; see the messages above")
+    print_summary(settings)
+    click.echo(f"Done in {time.monotonic() - started:.0f} s.")
+
+
+def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bool:
+    """Run the `everything` job in this process, reporting each materialisation as it lands."""
+    import dagster as dg
+
+    from flywheel_pipeline.definitions import build_definitions
+
+    on_progress("  preparing definitions (dbt parse when models changed)…")
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def("everything")
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    instance = instance or dg.DagsterInstance.ephemeral()
+    run_id = str(uuid.uuid4())
+    done = threading.Event()
+    watcher = threading.Thread(
+        target=_report_progress, args=(instance, run_id, done, on_progress), daemon=True
+    )
+    watcher.start()
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
+    finally:
+        done.set()
+        watcher.join()
+    return result.success
+
+
+def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None:
+    import dagster as dg
+
+    started = time.monotonic()
+    cursor = None
+    kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_FAILURE}
+    while True:
+        finished = done.is_set()
+        batch = instance.get_records_for_run(run_id, cursor=cursor)
+        cursor = batch.cursor
+        for record in batch.records:
+            event = record.event_log_entry.dagster_event
+            if event is None or event.event_type not in kinds:
+                continue
+            elapsed = time.monotonic() - started
+            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                echo(f"  {elapsed:6.1f}s  FAILED {event.step_key}: {event.event_specific_data}")
+                continue
+            materialization = event.step_materialization_data.materialization
+            rows = materialization.metadata.get("dagster/row_count")
+            shown = f"{rows.value:>10,} rows" if rows is not None else ""
+            echo(f"  {elapsed:6.1f}s  {materialization.asset_key.to_user_string():<45}{shown}")
+        if finished and not batch.has_more:
+            return
+        time.sleep(0.5)
+
+
+def _connect_read_only(settings: Settings):
+    import duckdb
+
+    if not settings.duckdb_path.exists():
+        raise click.ClickException(f"no warehouse at {settings.duckdb_path}; run `flywheel demo`")
+    return duckdb.connect(str(settings.duckdb_path), read_only=True)
+
+
+def print_summary(settings: Settings) -> None:
+    from flywheel_pipeline.operations.report import REPORT_FILE
+
+    with _connect_read_only(settings) as conn:
+        click.echo("\nRows per flywheel stage:")
+        for schema in MART_SCHEMAS:
+            tables = conn.execute(
+                "select table_name, estimated_size from duckdb_tables() "
+                "where schema_name = ? order by table_name",
+                [schema],
+            ).fetchall()
+            listed = ", ".join(f"{name} {rows:,}" for name, rows in tables) or "(none)"
+            click.echo(f"  {schema:<9} {listed}")
+        click.echo("\nTop conversation topics:")
+        for label, conversations, share in conn.execute(
+            "select label, conversations, share from engage.conversation_topics "
+            "order by conversations desc limit 5"
+        ).fetchall():
+            click.echo(f"  {conversations:>6,}  {share:6.1%}  {label}")
+        click.echo("\nTop recommendations:")
+        for priority, action, impact, unit in conn.execute(
+            "select priority, action, expected_impact, impact_unit from flywheel.recommendations "
+            "order by priority limit 5"
+        ).fetchall():
+            click.echo(f"  #{priority:<3} {action}  ({impact:,.0f} {unit})")
+    click.echo(f"\nWarehouse: {settings.duckdb_path}")
+    click.echo(f"Serving copy for BI tools: {settings.serving_dir / 'flywheel.duckdb'}")
+    click.echo(f"HTML report: {settings.reports_dir / REPORT_FILE}")
+
+
+@main.command()
+def report() -> None:
+    """Rebuild the HTML report from the warehouse."""
+    from flywheel_pipeline.operations.report import REPORT_FILE, render_report
+
+    settings = _settings()
+    with _connect_read_only(settings) as conn:
+        path = render_report(conn, settings.reports_dir / REPORT_FILE)
+    click.echo(f"HTML report: {path}")
+
+
+@main.group()
+def recommendations() -> None:
+    """List recommendations, or record a decision on one."""
+
+
+@recommendations.command("list")
+@click.option("--limit", default=20, show_default=True)
+def list_recommendations(limit: int) -> None:
+    """The current recommendations, highest priority first."""
+    settings = _settings()
+    with _connect_read_only(settings) as conn:
+        rows = conn.execute(
+            "select recommendation_id, priority, status, type, action, expected_impact, "
+            "impact_unit from flywheel.recommendations order by priority limit ?",
+            [limit],
+        ).fetchall()
+    for rec_id, priority, status, kind, action, impact, unit in rows:
+        click.echo(f"#{priority:<3} {rec_id}  [{status}] {kind}: {action} ({impact:,.0f} {unit})")
+
+
+def _decide(status: str) -> Callable[[str, str], None]:
+    def command(recommendation_id: str, note: str) -> None:
+        path = record_decision(_settings(), recommendation_id, status, note)
+        click.echo(f"{recommendation_id}: {status} (written to {path}; loaded on the next run)")
+
+    command.__doc__ = f"Mark a recommendation {status}."
+    return command
+
+
+for _status, _name in (("accepted", "accept"), ("rejected", "reject"), ("done", "done")):
+    recommendations.command(_name)(
+        click.argument("recommendation_id")(
+            click.option("--note", default="", help="Why, for the record.")(_decide(_status))
+        )
+    )
+
+
+def record_decision(settings: Settings, recommendation_id: str, status: str, note: str) -> Path:
+    """Append-only: each decision is a new file in landing/decisions/, like any file drop."""
+    decided_at = datetime.now(UTC)
+    folder = settings.landing_dir / "decisions"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"cli-{decided_at:%Y%m%dT%H%M%S%f}-{recommendation_id}.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["recommendation_id", "status", "decided_at", "note"])
+        writer.writerow([recommendation_id, status, decided_at.isoformat(), note])
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

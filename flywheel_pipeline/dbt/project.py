@@ -1,0 +1,42 @@
+"""Where the dbt project lives, and keeping its manifest in step with the models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+_SOURCE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md"}
+
+
+def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
+    manifest = Path(project.manifest_path)
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    return any(
+        path.stat().st_mtime > built
+        for path in Path(project.project_dir).rglob("*")
+        if path.suffix in _SOURCE_SUFFIXES and "target" not in path.parts
+    )
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Run `dbt parse` when the manifest is missing or older than a model, seed or YAML file.
+
+    Dagster only parses by itself under `dagster dev`; the CLI, tests and CI call this.
+    """
+    if manifest_is_stale(project):
+        dbt = Path(sys.executable).with_name("dbt")
+        subprocess.run(
+            [str(dbt), "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
+            cwd=project.project_dir,
+            check=True,
+        )
+    return Path(project.manifest_path)

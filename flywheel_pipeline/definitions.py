@@ -1,0 +1,38 @@
+"""Flywheel's Dagster definitions, assembled from one module per domain.
+
+sources → dbt (staging, intermediate, marts) → insights → recommendations → operations.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from flywheel_pipeline.dbt.project import ensure_manifest
+from flywheel_pipeline.resources import build_resources
+from flywheel_pipeline.settings import Settings, load_settings
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    settings.export_for_subprocesses()
+    ensure_manifest()
+    # Imported after the manifest exists: the dbt assets are read from it at import time.
+    from flywheel_pipeline.dbt.assets import build_defs as dbt_defs
+    from flywheel_pipeline.insights.assets import build_defs as insight_defs
+    from flywheel_pipeline.operations.definitions import build_defs as operation_defs
+    from flywheel_pipeline.recommendations.assets import build_defs as recommendation_defs
+    from flywheel_pipeline.sources.definitions import build_defs as source_defs
+
+    domains = dg.Definitions.merge(
+        dg.Definitions(resources=build_resources(settings)),
+        source_defs(settings),
+        dbt_defs(),
+        insight_defs(),
+        recommendation_defs(),
+    )
+    warehouse_assets = [key for asset in domains.assets or [] for key in asset.keys]
+    return dg.Definitions.merge(domains, operation_defs(settings, warehouse_assets))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_settings())

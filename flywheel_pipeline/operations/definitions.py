@@ -1,0 +1,30 @@
+"""Operations: schedules, the landing sensor, the HTML report and the serving copy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from flywheel_pipeline.operations.automation import (
+    daily_schedule,
+    everything,
+    landing_refresh,
+    landing_sensor,
+    retrain,
+    weekly_retrain_schedule,
+)
+from flywheel_pipeline.operations.report import report_asset
+from flywheel_pipeline.operations.serving import MART_SCHEMAS, serving_copy_asset
+from flywheel_pipeline.settings import Settings
+
+
+def build_defs(settings: Settings, upstream: Sequence[dg.AssetKey]) -> dg.Definitions:
+    """`upstream` are the warehouse assets; the report and serving copy come after the marts."""
+    marts = [key for key in upstream if key.path[0] in MART_SCHEMAS]
+    return dg.Definitions(
+        assets=[report_asset(marts), serving_copy_asset(marts)],
+        jobs=[everything, landing_refresh, retrain],
+        schedules=[daily_schedule, weekly_retrain_schedule],
+        sensors=[landing_sensor(settings.landing_dir)],
+    )

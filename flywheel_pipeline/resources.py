@@ -1,0 +1,37 @@
+"""Resources shared by every domain, built from the settings in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from flywheel_pipeline.settings import Settings
+from flywheel_pipeline.warehouse import warehouse_resource
+
+
+class FlywheelPaths(dg.ConfigurableResource):
+    """Where files live outside the warehouse (landing drops, reports, serving copy)."""
+
+    home: str
+    landing_dir: str
+    reports_dir: str
+    serving_dir: str
+    demo_dir: str
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_dir)
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    return {
+        "warehouse": warehouse_resource(str(settings.duckdb_path)),
+        "paths": FlywheelPaths(
+            home=str(settings.home),
+            landing_dir=str(settings.landing_dir),
+            reports_dir=str(settings.reports_dir),
+            serving_dir=str(settings.serving_dir),
+            demo_dir=str(settings.demo_dir),
+        ),
+    }

@@ -1,0 +1,117 @@
+"""Every setting of SPEC §3, read in one place.
+
+Settings come from the environment (and a `.env` file in the working directory). A missing or
+invalid value stops start-up with one line that names the variable, so an operator never has
+to read a traceback to fix a typo.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    flywheel_home: Path = Path("data")
+    flywheel_duckdb_path: Path | None = None
+    flywheel_landing_dir: Path | None = None
+    flywheel_source: Literal["demo", "live"] | None = None
+    flywheel_demo_seed: int = 42
+    flywheel_demo_scale: float = pydantic.Field(default=1.0, gt=0, le=100)
+    flywheel_demo_days: int = pydantic.Field(default=180, ge=56, le=1100)
+
+    ga4_property_id: str | None = pydantic.Field(default=None, pattern=r"^\d+$")
+    # Only the path is held; the file's content is read by Google's auth library, never here.
+    google_application_credentials: Path | None = pydantic.Field(default=None, repr=False)
+    ga4_api_endpoint: str | None = None
+    gsc_site_url: str | None = pydantic.Field(
+        default=None, pattern=r"^(https?://\S+/|sc-domain:\S+)$"
+    )
+    gsc_api_endpoint: str | None = None
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip() == "" else value
+
+    @pydantic.field_validator("google_application_credentials")
+    @classmethod
+    def _credentials_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("file not found")
+        return value
+
+    @pydantic.field_validator("ga4_api_endpoint", "gsc_api_endpoint")
+    @classmethod
+    def _endpoint_is_url_or_host(cls, value: str | None) -> str | None:
+        if value is not None and (" " in value or value.startswith(("ftp:", "file:"))):
+            raise ValueError("expected http(s)://host[:port] or host[:port]")
+        return value
+
+    # Derived locations -------------------------------------------------------------------
+    @property
+    def home(self) -> Path:
+        return self.flywheel_home.resolve()
+
+    @property
+    def duckdb_path(self) -> Path:
+        return (self.flywheel_duckdb_path or self.home / "warehouse" / "flywheel.duckdb").resolve()
+
+    @property
+    def landing_dir(self) -> Path:
+        return (self.flywheel_landing_dir or self.home / "landing").resolve()
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.home / "serving"
+
+    @property
+    def demo_dir(self) -> Path:
+        """Where the simulator keeps what the demo 'APIs' serve."""
+        return self.home / "demo"
+
+    @property
+    def source(self) -> Literal["demo", "live"]:
+        if self.flywheel_source is not None:
+            return self.flywheel_source
+        return "live" if (self.ga4_property_id or self.gsc_site_url) else "demo"
+
+    @property
+    def ga4_configured(self) -> bool:
+        return self.ga4_property_id is not None
+
+    @property
+    def gsc_configured(self) -> bool:
+        return self.gsc_site_url is not None
+
+    def export_for_subprocesses(self) -> None:
+        """dbt runs as a subprocess and finds the warehouse through this variable."""
+        os.environ["FLYWHEEL_DUCKDB_PATH"] = str(self.duckdb_path)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise SettingsError with one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        given = first.get("input")
+        shown = "" if variable == "GOOGLE_APPLICATION_CREDENTIALS" else f" (got {given!r})"
+        raise SettingsError(f"{variable}: {first['msg']}{shown}") from None

@@ -1,0 +1,152 @@
+"""What each file drop must contain: columns, types and the rules a row must satisfy.
+
+A column marked `required` must be in the file's header, or the file is rejected whole.
+Rules on values (`nullable`, `non_negative`, `allowed`, `value_range`) send a failing row to
+`raw.quarantine` while the other rows load. Columns not listed here are kept as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["text", "timestamp", "date", "float", "int", "bool"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind = "text"
+    required: bool = True
+    nullable: bool = True
+    non_negative: bool = False
+    value_range: tuple[float, float] | None = None
+    allowed: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class FileTable:
+    """One raw table fed by the files under `landing/<folder>/`."""
+
+    name: str
+    folder: str
+    columns: tuple[Column, ...]
+    patterns: tuple[str, ...] = field(default=("*.csv", "*.parquet"))
+
+    @property
+    def relation(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+def _id(name: str) -> Column:
+    return Column(name, nullable=False)
+
+
+def _optional(name: str, kind: Kind = "text") -> Column:
+    return Column(name, kind, required=False)
+
+
+CRM_TABLES: tuple[FileTable, ...] = (
+    FileTable(
+        "crm_contacts",
+        "crm/contacts",
+        (
+            _id("contact_id"),
+            Column("email"),
+            Column("created_at", "timestamp", nullable=False),
+            Column("source"),
+            Column("medium"),
+            Column("campaign"),
+            Column("ga_client_id"),
+            _optional("company"),
+            _optional("industry"),
+            _optional("company_size"),
+            _optional("country"),
+        ),
+    ),
+    FileTable(
+        "crm_deals",
+        "crm/deals",
+        (
+            _id("deal_id"),
+            Column("contact_id"),
+            Column("created_at", "timestamp", nullable=False),
+            Column("stage", nullable=False),
+            Column("amount", "float", non_negative=True),
+            Column("closed_at", "timestamp"),
+            Column("is_won", "bool"),
+        ),
+    ),
+    FileTable(
+        "crm_deal_stage_history",
+        "crm/deal_stage_history",
+        (
+            _id("deal_id"),
+            Column("stage", nullable=False),
+            Column("entered_at", "timestamp", nullable=False),
+        ),
+    ),
+    FileTable(
+        "crm_orders",
+        "crm/orders",
+        (
+            _id("order_id"),
+            Column("contact_id"),
+            Column("ordered_at", "timestamp", nullable=False),
+            Column("revenue", "float", nullable=False, non_negative=True),
+            _optional("items", "int"),
+        ),
+    ),
+    FileTable(
+        "crm_nps_responses",
+        "crm/nps_responses",
+        (
+            _id("contact_id"),
+            Column("responded_at", "timestamp", nullable=False),
+            Column("score", "int", nullable=False, value_range=(0, 10)),
+            _optional("comment"),
+        ),
+    ),
+    FileTable(
+        "crm_referrals",
+        "crm/referrals",
+        (
+            _id("referrer_contact_id"),
+            _id("referred_contact_id"),
+            Column("referred_at", "timestamp", nullable=False),
+        ),
+    ),
+    FileTable(
+        "crm_ad_spend",
+        "crm/ad_spend",
+        (
+            Column("date", "date", nullable=False),
+            Column("source", nullable=False),
+            Column("medium", nullable=False),
+            Column("campaign"),
+            Column("spend", "float", nullable=False, non_negative=True),
+            _optional("impressions", "int"),
+            _optional("clicks", "int"),
+        ),
+    ),
+)
+
+DECISIONS = FileTable(
+    "decisions",
+    "decisions",
+    (
+        _id("recommendation_id"),
+        Column("status", nullable=False, allowed=frozenset({"accepted", "rejected", "done"})),
+        Column("decided_at", "timestamp", nullable=False),
+        _optional("note"),
+    ),
+    patterns=("*.csv",),
+)
+
+CONVERSATION_ROLES = frozenset({"user", "assistant", "agent"})
+
+QUARANTINE_COLUMNS = ["source", "file", "line", "field", "reason", "record", "_loaded_at"]

@@ -1,0 +1,48 @@
+"""Shared fixtures: one dbt parse per session, settings pointing at a temporary home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flywheel_pipeline.settings import Settings, load_settings
+
+SETTINGS_VARIABLES = [
+    "FLYWHEEL_HOME",
+    "FLYWHEEL_DUCKDB_PATH",
+    "FLYWHEEL_LANDING_DIR",
+    "FLYWHEEL_SOURCE",
+    "FLYWHEEL_DEMO_SEED",
+    "FLYWHEEL_DEMO_SCALE",
+    "FLYWHEEL_DEMO_DAYS",
+    "GA4_PROPERTY_ID",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GA4_API_ENDPOINT",
+    "GSC_SITE_URL",
+    "GSC_API_ENDPOINT",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's settings or .env file."""
+    for variable in SETTINGS_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest() -> Path:
+    from flywheel_pipeline.dbt.project import ensure_manifest
+
+    return ensure_manifest()
+
+
+def demo_settings(home: Path, scale: float = 0.15, days: int = 120) -> Settings:
+    return load_settings(
+        flywheel_home=home,
+        flywheel_source="demo",
+        flywheel_demo_scale=scale,
+        flywheel_demo_days=days,
+    )

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flywheel_pipeline.settings import SettingsError, load_settings
+
+
+def test_defaults_follow_flywheel_home(tmp_path: Path) -> None:
+    settings = load_settings(flywheel_home=tmp_path)
+    assert settings.source == "demo"
+    assert settings.duckdb_path == tmp_path / "warehouse" / "flywheel.duckdb"
+    assert settings.landing_dir == tmp_path / "landing"
+
+
+def test_source_is_live_when_google_settings_are_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GSC_SITE_URL", "sc-domain:example.com")
+    assert load_settings().source == "live"
+    monkeypatch.setenv("FLYWHEEL_SOURCE", "demo")
+    assert load_settings().source == "demo"
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("FLYWHEEL_DEMO_SEED=7\n")
+    assert load_settings().flywheel_demo_seed == 7
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FLYWHEEL_DEMO_SCALE", "lots"),
+        ("FLYWHEEL_DEMO_SCALE", "0"),
+        ("FLYWHEEL_DEMO_DAYS", "3"),
+        ("FLYWHEEL_SOURCE", "prod"),
+        ("GA4_PROPERTY_ID", "properties/123"),
+        ("GSC_SITE_URL", "example.com"),
+        ("GOOGLE_APPLICATION_CREDENTIALS", "/no/such/key.json"),
+    ],
+)
+def test_invalid_setting_fails_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith(f"{variable}:")
+    assert "\n" not in message
+
+
+def test_credentials_path_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secret/place/key.json")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "/secret/place" not in str(raised.value)
