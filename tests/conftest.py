@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from flywheel_pipeline.settings import Settings, load_settings
-
 SETTINGS_VARIABLES = [
     "FLYWHEEL_HOME",
     "FLYWHEEL_DUCKDB_PATH",
@@ -37,12 +35,3 @@ def dbt_manifest() -> Path:
     from flywheel_pipeline.dbt.project import ensure_manifest
 
     return ensure_manifest()
-
-
-def demo_settings(home: Path, scale: float = 0.15, days: int = 120) -> Settings:
-    return load_settings(
-        flywheel_home=home,
-        flywheel_source="demo",
-        flywheel_demo_scale=scale,
-        flywheel_demo_days=days,
-    )

@@ -1,0 +1,112 @@
+"""Small helpers shared by the insight models: dates, run ids and ``model_runs`` rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+MODEL_RUNS_COLUMNS = [
+    "run_id",
+    "model",
+    "trained_at",
+    "train_rows",
+    "holdout_rows",
+    "metric",
+    "value",
+    "baseline_value",
+    "data_through",
+]
+
+
+def to_utc_naive(values: pd.Series) -> pd.Series:
+    """Parse timestamps and normalise them to naive UTC (the warehouse convention)."""
+    parsed = pd.to_datetime(values, utc=True, errors="coerce")
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def as_date(value: object) -> dt.date:
+    """A date from a date, datetime, Timestamp or ISO string."""
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return pd.Timestamp(str(value)).date()
+
+
+def max_date(*series: pd.Series) -> dt.date | None:
+    """The latest date across timestamp series (``data_through``), ``None`` when all are empty."""
+    latest: pd.Timestamp | None = None
+    for s in series:
+        if s is None or len(s) == 0:
+            continue
+        m = to_utc_naive(pd.Series(s)).max()
+        if pd.notna(m) and (latest is None or m > latest):
+            latest = m
+    return None if latest is None else latest.date()
+
+
+def end_of_day(day: dt.date) -> pd.Timestamp:
+    """The first instant after ``day`` (exclusive upper bound for "up to and including day")."""
+    return pd.Timestamp(day) + pd.Timedelta(days=1)
+
+
+def stable_hash(*parts: object, length: int = 16) -> str:
+    """A deterministic hex digest of the parts (joined with ``|``)."""
+    text = "|".join(str(p) for p in parts)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def run_id(model: str, data_through: dt.date) -> str:
+    """Deterministic run id: the same model on the same data_through gets the same id."""
+    day = as_date(data_through)
+    return f"{model}-{day.isoformat()}-{stable_hash(model, day)[:8]}"
+
+
+def _num(value: object) -> float:
+    if value is None:
+        return math.nan
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def model_run_rows(
+    model: str,
+    data_through: dt.date,
+    train_rows: int,
+    holdout_rows: int,
+    metrics: Iterable[tuple[str, object, object]],
+) -> pd.DataFrame:
+    """``model_runs`` rows, one per ``(metric, value, baseline_value)``.
+
+    ``trained_at`` is ``data_through`` (a timestamp at midnight) so replays reproduce, and
+    ``run_id`` is a hash of the model name and ``data_through``.
+    """
+    day = as_date(data_through)
+    rows = [
+        {
+            "run_id": run_id(model, day),
+            "model": model,
+            "trained_at": pd.Timestamp(day),
+            "train_rows": int(train_rows),
+            "holdout_rows": int(holdout_rows),
+            "metric": name,
+            "value": _num(value),
+            "baseline_value": _num(baseline),
+            "data_through": day,
+        }
+        for name, value, baseline in metrics
+    ]
+    frame = pd.DataFrame(rows, columns=MODEL_RUNS_COLUMNS)
+    return frame.astype({"train_rows": "int64", "holdout_rows": "int64"})
+
+
+def empty_model_runs() -> pd.DataFrame:
+    return pd.DataFrame(columns=MODEL_RUNS_COLUMNS)

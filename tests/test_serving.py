@@ -1,0 +1,39 @@
+"""The serving copy: every mart, as DuckDB and Parquet, swapped in whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from flywheel_pipeline.operations.serving import publish
+
+
+def _warehouse(path: Path, rows: int) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(str(path))
+    conn.execute("create schema if not exists attract; create schema if not exists raw")
+    conn.execute(
+        f"create or replace table attract.channel_daily as select range as n from range({rows})"
+    )
+    conn.execute("create or replace table raw.secret as select 1 as x")
+    return conn
+
+
+def test_publish_copies_marts_only_and_replaces_previous_copy(tmp_path: Path) -> None:
+    serving = tmp_path / "serving"
+    with _warehouse(tmp_path / "w.duckdb", rows=3) as conn:
+        assert publish(conn, serving) == ["attract.channel_daily"]
+    with _warehouse(tmp_path / "w.duckdb", rows=5) as conn:
+        publish(conn, serving)
+
+    with duckdb.connect(str(serving / "flywheel.duckdb"), read_only=True) as copy:
+        assert copy.execute("select count(*) from attract.channel_daily").fetchone() == (5,)
+        schemas = {
+            r[0] for r in copy.execute("select schema_name from duckdb_schemas()").fetchall()
+        }
+        assert "raw" not in schemas
+    parquet = pd.read_parquet(serving / "parquet" / "attract" / "channel_daily.parquet")
+    assert len(parquet) == 5
+    # the previous version is kept for readers that opened it; older ones are removed
+    assert len(list((serving / ".versions").iterdir())) == 2
