@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import sys
@@ -53,11 +54,18 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
     }
     settings = _settings(**{k: v for k, v in overrides.items() if v is not None})
     started = time.monotonic()
+    terminal = sys.stdout  # progress keeps going here while tool output goes to the log
     click.echo(
-        f"Flywheel demo: seed {settings.flywheel_demo_seed}, scale {settings.flywheel_demo_scale:g}, "
-        f"{settings.flywheel_demo_days} days → {settings.duckdb_path}"
+        f"Flywheel demo: seed {settings.flywheel_demo_seed}, "
+        f"scale {settings.flywheel_demo_scale:g}, {settings.flywheel_demo_days} days "
+        f"→ {settings.duckdb_path}"
     )
-    success = run_everything(settings, on_progress=click.echo)
+    from flywheel_pipeline.dbt.project import DbtParseError
+
+    try:
+        success = run_everything(settings, on_progress=lambda line: click.echo(line, file=terminal))
+    except DbtParseError as exc:
+        raise click.ClickException(str(exc)) from None
     if not success:
         raise click.ClickException("the run failed; see the messages above")
     print_summary(settings)
@@ -65,13 +73,20 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
 
 
 def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bool:
-    """Run the `everything` job in this process, reporting each materialisation as it lands."""
+    """Run the `everything` job in this process, reporting each materialisation as it lands.
+
+    dbt and Dagster write their own detailed logs to stdout; those go to a log file under
+    $FLYWHEEL_HOME/logs so the terminal shows one line per asset.
+    """
     import dagster as dg
 
     from flywheel_pipeline.definitions import build_definitions
 
     on_progress("  preparing definitions (dbt parse when models changed)…")
     definitions = build_definitions(settings)
+    log_path = settings.home / "logs" / f"run-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    on_progress(f"  detailed log: {log_path}")
     job = definitions.resolve_job_def("everything")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     instance = instance or dg.DagsterInstance.ephemeral()
@@ -82,12 +97,13 @@ def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bo
     )
     watcher.start()
     try:
-        result = job.execute_in_process(
-            instance=instance,
-            run_id=run_id,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-        )
+        with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+            )
     finally:
         done.set()
         watcher.join()
@@ -122,22 +138,24 @@ def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None
 
 
 def _connect_read_only(settings: Settings):
-    import duckdb
+    from flywheel_pipeline.warehouse import connect
 
     if not settings.duckdb_path.exists():
         raise click.ClickException(f"no warehouse at {settings.duckdb_path}; run `flywheel demo`")
-    return duckdb.connect(str(settings.duckdb_path), read_only=True)
+    return connect(settings.duckdb_path, read_only=True)
 
 
 def print_summary(settings: Settings) -> None:
     from flywheel_pipeline.operations.report import REPORT_FILE
+    from flywheel_pipeline.operations.serving import SERVING_DATABASE
 
     with _connect_read_only(settings) as conn:
         click.echo("\nRows per flywheel stage:")
         for schema in MART_SCHEMAS:
             tables = conn.execute(
                 "select table_name, estimated_size from duckdb_tables() "
-                "where schema_name = ? order by table_name",
+                "where database_name = current_database() and schema_name = ? "
+                "order by table_name",
                 [schema],
             ).fetchall()
             listed = ", ".join(f"{name} {rows:,}" for name, rows in tables) or "(none)"
@@ -155,7 +173,7 @@ def print_summary(settings: Settings) -> None:
         ).fetchall():
             click.echo(f"  #{priority:<3} {action}  ({impact:,.0f} {unit})")
     click.echo(f"\nWarehouse: {settings.duckdb_path}")
-    click.echo(f"Serving copy for BI tools: {settings.serving_dir / 'flywheel.duckdb'}")
+    click.echo(f"Serving copy for BI tools: {settings.serving_dir / SERVING_DATABASE}")
     click.echo(f"HTML report: {settings.reports_dir / REPORT_FILE}")
 
 

@@ -1,13 +1,11 @@
 """Resources shared by every domain, built from the settings in one place."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
 
 from flywheel_pipeline.settings import Settings
-from flywheel_pipeline.warehouse import warehouse_resource
+from flywheel_pipeline.warehouse import WarehouseResource
 
 
 class FlywheelPaths(dg.ConfigurableResource):
@@ -26,7 +24,7 @@ class FlywheelPaths(dg.ConfigurableResource):
 
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
-        "warehouse": warehouse_resource(str(settings.duckdb_path)),
+        "warehouse": WarehouseResource(path=str(settings.duckdb_path)),
         "paths": FlywheelPaths(
             home=str(settings.home),
             landing_dir=str(settings.landing_dir),

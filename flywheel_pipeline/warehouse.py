@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 # Every asset that writes the warehouse runs in this Dagster concurrency pool. dagster.yaml
 # limits it to one step at a time because DuckDB allows a single writer process.
 WAREHOUSE_POOL = "warehouse"
 
+# The file is flywheel.duckdb and one schema is `flywheel`: opened directly, DuckDB would name
+# the catalog `flywheel` too and `flywheel.recommendations` would be ambiguous. Attaching the
+# file under this alias keeps two-part names (`schema.table`) unambiguous.
+CATALOG = "warehouse"
 
-def warehouse_resource(path: str) -> DuckDBResource:
-    return DuckDBResource(database=path)
+
+@contextmanager
+def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn = duckdb.connect()
+    try:
+        mode = " (read_only)" if read_only else ""
+        conn.execute(f"attach '{path}' as {CATALOG}{mode}")
+        conn.execute(f"use {CATALOG}")
+        yield conn
+    finally:
+        conn.close()
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file; assets that use it belong in WAREHOUSE_POOL."""
+
+    path: str
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        with connect(self.path) as conn:
+            yield conn
 
 
 def replace_table(conn: duckdb.DuckDBPyConnection, relation: str, frame: pd.DataFrame) -> int:

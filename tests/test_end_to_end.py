@@ -52,7 +52,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Path) -> P
 
 @pytest.mark.slow
 def test_every_flywheel_schema_has_non_empty_tables(demo_home: Path) -> None:
-    snapshot = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
+    snapshot = _snapshot(demo_home / "warehouse" / "marts.duckdb")
     for schema in SCHEMAS:
         tables = {name: len(frame) for name, frame in snapshot.items() if name.startswith(schema)}
         assert tables and any(tables.values()), f"{schema} is empty: {tables}"
@@ -65,15 +65,15 @@ def test_report_and_serving_copy_are_published(demo_home: Path) -> None:
     report = (demo_home / "reports" / "flywheel.html").read_text()
     assert "plotly" in report.lower() and "Recommendations" in report
     assert "<script src=" not in report  # self-contained: no network needed to open it
-    with duckdb.connect(str(demo_home / "serving" / "flywheel.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(demo_home / "serving" / "marts.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from engage.leads").fetchone()[0] > 0
 
 
 @pytest.mark.slow
 def test_rerun_leaves_identical_tables(demo_home: Path) -> None:
-    before = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
+    before = _snapshot(demo_home / "warehouse" / "marts.duckdb")
     assert _run_everything(demo_home).success
-    after = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
+    after = _snapshot(demo_home / "warehouse" / "marts.duckdb")
     assert before.keys() == after.keys()
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)

@@ -27,7 +27,7 @@ def test_publish_copies_marts_only_and_replaces_previous_copy(tmp_path: Path) ->
     with _warehouse(tmp_path / "w.duckdb", rows=5) as conn:
         publish(conn, serving)
 
-    with duckdb.connect(str(serving / "flywheel.duckdb"), read_only=True) as copy:
+    with duckdb.connect(str(serving / "marts.duckdb"), read_only=True) as copy:
         assert copy.execute("select count(*) from attract.channel_daily").fetchone() == (5,)
         schemas = {
             r[0] for r in copy.execute("select schema_name from duckdb_schemas()").fetchall()

@@ -10,7 +10,15 @@ from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
+# The dbt installed beside this Python, so a venv works without being activated.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class DbtParseError(RuntimeError):
+    """The dbt project does not parse; dbt has printed why."""
+
 
 _SOURCE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".md"}
 
@@ -33,10 +41,11 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     Dagster only parses by itself under `dagster dev`; the CLI, tests and CI call this.
     """
     if manifest_is_stale(project):
-        dbt = Path(sys.executable).with_name("dbt")
-        subprocess.run(
-            [str(dbt), "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
+        parsed = subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
             cwd=project.project_dir,
-            check=True,
+            check=False,
         )
+        if parsed.returncode != 0:
+            raise DbtParseError(f"`dbt parse` failed in {project.project_dir} (errors above)")
     return Path(project.manifest_path)

@@ -3,16 +3,18 @@
 The modelling lives in one module per insight beside this file; each is tested alone.
 """
 
-from __future__ import annotations
-
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.insights.content_gaps import find_content_gaps, with_content_gaps
 from flywheel_pipeline.insights.lead_scoring import score_leads
 from flywheel_pipeline.insights.topics import discover_topics
 from flywheel_pipeline.metadata import frame_metadata
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, read_relation, replace_table
+from flywheel_pipeline.warehouse import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    read_relation,
+    replace_table,
+)
 
 
 def _runs_spec(model: str, deps: list[list[str]]) -> dg.AssetSpec:
@@ -59,12 +61,14 @@ def _model_quality(model_runs) -> dict[str, dg.MetadataValue]:
     pool=WAREHOUSE_POOL,
     name="conversation_topic_model",
 )
-def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """TF-IDF + k-means topics, and which topics no page or query answers (content gaps)."""
     with warehouse.get_connection() as conn:
         texts = read_relation(conn, "intermediate.int_conversations__texts")
         pages = read_relation(conn, "staging.stg_ga4__pages")
-        queries = read_relation(conn, "staging.stg_gsc__search_analytics")
+        queries = read_relation(conn, "staging.stg_gsc__search_analytics").rename(
+            columns={"search_query": "query", "page_url": "page"}
+        )
         result = discover_topics(texts)
         gaps = find_content_gaps(result.topics, pages, queries)
         topics = with_content_gaps(result.topics, gaps)
@@ -111,7 +115,7 @@ _LEAD_INPUTS = [
     pool=WAREHOUSE_POOL,
     name="lead_scoring_model",
 )
-def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
+def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Scores every open lead with a calibrated classifier trained on a time split."""
     with warehouse.get_connection() as conn:
         contacts = read_relation(conn, "staging.stg_crm__contacts")

@@ -1,7 +1,5 @@
 """Jobs, schedules and the landing-folder sensor."""
 
-from __future__ import annotations
-
 import hashlib
 from pathlib import Path
 

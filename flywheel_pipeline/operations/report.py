@@ -3,8 +3,6 @@
 Charts are Plotly figures with the library inlined once, so the file opens without network.
 """
 
-from __future__ import annotations
-
 import html
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +11,9 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import plotly.express as px
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 REPORT_FILE = "flywheel.html"
 STAGES = ["stranger", "prospect", "customer", "promoter"]
@@ -46,7 +43,8 @@ class _Page:
 def _read(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame | None:
     schema, table = relation.split(".")
     exists = conn.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ?",
         [schema, table],
     ).fetchone()[0]
     return conn.execute(f"select * from {relation}").df() if exists else None
@@ -158,7 +156,7 @@ def report_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         deps=upstream,
         description="Self-contained HTML report ($FLYWHEEL_HOME/reports/flywheel.html).",
     )
-    def flywheel_html(warehouse: DuckDBResource, paths: FlywheelPaths) -> dg.MaterializeResult:
+    def flywheel_html(warehouse: WarehouseResource, paths: FlywheelPaths) -> dg.MaterializeResult:
         with warehouse.get_connection() as conn:
             path = render_report(conn, Path(paths.reports_dir) / REPORT_FILE)
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})

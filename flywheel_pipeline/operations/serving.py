@@ -1,11 +1,10 @@
 """Publish a read-only copy of the marts for BI tools, swapped in atomically.
 
 DuckDB allows one writer process, so BI tools never open the warehouse itself: they read
-`serving/flywheel.duckdb` or `serving/parquet/<schema>/<table>.parquet`, which are replaced
+`serving/marts.duckdb` (named so that its catalog, `marts`, does not clash with the
+`flywheel` schema) or `serving/parquet/<schema>/<table>.parquet`, which are replaced
 only once a complete new copy exists.
 """
-
-from __future__ import annotations
 
 import os
 import shutil
@@ -13,12 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 MART_SCHEMAS = ("attract", "engage", "delight", "advocate", "flywheel")
+SERVING_DATABASE = "marts.duckdb"
 
 
 def mart_tables(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -37,7 +36,7 @@ def publish(conn: duckdb.DuckDBPyConnection, serving_dir: Path) -> list[str]:
     tables = mart_tables(conn)
     version = serving_dir / ".versions" / f"{os.getpid()}-{os.urandom(4).hex()}"
     (version / "parquet").mkdir(parents=True)
-    database = version / "flywheel.duckdb"
+    database = version / SERVING_DATABASE
 
     conn.execute(f"attach '{database}' as serving_copy")
     try:
@@ -53,7 +52,7 @@ def publish(conn: duckdb.DuckDBPyConnection, serving_dir: Path) -> list[str]:
         conn.execute("detach serving_copy")
 
     # os.replace is atomic: a reader sees the old copy or the new one, never a mix.
-    os.replace(database, serving_dir / "flywheel.duckdb")
+    os.replace(database, serving_dir / SERVING_DATABASE)
     link = serving_dir / "parquet"
     staged_link = serving_dir / f".parquet-{version.name}"
     staged_link.symlink_to(Path(".versions") / version.name / "parquet")
@@ -82,13 +81,13 @@ def serving_copy_asset(marts: list[dg.AssetKey]) -> dg.AssetsDefinition:
         deps=marts,
         description="Read-only copy of every mart for BI tools ($FLYWHEEL_HOME/serving/).",
     )
-    def serving_marts(warehouse: DuckDBResource, paths: FlywheelPaths) -> dg.MaterializeResult:
+    def serving_marts(warehouse: WarehouseResource, paths: FlywheelPaths) -> dg.MaterializeResult:
         with warehouse.get_connection() as conn:
             published = publish(conn, Path(paths.serving_dir))
         return dg.MaterializeResult(
             metadata={
                 "tables": len(published),
-                "path": dg.MetadataValue.path(str(Path(paths.serving_dir) / "flywheel.duckdb")),
+                "path": dg.MetadataValue.path(str(Path(paths.serving_dir) / SERVING_DATABASE)),
             }
         )
 

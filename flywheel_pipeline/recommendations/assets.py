@@ -1,14 +1,16 @@
 """The recommendations asset: rank every action type together by expected impact."""
 
-from __future__ import annotations
-
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.recommendations.candidates import build_candidates
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, read_relation, replace_table
+from flywheel_pipeline.warehouse import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    read_relation,
+    replace_table,
+)
 
 
 class RecommendationConfig(dg.Config):
@@ -31,7 +33,7 @@ class RecommendationConfig(dg.Config):
     pool=WAREHOUSE_POOL,
 )
 def recommendation_candidates(
-    config: RecommendationConfig, warehouse: DuckDBResource
+    config: RecommendationConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Proposed actions with evidence, expected impact in one unit, priority and confidence."""
     with warehouse.get_connection() as conn:

@@ -4,17 +4,14 @@ Landing files go where real exports land; GA4 and Search Console rows go to snap
 the demo clients serve; the planted truths go to schema `demo_truth` for evaluation only.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.demo import DemoConfig, simulate, write_landing_files
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, replace_table
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_table
 
 DEMO_BUSINESS = dg.AssetKey(["demo", "business"])
 
@@ -49,7 +46,7 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 )
 def demo_business(
     context: dg.AssetExecutionContext,
-    warehouse: DuckDBResource,
+    warehouse: WarehouseResource,
     paths: FlywheelPaths,
     demo: DemoResource,
 ) -> dg.MaterializeResult:

@@ -5,19 +5,21 @@ source's slice of `raw.quarantine` in one transaction, so a rerun never duplicat
 rows.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.metadata import frame_metadata, problems_metadata, utc_now
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.files.conversations import load_conversations
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES, DECISIONS, FileTable
 from flywheel_pipeline.sources.files.tables import load_table
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, replace_rows, replace_table
+from flywheel_pipeline.warehouse import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    replace_rows,
+    replace_table,
+)
 
 GROUP = "sources"
 
@@ -37,7 +39,7 @@ def file_table_asset(table: FileTable, deps: Sequence[dg.AssetKey]) -> dg.Assets
         description=f"Rows of `landing/{table.folder}/` files, typed, UTC, with lineage.",
     )
     def _load(
-        context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: FlywheelPaths
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: FlywheelPaths
     ) -> dg.MaterializeResult:
         loaded = load_table(table, paths.landing, utc_now())
         _log_rejections(context, loaded.files_rejected)
@@ -77,7 +79,9 @@ def conversations_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         name="raw_conversations",
     )
-    def _load(context: dg.AssetExecutionContext, warehouse: DuckDBResource, paths: FlywheelPaths):
+    def _load(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: FlywheelPaths
+    ):
         loaded = load_conversations(paths.landing, utc_now())
         _log_rejections(context, loaded.files_rejected)
         with warehouse.get_connection() as conn:

@@ -1,17 +1,14 @@
 """Raw GA4 assets, one per report definition."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.metadata import frame_metadata, utc_now
 from flywheel_pipeline.sources.ga4.extract import to_raw_rows
 from flywheel_pipeline.sources.ga4.reports import DEFAULT_REPORTS, Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, replace_table
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_table
 
 
 def ga4_report_asset(report: Ga4Report, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -26,7 +23,7 @@ def ga4_report_asset(report: Ga4Report, deps: Sequence[dg.AssetKey]) -> dg.Asset
             "with sampling/thresholding flags and request lineage."
         ),
     )
-    def _extract(warehouse: DuckDBResource, ga4: Ga4Resource) -> dg.MaterializeResult:
+    def _extract(warehouse: WarehouseResource, ga4: Ga4Resource) -> dg.MaterializeResult:
         pages = iter(()) if not ga4.configured else ga4.client().pages(report)
         rows = to_raw_rows(report, pages, utc_now())
         with warehouse.get_connection() as conn:

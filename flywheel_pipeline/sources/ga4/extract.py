@@ -33,7 +33,9 @@ class Ga4Client(Protocol):
     def pages(self, report: Ga4Report) -> Iterator[ReportPage]: ...
 
 
-def to_raw_rows(report: Ga4Report, pages: Iterator[ReportPage], loaded_at: datetime) -> pd.DataFrame:
+def to_raw_rows(
+    report: Ga4Report, pages: Iterator[ReportPage], loaded_at: datetime
+) -> pd.DataFrame:
     frames = []
     for page in pages:
         frame = page.rows.reindex(columns=report.columns).copy()

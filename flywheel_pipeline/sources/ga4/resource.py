@@ -1,7 +1,5 @@
 """The GA4 resource: hands assets a client for the configured mode."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg

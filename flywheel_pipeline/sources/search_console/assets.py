@@ -1,16 +1,13 @@
 """Raw Search Console asset: date × query × page × country × device."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from flywheel_pipeline.metadata import frame_metadata, utc_now
 from flywheel_pipeline.sources.search_console.extract import RAW_TABLE, to_raw_rows
 from flywheel_pipeline.sources.search_console.resource import SearchConsoleResource
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, replace_table
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_table
 
 
 def build_search_console_assets(deps: Sequence[dg.AssetKey] = ()) -> list[dg.AssetsDefinition]:
@@ -23,7 +20,7 @@ def build_search_console_assets(deps: Sequence[dg.AssetKey] = ()) -> list[dg.Ass
         description="Search Console performance by date × query × page × country × device.",
     )
     def gsc_search_analytics(
-        warehouse: DuckDBResource, search_console: SearchConsoleResource
+        warehouse: WarehouseResource, search_console: SearchConsoleResource
     ) -> dg.MaterializeResult:
         pages = search_console.client().pages() if search_console.configured else iter(())
         rows = to_raw_rows(pages, utc_now())

@@ -1,0 +1,44 @@
+{#
+    source_or_empty(source_name, table_name)
+
+    Renders `source(source_name, table_name)` when the table exists, and otherwise an
+    empty relation with the columns and data types declared for that source table in its
+    sources yml. This keeps the lineage (the source() call is always made) while letting
+    the project build when a source is not configured (SPEC §3: in live mode every source
+    is optional) or an insight asset has not written its `ml` table yet (cold start).
+#}
+{% macro source_or_empty(source_name, table_name) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if not execute -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set existing = adapter.get_relation(
+        database=relation.database,
+        schema=relation.schema,
+        identifier=relation.identifier,
+    ) -%}
+    {%- if existing is not none -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set columns = [] -%}
+    {%- for node in graph.sources.values() -%}
+        {%- if node.source_name == source_name and node.name == table_name -%}
+            {%- for column in node.columns.values() -%}
+                {%- do columns.append(
+                    'cast(null as ' ~ column.data_type ~ ') as ' ~ column.name
+                ) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if columns | length == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            'Source ' ~ source_name ~ '.' ~ table_name
+            ~ ' does not exist and declares no columns to stand in for it.'
+        ) }}
+    {%- endif -%}
+    {{ log(
+        'source ' ~ source_name ~ '.' ~ table_name ~ ' not found: reading it as empty',
+        info=true,
+    ) }}
+    {{ return('(select ' ~ columns | join(', ') ~ ' where 1 = 0) as empty_' ~ table_name) }}
+{%- endmacro %}

@@ -1,0 +1,124 @@
+{#
+    One row per contact (surviving contact_id) who answered an NPS survey or referred
+    someone. nps_category follows the latest response: promoter 9–10, passive 7–8,
+    detractor 0–6. referred_customers are referred contacts who became customers;
+    referred_revenue is their order revenue.
+#}
+with
+
+nps_responses as (
+
+    select * from {{ ref('stg_crm__nps_responses') }}
+
+),
+
+referrals as (
+
+    select * from {{ ref('stg_crm__referrals') }}
+
+),
+
+persons as (
+
+    select * from {{ ref('int_identity__persons') }}
+    where identifier_type = 'contact_id'
+
+),
+
+customers as (
+
+    select * from {{ ref('customers') }}
+
+),
+
+ranked_nps as (
+
+    select
+        coalesce(persons.person_id, nps_responses.contact_id) as person_id,
+        nps_responses.score,
+        nps_responses.nps_category,
+        nps_responses.responded_at,
+        row_number() over (
+            partition by coalesce(persons.person_id, nps_responses.contact_id)
+            order by nps_responses.responded_at desc
+        ) as response_rank,
+        count(*) over (
+            partition by coalesce(persons.person_id, nps_responses.contact_id)
+        ) as nps_responses
+
+    from nps_responses
+    left join persons
+        on nps_responses.contact_id = persons.identifier_value
+    where nps_responses.contact_id is not null
+
+),
+
+person_referrals as (
+
+    select
+        coalesce(referrers.person_id, referrals.referrer_contact_id)
+            as referrer_person_id,
+        coalesce(referred.person_id, referrals.referred_contact_id)
+            as referred_person_id,
+        referrals.referred_at
+
+    from referrals
+    left join persons as referrers
+        on referrals.referrer_contact_id = referrers.identifier_value
+    left join persons as referred
+        on referrals.referred_contact_id = referred.identifier_value
+    where referrals.referrer_contact_id is not null
+
+),
+
+referral_summary as (
+
+    select
+        person_referrals.referrer_person_id as person_id,
+        count(distinct person_referrals.referred_person_id) as referrals_made,
+        count(distinct customers.contact_id) as referred_customers,
+        sum(customers.revenue) as referred_revenue,
+        min(person_referrals.referred_at) as first_referral_at
+
+    from person_referrals
+    left join customers
+        on person_referrals.referred_person_id = customers.contact_id
+    group by person_referrals.referrer_person_id
+
+),
+
+advocates as (
+
+    select person_id from ranked_nps
+    union
+    select person_id from referral_summary
+
+),
+
+final as (
+
+    select
+        advocates.person_id as contact_id,
+        latest_nps.score as latest_nps,
+        latest_nps.nps_category,
+        latest_nps.responded_at as latest_nps_at,
+        coalesce(latest_nps.nps_responses, 0) as nps_responses,
+        coalesce(referral_summary.referrals_made, 0) as referrals_made,
+        coalesce(referral_summary.referred_customers, 0) as referred_customers,
+        coalesce(referral_summary.referred_revenue, 0) as referred_revenue,
+        referral_summary.first_referral_at,
+        customers.contact_id is not null as is_customer
+
+    from advocates
+    left join ranked_nps as latest_nps
+        on
+            advocates.person_id = latest_nps.person_id
+            and latest_nps.response_rank = 1
+    left join referral_summary
+        on advocates.person_id = referral_summary.person_id
+    left join customers
+        on advocates.person_id = customers.contact_id
+
+)
+
+select * from final

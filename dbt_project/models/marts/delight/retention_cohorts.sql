@@ -1,0 +1,124 @@
+{#
+    Cohort month (month of a customer's first order) × months since the first order.
+    A customer is active in a month when they order in it; retention_rate is active
+    customers over the cohort size. Every month with orders from the cohort month on is
+    listed, so a month where nobody of the cohort ordered shows 0 rather than vanishing.
+#}
+with
+
+customers as (
+
+    select * from {{ ref('customers') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_crm__orders') }}
+
+),
+
+persons as (
+
+    select * from {{ ref('int_identity__persons') }}
+    where identifier_type = 'contact_id'
+
+),
+
+cohorts as (
+
+    select
+        contact_id,
+        cast({{ dbt.date_trunc('month', 'first_order_at') }} as date) as cohort_month
+
+    from customers
+
+),
+
+cohort_sizes as (
+
+    select
+        cohort_month,
+        count(*) as customers
+
+    from cohorts
+    group by cohort_month
+
+),
+
+monthly_orders as (
+
+    select
+        coalesce(persons.person_id, orders.contact_id) as contact_id,
+        cast({{ dbt.date_trunc('month', 'orders.ordered_at') }} as date)
+            as order_month,
+        sum(orders.revenue) as revenue
+
+    from orders
+    left join persons
+        on orders.contact_id = persons.identifier_value
+    where orders.contact_id is not null
+    group by
+        coalesce(persons.person_id, orders.contact_id),
+        cast({{ dbt.date_trunc('month', 'orders.ordered_at') }} as date)
+
+),
+
+activity as (
+
+    select
+        cohorts.cohort_month,
+        {{ dbt.datediff('cohorts.cohort_month', 'monthly_orders.order_month', 'month') }}
+            as months_since_first_order,
+        count(distinct monthly_orders.contact_id) as active_customers,
+        sum(monthly_orders.revenue) as revenue
+
+    from monthly_orders
+    inner join cohorts
+        on monthly_orders.contact_id = cohorts.contact_id
+    group by
+        cohorts.cohort_month,
+        {{ dbt.datediff('cohorts.cohort_month', 'monthly_orders.order_month', 'month') }}
+
+),
+
+order_months as (
+
+    select distinct order_month from monthly_orders
+
+),
+
+grid as (
+
+    select
+        cohort_sizes.cohort_month,
+        cohort_sizes.customers,
+        {{ dbt.datediff('cohort_sizes.cohort_month', 'order_months.order_month', 'month') }}
+            as months_since_first_order
+
+    from cohort_sizes
+    inner join order_months
+        on cohort_sizes.cohort_month <= order_months.order_month
+
+),
+
+final as (
+
+    select
+        grid.cohort_month,
+        grid.months_since_first_order,
+        grid.customers,
+        coalesce(activity.active_customers, 0) as active_customers,
+        {{ safe_divide('coalesce(activity.active_customers, 0)', 'grid.customers') }}
+            as retention_rate,
+        coalesce(activity.revenue, 0) as revenue
+
+    from grid
+    left join activity
+        on
+            grid.cohort_month = activity.cohort_month
+            and grid.months_since_first_order = activity.months_since_first_order
+
+)
+
+select * from final

@@ -1,0 +1,114 @@
+{#
+    One row per topic discovered by the topic model (ml.conversation_topics), with the
+    engagement statistics of the conversations assigned to it. trend_28d compares the
+    last N days (var flywheel_recent_days) with the N days before, up to the last
+    conversation date: (recent - previous) / previous, null when previous is 0.
+#}
+{% set recent_days = var('flywheel_recent_days', 28) %}
+
+with
+
+topics as (
+
+    select * from {{ source_or_empty('ml', 'conversation_topics') }}
+
+),
+
+conversations as (
+
+    select * from {{ ref('conversations') }}
+
+),
+
+data_through as (
+
+    select cast(max(started_at) as date) as data_through from conversations
+
+),
+
+topic_stats as (
+
+    select
+        conversations.topic_id,
+        count(*) as conversations,
+        sum(
+            case
+                when
+                    cast(conversations.started_at as date)
+                    > {{ dbt.dateadd('day', '-' ~ recent_days, 'data_through.data_through') }}
+                    then 1
+                else 0
+            end
+        ) as conversations_28d,
+        sum(
+            case
+                when
+                    cast(conversations.started_at as date)
+                    <= {{ dbt.dateadd('day', '-' ~ recent_days, 'data_through.data_through') }}
+                    and cast(conversations.started_at as date)
+                    > {{ dbt.dateadd('day', '-' ~ (2 * recent_days), 'data_through.data_through') }}
+                    then 1
+                else 0
+            end
+        ) as conversations_prev_28d,
+        avg(
+            case
+                when conversations.resolved then 1.0
+                when not conversations.resolved then 0.0
+            end
+        ) as resolution_rate,
+        avg(
+            case
+                when conversations.handed_off then 1.0
+                when not conversations.handed_off then 0.0
+            end
+        ) as handoff_rate,
+        avg(cast(conversations.csat as {{ dbt.type_float() }})) as avg_csat
+
+    from conversations
+    cross join data_through
+    where conversations.topic_id is not null
+    group by conversations.topic_id
+
+),
+
+assigned as (
+
+    select count(*) as assigned_conversations
+    from conversations
+    where topic_id is not null
+
+),
+
+final as (
+
+    select
+        cast(topics.topic_id as {{ dbt.type_int() }}) as topic_id,
+        topics.label,
+        topics.top_terms,
+        cast(coalesce(topic_stats.conversations, 0) as {{ dbt.type_bigint() }}) as conversations,
+        {{ safe_divide('topic_stats.conversations', 'assigned.assigned_conversations') }}
+            as share,
+        cast(coalesce(topic_stats.conversations_28d, 0) as {{ dbt.type_bigint() }})
+            as conversations_28d,
+        cast(coalesce(topic_stats.conversations_prev_28d, 0) as {{ dbt.type_bigint() }})
+            as conversations_prev_28d,
+        {{ safe_divide(
+            'topic_stats.conversations_28d - topic_stats.conversations_prev_28d',
+            'topic_stats.conversations_prev_28d',
+        ) }} as trend_28d,
+        topic_stats.resolution_rate,
+        topic_stats.handoff_rate,
+        topic_stats.avg_csat,
+        topics.is_content_gap,
+        topics.gap_evidence,
+        topics.data_through
+
+    from topics
+    cross join assigned
+    left join topic_stats
+        on topics.topic_id = topic_stats.topic_id
+
+)
+
+select * from final

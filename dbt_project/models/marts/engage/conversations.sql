@@ -1,0 +1,59 @@
+with
+
+conversations as (
+
+    select * from {{ ref('int_conversations__texts') }}
+
+),
+
+topic_assignments as (
+
+    select * from {{ source_or_empty('ml', 'conversation_topic_assignments') }}
+
+),
+
+topics as (
+
+    select * from {{ source_or_empty('ml', 'conversation_topics') }}
+
+),
+
+latest_assignments as (
+
+    select
+        cast(conversation_id as {{ dbt.type_string() }}) as conversation_id,
+        cast(topic_id as {{ dbt.type_int() }}) as topic_id,
+        row_number() over (
+            partition by conversation_id order by data_through desc
+        ) as assignment_rank
+
+    from topic_assignments
+
+),
+
+final as (
+
+    select
+        conversations.conversation_id,
+        conversations.started_at,
+        conversations.contact_id,
+        conversations.channel,
+        conversations.message_count,
+        conversations.user_message_count,
+        latest_assignments.topic_id,
+        topics.label as topic_label,
+        conversations.resolved,
+        conversations.handed_off,
+        conversations.csat
+
+    from conversations
+    left join latest_assignments
+        on
+            conversations.conversation_id = latest_assignments.conversation_id
+            and latest_assignments.assignment_rank = 1
+    left join topics
+        on latest_assignments.topic_id = topics.topic_id
+
+)
+
+select * from final

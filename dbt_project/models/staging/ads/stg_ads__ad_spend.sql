@@ -1,0 +1,37 @@
+with
+
+source as (
+
+    select * from {{ source_or_empty('raw', 'crm_ad_spend') }}
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest('source', ['date', 'source', 'medium', 'campaign']) }}
+
+),
+
+renamed as (
+
+    select
+        cast(date as date) as spend_date,
+        coalesce(nullif(trim(source), ''), '(not set)') as source,
+        coalesce(nullif(trim(medium), ''), '(not set)') as medium,
+        coalesce(nullif(trim(campaign), ''), '(not set)') as campaign,
+        cast(spend as {{ dbt.type_float() }}) as spend,
+        cast(impressions as {{ dbt.type_bigint() }}) as impressions,
+        cast(clicks as {{ dbt.type_bigint() }}) as clicks,
+        cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
+
+    from deduplicated
+
+),
+
+channel_grouped as (
+
+    {{ assign_channel_group('renamed', 'source', 'medium') }}
+
+)
+
+select * from channel_grouped

@@ -1,0 +1,88 @@
+with
+
+source as (
+
+    select * from {{ source_or_empty('raw', 'ga4_traffic_acquisition') }}
+
+),
+
+deduplicated as (
+
+    {{ dedupe_latest(
+        'source',
+        [
+            'date',
+            'session_source',
+            'session_medium',
+            'session_campaign_name',
+            'session_default_channel_group',
+            'landing_page',
+            'device_category',
+        ],
+        lineage='api',
+    ) }}
+
+),
+
+renamed as (
+
+    select
+        cast(date as date) as report_date,
+        coalesce(nullif(trim(session_source), ''), '(not set)') as source,
+        coalesce(nullif(trim(session_medium), ''), '(not set)') as medium,
+        coalesce(nullif(trim(session_campaign_name), ''), '(not set)') as campaign,
+        nullif(
+            nullif(trim(session_default_channel_group), ''), '(not set)'
+        ) as ga4_channel_group,
+        coalesce(nullif(trim(landing_page), ''), '(not set)') as landing_page,
+        coalesce(
+            nullif(lower(trim(device_category)), ''), '(not set)'
+        ) as device_category,
+        cast(sessions as {{ dbt.type_bigint() }}) as sessions,
+        cast(engaged_sessions as {{ dbt.type_bigint() }}) as engaged_sessions,
+        cast(new_users as {{ dbt.type_bigint() }}) as new_users,
+        cast(key_events as {{ dbt.type_float() }}) as key_events,
+        cast(total_revenue as {{ dbt.type_float() }}) as revenue,
+        cast(is_sampled as {{ dbt.type_boolean() }}) as is_sampled,
+        cast(
+            subject_to_thresholding as {{ dbt.type_boolean() }}
+        ) as is_thresholded,
+        cast(has_other_row as {{ dbt.type_boolean() }}) as has_other_row,
+        cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
+
+    from deduplicated
+
+),
+
+channel_grouped as (
+
+    {{ assign_channel_group('renamed', 'source', 'medium') }}
+
+),
+
+final as (
+
+    select
+        report_date,
+        -- GA4's own session default channel group wins; the seed rules only fill gaps
+        coalesce(ga4_channel_group, channel_group) as channel_group,
+        source,
+        medium,
+        campaign,
+        landing_page,
+        device_category,
+        sessions,
+        engaged_sessions,
+        new_users,
+        key_events,
+        revenue,
+        is_sampled,
+        is_thresholded,
+        has_other_row,
+        loaded_at
+
+    from channel_grouped
+
+)
+
+select * from final
