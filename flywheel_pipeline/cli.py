@@ -118,7 +118,11 @@ def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None
     kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_FAILURE}
     while True:
         finished = done.is_set()
-        batch = instance.get_records_for_run(run_id, cursor=cursor)
+        try:
+            batch = instance.get_records_for_run(run_id, cursor=cursor)
+        except Exception as exc:
+            echo(f"  (progress unavailable: {exc})")
+            raise
         cursor = batch.cursor
         for record in batch.records:
             event = record.event_log_entry.dagster_event

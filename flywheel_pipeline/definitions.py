@@ -29,7 +29,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         insight_defs(),
         recommendation_defs(),
     )
-    warehouse_assets = [key for asset in domains.assets or [] for key in asset.keys]
+    warehouse_assets = [spec.key for spec in domains.resolve_all_asset_specs()]
     return dg.Definitions.merge(domains, operation_defs(settings, warehouse_assets))
 
 

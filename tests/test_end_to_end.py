@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline.definitions import build_definitions
+from flywheel_pipeline.warehouse import connect
 from tests.support import demo_settings
 
 SCHEMAS = ("raw", "staging", "attract", "engage", "delight", "advocate", "flywheel", "ml")
@@ -25,10 +26,11 @@ def _run_everything(home: Path) -> dg.ExecuteInProcessResult:
 
 
 def _snapshot(database: Path) -> dict[str, pd.DataFrame]:
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with connect(database, read_only=True) as conn:
         tables = conn.execute(
             "select schema_name, table_name from duckdb_tables() "
-            "where schema_name in (select unnest(?)) order by 1, 2",
+            "where database_name = current_database() and schema_name in (select unnest(?)) "
+            "order by 1, 2",
             [list(SCHEMAS)],
         ).fetchall()
         snapshot = {}
@@ -52,7 +54,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Path) -> P
 
 @pytest.mark.slow
 def test_every_flywheel_schema_has_non_empty_tables(demo_home: Path) -> None:
-    snapshot = _snapshot(demo_home / "warehouse" / "marts.duckdb")
+    snapshot = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
     for schema in SCHEMAS:
         tables = {name: len(frame) for name, frame in snapshot.items() if name.startswith(schema)}
         assert tables and any(tables.values()), f"{schema} is empty: {tables}"
@@ -71,9 +73,9 @@ def test_report_and_serving_copy_are_published(demo_home: Path) -> None:
 
 @pytest.mark.slow
 def test_rerun_leaves_identical_tables(demo_home: Path) -> None:
-    before = _snapshot(demo_home / "warehouse" / "marts.duckdb")
+    before = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
     assert _run_everything(demo_home).success
-    after = _snapshot(demo_home / "warehouse" / "marts.duckdb")
+    after = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
     assert before.keys() == after.keys()
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)

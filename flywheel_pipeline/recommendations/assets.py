@@ -61,5 +61,16 @@ def recommendation_candidates(
     )
 
 
+# Declared so lineage and groups are right today; outcome measurement (SPEC §7: difference in
+# differences against untouched targets) will materialise it. Until then the marts that read
+# it (flywheel.recommendation_outcomes, flywheel.momentum) see it as empty.
+recommendation_outcomes = dg.AssetSpec(
+    ["ml", "recommendation_outcomes"],
+    group_name="flywheel",
+    description="Measured outcome of each done recommendation (not produced yet).",
+    kinds={"duckdb"},
+)
+
+
 def build_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[recommendation_candidates])
+    return dg.Definitions(assets=[recommendation_candidates, recommendation_outcomes])
