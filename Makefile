@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py
 
 lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock.new
+	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock.new
 	(head -2 requirements.lock; cat requirements.lock.new) > requirements.lock.tmp
 	mv requirements.lock.tmp requirements.lock && rm requirements.lock.new
 

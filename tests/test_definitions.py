@@ -76,3 +76,13 @@ def test_live_mode_without_google_settings_has_no_simulator(
     keys = {spec.key.to_user_string() for spec in _specs(defs)}
     assert "demo/business" not in keys
     assert "raw/ga4_traffic_acquisition" in keys
+
+
+def test_project_instance_limits_the_warehouse_pool_to_one(tmp_path: Path) -> None:
+    """The Makefile's DAGSTER_HOME (dagster_home/) serialises every warehouse writer."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    repo_config = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
+    (home / "dagster.yaml").write_text(repo_config.read_text())
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1

@@ -27,4 +27,8 @@ def build_defs(settings: Settings, upstream: Sequence[dg.AssetKey]) -> dg.Defini
         jobs=[everything, landing_refresh, retrain],
         schedules=[daily_schedule, weekly_retrain_schedule],
         sensors=[landing_sensor(settings.landing_dir)],
+        # Warehouse steps run one at a time anyway (single DuckDB writer), so a step per
+        # process would only add a code-location load per step (~10 s each); the pool still
+        # serialises steps across concurrent runs.
+        executor=dg.in_process_executor,
     )
