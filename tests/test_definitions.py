@@ -70,8 +70,9 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs: dg.Definition
 
 
 def test_live_mode_without_google_settings_has_no_simulator(
-    tmp_path: Path, dbt_manifest: Path
+    tmp_path: Path, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("FLYWHEEL_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     defs = build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="live"))
     keys = {spec.key.to_user_string() for spec in _specs(defs)}
     assert "demo/business" not in keys

@@ -52,19 +52,21 @@ def _read(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame | None
 
 def _stages(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("The wheel: people per stage")
-    lifecycle = _read(conn, "flywheel.lifecycle")
-    if lifecycle is None or lifecycle.empty:
-        page.note("flywheel.lifecycle is not built yet.")
-        return
-    counts = (
-        lifecycle["current_stage"].value_counts().reindex(STAGES, fill_value=0).rename_axis("stage")
-    )
-    page.figure(px.bar(counts.reset_index(name="people"), x="stage", y="people"))
     stages_daily = _read(conn, "flywheel.stages_daily")
-    if stages_daily is not None and not stages_daily.empty:
-        page.figure(
-            px.line(stages_daily, x="date", y="entered", color="stage", title="Entered per day")
+    if stages_daily is None or stages_daily.empty:
+        page.note("flywheel.stages_daily is not built yet.")
+        return
+    latest = stages_daily[stages_daily["date"] == stages_daily["date"].max()]
+    totals = latest.set_index("stage")["total"].reindex(STAGES).fillna(0).rename_axis("stage")
+    # Strangers (anonymous GA4 new users) outnumber customers by orders of magnitude.
+    page.figure(
+        px.bar(totals.reset_index(name="people so far"), x="stage", y="people so far", log_y=True)
+    )
+    page.figure(
+        px.line(
+            stages_daily, x="date", y="entered", color="stage", log_y=True, title="Entered per day"
         )
+    )
 
 
 def _momentum(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
@@ -74,7 +76,8 @@ def _momentum(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
         page.note("flywheel.momentum is not built yet.")
         return
     months = momentum[momentum["period_type"] == "month"].sort_values("period_start")
-    page.table(months.tail(6))
+    shown = ["period_key", "strangers", "prospects", "customers", "promoters", "phase"]
+    page.table(months[[c for c in shown if c in months.columns]].tail(6))
 
 
 def _channels(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
@@ -108,7 +111,8 @@ def _recommendations(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
         page.note("No recommendations yet.")
         return
     columns = ["priority", "type", "action", "expected_impact", "impact_unit", "status"]
-    page.table(recommendations.sort_values("priority")[columns].head(20))
+    top = recommendations.sort_values("priority")[columns].head(20)
+    page.table(top.assign(expected_impact=top["expected_impact"].round(0)))
 
 
 def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
@@ -117,7 +121,8 @@ def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     if runs is None or runs.empty:
         page.note("No model runs yet.")
         return
-    page.table(runs[["model", "metric", "value", "baseline_value", "data_through"]])
+    shown = runs[["model", "metric", "value", "baseline_value", "data_through"]]
+    page.table(shown.round({"value": 3, "baseline_value": 3}))
 
 
 SECTIONS = (_stages, _momentum, _channels, _topics, _recommendations, _model_runs)
