@@ -67,7 +67,7 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
     except DbtParseError as exc:
         raise click.ClickException(str(exc)) from None
     if not success:
-        raise click.ClickException("the run failed; see the messages above")
+        raise click.ClickException("the run failed; the log above has the details")
     print_summary(settings)
     click.echo(f"Done in {time.monotonic() - started:.0f} s.")
 
@@ -75,8 +75,8 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
 def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bool:
     """Run the `everything` job in this process, reporting each materialisation as it lands.
 
-    dbt and Dagster write their own detailed logs to stdout; those go to a log file under
-    $FLYWHEEL_HOME/logs so the terminal shows one line per asset.
+    dbt and Dagster write detailed logs to stdout and stderr; those go to a log file under
+    $FLYWHEEL_HOME/logs so the terminal shows one line per asset (and each failure's cause).
     """
     import dagster as dg
 
@@ -97,12 +97,16 @@ def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bo
     )
     watcher.start()
     try:
-        with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+        with (
+            log_path.open("w", encoding="utf-8") as log,
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
             result = job.execute_in_process(
                 instance=instance,
                 run_id=run_id,
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             )
     finally:
         done.set()
@@ -130,15 +134,30 @@ def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None
                 continue
             elapsed = time.monotonic() - started
             if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                echo(f"  {elapsed:6.1f}s  FAILED {event.step_key}: {event.event_specific_data}")
+                echo(f"  {elapsed:6.1f}s  FAILED {event.step_key}: {_failure_cause(event)}")
                 continue
             materialization = event.step_materialization_data.materialization
-            rows = materialization.metadata.get("dagster/row_count")
+            metadata = materialization.metadata
+            rows = metadata.get("dagster/row_count")
             shown = f"{rows.value:>10,} rows" if rows is not None else ""
             echo(f"  {elapsed:6.1f}s  {materialization.asset_key.to_user_string():<45}{shown}")
+            if "rejections" in metadata:
+                for line in metadata["rejections"].value.splitlines():
+                    echo(f"           rejected {line.removeprefix('- ')}")
+            quarantined = metadata.get("rows_quarantined")
+            if quarantined is not None and quarantined.value:
+                echo(f"           {quarantined.value:,} rows quarantined (see raw.quarantine)")
         if finished and not batch.has_more:
             return
         time.sleep(0.5)
+
+
+def _failure_cause(event) -> str:
+    """The innermost error message: the user's exception, not Dagster's wrapper."""
+    error = event.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error.message.strip() else "unknown error"
 
 
 def _connect_read_only(settings: Settings):
