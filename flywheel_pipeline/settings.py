@@ -101,8 +101,15 @@ class Settings(BaseSettings):
         return self.gsc_site_url is not None
 
     def export_for_subprocesses(self) -> None:
-        """dbt runs as a subprocess and finds the warehouse through this variable."""
+        """Put what other processes and libraries read from the environment there.
+
+        dbt finds the warehouse through FLYWHEEL_DUCKDB_PATH; Google's clients read
+        GOOGLE_APPLICATION_CREDENTIALS, which may have come from a .env file. The path stays
+        out of resource config, so it never shows in the Dagster UI.
+        """
         os.environ["FLYWHEEL_DUCKDB_PATH"] = str(self.duckdb_path)
+        if self.google_application_credentials is not None:
+            os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.google_application_credentials)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,3 +93,102 @@ def replace_rows(
 
 def read_relation(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
     return conn.execute(f"select * from {relation}").df()
+
+
+class StreamingTableWriter:
+    """Replace `schema.table` with frames appended one at a time, then swap it in atomically.
+
+    Use as a context manager. Entering creates a staging table `schema.<table>__incoming`
+    (from `columns`, or from the first frame's shape); every `append` adds one frame and
+    commits it to the staging table, so only one frame is ever held in memory (a single open
+    transaction would not do: DuckDB keeps uncommitted appends in memory, and memory would grow
+    with the row count). Leaving the block swaps the staging table in with one transaction
+    (drop the old table, rename the staging one): readers see the old table or the new one,
+    never half of either. An exception inside the block drops the staging table and leaves the
+    previous table untouched. A staging table left by a crashed process is dropped on the next
+    write (writers are serialised by WAREHOUSE_POOL).
+    """
+
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        relation: str,
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        schema, table = relation.split(".")
+        self.conn = conn
+        self.relation = relation
+        self.schema = schema
+        self.table = table
+        self.staging = f"{schema}.{table}__incoming"
+        self.columns = dict(columns) if columns else None
+        self.rows = 0
+        self.frames = 0
+        self._created = False
+        self._open = False
+
+    def __enter__(self) -> StreamingTableWriter:
+        self.conn.execute(f"create schema if not exists {self.schema}")
+        self.conn.execute(f"drop table if exists {self.staging}")
+        if self.columns is not None:
+            ddl = ", ".join(f'"{name}" {sql_type}' for name, sql_type in self.columns.items())
+            self.conn.execute(f"create table {self.staging} ({ddl})")
+            self._created = True
+        self._open = True
+        return self
+
+    def append(self, frame: pd.DataFrame) -> int:
+        if not self._open:
+            raise RuntimeError("StreamingTableWriter.append outside its `with` block")
+        self.conn.register("_incoming_frame", frame)
+        try:
+            if not self._created:
+                self.conn.execute(
+                    f"create table {self.staging} as select * from _incoming_frame where false"
+                )
+                self._created = True
+            self.conn.execute(f"insert into {self.staging} by name select * from _incoming_frame")
+        finally:
+            self.conn.unregister("_incoming_frame")
+        self.rows += len(frame)
+        self.frames += 1
+        return len(frame)
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._open = False
+        if exc_type is not None or not self._created:
+            self.conn.execute(f"drop table if exists {self.staging}")
+            if exc_type is None:
+                raise ValueError(
+                    f"{self.relation}: no frames and no column types; cannot create the table"
+                )
+            return
+        try:
+            self.conn.execute("begin transaction")
+            self.conn.execute(f"drop table if exists {self.relation}")
+            self.conn.execute(f"alter table {self.staging} rename to {self.table}")
+            self.conn.execute("commit")
+        except Exception:
+            self.conn.execute("rollback")
+            self.conn.execute(f"drop table if exists {self.staging}")
+            raise
+
+
+def replace_table_streaming(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    frames: Iterable[pd.DataFrame],
+    *,
+    columns: Mapping[str, str] | None = None,
+) -> int:
+    """Replace `schema.table` with the concatenation of `frames`, consumed one at a time.
+
+    All-or-nothing: if `frames` raises part-way (e.g. an API page fails), the previous table
+    stays as it was. Memory holds one frame at a time. `columns` (name -> SQL type) fixes the
+    table's types up front, so an empty extraction still creates a typed table and a page with
+    an all-null column cannot change a column's type. Returns the number of rows written.
+    """
+    with StreamingTableWriter(conn, relation, columns) as writer:
+        for frame in frames:
+            writer.append(frame)
+    return writer.rows

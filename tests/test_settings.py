@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,14 @@ def test_credentials_path_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert "/secret/place" not in str(raised.value)
+
+
+def test_credentials_from_dotenv_reach_google_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "key.json"
+    key.write_text("{}")
+    (tmp_path / ".env").write_text(f"GOOGLE_APPLICATION_CREDENTIALS={key}\n")
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the export stays in this test
+    load_settings().export_for_subprocesses()
+    assert os.environ["GOOGLE_APPLICATION_CREDENTIALS"] == str(key)

@@ -1,13 +1,14 @@
 """Turn GA4 report pages into raw rows: typed values, data-quality flags, request lineage.
 
-Live and demo clients yield the same `ReportPage`s, so everything from here on is shared.
+Live and demo clients yield the same `ReportPage`s for a report over a date range, so
+everything from here on is shared.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -29,8 +30,43 @@ class ReportPage:
     has_other_row: bool = False
 
 
+@dataclass
+class ExtractionStats:
+    """What one extraction cost and found; clients fill it in as pages go by.
+
+    `requests` counts successful requests (one per page), `retries` the failed attempts that
+    were retried, `rows` the rows received; the flags are true when any page carried them.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    rows: int = 0
+    is_sampled: bool = False
+    subject_to_thresholding: bool = False
+    has_other_row: bool = False
+
+    def add_page(self, page: ReportPage) -> None:
+        self.requests += 1
+        self.rows += len(page.rows)
+        self.is_sampled |= page.is_sampled
+        self.subject_to_thresholding |= page.subject_to_thresholding
+        self.has_other_row |= page.has_other_row
+
+    @property
+    def flags_set(self) -> list[str]:
+        return [flag for flag in FLAG_COLUMNS if getattr(self, flag)]
+
+
 class Ga4Client(Protocol):
-    def pages(self, report: Ga4Report) -> Iterator[ReportPage]: ...
+    def pages(
+        self,
+        report: Ga4Report,
+        start: date,
+        end: date,
+        stats: ExtractionStats | None = None,
+    ) -> Iterator[ReportPage]:
+        """Every row of `report` for the days `start`..`end` (inclusive), page by page."""
+        ...
 
 
 def to_raw_rows(
@@ -47,6 +83,7 @@ def to_raw_rows(
         frames.append(frame)
     columns = [*report.columns, *FLAG_COLUMNS, "_request_id", "_page"]
     raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    # The API gives `20240131`, the demo snapshot timestamps: both parse.
     raw["date"] = pd.to_datetime(raw["date"].astype("string"), format="mixed").dt.date
     for column in report.integer_columns:
         raw[column] = pd.to_numeric(raw[column]).astype("Int64")
@@ -65,10 +102,32 @@ class DemoGa4Client:
 
     snapshot_dir: Path
 
-    def pages(self, report: Ga4Report) -> Iterator[ReportPage]:
+    def _snapshot(self, report: Ga4Report) -> pd.DataFrame:
         path = self.snapshot_dir / f"{report.table}.parquet"
         if not path.exists():
             raise FileNotFoundError(
                 f"{path}: no demo GA4 snapshot; materialise demo/business first"
             )
-        yield ReportPage(pd.read_parquet(path), request_id=f"demo:{report.table}", page=0)
+        return pd.read_parquet(path)
+
+    def date_range(self, report: Ga4Report) -> tuple[date, date]:
+        """First and last day the snapshot holds (the demo asset extracts all of it)."""
+        days = pd.to_datetime(self._snapshot(report)["date"])
+        if days.empty:
+            raise ValueError(f"demo GA4 snapshot {report.table} is empty")
+        return days.min().date(), days.max().date()
+
+    def pages(
+        self,
+        report: Ga4Report,
+        start: date,
+        end: date,
+        stats: ExtractionStats | None = None,
+    ) -> Iterator[ReportPage]:
+        frame = self._snapshot(report)
+        days = pd.to_datetime(frame["date"]).dt.date
+        rows = frame[(days >= start) & (days <= end)].reset_index(drop=True)
+        page = ReportPage(rows, request_id=f"demo:{report.table}", page=0)
+        if stats is not None:
+            stats.add_page(page)
+        yield page

@@ -1,19 +1,38 @@
-"""The GA4 resource: hands assets a client for the configured mode."""
+"""The GA4 resource: hands assets a client for the configured mode, and the window to extract."""
 
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 
 from flywheel_pipeline.sources.ga4.extract import DemoGa4Client, Ga4Client
+from flywheel_pipeline.sources.ga4.live import MAX_PAGE_SIZE, LiveGa4Client, RetryPolicy
+from flywheel_pipeline.sources.ga4.reports import Ga4Report
 
 
 class Ga4Resource(dg.ConfigurableResource):
-    """`mode` demo serves the simulator's data; live talks to the GA4 Data API."""
+    """`mode` demo serves the simulator's data; live talks to the GA4 Data API.
+
+    `credentials_path` is a service-account key file; left unset, the client reads
+    `GOOGLE_APPLICATION_CREDENTIALS` itself when it is built, so the path never enters the
+    run's config (wire it with `dg.EnvVar("GOOGLE_APPLICATION_CREDENTIALS")` if it must be
+    explicit: Dagster shows an EnvVar's name, not its value). With an `http://` endpoint and no
+    key file the client uses anonymous credentials.
+    """
 
     mode: str = "demo"
     demo_snapshot_dir: str = ""
     property_id: str | None = None
     api_endpoint: str | None = None
+    credentials_path: str | None = None
+    # Live window until daily partitions arrive: the last `lookback_days` full days.
+    lookback_days: int = pydantic.Field(default=30, ge=1)
+    page_size: int = pydantic.Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    request_timeout_seconds: float = pydantic.Field(default=60.0, gt=0)
+    retry_initial_seconds: float = pydantic.Field(default=1.0, gt=0)
+    retry_maximum_seconds: float = pydantic.Field(default=32.0, gt=0)
+    retry_deadline_seconds: float = pydantic.Field(default=300.0, gt=0)
 
     @property
     def configured(self) -> bool:
@@ -22,8 +41,25 @@ class Ga4Resource(dg.ConfigurableResource):
     def client(self) -> Ga4Client:
         if self.mode == "demo":
             return DemoGa4Client(Path(self.demo_snapshot_dir))
-        # The Data API extractor (paging, retries, quotas) is tracked in issue #3.
-        raise NotImplementedError(
-            "GA4_PROPERTY_ID is set but live GA4 extraction is not available yet; "
-            "unset GA4_PROPERTY_ID or use FLYWHEEL_SOURCE=demo"
+        if self.property_id is None:
+            raise ValueError("GA4_PROPERTY_ID is not set; GA4 extraction is skipped")
+        return LiveGa4Client(
+            self.property_id,
+            api_endpoint=self.api_endpoint,
+            credentials_path=self.credentials_path,
+            page_size=self.page_size,
+            request_timeout=self.request_timeout_seconds,
+            retry=RetryPolicy(
+                initial=self.retry_initial_seconds,
+                maximum=self.retry_maximum_seconds,
+                deadline=self.retry_deadline_seconds,
+            ),
         )
+
+    def window(self, report: Ga4Report, today: date | None = None) -> tuple[date, date]:
+        """The days to extract: the whole snapshot in demo mode; live, the last
+        `lookback_days` days up to yesterday (today's GA4 data is still incomplete)."""
+        if self.mode == "demo":
+            return DemoGa4Client(Path(self.demo_snapshot_dir)).date_range(report)
+        end = (today or datetime.now(UTC).date()) - timedelta(days=1)
+        return end - timedelta(days=self.lookback_days - 1), end

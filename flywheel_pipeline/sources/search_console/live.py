@@ -1,0 +1,347 @@
+"""Live Search Console extraction: `searchanalytics.query` through google-api-python-client.
+
+Pages with `startRow` (`rowLimit` ≤ 25 000) until a short or empty page, which is the fewest
+requests the API allows. Retries 429, 5xx, timeouts and dropped connections with exponential
+backoff and jitter; a spent quota fails at once with a message that names the quota and says
+when it resets. Credentials never appear in logs, errors or metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import google.auth
+import google.auth.credentials
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+import pandas as pd
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from flywheel_pipeline.sources.search_console.extract import DIMENSIONS, METRICS, QueryPage
+
+SCOPES = ("https://www.googleapis.com/auth/webmasters.readonly",)
+MAX_ROW_LIMIT = 25_000
+PACIFIC = ZoneInfo("America/Los_Angeles")  # Search Console's dates and quota days
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# 403/429 reasons meaning a spent quota (fail now) versus a short-term rate limit (retry).
+QUOTA_REASONS = frozenset({"quotaexceeded", "dailylimitexceeded", "dailylimitexceededunreg"})
+RATE_LIMIT_REASONS = frozenset({"ratelimitexceeded", "userratelimitexceeded"})
+LIMITS_URL = "https://developers.google.com/webmaster-tools/limits"
+
+log = logging.getLogger(__name__)
+
+
+class SearchConsoleError(RuntimeError):
+    """Search Console extraction failed (after retries, or on a non-retryable error)."""
+
+
+class SearchConsoleQuotaError(SearchConsoleError):
+    """A Search Console quota is spent: retrying now would only waste the next quota."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: delay n (0-based) is initial·multiplierⁿ capped at
+    max_delay, minus up to `jitter` of it at random; a Retry-After header is honoured up to
+    max_delay."""
+
+    max_attempts: int = 6
+    initial_delay: float = 1.0
+    max_delay: float = 64.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+
+    def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
+        base = min(self.max_delay, self.initial_delay * self.multiplier**retry)
+        delay = base * (1.0 - self.jitter * rng.random())
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_delay))
+        return delay
+
+
+@dataclass
+class ExtractionStats:
+    """What one `pages()` call cost: HTTP requests, retries and why, rows and pages."""
+
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    rows: int = 0
+    timeouts: int = 0
+    retried: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def successful_requests(self) -> int:
+        return self.pages
+
+
+def normalise_endpoint(endpoint: str | None) -> str | None:
+    """`host:port` means https (SPEC §3); the client wants a trailing slash."""
+    if endpoint is None:
+        return None
+    if "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    return endpoint if endpoint.endswith("/") else f"{endpoint}/"
+
+
+def make_credentials(
+    api_endpoint: str | None, credentials_file: str | None
+) -> google.auth.credentials.Credentials:
+    """Service account from the key file; anonymous for a plain-HTTP endpoint without one."""
+    if credentials_file:
+        from google.oauth2 import service_account
+
+        try:
+            return service_account.Credentials.from_service_account_file(
+                credentials_file, scopes=list(SCOPES)
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            # Neither the path nor the file's content goes into the message.
+            raise SearchConsoleError(
+                "GOOGLE_APPLICATION_CREDENTIALS: not a readable service-account key file "
+                f"({type(exc).__name__})"
+            ) from None
+    if api_endpoint is not None and api_endpoint.startswith("http://"):
+        return google.auth.credentials.AnonymousCredentials()
+    try:
+        credentials, _ = google.auth.default(scopes=list(SCOPES))
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise SearchConsoleError(
+            "GOOGLE_APPLICATION_CREDENTIALS: not set; Search Console needs a service-account "
+            "key file with read access to the site"
+        ) from None
+    return credentials
+
+
+def quota_message(site_url: str, status: int, reason: str, message: str, now: datetime) -> str:
+    """Name the spent quota and say when it comes back (quota days end at midnight Pacific)."""
+    lowered = message.lower()
+    if "load quota" in lowered:
+        quota = "Search Analytics load quota"
+    elif reason == "dailylimitexceeded" or "daily" in lowered:
+        quota = "daily request quota"
+    else:
+        quota = "request quota"
+    pacific_now = now.astimezone(PACIFIC)
+    reset = datetime.combine(pacific_now.date() + timedelta(days=1), datetime.min.time(), PACIFIC)
+    wait = reset - pacific_now
+    hours, minutes = divmod(int(wait.total_seconds()) // 60, 60)
+    reset_utc = reset.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Search Console {quota} exceeded for {site_url} (HTTP {status} {reason or '-'}: "
+        f"{message or 'no message'}). Not retrying. The daily quota resets at midnight Pacific "
+        f"time, in {hours} h {minutes:02d} min ({reset_utc}); the short-term load quota "
+        "recovers after about 15 minutes. Retry then, or extract fewer days per run. "
+        f"Limits: {LIMITS_URL}"
+    )
+
+
+def _error_details(error: HttpError) -> tuple[str, str]:
+    """(reason, message) from a Google JSON error body, lower-cased reason."""
+    try:
+        body = json.loads(error.content.decode("utf-8", "replace"))
+        payload = body.get("error", {}) if isinstance(body, dict) else {}
+    except (ValueError, AttributeError):
+        return "", ""
+    if not isinstance(payload, dict):
+        return "", str(payload)
+    reasons = [str(e.get("reason", "")) for e in payload.get("errors", []) if isinstance(e, dict)]
+    reasons += [str(d.get("reason", "")) for d in payload.get("details", []) if isinstance(d, dict)]
+    reasons = [r for r in reasons if r]
+    quota = [r for r in reasons if r.lower() in QUOTA_REASONS]
+    reason = (quota or reasons or [""])[0]
+    return reason.lower(), str(payload.get("message", ""))
+
+
+def _retry_after(error: HttpError) -> float | None:
+    value = error.resp.get("retry-after") if error.resp is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """API rows (`keys` in DIMENSIONS order plus metrics) as a frame."""
+    frame = pd.DataFrame([row["keys"] for row in rows], columns=list(DIMENSIONS))
+    for metric in METRICS:
+        frame[metric] = [row.get(metric, 0.0) for row in rows]
+    return frame
+
+
+class LiveSearchConsoleClient:
+    """Pages of `searchanalytics.query` for one site, dimensions date × query × page × country
+    × device. `stats` describes the last `pages()` call."""
+
+    def __init__(
+        self,
+        site_url: str,
+        *,
+        api_endpoint: str | None = None,
+        credentials_file: str | None = None,
+        row_limit: int = MAX_ROW_LIMIT,
+        data_state: str = "all",
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        seed: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not 1 <= row_limit <= MAX_ROW_LIMIT:
+            raise ValueError(f"row_limit must be 1..{MAX_ROW_LIMIT}, got {row_limit}")
+        if data_state not in ("all", "final"):
+            raise ValueError(f"data_state must be 'all' or 'final', got {data_state!r}")
+        self.site_url = site_url
+        self.api_endpoint = normalise_endpoint(api_endpoint)
+        # Only the path is kept, and only to hand to Google's auth library.
+        self._credentials_file = (
+            credentials_file or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or None
+        )
+        self.row_limit = row_limit
+        self.data_state = data_state
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._rng = random.Random(seed)
+        self._sleep = sleep
+        self._log = logger or log
+        self._service = None
+        self._http: httplib2.Http | None = None
+        self.stats = ExtractionStats()
+
+    def __repr__(self) -> str:  # no credentials, not even their path
+        return f"LiveSearchConsoleClient({self.site_url!r}, api_endpoint={self.api_endpoint!r})"
+
+    def _connect(self) -> None:
+        if self._service is not None:
+            return
+        credentials = make_credentials(self.api_endpoint, self._credentials_file)
+        self._http = httplib2.Http(timeout=self.timeout)
+        authorized = google_auth_httplib2.AuthorizedHttp(credentials, http=self._http)
+        options = {"api_endpoint": self.api_endpoint} if self.api_endpoint else None
+        self._service = build(
+            "searchconsole",
+            "v1",
+            http=authorized,
+            static_discovery=True,
+            cache_discovery=False,
+            client_options=options,
+        )
+
+    def _reset_connections(self) -> None:
+        """After a timeout the socket may still deliver the late response: never reuse it."""
+        if self._http is None:
+            return
+        for connection in list(self._http.connections.values()):
+            with contextlib.suppress(OSError):
+                connection.close()
+        self._http.connections.clear()
+
+    def pages(self, start: date | None = None, end: date | None = None) -> Iterator[QueryPage]:
+        if start is None or end is None:
+            raise ValueError("live Search Console extraction needs a start and an end date")
+        if start > end:
+            raise ValueError(f"start {start} is after end {end}")
+        self._connect()
+        self.stats = stats = ExtractionStats()
+        began = time.perf_counter()
+        extraction = uuid.uuid4().hex[:16]
+        page = 0
+        while True:
+            body = {
+                "startDate": start.isoformat(),
+                "endDate": end.isoformat(),
+                "dimensions": list(DIMENSIONS),
+                "rowLimit": self.row_limit,
+                "startRow": page * self.row_limit,
+                "dataState": self.data_state,
+            }
+            request_id = f"gsc-{extraction}-{page:05d}"
+            response, attempts = self._execute(body, request_id)
+            rows = response.get("rows") or []
+            first_incomplete = (response.get("metadata") or {}).get("firstIncompleteDate")
+            stats.pages += 1
+            stats.rows += len(rows)
+            stats.seconds = time.perf_counter() - began
+            yield QueryPage(
+                rows_frame(rows),
+                request_id=request_id,
+                page=page,
+                data_state=self.data_state,
+                first_incomplete_date=(
+                    date.fromisoformat(first_incomplete) if first_incomplete else None
+                ),
+                attempts=attempts,
+            )
+            if len(rows) < self.row_limit:  # a short or empty page is the last one
+                return
+            page += 1
+
+    def _execute(self, body: dict, request_id: str) -> tuple[dict, int]:
+        assert self._service is not None
+        stats = self.stats
+        policy = self.retry
+        for attempt in range(1, policy.max_attempts + 1):
+            stats.requests += 1
+            request = self._service.searchanalytics().query(siteUrl=self.site_url, body=body)
+            request.headers["x-flywheel-request-id"] = request_id
+            retry_after = None
+            try:
+                return request.execute(num_retries=0), attempt
+            except HttpError as error:
+                status = error.resp.status
+                reason, message = _error_details(error)
+                spent = reason in QUOTA_REASONS or "quota exceeded" in message.lower()
+                if status in (403, 429) and spent:
+                    raise SearchConsoleQuotaError(
+                        quota_message(self.site_url, status, reason, message, datetime.now(PACIFIC))
+                    ) from None
+                if not (
+                    status in RETRYABLE_STATUSES or (status == 403 and reason in RATE_LIMIT_REASONS)
+                ):
+                    raise SearchConsoleError(
+                        f"Search Console searchanalytics.query for {self.site_url} failed: "
+                        f"HTTP {status} {reason or '-'}: {message or 'no message'} "
+                        f"(request {request_id}, startRow {body['startRow']})"
+                    ) from None
+                problem = f"HTTP {status}"
+                retry_after = _retry_after(error)
+            except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+                self._reset_connections()
+                problem = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
+                if isinstance(error, TimeoutError):
+                    stats.timeouts += 1
+            if attempt == policy.max_attempts:
+                raise SearchConsoleError(
+                    f"Search Console searchanalytics.query for {self.site_url} gave up after "
+                    f"{attempt} attempts (last: {problem}; request {request_id}, "
+                    f"startRow {body['startRow']})"
+                )
+            delay = policy.delay(attempt - 1, self._rng, retry_after)
+            stats.retries += 1
+            stats.retried[problem] += 1
+            self._log.warning(
+                "Search Console %s on request %s (startRow %s), attempt %d/%d; retrying in %.2fs",
+                problem,
+                request_id,
+                body["startRow"],
+                attempt,
+                policy.max_attempts,
+                delay,
+            )
+            self._sleep(delay)
+        raise AssertionError("unreachable")
