@@ -1,8 +1,20 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 traffic as (
 
     select * from {{ ref('stg_ga4__traffic_acquisition') }}
+    {% if is_incremental() %}
+        where {{ incremental_window('report_date') }}
+    {% endif %}
 
 ),
 
