@@ -17,8 +17,6 @@ import click
 
 from flywheel_pipeline.settings import Settings, SettingsError, load_settings
 
-MART_SCHEMAS = ("attract", "engage", "delight", "advocate", "flywheel")
-
 
 def _settings(**overrides: object) -> Settings:
     try:
@@ -170,7 +168,7 @@ def _connect_read_only(settings: Settings):
 
 def print_summary(settings: Settings) -> None:
     from flywheel_pipeline.operations.report import REPORT_FILE
-    from flywheel_pipeline.operations.serving import SERVING_DATABASE
+    from flywheel_pipeline.operations.serving import MART_SCHEMAS, SERVING_DATABASE
 
     with _connect_read_only(settings) as conn:
         click.echo("\nRows per flywheel stage:")

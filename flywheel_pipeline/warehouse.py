@@ -44,20 +44,34 @@ class WarehouseResource(dg.ConfigurableResource):
             yield conn
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, relation: str, frame: pd.DataFrame) -> int:
-    """Replace `schema.table` with `frame` in one transaction; readers never see half a table."""
-    schema, _ = relation.split(".")
-    conn.execute(f"create schema if not exists {schema}")
-    conn.register("_incoming", frame)
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit what the block did, or roll all of it back."""
+    conn.execute("begin transaction")
     try:
-        conn.execute("begin transaction")
-        conn.execute(f"create or replace table {relation} as select * from _incoming")
+        yield
         conn.execute("commit")
     except Exception:
         conn.execute("rollback")
         raise
+
+
+@contextmanager
+def _registered(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> Iterator[str]:
+    """`frame` queryable as `name` for the duration of the block."""
+    conn.register(name, frame)
+    try:
+        yield name
     finally:
-        conn.unregister("_incoming")
+        conn.unregister(name)
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, relation: str, frame: pd.DataFrame) -> int:
+    """Replace `schema.table` with `frame` in one transaction; readers never see half a table."""
+    schema, _ = relation.split(".")
+    conn.execute(f"create schema if not exists {schema}")
+    with _registered(conn, "_incoming", frame), transaction(conn):
+        conn.execute(f"create or replace table {relation} as select * from _incoming")
     return len(frame)
 
 
@@ -75,20 +89,12 @@ def replace_rows(
     """
     schema, _ = relation.split(".")
     conn.execute(f"create schema if not exists {schema}")
-    conn.register("_incoming", frame)
-    try:
-        conn.execute("begin transaction")
+    with _registered(conn, "_incoming", frame), transaction(conn):
         conn.execute(
             f"create table if not exists {relation} as select * from _incoming where false"
         )
         conn.execute(f"delete from {relation} where {key_column} in (select unnest(?))", [keys])
         conn.execute(f"insert into {relation} by name select * from _incoming")
-        conn.execute("commit")
-    except Exception:
-        conn.execute("rollback")
-        raise
-    finally:
-        conn.unregister("_incoming")
 
 
 def read_relation(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
@@ -140,16 +146,13 @@ class StreamingTableWriter:
     def append(self, frame: pd.DataFrame) -> int:
         if not self._open:
             raise RuntimeError("StreamingTableWriter.append outside its `with` block")
-        self.conn.register("_incoming_frame", frame)
-        try:
+        with _registered(self.conn, "_incoming_frame", frame):
             if not self._created:
                 self.conn.execute(
                     f"create table {self.staging} as select * from _incoming_frame where false"
                 )
                 self._created = True
             self.conn.execute(f"insert into {self.staging} by name select * from _incoming_frame")
-        finally:
-            self.conn.unregister("_incoming_frame")
         self.rows += len(frame)
         self.frames += 1
         return len(frame)
@@ -164,12 +167,10 @@ class StreamingTableWriter:
                 )
             return
         try:
-            self.conn.execute("begin transaction")
-            self.conn.execute(f"drop table if exists {self.relation}")
-            self.conn.execute(f"alter table {self.staging} rename to {self.table}")
-            self.conn.execute("commit")
+            with transaction(self.conn):
+                self.conn.execute(f"drop table if exists {self.relation}")
+                self.conn.execute(f"alter table {self.staging} rename to {self.table}")
         except Exception:
-            self.conn.execute("rollback")
             self.conn.execute(f"drop table if exists {self.staging}")
             raise
 

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from flywheel_pipeline.dbt.project import DBT_EXECUTABLE
+from flywheel_pipeline.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from flywheel_pipeline.sources.demo import DemoBusiness, DemoConfig, simulate, write_landing_files
 from flywheel_pipeline.sources.files.conversations import load_conversations
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES
@@ -30,8 +30,6 @@ from flywheel_pipeline.sources.ga4 import extract as ga4_extract
 from flywheel_pipeline.sources.ga4.reports import DEFAULT_REPORTS
 from flywheel_pipeline.sources.search_console import extract as gsc_extract
 from flywheel_pipeline.warehouse import connect, replace_table
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 # model -> its grain (the compare sorts by it, the not-restated check keys on it)
 INCREMENTAL_MODELS = {

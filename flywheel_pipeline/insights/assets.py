@@ -4,6 +4,7 @@ The modelling lives in one module per insight beside this file; each is tested a
 """
 
 import dagster as dg
+import pandas as pd
 
 from flywheel_pipeline.insights.content_gaps import find_content_gaps, with_content_gaps
 from flywheel_pipeline.insights.lead_scoring import score_leads
@@ -33,7 +34,7 @@ def _model_quality(model_runs) -> dict[str, dg.MetadataValue]:
             f"{row.value:.3f} (baseline {row.baseline_value:.3f})"
         )
         for row in model_runs.itertuples()
-        if row.value == row.value and row.baseline_value == row.baseline_value
+        if pd.notna(row.value) and pd.notna(row.baseline_value)
     }
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-
 import pandas as pd
+
+from flywheel_pipeline.insights._common import as_date, stable_hash
 
 IMPACT_UNIT = "expected additional revenue over the next 90 days (shop currency)"
 
@@ -25,21 +24,12 @@ CANDIDATE_COLUMNS = [
 ]
 
 
-def _day(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return pd.Timestamp(str(value)).date()
-
-
 def recommendation_id(
     rec_type: str, target_type: str, target_id: object, data_through: object
 ) -> str:
     """Deterministic id: a hash of type, target and data_through (reruns propose the same ids,
     so decisions keep pointing at them)."""
-    key = f"{rec_type}|{target_type}|{target_id}|{_day(data_through).isoformat()}"
-    return "rec_" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return "rec_" + stable_hash(rec_type, target_type, target_id, as_date(data_through).isoformat())
 
 
 def candidate(
@@ -76,7 +66,7 @@ def rank(rows: list[dict], *, data_through: object, cycle: int) -> pd.DataFrame:
     frame = frame.sort_values(
         ["expected_impact", "confidence", "recommendation_id"], ascending=[False, False, True]
     ).reset_index(drop=True)
-    frame["created_at"] = pd.Timestamp(_day(data_through))
+    frame["created_at"] = pd.Timestamp(as_date(data_through))
     frame["cycle"] = int(cycle)
     frame["priority"] = range(1, len(frame) + 1)
     frame = frame.astype(

@@ -85,8 +85,8 @@ def build_search_console_assets(deps: Sequence[dg.AssetKey] = ()) -> list[dg.Ass
             pages = search_console.client().pages(start, end)
         else:
             pages = iter(())
-        # Pages stream into one transaction: memory stays flat whatever the row count, and a
-        # failed page leaves the previous table as it was.
+        # Pages stream into a staging table that is swapped in at the end: memory stays flat
+        # whatever the row count, and a failed page leaves the previous table as it was.
         with warehouse.get_connection() as conn:
             replace_table_streaming(
                 conn,
