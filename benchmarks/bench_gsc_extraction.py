@@ -34,7 +34,10 @@ def child(rows: int, endpoint: str) -> None:
     from datetime import timedelta
 
     from flywheel_pipeline.metadata import utc_now
-    from flywheel_pipeline.sources.search_console.extract import RAW_COLUMN_TYPES, page_frame
+    from flywheel_pipeline.sources.report_file import load_reports
+    from flywheel_pipeline.sources.search_console.extract import page_frame
+
+    report = load_reports().search_console[0]
     from flywheel_pipeline.sources.search_console.live import LiveSearchConsoleClient
     from flywheel_pipeline.warehouse import connect, replace_table_streaming
 
@@ -44,12 +47,12 @@ def child(rows: int, endpoint: str) -> None:
         started = time.perf_counter()
         with connect(Path(tmp) / "bench.duckdb") as conn:
             loaded_at = utc_now()
-            pages = client.pages(START, START + timedelta(days=DAYS - 1))
+            pages = client.pages(report, START, START + timedelta(days=DAYS - 1))
             written = replace_table_streaming(
                 conn,
                 "raw.gsc_search_analytics",
-                (page_frame(page, loaded_at) for page in pages),
-                columns=RAW_COLUMN_TYPES,
+                (page_frame(report, page, loaded_at) for page in pages),
+                columns=report.column_types,
             )
             counted = conn.execute("select count(*) from raw.gsc_search_analytics").fetchone()[0]
         seconds = time.perf_counter() - started

@@ -86,6 +86,7 @@ def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bo
     log_path.parent.mkdir(parents=True, exist_ok=True)
     on_progress(f"  detailed log: {log_path}")
     job = definitions.resolve_job_def("everything")
+    tags = whole_history_tags(job.partitions_def)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
     instance = instance or dg.DagsterInstance.ephemeral()
     run_id = str(uuid.uuid4())
@@ -103,6 +104,7 @@ def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bo
             result = job.execute_in_process(
                 instance=instance,
                 run_id=run_id,
+                tags=tags,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             )
@@ -112,12 +114,22 @@ def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bo
     return result.success
 
 
+def whole_history_tags(partitions) -> dict[str, str]:
+    """Run tags that extract every day of the partitioned sources in this one run."""
+    from flywheel_pipeline.sources.partitions import range_tags
+
+    keys = partitions.get_partition_keys() if partitions is not None else []
+    return range_tags(keys[0], keys[-1]) if keys else {}
+
+
 def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None:
     import dagster as dg
 
     started = time.monotonic()
     cursor = None
     kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_FAILURE}
+    # A partitioned asset extracting a range in one step reports once per day: show it once.
+    shown_assets: set = set()
     while True:
         finished = done.is_set()
         try:
@@ -135,9 +147,14 @@ def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None
                 echo(f"  {elapsed:6.1f}s  FAILED {event.step_key}: {_failure_cause(event)}")
                 continue
             materialization = event.step_materialization_data.materialization
+            if materialization.asset_key in shown_assets:
+                continue
+            shown_assets.add(materialization.asset_key)
             metadata = materialization.metadata
             rows = metadata.get("dagster/row_count")
             shown = f"{rows.value:>10,} rows" if rows is not None else ""
+            days = metadata.get("days")
+            shown += f"  ({days.value})" if days is not None else ""
             echo(f"  {elapsed:6.1f}s  {materialization.asset_key.to_user_string():<45}{shown}")
             if "rejections" in metadata:
                 for line in metadata["rejections"].value.splitlines():

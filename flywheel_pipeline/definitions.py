@@ -21,6 +21,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     from flywheel_pipeline.operations.definitions import build_defs as operation_defs
     from flywheel_pipeline.recommendations.assets import build_defs as recommendation_defs
     from flywheel_pipeline.sources.definitions import build_defs as source_defs
+    from flywheel_pipeline.sources.definitions import google_partitions
 
     domains = dg.Definitions.merge(
         dg.Definitions(resources=build_resources(settings)),
@@ -30,7 +31,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         recommendation_defs(),
     )
     warehouse_assets = [spec.key for spec in domains.resolve_all_asset_specs()]
-    return dg.Definitions.merge(domains, operation_defs(settings, warehouse_assets))
+    return dg.Definitions.merge(
+        domains, operation_defs(settings, warehouse_assets, google_partitions(settings))
+    )
 
 
 @dg.definitions

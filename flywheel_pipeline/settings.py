@@ -7,6 +7,7 @@ to read a traceback to fix a typo.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Literal
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     )
     gsc_api_endpoint: str | None = None
 
+    # The first day of the Google sources' daily partitions (live mode); the demo's start
+    # with its first simulated day. Default: Search Console's 16 months of history.
+    flywheel_start_date: dt.date | None = None
+    # A YAML file of GA4 / Search Console report definitions merged over the defaults.
+    flywheel_reports_file: Path | None = None
+
     @pydantic.field_validator("*", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -49,6 +56,13 @@ class Settings(BaseSettings):
     @pydantic.field_validator("google_application_credentials")
     @classmethod
     def _credentials_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("file not found")
+        return value
+
+    @pydantic.field_validator("flywheel_reports_file")
+    @classmethod
+    def _reports_file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError("file not found")
         return value
@@ -91,6 +105,15 @@ class Settings(BaseSettings):
         if self.flywheel_source is not None:
             return self.flywheel_source
         return "live" if (self.ga4_property_id or self.gsc_site_url) else "demo"
+
+    @property
+    def start_date(self) -> dt.date:
+        """First day of the GA4 / Search Console partitions in live mode."""
+        if self.flywheel_start_date is not None:
+            return self.flywheel_start_date
+        today = dt.datetime.now(dt.UTC).date()
+        months = today.year * 12 + today.month - 1 - 16
+        return dt.date(months // 12, months % 12 + 1, 1)
 
     @property
     def ga4_configured(self) -> bool:

@@ -102,7 +102,8 @@ def read_relation(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFram
 
 
 class StreamingTableWriter:
-    """Replace `schema.table` with frames appended one at a time, then swap it in atomically.
+    """Replace `schema.table` (or one slice of it) with frames appended one at a time,
+    atomically.
 
     Use as a context manager. Entering creates a staging table `schema.<table>__incoming`
     (from `columns`, or from the first frame's shape); every `append` adds one frame and
@@ -113,6 +114,11 @@ class StreamingTableWriter:
     never half of either. An exception inside the block drops the staging table and leaves the
     previous table untouched. A staging table left by a crashed process is dropped on the next
     write (writers are serialised by WAREHOUSE_POOL).
+
+    With `replace_where` (a SQL predicate over the table's columns, `?` placeholders bound to
+    `params`), only the matching rows are replaced: leaving the block deletes them and inserts
+    the staged rows in one transaction, so one partition is rewritten while the rest of the
+    table stays as it is. The caller must make sure the staged rows match the predicate.
     """
 
     def __init__(
@@ -120,6 +126,9 @@ class StreamingTableWriter:
         conn: duckdb.DuckDBPyConnection,
         relation: str,
         columns: Mapping[str, str] | None = None,
+        *,
+        replace_where: str | None = None,
+        params: Sequence[object] = (),
     ) -> None:
         schema, table = relation.split(".")
         self.conn = conn
@@ -128,6 +137,8 @@ class StreamingTableWriter:
         self.table = table
         self.staging = f"{schema}.{table}__incoming"
         self.columns = dict(columns) if columns else None
+        self.replace_where = replace_where
+        self.params = list(params)
         self.rows = 0
         self.frames = 0
         self._created = False
@@ -168,11 +179,21 @@ class StreamingTableWriter:
             return
         try:
             with transaction(self.conn):
-                self.conn.execute(f"drop table if exists {self.relation}")
-                self.conn.execute(f"alter table {self.staging} rename to {self.table}")
-        except Exception:
+                if self.replace_where is None:
+                    self.conn.execute(f"drop table if exists {self.relation}")
+                    self.conn.execute(f"alter table {self.staging} rename to {self.table}")
+                else:
+                    self._replace_slice()
+        finally:
             self.conn.execute(f"drop table if exists {self.staging}")
-            raise
+
+    def _replace_slice(self) -> None:
+        self.conn.execute(
+            f"create table if not exists {self.relation} as "
+            f"select * from {self.staging} where false"
+        )
+        self.conn.execute(f"delete from {self.relation} where {self.replace_where}", self.params)
+        self.conn.execute(f"insert into {self.relation} by name select * from {self.staging}")
 
 
 def replace_table_streaming(
@@ -193,3 +214,23 @@ def replace_table_streaming(
         for frame in frames:
             writer.append(frame)
     return writer.rows
+
+
+def replace_slice_streaming(
+    conn: duckdb.DuckDBPyConnection,
+    relation: str,
+    frames: Iterable[pd.DataFrame],
+    *,
+    where: str,
+    params: Sequence[object],
+    columns: Mapping[str, str] | None = None,
+) -> int:
+    """Replace the rows of `schema.table` matching `where` with `frames`, atomically.
+
+    Like `replace_table_streaming`, one frame in memory at a time and all-or-nothing; the
+    table is created on first use. Used for partitions: `where="date between ? and ?"`.
+    """
+    with StreamingTableWriter(conn, relation, columns, replace_where=where, params=params) as w:
+        for frame in frames:
+            w.append(frame)
+    return w.rows

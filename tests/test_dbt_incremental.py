@@ -27,7 +27,7 @@ from flywheel_pipeline.sources.files.conversations import load_conversations
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES
 from flywheel_pipeline.sources.files.tables import load_table
 from flywheel_pipeline.sources.ga4 import extract as ga4_extract
-from flywheel_pipeline.sources.ga4.reports import DEFAULT_REPORTS
+from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.sources.search_console import extract as gsc_extract
 from flywheel_pipeline.warehouse import connect, replace_table
 
@@ -110,7 +110,7 @@ def _window(frame: pd.DataFrame, extract: Extract, metrics: Sequence[str]) -> pd
 def write_api_sources(business: DemoBusiness, database: Path, extract: Extract) -> None:
     """raw.ga4_* and raw.gsc_search_analytics as the extraction assets write them."""
     with connect(database) as conn:
-        for report in DEFAULT_REPORTS:
+        for report in load_reports().ga4:
             frame = business.ga4[report.table.removeprefix("ga4_")]
             metrics = [*report.integer_columns, *report.float_columns]
             page = ga4_extract.ReportPage(
@@ -120,8 +120,9 @@ def write_api_sources(business: DemoBusiness, database: Path, extract: Extract) 
             replace_table(conn, f"raw.{report.table}", rows)
         gsc = _window(business.gsc, extract, ["clicks", "impressions", "ctr", "position"])
         page = gsc_extract.QueryPage(gsc, request_id="test:gsc", page=0, data_state="all")
-        rows = gsc_extract.to_raw_rows(iter([page]), extract.loaded_at)
-        replace_table(conn, f"raw.{gsc_extract.RAW_TABLE}", rows)
+        [report] = load_reports().search_console
+        rows = gsc_extract.to_raw_rows(report, iter([page]), extract.loaded_at)
+        replace_table(conn, f"raw.{report.table}", rows)
 
 
 def write_file_sources(business: DemoBusiness, database: Path, landing: Path) -> None:

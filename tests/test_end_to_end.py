@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from flywheel_pipeline.cli import whole_history_tags
 from flywheel_pipeline.definitions import build_definitions
 from flywheel_pipeline.warehouse import connect
 from tests.support import demo_settings
@@ -19,9 +20,11 @@ VOLATILE = {"_loaded_at"}  # lineage timestamps of the load itself
 
 def _run_everything(home: Path) -> dg.ExecuteInProcessResult:
     settings = demo_settings(home)
-    defs = build_definitions(settings)
-    return defs.resolve_job_def("everything").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    job = build_definitions(settings).resolve_job_def("everything")
+    return job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        tags=whole_history_tags(job.partitions_def),
+        raise_on_error=False,
     )
 
 

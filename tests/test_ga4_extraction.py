@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -33,12 +33,15 @@ from flywheel_pipeline.sources.ga4.live import (
     RetryPolicy,
     spent_quota,
 )
-from flywheel_pipeline.sources.ga4.reports import DEFAULT_REPORTS, Ga4Report
+from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
+from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
+from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.warehouse import WarehouseResource
 from tests.fakes.ga4_server import FakeGa4Server
 
 PROPERTY = "123456789"
+DEFAULT_REPORTS = load_reports().ga4
 TRAFFIC = DEFAULT_REPORTS[0]
 SITE = next(r for r in DEFAULT_REPORTS if r.table == "ga4_site_daily")
 START, END = date(2025, 3, 1), date(2025, 3, 30)
@@ -252,25 +255,27 @@ def test_demo_client_filters_its_snapshot_to_the_range(tmp_path: Path) -> None:
         tmp_path / "ga4_site_daily.parquet"
     )
     client = DemoGa4Client(tmp_path)
-    assert client.date_range(SITE) == (date(2025, 1, 1), date(2025, 1, 10))
     stats = ExtractionStats()
     pages = list(client.pages(SITE, date(2025, 1, 3), date(2025, 1, 5), stats))
     assert len(pages[0].rows) == 3 and stats.requests == 1 and stats.rows == 3
 
 
-def test_live_window_is_the_last_n_full_days() -> None:
-    resource = Ga4Resource(mode="live", property_id=PROPERTY, lookback_days=30)
-    assert resource.window(TRAFFIC, today=date(2025, 4, 1)) == (date(2025, 3, 2), date(2025, 3, 31))
-
-
 # The Dagster asset in live mode -------------------------------------------------------------
+# Thirty daily partitions, extracted as one run (a single-run backfill).
+PARTITIONS = daily_partitions(date(2025, 3, 1), date(2025, 3, 31))
+RUN_START, RUN_END = date(2025, 3, 2), date(2025, 3, 31)
+
+
 def _materialize(
-    warehouse: Path, ga4: Ga4Resource, reports: tuple[Ga4Report, ...] = DEFAULT_REPORTS
+    warehouse: Path,
+    ga4: Ga4Resource,
+    reports: tuple[Ga4Report, ...] = DEFAULT_REPORTS,
+    days: tuple[date, date] = (RUN_START, RUN_END),
 ) -> dg.ExecuteInProcessResult:
-    assets = [a for a in build_ga4_assets() if a.key.path[-1] in {r.table for r in reports}]
     return dg.materialize(
-        assets,
+        build_ga4_assets(reports, PARTITIONS),
         resources={"warehouse": WarehouseResource(path=str(warehouse)), "ga4": ga4},
+        tags=range_tags(days[0].isoformat(), days[1].isoformat()),
         raise_on_error=False,
     )
 
@@ -285,7 +290,6 @@ def _live(server: FakeGa4Server, **overrides: object) -> Ga4Resource:
         "mode": "live",
         "property_id": PROPERTY,
         "api_endpoint": server.url,
-        "lookback_days": 30,
         "page_size": 200,
         "request_timeout_seconds": 2.0,
         "retry_initial_seconds": 0.005,
@@ -304,8 +308,7 @@ def test_live_asset_materialises_against_the_fake(
     result = _materialize(warehouse, _live(ga4_server))
     assert result.success
 
-    end = datetime.now(UTC).date() - timedelta(days=1)
-    start = end - timedelta(days=29)
+    start, end = RUN_START, RUN_END
     for report in DEFAULT_REPORTS:
         table = _read(warehouse, report.table)
         expected = ga4_server.expected_rows(PROPERTY, report.dimensions, report.metrics, start, end)
@@ -317,16 +320,18 @@ def test_live_asset_materialises_against_the_fake(
             for event in result.get_asset_materialization_events()
         }[report.table]
         pages = math.ceil(len(expected) / 200)
-        assert metadata["rows"].value == len(expected) == metadata["dagster/row_count"].value
+        assert metadata["dagster/row_count"].value == len(expected)
         assert metadata["requests"].value == pages
-        assert metadata["start_date"].value == start.isoformat()
+        assert metadata["days"].value == f"{start} .. {end}"
         assert metadata["flags_set"].value == "none"
     failed = sum(1 for r in ga4_server.requests if r.status != 200)
-    retries = sum(
-        e.materialization.metadata["retries"].value
+    # One run covers 30 partitions: each asset reports the same extraction for every day.
+    per_asset = {
+        e.asset_key: e.materialization.metadata["retries"].value
         for e in result.get_asset_materialization_events()
-    )
-    assert failed and retries == failed
+    }
+    assert len(result.get_asset_materialization_events()) == 30 * len(DEFAULT_REPORTS)
+    assert failed and sum(per_asset.values()) == failed
 
 
 def test_a_failed_page_leaves_the_previous_table_untouched(
@@ -354,8 +359,9 @@ def test_live_mode_without_a_property_is_skipped(tmp_path: Path) -> None:
     result = _materialize(warehouse, Ga4Resource(mode="live"), (SITE,))
     assert result.success
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
-    assert metadata["skipped"].value == "GA4_PROPERTY_ID is not set"
-    assert len(_read(warehouse, SITE.table)) == 0
+    assert metadata["skipped"].value == "GA4_PROPERTY_ID unset"
+    with duckdb.connect(str(warehouse)) as conn:  # nothing written, nothing dropped
+        assert conn.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
 
 
 def _service_account_file(path: Path, token_uri: str) -> dict[str, str]:

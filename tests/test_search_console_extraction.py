@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline.metadata import utc_now
+from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
+from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.sources.search_console.assets import build_search_console_assets
 from flywheel_pipeline.sources.search_console.extract import (
-    COLUMNS,
-    RAW_COLUMN_TYPES,
     RAW_TABLE,
     DemoSearchConsoleClient,
     page_frame,
@@ -37,6 +37,7 @@ from flywheel_pipeline.warehouse import (
 from tests.fakes.gsc_server import FakeDataset, FakeSearchConsole, Faults
 
 SITE = "sc-domain:example.com"
+REPORT = load_reports().search_console[0]
 RELATION = f"raw.{RAW_TABLE}"
 FAST = RetryPolicy(max_attempts=10, initial_delay=0.001, max_delay=0.01)
 KEY = ["date", "query", "page", "country", "device"]
@@ -69,8 +70,11 @@ def extract(client: LiveSearchConsoleClient, dataset: FakeDataset, warehouse: Pa
         return replace_table_streaming(
             conn,
             RELATION,
-            (page_frame(p, loaded_at) for p in client.pages(dataset.start, dataset.end)),
-            columns=RAW_COLUMN_TYPES,
+            (
+                page_frame(REPORT, p, loaded_at)
+                for p in client.pages(REPORT, dataset.start, dataset.end)
+            ),
+            columns=REPORT.column_types,
         )
 
 
@@ -228,7 +232,7 @@ def test_credentials_never_leak_into_errors(tmp_path):
     key_file.write_text(json.dumps({"type": "service_account", "private_key": "TOPSECRET"}))
     client = LiveSearchConsoleClient(SITE, credentials_file=str(key_file))
     with pytest.raises(SearchConsoleError) as raised:
-        next(client.pages(date(2026, 1, 1), date(2026, 1, 2)))
+        next(client.pages(REPORT, date(2026, 1, 1), date(2026, 1, 2)))
     assert "GOOGLE_APPLICATION_CREDENTIALS" in str(raised.value)
     assert "secret" not in str(raised.value).lower() and "secret" not in repr(client).lower()
 
@@ -249,17 +253,14 @@ def test_demo_client_filters_its_snapshot_by_date(tmp_path):
     )
     snapshot.to_parquet(tmp_path / f"{RAW_TABLE}.parquet")
     client = DemoSearchConsoleClient(tmp_path)
-    [whole] = client.pages()
-    [window] = client.pages(date(2026, 1, 2), date(2026, 1, 3))
+    [whole] = client.pages(REPORT, date(2026, 1, 1), date(2026, 1, 3))
+    [window] = client.pages(REPORT, date(2026, 1, 2), date(2026, 1, 3))
     assert len(whole.rows) == 3 and list(window.rows["query"]) == ["b", "c"]
-    assert list(page_frame(window, utc_now()).columns) == COLUMNS
+    assert list(page_frame(REPORT, window, utc_now()).columns) == list(REPORT.column_types)
 
 
 def test_raw_asset_materialises_in_live_mode_and_reruns_identically(gsc_fake, tmp_path):
-    resource = SearchConsoleResource(
-        mode="live", site_url=SITE, api_endpoint="http://127.0.0.1:1/", row_limit=2_000
-    )
-    start, end = resource.date_range()
+    start, end = date(2026, 10, 1), date(2026, 10, 30)
     dataset = FakeDataset(total_rows=5_000, start=start, days=(end - start).days + 1)
     fake = gsc_fake(dataset)
     resources = {
@@ -268,20 +269,24 @@ def test_raw_asset_materialises_in_live_mode_and_reruns_identically(gsc_fake, tm
             mode="live", site_url=SITE, api_endpoint=fake.endpoint, row_limit=2_000
         ),
     }
-    assets = build_search_console_assets()
+    assets = build_search_console_assets([REPORT], daily_partitions(start, end))
 
     runs = []
     for _ in range(2):
-        result = dg.materialize(assets, resources=resources)
+        result = dg.materialize(
+            assets, resources=resources, tags=range_tags(start.isoformat(), end.isoformat())
+        )
         assert result.success
-        [event] = result.get_asset_materialization_events()
+        events = result.get_asset_materialization_events()
+        assert len(events) == 30  # one per day, from one run
+        event = events[-1]
         runs.append((event.materialization.metadata, stored(tmp_path / "w.duckdb")))
 
     (metadata, first), (_, second) = runs
     assert metadata["dagster/row_count"].value == 5_000
     assert metadata["requests"].value == 3 and metadata["retries"].value == 0
     assert metadata["first_incomplete_date"].value == str(dataset.incomplete_from)
-    assert metadata["requested_range"].value == f"{start} .. {end}"
+    assert metadata["days"].value == f"{start} .. {end}"
     assert not any("credential" in key for key in metadata)
     lineage = ["_request_id", "_loaded_at"]
     pd.testing.assert_frame_equal(

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES, DECISIONS
+from flywheel_pipeline.sources.partitions import range_tags, restatement_range
 
 FILE_ASSETS = dg.AssetSelection.assets(
     *(["raw", t.name] for t in (*CRM_TABLES, DECISIONS)),
@@ -16,7 +17,11 @@ FILE_ASSETS = dg.AssetSelection.assets(
 everything = dg.define_asset_job(
     "everything",
     selection=dg.AssetSelection.all(),
-    description="Extract every source, build every model and insight, publish the marts.",
+    description=(
+        "Extract every source, build every model and insight, publish the marts. GA4 and "
+        "Search Console extract the run's partition range (tags "
+        "dagster/asset_partition_range_start/end)."
+    ),
 )
 landing_refresh = dg.define_asset_job(
     "landing_refresh",
@@ -29,12 +34,30 @@ retrain = dg.define_asset_job(
     description="Retrain every model and refresh the recommendations and marts they feed.",
 )
 
-daily_schedule = dg.ScheduleDefinition(
-    job=everything,
-    cron_schedule="0 6 * * *",
-    execution_timezone="UTC",
-    description="Daily ingest and build, after GA4 and Search Console settle overnight.",
-)
+
+def daily_schedule(partitions: dg.PartitionsDefinition) -> dg.ScheduleDefinition:
+    """Every morning: restate the trailing days of GA4 and Search Console in one run (they
+    keep changing for up to 72 h), load new files, rebuild everything downstream."""
+
+    @dg.schedule(
+        job=everything,
+        cron_schedule="0 6 * * *",
+        execution_timezone="UTC",
+        description=(
+            "Daily ingest and build: GA4 and Search Console restate their last 3 days in one "
+            "run, then every model, insight and mart is rebuilt."
+        ),
+    )
+    def daily_ingest(context: dg.ScheduleEvaluationContext):
+        days = restatement_range(partitions, context.scheduled_execution_time)
+        if days is None:
+            return dg.SkipReason("no complete day since the start date yet")
+        first, last = days
+        return dg.RunRequest(run_key=f"daily-{last}", tags=range_tags(first, last))
+
+    return daily_ingest
+
+
 weekly_retrain_schedule = dg.ScheduleDefinition(
     job=retrain, cron_schedule="0 7 * * 1", execution_timezone="UTC"
 )

@@ -19,13 +19,18 @@ from flywheel_pipeline.operations.serving import MART_SCHEMAS, serving_copy_asse
 from flywheel_pipeline.settings import Settings
 
 
-def build_defs(settings: Settings, upstream: Sequence[dg.AssetKey]) -> dg.Definitions:
-    """`upstream` are the warehouse assets; the report and serving copy come after the marts."""
+def build_defs(
+    settings: Settings,
+    upstream: Sequence[dg.AssetKey],
+    partitions: dg.PartitionsDefinition,
+) -> dg.Definitions:
+    """`upstream` are the warehouse assets; the report and serving copy come after the marts.
+    `partitions` are the Google sources' days, restated by the daily schedule."""
     marts = [key for key in upstream if key.path[0] in MART_SCHEMAS]
     return dg.Definitions(
         assets=[report_asset(marts), serving_copy_asset(marts)],
         jobs=[everything, landing_refresh, retrain],
-        schedules=[daily_schedule, weekly_retrain_schedule],
+        schedules=[daily_schedule(partitions), weekly_retrain_schedule],
         sensors=[landing_sensor(settings.landing_dir)],
         # Warehouse steps run one at a time anyway (single DuckDB writer), so a step per
         # process would only add a code-location load per step (~10 s each); the pool still

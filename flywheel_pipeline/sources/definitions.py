@@ -8,12 +8,47 @@ from flywheel_pipeline.settings import Settings
 from flywheel_pipeline.sources.files.assets import build_file_assets
 from flywheel_pipeline.sources.ga4.assets import build_ga4_assets
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
+from flywheel_pipeline.sources.partitions import daily_partitions
+from flywheel_pipeline.sources.report_file import ReportDefinitions, load_reports
 from flywheel_pipeline.sources.search_console.assets import build_search_console_assets
 from flywheel_pipeline.sources.search_console.resource import SearchConsoleResource
 
 
+def google_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """The days GA4 and Search Console are extracted by: live, from the start date through
+    yesterday; demo, exactly the simulated days."""
+    if settings.source == "live":
+        return daily_partitions(settings.start_date)
+    from flywheel_pipeline.sources.demo import DemoConfig
+
+    config = DemoConfig(
+        seed=settings.flywheel_demo_seed,
+        scale=settings.flywheel_demo_scale,
+        days=settings.flywheel_demo_days,
+    )
+    return daily_partitions(config.start_date, config.end_date)
+
+
+def google_reports(settings: Settings) -> ReportDefinitions:
+    """The configured reports; the demo business serves only the default ones."""
+    reports = load_reports(settings.flywheel_reports_file)
+    if settings.source == "live":
+        return reports
+    defaults = load_reports()
+    return ReportDefinitions(
+        ga4=tuple(r for r in reports.ga4 if r.table in {d.table for d in defaults.ga4}),
+        search_console=tuple(
+            r
+            for r in reports.search_console
+            if r.table in {d.table for d in defaults.search_console}
+        ),
+    )
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     demo = settings.source == "demo"
+    partitions = google_partitions(settings)
+    reports = google_reports(settings)
     assets: list[dg.AssetsDefinition] = []
     resources: dict[str, object] = {
         "ga4": Ga4Resource(
@@ -46,6 +81,6 @@ def build_defs(settings: Settings) -> dg.Definitions:
             days=settings.flywheel_demo_days,
         )
     assets += build_file_assets(upstream)
-    assets += build_ga4_assets(upstream)
-    assets += build_search_console_assets(upstream)
+    assets += build_ga4_assets(reports.ga4, partitions, upstream)
+    assets += build_search_console_assets(reports.search_console, partitions, upstream)
     return dg.Definitions(assets=assets, resources=resources)

@@ -1,59 +1,80 @@
-"""Raw GA4 assets, one per report definition."""
+"""Raw GA4 assets, one per report definition, partitioned by day."""
 
 from collections.abc import Sequence
 
 import dagster as dg
 
-from flywheel_pipeline.metadata import frame_metadata, utc_now
-from flywheel_pipeline.sources.ga4.extract import FLAG_COLUMNS, ExtractionStats, to_raw_rows
-from flywheel_pipeline.sources.ga4.reports import DEFAULT_REPORTS, Ga4Report
+from flywheel_pipeline.metadata import utc_now
+from flywheel_pipeline.sources.ga4.extract import FLAG_COLUMNS, ExtractionStats, raw_frames
+from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_table
+from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_slice_streaming
 
 
-def ga4_report_asset(report: Ga4Report, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def _describe(report: Ga4Report) -> str:
+    filters = " (filtered)" if report.dimension_filter or report.metric_filter else ""
+    return (
+        f"GA4 report {', '.join(report.dimensions)} × {', '.join(report.metrics)}{filters}, "
+        "with sampling/thresholding flags and request lineage. One partition per day; a run "
+        "replaces the rows of the days it extracts."
+    )
+
+
+def ga4_report_asset(
+    report: Ga4Report, deps: Sequence[dg.AssetKey], partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw", report.table],
         group_name="sources",
         kinds={"duckdb", "googleanalytics"},
         pool=WAREHOUSE_POOL,
         deps=deps,
-        description=(
-            f"GA4 report {', '.join(report.dimensions)} × {', '.join(report.metrics)}, "
-            "with sampling/thresholding flags and request lineage."
-        ),
+        partitions_def=partitions,
+        backfill_policy=SINGLE_RUN,
+        description=_describe(report),
     )
-    def _extract(warehouse: WarehouseResource, ga4: Ga4Resource) -> dg.MaterializeResult:
+    def _extract(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, ga4: Ga4Resource
+    ) -> dg.MaterializeResult:
+        start, end = days_of(context)
+        metadata: dict[str, object] = {"days": f"{start} .. {end}"}
+        if not ga4.configured:
+            # Nothing is written: the rows of earlier runs stay as they were.
+            context.log.info("GA4_PROPERTY_ID is not set: GA4 extraction skipped")
+            return dg.MaterializeResult(metadata={**metadata, "skipped": "GA4_PROPERTY_ID unset"})
         stats = ExtractionStats()
-        extra: dict[str, object] = {}
-        if ga4.configured:
-            start, end = ga4.window(report)
-            extra["start_date"] = start.isoformat()
-            extra["end_date"] = end.isoformat()
-            pages = ga4.client().pages(report, start, end, stats)
-        else:
-            pages = iter(())
-            extra["skipped"] = "GA4_PROPERTY_ID is not set"
-        # Every page is fetched before the warehouse is touched: a failed request (after its
-        # retries) or a spent quota leaves the previous table as it was, never half a range.
-        rows = to_raw_rows(report, pages, utc_now())
+        pages = ga4.client().pages(report, start, end, stats)
+        # Pages stream into a staging table; the days' old rows are swapped for the new ones
+        # in one transaction at the end, so a failed request (after its retries) or a spent
+        # quota leaves the partitions as they were, never half a range.
         with warehouse.get_connection() as conn:
-            replace_table(conn, f"raw.{report.table}", rows)
+            replace_slice_streaming(
+                conn,
+                f"raw.{report.table}",
+                raw_frames(report, pages, utc_now()),
+                where="date between ? and ?",
+                params=[start, end],
+                columns=report.column_types,
+            )
         flags = {flag: dg.MetadataValue.bool(getattr(stats, flag)) for flag in FLAG_COLUMNS}
         return dg.MaterializeResult(
-            metadata=frame_metadata(
-                rows,
-                rows=dg.MetadataValue.int(stats.rows),
-                requests=dg.MetadataValue.int(stats.requests),
-                retries=dg.MetadataValue.int(stats.retries),
-                flags_set=", ".join(stats.flags_set) or "none",
+            metadata={
+                **metadata,
+                "dagster/row_count": dg.MetadataValue.int(stats.rows),
+                "requests": dg.MetadataValue.int(stats.requests),
+                "retries": dg.MetadataValue.int(stats.retries),
+                "flags_set": ", ".join(stats.flags_set) or "none",
                 **flags,
-                **extra,
-            )
+            }
         )
 
     return _extract
 
 
-def build_ga4_assets(deps: Sequence[dg.AssetKey] = ()) -> list[dg.AssetsDefinition]:
-    return [ga4_report_asset(report, deps) for report in DEFAULT_REPORTS]
+def build_ga4_assets(
+    reports: Sequence[Ga4Report],
+    partitions: dg.PartitionsDefinition,
+    deps: Sequence[dg.AssetKey] = (),
+) -> list[dg.AssetsDefinition]:
+    return [ga4_report_asset(report, deps, partitions) for report in reports]

@@ -6,7 +6,7 @@ everything from here on is shared.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +17,6 @@ import pandas as pd
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
 
 FLAG_COLUMNS = ["is_sampled", "subject_to_thresholding", "has_other_row"]
-LINEAGE_COLUMNS = ["_request_id", "_page", "_loaded_at"]
 
 
 @dataclass(frozen=True)
@@ -69,20 +68,9 @@ class Ga4Client(Protocol):
         ...
 
 
-def to_raw_rows(
-    report: Ga4Report, pages: Iterator[ReportPage], loaded_at: datetime
-) -> pd.DataFrame:
-    frames = []
-    for page in pages:
-        frame = page.rows.reindex(columns=report.columns).copy()
-        frame["is_sampled"] = page.is_sampled
-        frame["subject_to_thresholding"] = page.subject_to_thresholding
-        frame["has_other_row"] = page.has_other_row
-        frame["_request_id"] = page.request_id
-        frame["_page"] = page.page
-        frames.append(frame)
-    columns = [*report.columns, *FLAG_COLUMNS, "_request_id", "_page"]
-    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+def raw_frame(report: Ga4Report, page: ReportPage, loaded_at: datetime) -> pd.DataFrame:
+    """One page as raw rows: typed columns in `report.column_types` order, flags, lineage."""
+    raw = page.rows.reindex(columns=report.columns).copy()
     # The API gives `20240131`, the demo snapshot timestamps: both parse.
     raw["date"] = pd.to_datetime(raw["date"].astype("string"), format="mixed").dt.date
     for column in report.integer_columns:
@@ -90,10 +78,27 @@ def to_raw_rows(
     for column in report.float_columns:
         raw[column] = pd.to_numeric(raw[column]).astype("float64")
     for column in FLAG_COLUMNS:
-        raw[column] = raw[column].astype("boolean")
-    raw["_page"] = raw["_page"].astype("Int64")
+        raw[column] = pd.Series(getattr(page, column), index=raw.index, dtype="boolean")
+    raw["_request_id"] = page.request_id
+    raw["_page"] = pd.Series(page.page, index=raw.index, dtype="Int64")
     raw["_loaded_at"] = pd.Timestamp(loaded_at)
-    return raw[[*columns, "_loaded_at"]]
+    return raw[list(report.column_types)]
+
+
+def raw_frames(
+    report: Ga4Report, pages: Iterable[ReportPage], loaded_at: datetime
+) -> Iterator[pd.DataFrame]:
+    for page in pages:
+        yield raw_frame(report, page, loaded_at)
+
+
+def to_raw_rows(
+    report: Ga4Report, pages: Iterable[ReportPage], loaded_at: datetime
+) -> pd.DataFrame:
+    """All pages as one frame (small extractions and tests; the asset streams instead)."""
+    empty = ReportPage(pd.DataFrame(columns=report.columns), request_id="", page=0)
+    frames = [raw_frame(report, page, loaded_at) for page in pages]
+    return pd.concat(frames, ignore_index=True) if frames else raw_frame(report, empty, loaded_at)
 
 
 @dataclass(frozen=True)
@@ -109,13 +114,6 @@ class DemoGa4Client:
                 f"{path}: no demo GA4 snapshot; materialise demo/business first"
             )
         return pd.read_parquet(path)
-
-    def date_range(self, report: Ga4Report) -> tuple[date, date]:
-        """First and last day the snapshot holds (the demo asset extracts all of it)."""
-        days = pd.to_datetime(self._snapshot(report)["date"])
-        if days.empty:
-            raise ValueError(f"demo GA4 snapshot {report.table} is empty")
-        return days.min().date(), days.max().date()
 
     def pages(
         self,

@@ -50,7 +50,7 @@ from google.api_core import exceptions as api_exceptions
 from google.api_core.retry import Retry
 
 from flywheel_pipeline.sources.ga4.extract import ExtractionStats, ReportPage
-from flywheel_pipeline.sources.ga4.reports import Ga4Report, snake_case
+from flywheel_pipeline.sources.ga4.reports import Ga4Report, snake_case, to_filter_expression
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +196,14 @@ class LiveGa4Client:
         self._client = client
 
     def _request(self, report: Ga4Report, start: date, end: date, offset: int):
+        filters = {
+            name: to_filter_expression(value)
+            for name, value in (
+                ("dimension_filter", report.dimension_filter),
+                ("metric_filter", report.metric_filter),
+            )
+            if value is not None
+        }
         return RunReportRequest(
             property=f"properties/{self.property_id}",
             dimensions=[Dimension(name=name) for name in report.dimensions],
@@ -208,6 +216,7 @@ class LiveGa4Client:
             ],
             limit=self.page_size,
             offset=offset,
+            **filters,
         )
 
     def _fetch(

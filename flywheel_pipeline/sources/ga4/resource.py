@@ -1,6 +1,5 @@
-"""The GA4 resource: hands assets a client for the configured mode, and the window to extract."""
+"""The GA4 resource: hands assets a client for the configured mode."""
 
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -8,7 +7,6 @@ import pydantic
 
 from flywheel_pipeline.sources.ga4.extract import DemoGa4Client, Ga4Client
 from flywheel_pipeline.sources.ga4.live import MAX_PAGE_SIZE, LiveGa4Client, RetryPolicy
-from flywheel_pipeline.sources.ga4.reports import Ga4Report
 
 
 class Ga4Resource(dg.ConfigurableResource):
@@ -26,8 +24,6 @@ class Ga4Resource(dg.ConfigurableResource):
     property_id: str | None = None
     api_endpoint: str | None = None
     credentials_path: str | None = None
-    # Live window until daily partitions arrive: the last `lookback_days` full days.
-    lookback_days: int = pydantic.Field(default=30, ge=1)
     page_size: int = pydantic.Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     request_timeout_seconds: float = pydantic.Field(default=60.0, gt=0)
     retry_initial_seconds: float = pydantic.Field(default=1.0, gt=0)
@@ -55,11 +51,3 @@ class Ga4Resource(dg.ConfigurableResource):
                 deadline=self.retry_deadline_seconds,
             ),
         )
-
-    def window(self, report: Ga4Report, today: date | None = None) -> tuple[date, date]:
-        """The days to extract: the whole snapshot in demo mode; live, the last
-        `lookback_days` days up to yesterday (today's GA4 data is still incomplete)."""
-        if self.mode == "demo":
-            return DemoGa4Client(Path(self.demo_snapshot_dir)).date_range(report)
-        end = (today or datetime.now(UTC).date()) - timedelta(days=1)
-        return end - timedelta(days=self.lookback_days - 1), end

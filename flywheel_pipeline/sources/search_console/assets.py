@@ -1,4 +1,5 @@
-"""Raw Search Console asset: date × query × page × country × device."""
+"""Raw Search Console assets, one per report definition (default: date × query × page ×
+country × device), partitioned by day."""
 
 from collections.abc import Iterator, Sequence
 
@@ -6,18 +7,11 @@ import dagster as dg
 import pandas as pd
 
 from flywheel_pipeline.metadata import utc_now
-from flywheel_pipeline.sources.search_console.extract import (
-    RAW_COLUMN_TYPES,
-    RAW_TABLE,
-    QueryPage,
-    page_frame,
-)
+from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
+from flywheel_pipeline.sources.search_console.extract import QueryPage, page_frame
+from flywheel_pipeline.sources.search_console.reports import SearchConsoleReport
 from flywheel_pipeline.sources.search_console.resource import SearchConsoleResource
-from flywheel_pipeline.warehouse import (
-    WAREHOUSE_POOL,
-    WarehouseResource,
-    replace_table_streaming,
-)
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_slice_streaming
 
 
 class _Tally:
@@ -30,9 +24,11 @@ class _Tally:
         self.data_state: str | None = None
         self.preview: pd.DataFrame | None = None
 
-    def frames(self, pages: Iterator[QueryPage], loaded_at) -> Iterator[pd.DataFrame]:
+    def frames(
+        self, report: SearchConsoleReport, pages: Iterator[QueryPage], loaded_at
+    ) -> Iterator[pd.DataFrame]:
         for page in pages:
-            frame = page_frame(page, loaded_at)
+            frame = page_frame(report, page, loaded_at)
             self.pages += 1
             self.requests += page.attempts
             self.rows += len(frame)
@@ -66,39 +62,60 @@ class _Tally:
         return metadata
 
 
-def build_search_console_assets(deps: Sequence[dg.AssetKey] = ()) -> list[dg.AssetsDefinition]:
+def search_console_report_asset(
+    report: SearchConsoleReport,
+    deps: Sequence[dg.AssetKey],
+    partitions: dg.PartitionsDefinition,
+) -> dg.AssetsDefinition:
+    filtered = " (filtered)" if report.dimension_filter_groups else ""
+
     @dg.asset(
-        key=["raw", RAW_TABLE],
+        key=["raw", report.table],
         group_name="sources",
         kinds={"duckdb", "google"},
         pool=WAREHOUSE_POOL,
         deps=deps,
-        description="Search Console performance by date × query × page × country × device.",
+        partitions_def=partitions,
+        backfill_policy=SINGLE_RUN,
+        description=(
+            f"Search Console {report.search_type} performance by "
+            f"{' × '.join(report.dimensions)}{filtered}. One partition per day; a run "
+            "replaces the rows of the days it extracts."
+        ),
     )
-    def gsc_search_analytics(
-        warehouse: WarehouseResource, search_console: SearchConsoleResource
+    def _extract(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        search_console: SearchConsoleResource,
     ) -> dg.MaterializeResult:
-        tally = _Tally()
-        start = end = None
-        if search_console.configured:
-            start, end = search_console.date_range()
-            pages = search_console.client().pages(start, end)
-        else:
-            pages = iter(())
-        # Pages stream into a staging table that is swapped in at the end: memory stays flat
-        # whatever the row count, and a failed page leaves the previous table as it was.
-        with warehouse.get_connection() as conn:
-            replace_table_streaming(
-                conn,
-                f"raw.{RAW_TABLE}",
-                tally.frames(pages, utc_now()),
-                columns=RAW_COLUMN_TYPES,
-            )
-        metadata = tally.metadata()
-        if start is not None:
-            metadata["requested_range"] = f"{start} .. {end}"
+        start, end = days_of(context)
+        requested = {"days": f"{start} .. {end}"}
         if not search_console.configured:
-            metadata["skipped"] = "GSC_SITE_URL is not set"
-        return dg.MaterializeResult(metadata=metadata)
+            # Nothing is written: the rows of earlier runs stay as they were.
+            context.log.info("GSC_SITE_URL is not set: Search Console extraction skipped")
+            return dg.MaterializeResult(metadata={**requested, "skipped": "GSC_SITE_URL unset"})
+        tally = _Tally()
+        pages = search_console.client().pages(report, start, end)
+        # Pages stream into a staging table; the days' old rows are swapped for the new ones
+        # in one transaction at the end: memory stays flat whatever the row count, and a
+        # failed page leaves the partitions as they were.
+        with warehouse.get_connection() as conn:
+            replace_slice_streaming(
+                conn,
+                f"raw.{report.table}",
+                tally.frames(report, pages, utc_now()),
+                where="date between ? and ?",
+                params=[start, end],
+                columns=report.column_types,
+            )
+        return dg.MaterializeResult(metadata={**requested, **tally.metadata()})
 
-    return [gsc_search_analytics]
+    return _extract
+
+
+def build_search_console_assets(
+    reports: Sequence[SearchConsoleReport],
+    partitions: dg.PartitionsDefinition,
+    deps: Sequence[dg.AssetKey] = (),
+) -> list[dg.AssetsDefinition]:
+    return [search_console_report_asset(report, deps, partitions) for report in reports]

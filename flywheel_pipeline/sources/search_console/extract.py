@@ -10,28 +10,14 @@ from typing import Protocol
 
 import pandas as pd
 
-DIMENSIONS = ("date", "query", "page", "country", "device")
-METRICS = ("clicks", "impressions", "ctr", "position")
+from flywheel_pipeline.sources.search_console.reports import (
+    METRICS,
+    SearchConsoleReport,
+    column_name,
+)
+
+# The default report's table (sources/reports.yaml); the demo snapshot carries its name.
 RAW_TABLE = "gsc_search_analytics"
-# Column types of raw.gsc_search_analytics (docs/contracts.md), fixed up front so that an
-# empty extraction or a page with an all-null column still gives the same table.
-RAW_COLUMN_TYPES = {
-    "date": "DATE",
-    "query": "VARCHAR",
-    "page": "VARCHAR",
-    "country": "VARCHAR",
-    "device": "VARCHAR",
-    "clicks": "BIGINT",
-    "impressions": "BIGINT",
-    "ctr": "DOUBLE",
-    "position": "DOUBLE",
-    "data_state": "VARCHAR",
-    "first_incomplete_date": "DATE",
-    "_request_id": "VARCHAR",
-    "_page": "BIGINT",
-    "_loaded_at": "TIMESTAMP",
-}
-COLUMNS = list(RAW_COLUMN_TYPES)
 
 
 @dataclass(frozen=True)
@@ -43,7 +29,7 @@ class QueryPage:
     HTTP requests it took to get this page (1 = no retry).
     """
 
-    rows: pd.DataFrame  # date, query, page, country, device, clicks, impressions, ctr, position
+    rows: pd.DataFrame  # the report's dimensions, then clicks, impressions, ctr, position
     request_id: str
     page: int
     data_state: str = "final"
@@ -52,21 +38,21 @@ class QueryPage:
 
 
 class SearchConsoleClient(Protocol):
-    def pages(self, start: date | None = None, end: date | None = None) -> Iterator[QueryPage]:
-        """Pages of rows for days `start`..`end` inclusive (None: unbounded on that side)."""
+    def pages(self, report: SearchConsoleReport, start: date, end: date) -> Iterator[QueryPage]:
+        """Pages of `report`'s rows for the days `start`..`end` inclusive."""
         ...
 
 
-def page_frame(page: QueryPage, loaded_at: datetime) -> pd.DataFrame:
-    """One page as raw rows: typed columns in `COLUMNS` order, lineage filled in."""
-    frame = page.rows.reindex(columns=[*DIMENSIONS, *METRICS])
+def page_frame(report: SearchConsoleReport, page: QueryPage, loaded_at: datetime) -> pd.DataFrame:
+    """One page as raw rows: typed columns in `report.column_types` order, lineage filled in."""
+    frame = page.rows.reindex(columns=[*report.dimensions, *METRICS])
     dates = frame["date"]
     if not pd.api.types.is_datetime64_any_dtype(dates):
         dates = pd.to_datetime(dates.astype("string"), format="ISO8601")
     raw = pd.DataFrame(
         {
             "date": dates.dt.date,
-            **{column: frame[column].astype("string") for column in DIMENSIONS[1:]},
+            **{column_name(d): frame[d].astype("string") for d in report.dimensions if d != "date"},
             **{
                 column: pd.to_numeric(frame[column]).round().astype("Int64")
                 for column in ("clicks", "impressions")
@@ -84,18 +70,18 @@ def page_frame(page: QueryPage, loaded_at: datetime) -> pd.DataFrame:
     raw["_request_id"] = page.request_id
     raw["_page"] = pd.Series(page.page, index=raw.index, dtype="Int64")
     raw["_loaded_at"] = pd.Timestamp(loaded_at)
-    return raw[COLUMNS]
+    return raw[list(report.column_types)]
 
 
-def to_raw_rows(pages: Iterable[QueryPage], loaded_at: datetime) -> pd.DataFrame:
+def to_raw_rows(
+    report: SearchConsoleReport, pages: Iterable[QueryPage], loaded_at: datetime
+) -> pd.DataFrame:
     """All pages as one frame (small extractions and tests; the asset streams instead)."""
-    frames = [page_frame(page, loaded_at) for page in pages]
+    frames = [page_frame(report, page, loaded_at) for page in pages]
     if frames:
         return pd.concat(frames, ignore_index=True)
-    return page_frame(
-        QueryPage(pd.DataFrame(columns=[*DIMENSIONS, *METRICS]), request_id="", page=0),
-        loaded_at,
-    )
+    empty = QueryPage(pd.DataFrame(columns=[*report.dimensions, *METRICS]), request_id="", page=0)
+    return page_frame(report, empty, loaded_at)
 
 
 @dataclass(frozen=True)
@@ -104,17 +90,11 @@ class DemoSearchConsoleClient:
 
     snapshot_dir: Path
 
-    def pages(self, start: date | None = None, end: date | None = None) -> Iterator[QueryPage]:
-        path = self.snapshot_dir / f"{RAW_TABLE}.parquet"
+    def pages(self, report: SearchConsoleReport, start: date, end: date) -> Iterator[QueryPage]:
+        path = self.snapshot_dir / f"{report.table}.parquet"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no demo snapshot; materialise demo/business first")
         rows = pd.read_parquet(path)
-        if start is not None or end is not None:
-            days = pd.to_datetime(rows["date"]).dt.date
-            keep = pd.Series(True, index=rows.index)
-            if start is not None:
-                keep &= days >= start
-            if end is not None:
-                keep &= days <= end
-            rows = rows[keep].reset_index(drop=True)
-        yield QueryPage(rows, request_id=f"demo:{RAW_TABLE}", page=0)
+        days = pd.to_datetime(rows["date"]).dt.date
+        rows = rows[(days >= start) & (days <= end)].reset_index(drop=True)
+        yield QueryPage(rows, request_id=f"demo:{report.table}", page=0)

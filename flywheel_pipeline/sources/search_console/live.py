@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,7 +31,8 @@ import pandas as pd
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from flywheel_pipeline.sources.search_console.extract import DIMENSIONS, METRICS, QueryPage
+from flywheel_pipeline.sources.search_console.extract import QueryPage
+from flywheel_pipeline.sources.search_console.reports import METRICS, SearchConsoleReport
 
 SCOPES = ("https://www.googleapis.com/auth/webmasters.readonly",)
 MAX_ROW_LIMIT = 25_000
@@ -176,17 +177,17 @@ def _retry_after(error: HttpError) -> float | None:
         return None
 
 
-def rows_frame(rows: list[dict]) -> pd.DataFrame:
-    """API rows (`keys` in DIMENSIONS order plus metrics) as a frame."""
-    frame = pd.DataFrame([row["keys"] for row in rows], columns=list(DIMENSIONS))
+def rows_frame(rows: list[dict], dimensions: Sequence[str]) -> pd.DataFrame:
+    """API rows (`keys` in the requested dimensions' order, plus metrics) as a frame."""
+    frame = pd.DataFrame([row["keys"] for row in rows], columns=list(dimensions))
     for metric in METRICS:
         frame[metric] = [row.get(metric, 0.0) for row in rows]
     return frame
 
 
 class LiveSearchConsoleClient:
-    """Pages of `searchanalytics.query` for one site, dimensions date × query × page × country
-    × device. `stats` describes the last `pages()` call."""
+    """Pages of `searchanalytics.query` for one site and report definition. `stats` describes
+    the last `pages()` call."""
 
     def __init__(
         self,
@@ -251,9 +252,7 @@ class LiveSearchConsoleClient:
                 connection.close()
         self._http.connections.clear()
 
-    def pages(self, start: date | None = None, end: date | None = None) -> Iterator[QueryPage]:
-        if start is None or end is None:
-            raise ValueError("live Search Console extraction needs a start and an end date")
+    def pages(self, report: SearchConsoleReport, start: date, end: date) -> Iterator[QueryPage]:
         if start > end:
             raise ValueError(f"start {start} is after end {end}")
         self._connect()
@@ -263,9 +262,9 @@ class LiveSearchConsoleClient:
         page = 0
         while True:
             body = {
+                **report.request_body(),
                 "startDate": start.isoformat(),
                 "endDate": end.isoformat(),
-                "dimensions": list(DIMENSIONS),
                 "rowLimit": self.row_limit,
                 "startRow": page * self.row_limit,
                 "dataState": self.data_state,
@@ -278,7 +277,7 @@ class LiveSearchConsoleClient:
             stats.rows += len(rows)
             stats.seconds = time.perf_counter() - began
             yield QueryPage(
-                rows_frame(rows),
+                rows_frame(rows, report.dimensions),
                 request_id=request_id,
                 page=page,
                 data_state=self.data_state,

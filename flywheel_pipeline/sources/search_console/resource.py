@@ -1,6 +1,5 @@
 """The Search Console resource: hands assets a client for the configured mode."""
 
-from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +11,6 @@ from flywheel_pipeline.sources.search_console.extract import (
 )
 from flywheel_pipeline.sources.search_console.live import (
     MAX_ROW_LIMIT,
-    PACIFIC,
     LiveSearchConsoleClient,
     RetryPolicy,
 )
@@ -21,16 +19,16 @@ from flywheel_pipeline.sources.search_console.live import (
 class SearchConsoleResource(dg.ConfigurableResource):
     """`mode` demo serves the simulator's snapshot; live calls `searchanalytics.query`.
 
-    Live mode extracts the last `lookback_days` days (Pacific time, today included) with
-    `dataState: all`. Credentials come from GOOGLE_APPLICATION_CREDENTIALS (a service-account
-    key file); with an `http://` endpoint and no key file the client is anonymous.
+    Live mode asks for `dataState: all` (fresh, possibly incomplete days are included and
+    flagged; the daily run restates them). Credentials come from
+    GOOGLE_APPLICATION_CREDENTIALS (a service-account key file); with an `http://` endpoint
+    and no key file the client is anonymous.
     """
 
     mode: str = "demo"
     demo_snapshot_dir: str = ""
     site_url: str | None = None
     api_endpoint: str | None = None
-    lookback_days: int = pydantic.Field(default=30, ge=1, le=500)
     row_limit: int = pydantic.Field(default=MAX_ROW_LIMIT, ge=1, le=MAX_ROW_LIMIT)
     data_state: str = "all"
     timeout_seconds: float = 120.0
@@ -41,13 +39,6 @@ class SearchConsoleResource(dg.ConfigurableResource):
     @property
     def configured(self) -> bool:
         return self.mode == "demo" or self.site_url is not None
-
-    def date_range(self, today: date | None = None) -> tuple[date | None, date | None]:
-        """Days to extract: the whole snapshot in demo mode, the last N days in live mode."""
-        if self.mode == "demo":
-            return None, None
-        end = today or datetime.now(PACIFIC).date()
-        return end - timedelta(days=self.lookback_days - 1), end
 
     def client(self) -> SearchConsoleClient:
         if self.mode == "demo":
