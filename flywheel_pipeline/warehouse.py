@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import dagster as dg
@@ -234,3 +234,103 @@ def replace_slice_streaming(
         for frame in frames:
             w.append(frame)
     return w.rows
+
+
+class StagedAppend(StreamingTableWriter):
+    """Rows for `schema.table` staged one frame at a time, published by the caller.
+
+    The staging half of StreamingTableWriter (every frame committed to `<table>__incoming`, so
+    memory holds one frame) without its swap: `publish` deletes the rows `replace_where`
+    matches and appends the staged ones, adding any column the table lacks. It opens no
+    transaction of its own, so that the caller can publish several tables and a bookkeeping row
+    in one (see sources/files/drops.py). Leaving the block drops the staging table, whatever
+    happened; a crashed process's staging table is dropped on the next write.
+    """
+
+    def __enter__(self) -> StagedAppend:
+        # As StreamingTableWriter's, with column names quoted: these come from file headers.
+        self.conn.execute(f"drop table if exists {self.staging}")
+        if self.columns is not None:
+            create_table_if_missing(self.conn, self.staging, self.columns)
+            self._created = True
+        self._open = True
+        return self
+
+    def publish(self, replace_where: str | None = None, params: Sequence[object] = ()) -> int:
+        if replace_where is not None:
+            self.conn.execute(f"delete from {self.relation} where {replace_where}", list(params))
+        if not self._created:
+            return 0
+        add_missing_columns(self.conn, self.relation, table_columns(self.conn, self.staging))
+        self.conn.execute(f"insert into {self.relation} by name select * from {self.staging}")
+        return self.rows
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._open = False
+        self.conn.execute(f"drop table if exists {self.staging}")
+
+
+def quote_identifier(name: str) -> str:
+    """A column name from a file header, safe in SQL whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_table_if_missing(
+    conn: duckdb.DuckDBPyConnection, relation: str, columns: Mapping[str, str]
+) -> None:
+    schema, _ = relation.split(".")
+    conn.execute(f"create schema if not exists {schema}")
+    ddl = ", ".join(f"{quote_identifier(name)} {sql}" for name, sql in columns.items())
+    conn.execute(f"create table if not exists {relation} ({ddl})")
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """Column name -> SQL type of `schema.table` in the warehouse, in table order."""
+    schema, table = relation.split(".")
+    rows = conn.execute(
+        "select column_name, data_type from duckdb_columns() "
+        "where database_name = current_database() and schema_name = ? and table_name = ? "
+        "order by column_index",
+        [schema, table],
+    ).fetchall()
+    return dict(rows)
+
+
+def add_missing_columns(
+    conn: duckdb.DuckDBPyConnection, relation: str, columns: Mapping[str, str]
+) -> list[str]:
+    """Add to `relation` each of `columns` (name -> SQL type) it lacks; names match without
+    regard to case, as DuckDB's do. Returns the names added."""
+    existing = {name.lower() for name in table_columns(conn, relation)}
+    added = [name for name in columns if name.lower() not in existing]
+    for name in added:
+        conn.execute(f"alter table {relation} add column {quote_identifier(name)} {columns[name]}")
+    return added
+
+
+@contextmanager
+def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Cap DuckDB's memory for the block (e.g. "256MB"); past it, DuckDB spills to
+    `<warehouse file>.tmp` (removed when the connection closes) instead of caching up to 80 %
+    of RAM, its default. For bulk loads whose memory must not grow with the data."""
+    (path, previous) = conn.execute(
+        "select path, current_setting('memory_limit') from duckdb_databases() "
+        "where database_name = current_database()"
+    ).fetchone()
+    if path:  # an in-memory database spills where DuckDB's default says
+        with suppress(duckdb.NotImplementedException):  # the temporary folder is in use already
+            conn.execute(f"set temp_directory = {_sql_string(f'{path}.tmp')}")
+    conn.execute(f"set memory_limit = {_sql_string(limit)}")
+    try:
+        yield
+    finally:
+        # Settings read back rounded ("18.8 GiB"): reset to the default when that is what it
+        # was, so that the exact value comes back.
+        conn.execute("reset memory_limit")
+        (default,) = conn.execute("select current_setting('memory_limit')").fetchone()
+        if default != previous:
+            conn.execute(f"set memory_limit = {_sql_string(previous)}")
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -64,12 +64,48 @@ def test_file_missing_required_column_is_rejected_whole_others_load(tmp_path: Pa
         tmp_path / "crm/orders/b.csv",
         "order_id,contact_id,ordered_at,revenue\no2,c1,2026-03-01T10:00:00Z,5\n",
     )
-    _write(tmp_path / "crm/orders/c.csv", b"order_id,contact_id,ordered_at,revenue\n\xff\xfe,x\n")
+    _write(tmp_path / "crm/orders/c.parquet", b"PAR1 but not really")
     loaded = load_table(ORDERS, tmp_path, LOADED_AT)
     assert loaded.rows["order_id"].tolist() == ["o2"]
     assert "missing required column(s) ordered_at" in loaded.files_rejected["crm/orders/a.csv"]
     assert "crm/orders/a.csv, line 1" in loaded.files_rejected["crm/orders/a.csv"]
-    assert "unreadable" in loaded.files_rejected["crm/orders/c.csv"]
+    assert "unreadable Parquet file" in loaded.files_rejected["crm/orders/c.parquet"]
+    assert loaded.files_loaded == ["crm/orders/b.csv"]
+
+
+def test_parquet_loads_typed_with_row_numbers_as_lines(tmp_path: Path) -> None:
+    path = tmp_path / "crm/orders/a.parquet"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3"],
+            "contact_id": ["c1", "c2", "c3"],
+            "ordered_at": pd.to_datetime(
+                ["2026-03-01 10:00", "2026-03-02 00:00", "2026-03-03 00:00"]
+            ).tz_localize("Europe/Berlin"),
+            "revenue": [12.5, -1.0, 3.0],
+            "items": pd.array([2, 1, None], dtype="Int64"),
+            "Coupon": ["A", None, "B"],
+        }
+    ).to_parquet(path)
+    loaded = load_table(ORDERS, tmp_path, LOADED_AT)
+    rows = loaded.rows.set_index("order_id")
+    assert rows.index.tolist() == ["o1", "o3"]
+    assert rows.loc["o1", "ordered_at"] == pd.Timestamp("2026-03-01 09:00")  # UTC
+    assert rows.loc["o3", "_line"] == 3
+    assert rows.loc["o3", "Coupon"] == "B"
+    assert loaded.quarantine[["line", "reason"]].values.tolist() == [[2, "revenue: negative value"]]
+
+
+def test_column_names_match_without_case_and_reserved_ones_are_dropped(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "crm/orders/a.csv",
+        " Order_ID ,CONTACT_ID,Ordered_At,Revenue,_line\no1,c1,2026-03-01T10:00:00Z,5,99\n",
+    )
+    loaded = load_table(ORDERS, tmp_path, LOADED_AT)
+    assert loaded.rows[["order_id", "contact_id", "revenue", "_line"]].values.tolist() == [
+        ["o1", "c1", 5.0, 2]
+    ]
 
 
 def test_empty_folder_gives_an_empty_table_with_the_declared_columns(tmp_path: Path) -> None:

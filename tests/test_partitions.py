@@ -119,3 +119,18 @@ def test_a_slice_write_that_fails_changes_nothing(tmp_path: Path) -> None:
         tables = conn.execute("select table_name from duckdb_tables() order by 1").fetchall()
     assert after == [(date(2026, 9, 1), 1), (day, 2)]
     assert tables == [("t",)]  # no staging table left behind
+
+
+def test_running_without_a_day_says_how_to_pick_one(tmp_path: Path) -> None:
+    result = dg.materialize(
+        build_ga4_assets([SITE], PARTITIONS),
+        resources={
+            "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+            "ga4": Ga4Resource(mode="demo", demo_snapshot_dir=str(tmp_path)),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert "partitioned by day" in message and RANGE_START_TAG in message

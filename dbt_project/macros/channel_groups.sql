@@ -1,5 +1,5 @@
 {#
-    assign_channel_group(relation, source_column, medium_column)
+    assign_channel_group(relation, source_column, medium_column, pairs_relation=relation)
 
     Selects every row of `relation` (a CTE) plus a `channel_group` column derived from
     source and medium with the rules of the seed `channel_groups` (GA4's default channel
@@ -7,11 +7,18 @@
     number) whose source_pattern and medium_pattern both match the lower-cased, trimmed
     source and medium wins; rows that match no rule are 'Unassigned', as in GA4.
 
-    Rules are evaluated once per distinct (source, medium) pair, not per row.
+    Rules are evaluated once per distinct (source, medium) pair, not per row. The pairs come
+    from `pairs_relation` (default: `relation`), which must hold every pair of `relation`
+    under the same column names (a superset is fine). A cheap one, e.g. the distinct pairs
+    of the raw table, keeps `relation` referenced once: a CTE referenced twice is
+    materialised whole by some engines (DuckDB), and a date filter on the staging view could
+    then no longer reach the raw table (incremental runs would deduplicate all history).
     Users override the mapping by editing seeds/channel_groups.csv (or by pointing
     seed-paths at their own copy) and re-running `dbt seed`.
 #}
-{% macro assign_channel_group(relation, source_column='source', medium_column='medium') -%}
+{% macro assign_channel_group(
+    relation, source_column='source', medium_column='medium', pairs_relation=none
+) -%}
     select
         {{ relation }}.*,
         coalesce(
@@ -31,7 +38,7 @@
             select distinct
                 coalesce(lower(trim({{ source_column }})), '') as match_source,
                 coalesce(lower(trim({{ medium_column }})), '') as match_medium
-            from {{ relation }}
+            from {{ pairs_relation or relation }}
         ) as source_mediums
         inner join {{ ref('channel_groups') }} as channel_rules
             on

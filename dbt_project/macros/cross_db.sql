@@ -30,6 +30,11 @@
     ({{ value }} rlike {{ pattern }})
 {%- endmacro %}
 
+{# Snowflake's regexp_like matches the whole string (implicitly anchored): count matches. #}
+{% macro snowflake__regex_matches(value, pattern) -%}
+    (regexp_instr({{ value }}, {{ pattern }}) > 0)
+{%- endmacro %}
+
 
 {# median(expression): the 50th percentile of a numeric expression (aggregate). #}
 {% macro median(expression) -%}
@@ -48,10 +53,79 @@
     approx_quantiles({{ expression }}, 2)[offset(1)]
 {%- endmacro %}
 
+{% macro spark__median(expression) -%}
+    percentile({{ expression }}, 0.5)
+{%- endmacro %}
+
+
+{#
+    iso_week_start(expression): the Monday of the ISO week of a date or timestamp.
+    dbt.date_trunc('week', …) starts weeks on Monday on DuckDB, Postgres, Snowflake (default
+    WEEK_START) and Spark, but on Sunday on BigQuery, whose ISO week part is `isoweek`.
+#}
+{% macro iso_week_start(expression) -%}
+    {{ return(adapter.dispatch('iso_week_start', 'flywheel')(expression)) }}
+{%- endmacro %}
+
+{% macro default__iso_week_start(expression) -%}
+    {{ dbt.date_trunc('week', expression) }}
+{%- endmacro %}
+
+{% macro bigquery__iso_week_start(expression) -%}
+    date_trunc(cast({{ expression }} as date), isoweek)
+{%- endmacro %}
+
+
+{#
+    type_double(): an 8-byte floating point type. dbt.type_float() renders `float`, which is
+    8 bytes on Postgres, Snowflake and BigQuery (float64) but 4 bytes on DuckDB and Spark:
+    money and rates would keep only ~7 significant digits there.
+#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'flywheel')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    {{ return(dbt.type_float()) }}
+{%- endmacro %}
+
+{% macro duckdb__type_double() -%}
+    {{ return('double') }}
+{%- endmacro %}
+
+{% macro spark__type_double() -%}
+    {{ return('double') }}
+{%- endmacro %}
+
+
+{#
+    portable_type(name): the adapter's type for a generic type name as written in the
+    sources ymls (`data_type: varchar`, `double`, …), for the typed empty stand-ins of
+    source_or_empty. Unknown names are passed through unchanged.
+#}
+{% macro portable_type(name) -%}
+    {%- set generic = (name or '') | lower | trim -%}
+    {%- if generic in ('varchar', 'string', 'text') -%}
+        {{ return(dbt.type_string()) }}
+    {%- elif generic in ('double', 'float', 'float8', 'double precision', 'float64') -%}
+        {{ return(type_double()) }}
+    {%- elif generic in ('bigint', 'int64', 'long') -%}
+        {{ return(dbt.type_bigint()) }}
+    {%- elif generic in ('integer', 'int', 'int32') -%}
+        {{ return(dbt.type_int()) }}
+    {%- elif generic in ('boolean', 'bool') -%}
+        {{ return(dbt.type_boolean()) }}
+    {%- elif generic == 'timestamp' -%}
+        {{ return(dbt.type_timestamp()) }}
+    {%- else -%}
+        {{ return(name) }}
+    {%- endif -%}
+{%- endmacro %}
+
 
 {# safe_divide(numerator, denominator): a float, null when the denominator is 0 or null. #}
 {% macro safe_divide(numerator, denominator) -%}
-    cast({{ numerator }} as {{ dbt.type_float() }}) / nullif({{ denominator }}, 0)
+    cast({{ numerator }} as {{ type_double() }}) / nullif({{ denominator }}, 0)
 {%- endmacro %}
 
 

@@ -12,12 +12,7 @@
     {%- if not execute -%}
         {{ return(relation) }}
     {%- endif -%}
-    {%- set existing = adapter.get_relation(
-        database=relation.database,
-        schema=relation.schema,
-        identifier=relation.identifier,
-    ) -%}
-    {%- if existing is not none -%}
+    {%- if relation_exists(relation) -%}
         {{ return(relation) }}
     {%- endif -%}
     {%- set columns = [] -%}
@@ -25,7 +20,7 @@
         {%- if node.source_name == source_name and node.name == table_name -%}
             {%- for column in node.columns.values() -%}
                 {%- do columns.append(
-                    'cast(null as ' ~ column.data_type ~ ') as ' ~ column.name
+                    'cast(null as ' ~ portable_type(column.data_type) ~ ') as ' ~ column.name
                 ) -%}
             {%- endfor -%}
         {%- endif -%}
@@ -40,5 +35,24 @@
         'source ' ~ source_name ~ '.' ~ table_name ~ ' not found: reading it as empty',
         info=true,
     ) }}
-    {{ return('(select ' ~ columns | join(', ') ~ ' where 1 = 0) as empty_' ~ table_name) }}
+    {#- `limit 0` rather than `where 1 = 0`: some engines (BigQuery) reject a WHERE without FROM -#}
+    {{ return('(select ' ~ columns | join(', ') ~ ' limit 0) as empty_' ~ table_name) }}
+{%- endmacro %}
+
+
+{#
+    relation_exists(relation): true when the relation (a ref() or source()) exists in the
+    warehouse. Outside execution (parse, compile without a connection, linting) it is
+    assumed to exist.
+#}
+{% macro relation_exists(relation) -%}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set existing = adapter.get_relation(
+        database=relation.database,
+        schema=relation.schema,
+        identifier=relation.identifier,
+    ) -%}
+    {{ return(existing is not none) }}
 {%- endmacro %}

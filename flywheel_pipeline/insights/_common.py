@@ -1,4 +1,5 @@
-"""Small helpers shared by the insight models: dates, run ids and ``model_runs`` rows."""
+"""Small helpers shared by the insight models: dates, run ids, ``model_runs`` rows, and the
+classification metrics and smoothed-rate baseline the scoring models share."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import hashlib
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 MODEL_RUNS_COLUMNS = [
     "run_id",
@@ -110,3 +113,50 @@ def model_run_rows(
 
 def empty_model_runs() -> pd.DataFrame:
     return pd.DataFrame(columns=MODEL_RUNS_COLUMNS)
+
+
+def lift_at(y: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
+    """Positive rate among the top ``fraction`` by score over the overall positive rate.
+    Ties at the cut-off count proportionally (a constant score has lift 1)."""
+    y, score = np.asarray(y, float), np.asarray(score, float)
+    n = len(y)
+    if n == 0 or y.mean() == 0:
+        return math.nan
+    n_top = max(1, math.ceil(fraction * n))
+    order = np.argsort(-score, kind="stable")
+    cut = score[order[n_top - 1]]
+    above = score > cut
+    tie = score == cut
+    positives = y[above].sum() + (n_top - above.sum()) * y[tie].mean()
+    return float((positives / n_top) / y.mean())
+
+
+def classification_metrics(y, p) -> dict[str, float]:
+    """Holdout ROC AUC, Brier score and top-decile lift (NaN where undefined)."""
+    y = np.asarray(y)
+    both = len(np.unique(y)) == 2
+    return {
+        "auc": float(roc_auc_score(y, p)) if both else math.nan,
+        "brier": float(brier_score_loss(y, p)) if len(y) else math.nan,
+        "lift_top_decile": lift_at(y, p, 0.1) if both else math.nan,
+    }
+
+
+class GroupRate:
+    """Naive model: the positive rate of each group, shrunk towards the overall rate by a
+    Beta prior worth ``strength`` observations (unseen groups get the overall rate)."""
+
+    def __init__(self, rates: dict, overall: float) -> None:
+        self.rates = rates
+        self.overall = overall
+
+    @classmethod
+    def fit(cls, groups: pd.Series, y: pd.Series, strength: float = 20.0):
+        y = pd.Series(np.asarray(y, float), index=groups.index)
+        overall = float(y.mean()) if len(y) else 0.0
+        grouped = y.groupby(groups.to_numpy()).agg(["sum", "count"])
+        rates = ((grouped["sum"] + strength * overall) / (grouped["count"] + strength)).to_dict()
+        return cls(rates, overall)
+
+    def predict(self, groups: pd.Series) -> np.ndarray:
+        return groups.map(self.rates).fillna(self.overall).to_numpy(dtype=float)

@@ -7,6 +7,8 @@ import dagster as dg
 import pandas as pd
 
 from flywheel_pipeline.insights.content_gaps import find_content_gaps, with_content_gaps
+from flywheel_pipeline.insights.customer_value import value_customers
+from flywheel_pipeline.insights.deal_scoring import score_deals
 from flywheel_pipeline.insights.lead_scoring import score_leads
 from flywheel_pipeline.insights.topics import discover_topics
 from flywheel_pipeline.metadata import frame_metadata
@@ -139,5 +141,116 @@ def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     )
 
 
+def _read_persons(conn) -> pd.DataFrame:
+    """contact_id → person_id (the surviving contact_id) from the identity spine."""
+    return conn.execute(
+        "select identifier_value as contact_id, person_id "
+        "from intermediate.int_identity__persons where identifier_type = 'contact_id'"
+    ).df()
+
+
+_DEAL_INPUTS = [
+    ["staging", "stg_crm__deals"],
+    ["staging", "stg_crm__deal_stage_history"],
+    ["staging", "stg_crm__contacts"],
+    ["intermediate", "int_conversations__texts"],
+    ["intermediate", "int_identity__persons"],
+]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["ml", "deal_scores"],
+            deps=_DEAL_INPUTS,
+            description="Calibrated P(win) of every deal open at data_through.",
+            kinds={"scikitlearn", "duckdb"},
+        ),
+        _runs_spec("deal_scoring", _DEAL_INPUTS),
+    ],
+    group_name="engage",
+    pool=WAREHOUSE_POOL,
+    name="deal_scoring_model",
+)
+def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Deal-stage predictor: weekly deal snapshots, calibrated classifier, time split."""
+    with warehouse.get_connection() as conn:
+        result = score_deals(
+            read_relation(conn, "staging.stg_crm__deals"),
+            read_relation(conn, "staging.stg_crm__deal_stage_history"),
+            read_relation(conn, "staging.stg_crm__contacts"),
+            # the person's surviving contact_id, so conversations found by email count too
+            conn.execute(
+                "select contact_id, started_at from intermediate.int_conversations__texts "
+                "where contact_id is not null"
+            ).df(),
+            _read_persons(conn),
+        )
+        replace_table(conn, "ml.deal_scores", result.deal_scores)
+        replace_table(conn, "ml.deal_scoring_runs", result.model_runs)
+    context.log.info(f"deal scoring by {result.method} through {result.data_through}")
+    yield dg.MaterializeResult(
+        asset_key=["ml", "deal_scoring_runs"], metadata=frame_metadata(result.model_runs)
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "deal_scores"],
+        metadata=frame_metadata(
+            result.deal_scores.sort_values("win_probability", ascending=False),
+            method=result.method,
+            labelled_deals=dg.MetadataValue.int(int(result.details.get("labelled_deals", 0))),
+            **_model_quality(result.model_runs),
+        ),
+    )
+
+
+_VALUE_INPUTS = [["staging", "stg_crm__orders"], ["intermediate", "int_identity__persons"]]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["ml", "customer_value"],
+            deps=_VALUE_INPUTS,
+            description="Expected orders (90 days), P(alive) and 365-day CLV per customer.",
+            kinds={"scipy", "duckdb"},
+        ),
+        _runs_spec("customer_value", _VALUE_INPUTS),
+    ],
+    group_name="delight",
+    pool=WAREHOUSE_POOL,
+    name="customer_value_model",
+)
+def customer_value_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """(M)BG/NBD + Gamma-Gamma by maximum likelihood, evaluated on the last 90 days."""
+    with warehouse.get_connection() as conn:
+        result = value_customers(
+            read_relation(conn, "staging.stg_crm__orders"), _read_persons(conn)
+        )
+        replace_table(conn, "ml.customer_value", result.customer_value)
+        replace_table(conn, "ml.customer_value_runs", result.model_runs)
+    context.log.info(f"customer value by {result.method} through {result.data_through}")
+    values = result.customer_value
+    yield dg.MaterializeResult(
+        asset_key=["ml", "customer_value_runs"], metadata=frame_metadata(result.model_runs)
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "customer_value"],
+        metadata=frame_metadata(
+            values.sort_values("predicted_clv_365d", ascending=False),
+            method=result.method,
+            expected_orders_90d=dg.MetadataValue.float(float(values["predicted_orders_90d"].sum())),
+            expected_revenue_365d=dg.MetadataValue.float(float(values["predicted_clv_365d"].sum())),
+            **_model_quality(result.model_runs),
+        ),
+    )
+
+
 def build_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[conversation_topic_model, lead_scoring_model])
+    return dg.Definitions(
+        assets=[
+            conversation_topic_model,
+            lead_scoring_model,
+            deal_scoring_model,
+            customer_value_model,
+        ]
+    )

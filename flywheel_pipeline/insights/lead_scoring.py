@@ -39,18 +39,20 @@ import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from flywheel_pipeline.insights._common import (
+    GroupRate,
     as_date,
+    classification_metrics,
     empty_model_runs,
     end_of_day,
     max_date,
     model_run_rows,
     to_utc_naive,
 )
+from flywheel_pipeline.insights._common import lift_at as lift_at  # re-exported
 from flywheel_pipeline.insights.content_gaps import page_path
 
 MODEL_NAME = "lead_scoring"
@@ -205,49 +207,12 @@ def label_leads(
 # metrics and baselines
 
 
-def lift_at(y: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
-    """Positive rate among the top ``fraction`` by score over the overall positive rate.
-    Ties at the cut-off count proportionally (a constant score has lift 1)."""
-    y, score = np.asarray(y, float), np.asarray(score, float)
-    n = len(y)
-    if n == 0 or y.mean() == 0:
-        return math.nan
-    n_top = max(1, math.ceil(fraction * n))
-    order = np.argsort(-score, kind="stable")
-    cut = score[order[n_top - 1]]
-    above = score > cut
-    tie = score == cut
-    positives = y[above].sum() + (n_top - above.sum()) * y[tie].mean()
-    return float((positives / n_top) / y.mean())
-
-
-def _metrics(y, p) -> dict[str, float]:
-    y = np.asarray(y)
-    both = len(np.unique(y)) == 2
-    return {
-        "auc": float(roc_auc_score(y, p)) if both else math.nan,
-        "brier": float(brier_score_loss(y, p)) if len(y) else math.nan,
-        "lift_top_decile": lift_at(y, p, 0.1) if both else math.nan,
-    }
-
-
-@dataclass
-class ChannelRate:
+class ChannelRate(GroupRate):
     """Naive model: smoothed conversion rate of the lead's channel group."""
-
-    rates: dict
-    overall: float
 
     @classmethod
     def fit(cls, channel: pd.Series, y: pd.Series, strength: float = PRIOR_STRENGTH):
-        y = pd.Series(np.asarray(y, float), index=channel.index)
-        overall = float(y.mean()) if len(y) else 0.0
-        grouped = y.groupby(channel.to_numpy()).agg(["sum", "count"])
-        rates = ((grouped["sum"] + strength * overall) / (grouped["count"] + strength)).to_dict()
-        return cls(rates, overall)
-
-    def predict(self, channel: pd.Series) -> np.ndarray:
-        return channel.map(self.rates).fillna(self.overall).to_numpy(dtype=float)
+        return super().fit(channel, y, strength)
 
 
 def _pipeline(n_train: int, random_state: int) -> CalibratedClassifierCV:
@@ -329,7 +294,11 @@ def score_leads(
 
     baseline = ChannelRate.fit(x_train["channel_group"], pd.Series(y_train))
     base_hold = baseline.predict(x_hold["channel_group"]) if n_hold else np.array([])
-    base_metrics = _metrics(y_hold, base_hold) if n_hold else dict.fromkeys(_metrics([], []))
+    base_metrics = (
+        classification_metrics(y_hold, base_hold)
+        if n_hold
+        else dict.fromkeys(classification_metrics([], []))
+    )
     train_rate = float(y_train.mean()) if len(y_train) else math.nan
     hold_rate = float(y_hold.mean()) if len(y_hold) else math.nan
 
@@ -357,13 +326,13 @@ def score_leads(
         # the fallback itself, evaluated on the holdout cohort, beside the base rate
         if n_hold:
             for name, value in base_metrics.items():
-                const = _metrics(y_hold, np.full(len(y_hold), train_rate))[name]
+                const = classification_metrics(y_hold, np.full(len(y_hold), train_rate))[name]
                 metrics.append((name, value, const))
     else:
         method = "calibrated_logistic"
         model = _pipeline(len(x_train), random_state).fit(x_train, y_train)
         p_hold = model.predict_proba(x_hold)[:, 1]
-        model_metrics = _metrics(y_hold, p_hold)
+        model_metrics = classification_metrics(y_hold, p_hold)
         metrics = [("cold_start", 0.0, None), ("converted_leads", n_pos, min_converted)]
         metrics += [(name, model_metrics[name], base_metrics[name]) for name in model_metrics]
         metrics += [

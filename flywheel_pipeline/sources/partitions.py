@@ -47,5 +47,11 @@ def restatement_range(
 
 def days_of(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """First and last day (inclusive) of the partitions this run materialises."""
+    if not context.has_partition_key_range:
+        raise ValueError(
+            f"{context.asset_key.to_user_string()} is partitioned by day: run it for a day or a "
+            "range of days (the UI's partition picker, a backfill, or run tags "
+            f"{RANGE_START_TAG} / {RANGE_END_TAG}; `flywheel demo` does this for you)"
+        )
     window = context.partition_time_window
     return window.start.date(), (window.end - dt.timedelta(days=1)).date()

@@ -8,7 +8,7 @@
       promoter  a customer who gave an NPS score of 9–10 or referred someone; entered at
                 the later of became-customer and the first such signal
     Orders, deals, NPS and referrals whose contact_id is not in the CRM contacts count for
-    a person whose person_id is that contact_id.
+    a person whose person_id is that contact_id (referrals: int_referrals__persons).
 #}
 with
 
@@ -43,9 +43,9 @@ nps_responses as (
 
 ),
 
-referrals as (
+person_referrals as (
 
-    select * from {{ ref('stg_crm__referrals') }}
+    select * from {{ ref('int_referrals__persons') }}
 
 ),
 
@@ -128,14 +128,10 @@ promoter_signals as (
     union all
 
     select
-        coalesce(identities.person_id, referrals.referrer_contact_id)
-            as person_id,
-        referrals.referred_at as signal_at
+        referrer_person_id as person_id,
+        first_referred_at as signal_at
 
-    from referrals
-    left join identities
-        on referrals.referrer_contact_id = identities.identifier_value
-    where referrals.referrer_contact_id is not null
+    from person_referrals
 
 ),
 

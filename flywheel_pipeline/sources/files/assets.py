@@ -1,71 +1,133 @@
 """Raw assets for the file drops: CRM and ad-spend tables, conversations, decisions.
 
-Each run reads every file in the asset's landing folder and replaces the raw table and that
-source's slice of `raw.quarantine` in one transaction, so a rerun never duplicates or drops
-rows.
+Each run loads only what is new in the asset's landing folder (drops.py): every file version
+exactly once and atomically, recorded in `raw.file_manifest`. Rows accumulate across files;
+a changed file replaces its earlier version's rows; a removed file keeps its rows.
 """
 
 from collections.abc import Sequence
 
 import dagster as dg
+import duckdb
 
-from flywheel_pipeline.metadata import frame_metadata, problems_metadata, utc_now
+from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.sources.files.conversations import load_conversations
-from flywheel_pipeline.sources.files.schemas import CRM_TABLES, DECISIONS, FileTable
-from flywheel_pipeline.sources.files.tables import load_table
-from flywheel_pipeline.warehouse import (
-    WAREHOUSE_POOL,
-    WarehouseResource,
-    replace_rows,
-    replace_table,
+from flywheel_pipeline.sources.files.drops import (
+    CONVERSATIONS_DROP,
+    DropReport,
+    DropSource,
+    load_new_files,
+    table_drop,
 )
+from flywheel_pipeline.sources.files.schemas import CRM_TABLES, DECISIONS, FileTable
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "sources"
+LISTED_FILES = 20  # files named in metadata; the manifest has them all
+LOADING = (
+    "Loads each new or changed file once, atomically (raw.file_manifest records every "
+    "version); a changed file replaces its earlier version's rows, a removed file keeps them."
+)
 
 
-def _log_rejections(context: dg.AssetExecutionContext, rejected: dict[str, str]) -> None:
-    for reason in rejected.values():
-        context.log.error(f"rejected file {reason}")
+def _load(
+    context: dg.AssetExecutionContext,
+    conn: duckdb.DuckDBPyConnection,
+    source: DropSource,
+    paths: FlywheelPaths,
+) -> DropReport:
+    report = load_new_files(conn, source, paths.landing)
+    for outcome in report.rejected:
+        context.log.error(f"rejected file {outcome.error}")
+    for file in report.changed_while_loading:
+        context.log.warning(f"{file} changed while it was being read; left for the next run")
+    context.log.info(
+        f"{source.name}: {len(report.loaded)} file(s) loaded ({report.rows_loaded:,} rows, "
+        f"{report.rows_quarantined:,} quarantined), {len(report.rejected)} rejected, "
+        f"{len(report.unchanged) + len(report.still_rejected)} unchanged"
+    )
+    return report
+
+
+def drop_metadata(report: DropReport) -> dict[str, object]:
+    """What this run did with the landing folder, for the materialisation."""
+    metadata: dict[str, object] = {
+        "files_loaded": dg.MetadataValue.int(len(report.loaded)),
+        "files_skipped": dg.MetadataValue.int(len(report.unchanged) + len(report.still_rejected)),
+        "files_rejected": dg.MetadataValue.int(len(report.rejected)),
+        "files_new_versions": dg.MetadataValue.int(len(report.new_versions)),
+        "rows_loaded": dg.MetadataValue.int(report.rows_loaded),
+        "rows_quarantined": dg.MetadataValue.int(report.rows_quarantined),
+    }
+    rejections = [f"- {o.error}" for o in report.rejected] + [
+        f"- {error} (unchanged since an earlier run)" for error in report.still_rejected.values()
+    ]
+    if rejections:
+        metadata["rejections"] = dg.MetadataValue.md("\n".join(rejections))
+    if report.outcomes:
+        lines = ["| file | version | status | rows | quarantined |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {o.file} | {o.version} | {o.status} | {o.rows:,} | {o.quarantined:,} |"
+            for o in report.outcomes[:LISTED_FILES]
+        ]
+        metadata["files"] = dg.MetadataValue.md("\n".join(lines))
+    if report.gone:
+        listed = ", ".join(report.gone[:LISTED_FILES])
+        unlisted = len(report.gone) - LISTED_FILES
+        more = f" and {unlisted} more" if unlisted > 0 else ""
+        metadata["files_gone_rows_kept"] = dg.MetadataValue.md(
+            f"{len(report.gone)} file(s) no longer in the landing folder; their rows are kept "
+            f"(remove rows with SQL if they must go): {listed}{more}"
+        )
+    return metadata
+
+
+def table_metadata(
+    conn: duckdb.DuckDBPyConnection, relation: str, *, hide: Sequence[str] = ()
+) -> dict[str, object]:
+    """Row count and the latest rows of a raw table."""
+    exclude = f" exclude ({', '.join(hide)})" if hide else ""
+    (rows,) = conn.execute(f"select count(*) from {relation}").fetchone()
+    preview = conn.execute(
+        f"select *{exclude} from {relation} order by _loaded_at desc, _source_file, _line limit 5"
+    ).df()
+    metadata = frame_metadata(preview)
+    metadata["dagster/row_count"] = dg.MetadataValue.int(rows)
+    return metadata
 
 
 def file_table_asset(table: FileTable, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    source = table_drop(table)
+
     @dg.asset(
         key=["raw", table.name],
         group_name=GROUP,
         kinds={"duckdb", "file"},
         pool=WAREHOUSE_POOL,
         deps=deps,
-        description=f"Rows of `landing/{table.folder}/` files, typed, UTC, with lineage.",
+        description=f"Rows of `landing/{table.folder}/` files, typed, UTC, with lineage. "
+        + LOADING,
     )
-    def _load(
+    def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: FlywheelPaths
     ) -> dg.MaterializeResult:
-        loaded = load_table(table, paths.landing, utc_now())
-        _log_rejections(context, loaded.files_rejected)
         with warehouse.get_connection() as conn:
-            replace_table(conn, table.relation, loaded.rows)
-            replace_rows(
-                conn, "raw.quarantine", loaded.quarantine, key_column="source", keys=[table.name]
-            )
-        return dg.MaterializeResult(
-            metadata=frame_metadata(
-                loaded.rows,
-                files_loaded=len(loaded.files_loaded),
-                **problems_metadata(loaded.files_rejected, len(loaded.quarantine)),
-            )
-        )
+            report = _load(context, conn, source, paths)
+            metadata = table_metadata(conn, table.relation)
+        return dg.MaterializeResult(metadata={**metadata, **drop_metadata(report)})
 
-    return _load
+    return _asset
 
 
 def conversations_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    conversations, messages = CONVERSATIONS_DROP.tables
+
     @dg.multi_asset(
         specs=[
             dg.AssetSpec(
                 ["raw", "conversations"],
                 deps=deps,
-                description="One row per AI customer-service conversation.",
+                description="One row per AI customer-service conversation. " + LOADING,
                 kinds={"duckdb", "file"},
             ),
             dg.AssetSpec(
@@ -79,35 +141,22 @@ def conversations_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         name="raw_conversations",
     )
-    def _load(
+    def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: FlywheelPaths
     ):
-        loaded = load_conversations(paths.landing, utc_now())
-        _log_rejections(context, loaded.files_rejected)
         with warehouse.get_connection() as conn:
-            replace_table(conn, "raw.conversations", loaded.conversations)
-            replace_table(conn, "raw.conversation_messages", loaded.messages)
-            replace_rows(
-                conn,
-                "raw.quarantine",
-                loaded.quarantine,
-                key_column="source",
-                keys=["conversations"],
-            )
-        problems = problems_metadata(loaded.files_rejected, len(loaded.quarantine))
+            report = _load(context, conn, CONVERSATIONS_DROP, paths)
+            conversation_metadata = table_metadata(conn, conversations, hide=["contact_email"])
+            message_metadata = table_metadata(conn, messages)
         yield dg.MaterializeResult(
             asset_key=["raw", "conversations"],
-            metadata=frame_metadata(
-                loaded.conversations.drop(columns=["contact_email"]),
-                files_loaded=len(loaded.files_loaded),
-                **problems,
-            ),
+            metadata={**conversation_metadata, **drop_metadata(report)},
         )
         yield dg.MaterializeResult(
-            asset_key=["raw", "conversation_messages"], metadata=frame_metadata(loaded.messages)
+            asset_key=["raw", "conversation_messages"], metadata=message_metadata
         )
 
-    return _load
+    return _asset
 
 
 def build_file_assets(deps: Sequence[dg.AssetKey] = ()) -> list[dg.AssetsDefinition]:

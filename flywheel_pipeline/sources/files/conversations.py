@@ -1,50 +1,59 @@
-"""Load AI customer-service conversations (`landing/conversations/*.jsonl`).
+"""AI customer-service conversations (`landing/conversations/*.jsonl`), one file at a time.
 
 One conversation a line (SPEC §4). Emails and phone numbers in message text are redacted here,
-before the text is written anywhere, so the original never leaves this function.
+before the text is written anywhere, so the original never leaves this module (quarantined
+lines are redacted too). Lines are read one at a time, at most MAX_RECORD_BYTES each, and
+handed on in batches, so a file of any size loads in bounded memory. A bad line (invalid JSON,
+a truncated last line, invalid UTF-8, an unknown role, a timestamp without offset…) goes to
+quarantine with its line number and field; the other lines load. An empty file holds no
+conversations and loads as such.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
+import pyarrow as pa
 
-from flywheel_pipeline.sources.files.schemas import CONVERSATION_ROLES
-from flywheel_pipeline.sources.files.tables import list_files, quarantine_frame
+from flywheel_pipeline.sources.files.parsed import (
+    MAX_RECORD_BYTES,
+    FileRejected,
+    ParsedChunk,
+    RowProblem,
+    excerpt,
+    guard_parsing,
+    size_text,
+)
+from flywheel_pipeline.sources.files.schemas import (
+    CONVERSATION_COLUMNS,
+    CONVERSATION_ROLES,
+    CONVERSATIONS_FOLDER,
+    CONVERSATIONS_SOURCE,
+    MESSAGE_COLUMNS,
+)
+from flywheel_pipeline.sources.files.tables import list_files, quarantine_frame, to_pandas
 
-FOLDER = "conversations"
+CONVERSATIONS = "raw.conversations"
+MESSAGES = "raw.conversation_messages"
+PATTERNS = ("*.jsonl",)
+BATCH_LINES = 5_000
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # Nine or more digits, optionally led by + and broken by spaces, dots, dashes or brackets:
 # phone numbers in any common format, but not order numbers, dates or prices.
 PHONE = re.compile(r"(?<![\w#])\+?\(?\d(?:[\s().-]{0,2}\d){8,14}(?![\w])")
+# What `surrogateescape` makes of bytes that are not UTF-8, and any surrogate at all.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-CONVERSATION_COLUMNS = [
-    "conversation_id",
-    "started_at",
-    "channel",
-    "contact_id",
-    "contact_email",
-    "ga_client_id",
-    "resolved",
-    "handed_off",
-    "csat",
-    "_source_file",
-    "_line",
-]
-MESSAGE_COLUMNS = [
-    "conversation_id",
-    "message_index",
-    "role",
-    "text",
-    "sent_at",
-    "_source_file",
-    "_line",
-]
+_CONVERSATION_FIELDS = [c for c in CONVERSATION_COLUMNS if c != "_loaded_at"]
+_MESSAGE_FIELDS = [c for c in MESSAGE_COLUMNS if c != "_loaded_at"]
 
 
 def redact(text: str) -> str:
@@ -55,6 +64,7 @@ class RowError(ValueError):
     def __init__(self, field_name: str, problem: str) -> None:
         super().__init__(f"{field_name}: {problem}")
         self.field_name = field_name
+        self.problem = problem
 
 
 @dataclass
@@ -66,44 +76,122 @@ class ConversationLoad:
     files_rejected: dict[str, str] = field(default_factory=dict)
 
 
-def load_conversations(landing_dir: Path, loaded_at: datetime) -> ConversationLoad:
-    conversations: list[dict] = []
-    messages: list[dict] = []
-    bad: list[dict] = []
-    result = ConversationLoad(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
-    for path in list_files(landing_dir, FOLDER, ("*.jsonl",)):
-        name = path.relative_to(landing_dir).as_posix()
-        try:
-            lines = path.read_bytes().decode("utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            result.files_rejected[name] = f"{name}: not UTF-8 ({exc})"
-            continue
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+def read_conversation_file(path: Path, file: str) -> Iterator[ParsedChunk]:
+    """Chunks of conversations, messages and bad lines of one JSONL file."""
+    with path.open("rb") as stream:
+        conversations: list[dict] = []
+        messages: list[dict] = []
+        problems: list[RowProblem] = []
+        for item in _numbered_lines(stream):
+            if isinstance(item, RowProblem):
+                problems.append(item)
+                continue
+            number, raw = item
+            if not raw.strip():
                 continue
             try:
-                conversation, turns = _parse_line(line)
+                conversation, turns = _parse_line(raw)
             except RowError as exc:
-                bad.append(_problem(name, number, exc.field_name, str(exc), line))
+                problems.append(RowProblem(number, exc.field_name, exc.problem, _record(raw)))
                 continue
-            lineage = {"_source_file": name, "_line": number}
+            lineage = {"_source_file": file, "_line": number}
             conversations.append({**conversation, **lineage})
             messages.extend({**turn, **lineage} for turn in turns)
+            if len(conversations) + len(problems) >= BATCH_LINES:
+                yield _chunk(conversations, messages, problems)
+                conversations, messages, problems = [], [], []
+        if conversations or problems:
+            yield _chunk(conversations, messages, problems)
+
+
+def _chunk(
+    conversations: list[dict], messages: list[dict], problems: list[RowProblem]
+) -> ParsedChunk:
+    frames = {
+        CONVERSATIONS: _frame(conversations, _CONVERSATION_FIELDS),
+        MESSAGES: _frame(messages, _MESSAGE_FIELDS),
+    }
+    return ParsedChunk(
+        {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in frames.items()},
+        problems,
+    )
+
+
+def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes] | RowProblem]:
+    """(line number, bytes) per line; a line over the size limit is reported, not read."""
+    number = 0
+    while line := stream.readline(MAX_RECORD_BYTES + 1):
+        number += 1
+        if len(line) <= MAX_RECORD_BYTES or line.endswith(b"\n"):
+            yield number, line
+            continue
+        size, head = len(line), line
+        while line and not line.endswith(b"\n"):  # read past the rest of the line
+            line = stream.readline(MAX_RECORD_BYTES + 1)
+            size += len(line.rstrip(b"\n"))
+        yield RowProblem(number, "line", f"record is {size_text(size)}", _record(head))
+
+
+def _record(raw: bytes) -> str:
+    # Redacted: quarantine is queryable downstream like any raw table.
+    return redact(excerpt(raw))
+
+
+def load_conversations(landing_dir: Path, loaded_at: datetime) -> ConversationLoad:
+    """Every conversation file, in memory (the assets stream through drops.py)."""
+    conversations: list[pd.DataFrame] = []
+    messages: list[pd.DataFrame] = []
+    bad: list[dict] = []
+    result = ConversationLoad(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    for path in list_files(landing_dir, CONVERSATIONS_FOLDER, PATTERNS):
+        name = path.relative_to(landing_dir).as_posix()
+        try:
+            chunks = list(guard_parsing(read_conversation_file(path, name), name))
+        except FileRejected as exc:
+            result.files_rejected[name] = str(exc)
+            continue
+        for chunk in chunks:
+            conversations.append(to_pandas(chunk.frames[CONVERSATIONS]))
+            messages.append(to_pandas(chunk.frames[MESSAGES]))
+            bad.extend(p.quarantine_row(CONVERSATIONS_SOURCE, name) for p in chunk.problems)
         result.files_loaded.append(name)
 
-    result.conversations = _frame(conversations, CONVERSATION_COLUMNS)
-    result.messages = _frame(messages, MESSAGE_COLUMNS)
+    result.conversations = _concat(conversations, _CONVERSATION_FIELDS)
+    result.messages = _concat(messages, _MESSAGE_FIELDS)
     result.quarantine = quarantine_frame(bad)
     for frame in (result.conversations, result.messages, result.quarantine):
         frame["_loaded_at"] = pd.Timestamp(loaded_at)
     return result
 
 
-def _parse_line(line: str) -> tuple[dict, list[dict]]:
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else _frame([], columns)
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Decoded anyway, so the JSON can say which field holds the bad bytes.
+        return raw.decode("utf-8", errors="surrogateescape")
+
+
+def _parse_line(raw: bytes) -> tuple[dict, list[dict]]:
+    line = _decode(raw)
+    undecodable = _UNDECODABLE.search(line)
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise RowError("line", f"invalid JSON ({exc.msg})") from None
+        if undecodable:
+            raise RowError("line", _not_utf8(raw)) from None
+        problem = f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+        raise RowError("line", problem) from None
+    if undecodable:
+        raise RowError(_path_of(record, _UNDECODABLE) or "line", _not_utf8(raw))
+    # Valid JSON, invalid text: a `\udc80` escape without its pair cannot be stored.
+    if "\\ud" in line.lower() and (path := _path_of(record, _SURROGATE)):
+        raise RowError(path, "invalid Unicode (an unpaired surrogate escape)")
     if not isinstance(record, dict):
         raise RowError("line", "expected a JSON object")
     conversation_id = record.get("conversation_id")
@@ -167,16 +255,28 @@ def _utc(value: object, field_name: str) -> datetime:
     return pd.Timestamp(parsed).tz_convert("UTC").tz_localize(None).to_pydatetime()
 
 
-def _problem(file: str, line: int, field_name: str, reason: str, record: str) -> dict:
-    # Redacted: quarantine is queryable downstream like any raw table.
-    return {
-        "source": "conversations",
-        "file": file,
-        "line": line,
-        "field": field_name,
-        "reason": reason,
-        "record": redact(record[:2000]),
-    }
+def _not_utf8(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})"
+    return "invalid UTF-8"
+
+
+def _path_of(value: object, pattern: re.Pattern, path: str = "") -> str | None:
+    """Where in a parsed record the first text matching `pattern` is: `messages[0].text`."""
+    if isinstance(value, str):
+        return path if pattern.search(value) else None
+    items: list[tuple[str, object]] = []
+    if isinstance(value, dict):
+        items = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    for item_path, item in items:
+        found = _path_of(item, pattern, item_path)
+        if found:
+            return found
+    return None
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 A column marked `required` must be in the file's header, or the file is rejected whole.
 Rules on values (`nullable`, `non_negative`, `allowed`, `value_range`) send a failing row to
 `raw.quarantine` while the other rows load. Columns not listed here are kept as text.
+The SQL types here are the raw tables' types; extra columns are VARCHAR.
 """
 
 from __future__ import annotations
@@ -11,6 +12,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["text", "timestamp", "date", "float", "int", "bool"]
+
+SQL_TYPES: dict[Kind, str] = {
+    "text": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+    "float": "DOUBLE",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+}
+EXTRA_COLUMN_TYPE = "VARCHAR"
+# Every raw row says where it came from: the file (relative to the landing folder), the
+# physical line its record starts on (CSV header = line 1; Parquet: row number), and when
+# that file version was loaded.
+LINEAGE_COLUMNS = {"_source_file": "VARCHAR", "_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,11 @@ class FileTable:
     @property
     def required_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
+
+    @property
+    def sql_columns(self) -> dict[str, str]:
+        """The raw table's declared columns and lineage, name -> SQL type."""
+        return {c.name: SQL_TYPES[c.kind] for c in self.columns} | LINEAGE_COLUMNS
 
 
 def _id(name: str) -> Column:
@@ -149,4 +169,35 @@ DECISIONS = FileTable(
 
 CONVERSATION_ROLES = frozenset({"user", "assistant", "agent"})
 
-QUARANTINE_COLUMNS = ["source", "file", "line", "field", "reason", "record", "_loaded_at"]
+CONVERSATIONS_SOURCE = "conversations"
+CONVERSATIONS_FOLDER = "conversations"
+CONVERSATION_COLUMNS = {
+    "conversation_id": "VARCHAR",
+    "started_at": "TIMESTAMP",
+    "channel": "VARCHAR",
+    "contact_id": "VARCHAR",
+    "contact_email": "VARCHAR",
+    "ga_client_id": "VARCHAR",
+    "resolved": "BOOLEAN",
+    "handed_off": "BOOLEAN",
+    "csat": "INTEGER",
+} | LINEAGE_COLUMNS
+MESSAGE_COLUMNS = {
+    "conversation_id": "VARCHAR",
+    "message_index": "INTEGER",
+    "role": "VARCHAR",
+    "text": "VARCHAR",
+    "sent_at": "TIMESTAMP",
+} | LINEAGE_COLUMNS
+
+QUARANTINE_RELATION = "raw.quarantine"
+QUARANTINE_SQL_COLUMNS = {
+    "source": "VARCHAR",
+    "file": "VARCHAR",
+    "line": "BIGINT",
+    "field": "VARCHAR",
+    "reason": "VARCHAR",
+    "record": "VARCHAR",
+    "_loaded_at": "TIMESTAMP",
+}
+QUARANTINE_COLUMNS = list(QUARANTINE_SQL_COLUMNS)

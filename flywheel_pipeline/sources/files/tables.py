@@ -1,26 +1,36 @@
-"""Load tabular file drops (CSV, Parquet) into typed frames, row problems into quarantine.
+"""Tabular file drops (CSV, Parquet) read one file at a time, in bounded typed chunks.
 
-A file that cannot be read, or lacks a required column, is rejected whole with a reason that
-names the file; every other file still loads. Inside a readable file, each row that breaks a
-rule goes to quarantine with its line, field and reason, and the good rows load.
+`read_table_file` turns one file into chunks for the warehouse loader (drops.py); `load_table`
+gathers every file of a folder in memory, for tests and small tools. A file that cannot be
+read or lacks a required column is rejected whole (`FileRejected`, naming file, line and
+problem); inside a readable file each bad row becomes a problem with its line, field and
+reason, and the good rows load. Column names match the declared ones without regard to case;
+columns whose names start with `_` are reserved for lineage and are not loaded.
 """
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from flywheel_pipeline.sources.files.schemas import QUARANTINE_COLUMNS, Column, FileTable
+from flywheel_pipeline.sources.files.csv_records import BLOCK_BYTES, CsvReader
+from flywheel_pipeline.sources.files.parsed import (
+    FileRejected,
+    ParsedChunk,
+    RowProblem,
+    guard_parsing,
+)
+from flywheel_pipeline.sources.files.schemas import QUARANTINE_COLUMNS, FileTable
+from flywheel_pipeline.sources.files.values import type_rows, typing_connection
 
-_HAS_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
-_TRUE = {"true", "t", "1", "yes", "y"}
-_FALSE = {"false", "f", "0", "no", "n"}
+PARQUET_BATCH_ROWS = 100_000
 
 
 @dataclass
@@ -44,26 +54,85 @@ def quarantine_frame(records: list[dict]) -> pd.DataFrame:
     )
 
 
+def read_table_file(
+    table: FileTable, path: Path, file: str, *, block_bytes: int = BLOCK_BYTES
+) -> Iterator[ParsedChunk]:
+    """Typed chunks of one file; raises FileRejected when the file is unusable as a whole."""
+    if path.suffix == ".parquet":
+        chunks = _parquet_chunks(table, path, file)
+    else:
+        chunks = _csv_chunks(table, path, file, block_bytes)
+    with typing_connection() as conn:
+        for raw, lines, problems in chunks:
+            typed, bad = type_rows(conn, table, raw, file, lines)
+            found = sorted([*problems, *bad], key=lambda p: p.line)
+            yield ParsedChunk({table.relation: typed}, found)
+
+
+Chunk = tuple[pa.Table, np.ndarray, list[RowProblem]]
+
+
+def _csv_chunks(table: FileTable, path: Path, file: str, block_bytes: int) -> Iterator[Chunk]:
+    with path.open("rb") as stream:
+        reader = CsvReader(stream, file, block_bytes)
+        columns = _match_columns(table, reader.header, f"{file}, line 1", reader.delimiter_hint())
+        for chunk in reader.chunks():
+            yield _select(chunk.rows, columns), chunk.lines, chunk.problems
+
+
+def _parquet_chunks(table: FileTable, path: Path, file: str) -> Iterator[Chunk]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:
+        raise FileRejected(
+            f"{file}: unreadable Parquet file ({type(exc).__name__}: {exc})"
+        ) from None
+    columns = _match_columns(table, parquet.schema_arrow.names, f"{file}, Parquet schema")
+    first_row = 1  # Parquet has no lines: `_line` is the 1-based row number
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        lines = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
+        first_row += batch.num_rows
+        yield _select(pa.Table.from_batches([batch]), columns), lines, []
+
+
+def _match_columns(
+    table: FileTable, names: list[str], where: str, hint: str = ""
+) -> dict[str, str]:
+    """File column -> raw column for the columns to load; rejects a file that cannot load."""
+    declared = {c.name.lower(): c.name for c in table.columns}
+    seen: set[str] = set()
+    columns: dict[str, str] = {}
+    for name in names:
+        if name.lower() in seen:
+            raise FileRejected(f"{where}: duplicate column {name!r} (case is ignored)")
+        seen.add(name.lower())
+        if not name.startswith("_"):
+            columns[name] = declared.get(name.lower(), name)
+    missing = [c for c in table.required_columns if c not in columns.values()]
+    if missing:
+        raise FileRejected(f"{where}: missing required column(s) {', '.join(missing)}{hint}")
+    return columns
+
+
+def _select(rows: pa.Table, columns: dict[str, str]) -> pa.Table:
+    return rows.select(list(columns)).rename_columns(list(columns.values()))
+
+
 def load_table(table: FileTable, landing_dir: Path, loaded_at: datetime) -> FileLoad:
+    """Every file of the table's folder, in memory (the assets stream through drops.py)."""
     frames: list[pd.DataFrame] = []
     bad: list[dict] = []
     result = FileLoad(rows=pd.DataFrame(), quarantine=pd.DataFrame())
     for path in list_files(landing_dir, table.folder, table.patterns):
         name = path.relative_to(landing_dir).as_posix()
         try:
-            raw, first_line = _read(path)
-        except Exception as exc:  # any unreadable content rejects the file, not the run
-            result.files_rejected[name] = f"{name}: unreadable ({type(exc).__name__}: {exc})"
+            chunks = list(guard_parsing(read_table_file(table, path, name), name))
+        except FileRejected as exc:
+            result.files_rejected[name] = str(exc)
             continue
-        missing = [c for c in table.required_columns if c not in raw.columns]
-        if missing:
-            result.files_rejected[name] = (
-                f"{name}, line 1: missing required column(s) {', '.join(missing)}"
-            )
-            continue
-        good, problems = _type_rows(table, raw, name, first_line)
-        frames.append(good)
-        bad.extend(problems)
+        for chunk in chunks:
+            frames.append(to_pandas(chunk.frames[table.relation]))
+            bad.extend(p.quarantine_row(table.name, name) for p in chunk.problems)
         result.files_loaded.append(name)
     result.rows = _combine(table, frames)
     result.quarantine = quarantine_frame(bad)
@@ -72,113 +141,25 @@ def load_table(table: FileTable, landing_dir: Path, loaded_at: datetime) -> File
     return result
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, int]:
-    """Return the file's rows as found and the line number of its first data row."""
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path), 1
-    frame = pd.read_csv(
-        path, dtype=str, keep_default_na=False, encoding="utf-8", on_bad_lines="error"
-    )
-    return frame, 2
-
-
-def _type_rows(
-    table: FileTable, raw: pd.DataFrame, file: str, first_line: int
-) -> tuple[pd.DataFrame, list[dict]]:
-    lines = pd.Series(np.arange(first_line, first_line + len(raw)), index=raw.index)
-    typed = pd.DataFrame(index=raw.index)
-    reason = pd.Series(pd.NA, index=raw.index, dtype="object")
-    for column in table.columns:
-        source = raw[column.name] if column.name in raw.columns else None
-        values, problem = _parse(column, source, raw.index)
-        typed[column.name] = values
-        reason = reason.fillna(problem)
-    for extra in (c for c in raw.columns if c not in typed.columns):
-        typed[extra] = _text(raw[extra])
-    typed["_source_file"] = file
-    typed["_line"] = lines.astype("int64")
-
-    failed = reason.notna()
-    problems = [
-        {
-            "source": table.name,
-            "file": file,
-            "line": int(lines[i]),
-            "field": reason[i].split(":", 1)[0],
-            "reason": reason[i],
-            "record": json.dumps(raw.loc[i].astype(str).to_dict(), ensure_ascii=False),
-        }
-        for i in raw.index[failed]
-    ]
-    return typed[~failed], problems
-
-
-def _parse(
-    column: Column, source: pd.Series | None, index: pd.Index
-) -> tuple[pd.Series, pd.Series]:
-    """Typed values and, per row, the reason the value breaks a rule (or NA)."""
-    problem = pd.Series(pd.NA, index=index, dtype="object")
-    if source is None:
-        return pd.Series(pd.NA, index=index, dtype="object"), problem
-    text = _text(source) if source.dtype == object else source
-    present = text.notna()
-
-    values: pd.Series
-    if column.kind == "text":
-        values = text
-    elif column.kind == "timestamp":
-        values, unparsed = _timestamps(text)
-        problem[unparsed] = f"{column.name}: unparseable or timezone-less timestamp"
-    elif column.kind == "date":
-        values = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-        problem[present & values.isna()] = f"{column.name}: unparseable date (want YYYY-MM-DD)"
-        values = values.dt.date
-    elif column.kind in ("float", "int"):
-        values = pd.to_numeric(text, errors="coerce")
-        problem[present & values.isna()] = f"{column.name}: not a number"
-        if column.kind == "int":
-            fractional = values.notna() & (values % 1 != 0)
-            problem[fractional] = f"{column.name}: not a whole number"
-            values = values.where(~fractional).astype("Int64")
-    else:
-        lowered = text.str.lower() if text.dtype == object else text.astype("string").str.lower()
-        values = lowered.map(lambda v: True if v in _TRUE else False if v in _FALSE else pd.NA)
-        problem[present & values.isna()] = f"{column.name}: not a boolean (want true/false)"
-        values = values.astype("boolean")
-
-    if not column.nullable:
-        problem[~present & problem.isna()] = f"{column.name}: required value is empty"
-    if column.non_negative:
-        problem[(values < 0).fillna(False).astype(bool)] = f"{column.name}: negative value"
-    if column.value_range is not None:
-        low, high = column.value_range
-        outside = ((values < low) | (values > high)).fillna(False).astype(bool)
-        problem[outside] = f"{column.name}: outside {low:g}–{high:g}"
-    if column.allowed is not None:
-        unknown = present & ~text.isin(column.allowed)
-        problem[unknown] = f"{column.name}: not one of {', '.join(sorted(column.allowed))}"
-    return values, problem
-
-
-def _text(series: pd.Series) -> pd.Series:
-    as_text = series.astype("string").str.strip()
-    return as_text.where(as_text != "", pd.NA).astype("object")
-
-
-def _timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """UTC, naive timestamps; strings must carry an offset, typed Parquet values are kept."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
-        return parsed.dt.tz_localize(None), pd.Series(False, index=values.index)
-    present = values.notna()
-    has_offset = values.astype("string").str.contains(_HAS_OFFSET).fillna(False).astype(bool)
-    parsed = pd.to_datetime(values.where(has_offset), utc=True, format="ISO8601", errors="coerce")
-    unparsed = present & parsed.isna()
-    return parsed.dt.tz_localize(None), unparsed
+def to_pandas(rows: pa.Table | pd.DataFrame) -> pd.DataFrame:
+    """Nullable pandas types, as the loaders produced before they streamed through Arrow."""
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    nullable = {
+        pa.int64(): pd.Int64Dtype(),
+        pa.int32(): pd.Int64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
+    frame = rows.to_pandas(types_mapper=nullable.get)
+    for name, column in frame.items():  # pandas 2 keeps Arrow's microseconds
+        if pd.api.types.is_datetime64_dtype(column):
+            frame[name] = column.astype("datetime64[ns]")
+    return frame
 
 
 def _combine(table: FileTable, frames: list[pd.DataFrame]) -> pd.DataFrame:
     declared = [c.name for c in table.columns]
+    frames = [f for f in frames if len(f)]
     if not frames:
         return _empty(table)
     combined = pd.concat(frames, ignore_index=True)

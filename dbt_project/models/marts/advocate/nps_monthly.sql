@@ -26,7 +26,7 @@ final as (
             ~ " - sum(case when nps_category = 'detractor' then 1 else 0 end)",
             'count(*)',
         ) }} as nps,
-        avg(cast(score as {{ dbt.type_float() }})) as avg_score
+        avg(cast(score as {{ type_double() }})) as avg_score
 
     from nps_responses
     where responded_at is not null

@@ -1,8 +1,10 @@
 {#
     One row per contact (surviving contact_id) who answered an NPS survey or referred
     someone. nps_category follows the latest response: promoter 9–10, passive 7–8,
-    detractor 0–6. referred_customers are referred contacts who became customers;
-    referred_revenue is their order revenue.
+    detractor 0–6. Referrals come from int_referrals__persons (one row per referrer ×
+    referred person), so a referred person counts once per referrer however many contact
+    records were involved: referrals_made = persons referred, referred_customers = those
+    who became customers, referred_revenue = their order revenue.
 #}
 with
 
@@ -12,9 +14,9 @@ nps_responses as (
 
 ),
 
-referrals as (
+person_referrals as (
 
-    select * from {{ ref('stg_crm__referrals') }}
+    select * from {{ ref('int_referrals__persons') }}
 
 ),
 
@@ -53,32 +55,15 @@ ranked_nps as (
 
 ),
 
-person_referrals as (
-
-    select
-        coalesce(referrers.person_id, referrals.referrer_contact_id)
-            as referrer_person_id,
-        coalesce(referred.person_id, referrals.referred_contact_id)
-            as referred_person_id,
-        referrals.referred_at
-
-    from referrals
-    left join persons as referrers
-        on referrals.referrer_contact_id = referrers.identifier_value
-    left join persons as referred
-        on referrals.referred_contact_id = referred.identifier_value
-    where referrals.referrer_contact_id is not null
-
-),
-
+-- customers has one row per person, so the join keeps one row per referred person
 referral_summary as (
 
     select
         person_referrals.referrer_person_id as person_id,
-        count(distinct person_referrals.referred_person_id) as referrals_made,
-        count(distinct customers.contact_id) as referred_customers,
+        count(*) as referrals_made,
+        count(customers.contact_id) as referred_customers,
         sum(customers.revenue) as referred_revenue,
-        min(person_referrals.referred_at) as first_referral_at
+        min(person_referrals.first_referred_at) as first_referral_at
 
     from person_referrals
     left join customers
@@ -87,11 +72,16 @@ referral_summary as (
 
 ),
 
+-- distinct over `union all` rather than `union`: BigQuery has no bare UNION
 advocates as (
 
-    select person_id from ranked_nps
-    union
-    select person_id from referral_summary
+    select distinct advocate_ids.person_id
+
+    from (
+        select person_id from ranked_nps
+        union all
+        select person_id from referral_summary
+    ) as advocate_ids
 
 ),
 

@@ -81,7 +81,9 @@ leads_daily as (
 
     from person_channels
     where created_at is not null
-    group by date, channel_group
+    group by
+        cast({{ dbt.date_trunc('day', 'created_at') }} as date),
+        channel_group
 
 ),
 
@@ -137,32 +139,39 @@ spend_daily as (
 
 ),
 
+-- distinct over `union all` rather than `union`: BigQuery has no bare UNION
 spine as (
 
-    select
-        date,
-        channel_group
-    from traffic_daily
-    union
-    select
-        date,
-        channel_group
-    from leads_daily
-    union
-    select
-        date,
-        channel_group
-    from customers_daily
-    union
-    select
-        date,
-        channel_group
-    from revenue_daily
-    union
-    select
-        date,
-        channel_group
-    from spend_daily
+    select distinct
+        spine_keys.date,
+        spine_keys.channel_group
+
+    from (
+        select
+            date,
+            channel_group
+        from traffic_daily
+        union all
+        select
+            date,
+            channel_group
+        from leads_daily
+        union all
+        select
+            date,
+            channel_group
+        from customers_daily
+        union all
+        select
+            date,
+            channel_group
+        from revenue_daily
+        union all
+        select
+            date,
+            channel_group
+        from spend_daily
+    ) as spine_keys
 
 ),
 

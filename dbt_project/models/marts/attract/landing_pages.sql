@@ -25,15 +25,29 @@ search_analytics as (
 
 ),
 
+-- the window is the N days up to and including data_through: dates after before_window
+-- (cast: dateadd returns a timestamp on some engines, which do not compare it with dates)
 traffic_through as (
 
-    select max(report_date) as data_through from traffic
+    select
+        max(report_date) as data_through,
+        cast(
+            {{ dbt.dateadd('day', '-' ~ recent_days, 'max(report_date)') }} as date
+        ) as before_window
+
+    from traffic
 
 ),
 
 search_through as (
 
-    select max(report_date) as data_through from search_analytics
+    select
+        max(report_date) as data_through,
+        cast(
+            {{ dbt.dateadd('day', '-' ~ recent_days, 'max(report_date)') }} as date
+        ) as before_window
+
+    from search_analytics
 
 ),
 
@@ -49,8 +63,7 @@ traffic_recent as (
     from traffic
     cross join traffic_through
     where
-        traffic.report_date
-        > {{ dbt.dateadd('day', '-' ~ recent_days, 'traffic_through.data_through') }}
+        traffic.report_date > traffic_through.before_window
     group by traffic.landing_page
 
 ),
@@ -78,8 +91,7 @@ page_views_recent as (
     from pages
     cross join traffic_through
     where
-        pages.report_date
-        > {{ dbt.dateadd('day', '-' ~ recent_days, 'traffic_through.data_through') }}
+        pages.report_date > traffic_through.before_window
     group by pages.page_path
 
 ),
@@ -99,19 +111,23 @@ search_recent as (
     from search_analytics
     cross join search_through
     where
-        search_analytics.report_date
-        > {{ dbt.dateadd('day', '-' ~ recent_days, 'search_through.data_through') }}
+        search_analytics.report_date > search_through.before_window
     group by search_analytics.page_path
 
 ),
 
+-- distinct over `union all` rather than `union`: BigQuery has no bare UNION
 all_pages as (
 
-    select landing_page as page from traffic
-    union
-    select page_path as page from pages
-    union
-    select page_path as page from search_analytics
+    select distinct page_keys.page
+
+    from (
+        select landing_page as page from traffic
+        union all
+        select page_path as page from pages
+        union all
+        select page_path as page from search_analytics
+    ) as page_keys
 
 ),
 

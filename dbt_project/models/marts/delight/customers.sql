@@ -1,7 +1,8 @@
 {#
     One row per customer (a person with at least one order), keyed by the person's
-    surviving contact_id. Prediction columns (predicted_orders_90d, predicted_clv_365d,
-    p_alive) are typed nulls until the customer-value asset writes them.
+    surviving contact_id. predicted_orders_90d, predicted_clv_365d and p_alive come from
+    ml.customer_value (latest data_through), which is keyed the same way; null until the
+    customer-value asset has run, or for a buyer newer than its data_through.
 #}
 with
 
@@ -72,6 +73,28 @@ ranked_nps as (
 
 ),
 
+customer_value as (
+
+    select * from {{ source_or_empty('ml', 'customer_value') }}
+
+),
+
+latest_values as (
+
+    select
+        cast(contact_id as {{ dbt.type_string() }}) as contact_id,
+        cast(predicted_orders_90d as {{ type_double() }}) as predicted_orders_90d,
+        cast(predicted_clv_365d as {{ type_double() }}) as predicted_clv_365d,
+        cast(p_alive as {{ type_double() }}) as p_alive,
+        cast(data_through as date) as predictions_data_through,
+        row_number() over (
+            partition by contact_id order by data_through desc
+        ) as value_rank
+
+    from customer_value
+
+),
+
 data_through as (
 
     select max(ordered_at) as data_through from orders
@@ -92,9 +115,10 @@ final as (
         {{ dbt.datediff(
             'order_summary.last_order_at', 'data_through.data_through', 'day'
         ) }} as days_since_last_order,
-        cast(null as {{ dbt.type_float() }}) as predicted_orders_90d,
-        cast(null as {{ dbt.type_float() }}) as predicted_clv_365d,
-        cast(null as {{ dbt.type_float() }}) as p_alive,
+        latest_values.predicted_orders_90d,
+        latest_values.predicted_clv_365d,
+        latest_values.p_alive,
+        latest_values.predictions_data_through,
         ranked_nps.score as latest_nps,
         ranked_nps.responded_at as latest_nps_at
 
@@ -104,6 +128,10 @@ final as (
         on
             order_summary.person_id = ranked_nps.person_id
             and ranked_nps.response_rank = 1
+    left join latest_values
+        on
+            order_summary.person_id = latest_values.contact_id
+            and latest_values.value_rank = 1
 
 )
 

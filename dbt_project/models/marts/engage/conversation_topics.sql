@@ -20,9 +20,22 @@ conversations as (
 
 ),
 
+-- the recent window: dates after before_recent; the previous one: after before_previous
+-- up to before_recent (cast: dateadd returns a timestamp on some engines)
 data_through as (
 
-    select cast(max(started_at) as date) as data_through from conversations
+    select
+        cast(max(started_at) as date) as data_through,
+        cast(
+            {{ dbt.dateadd('day', '-' ~ recent_days, 'cast(max(started_at) as date)') }}
+            as date
+        ) as before_recent,
+        cast(
+            {{ dbt.dateadd('day', '-' ~ (2 * recent_days), 'cast(max(started_at) as date)') }}
+            as date
+        ) as before_previous
+
+    from conversations
 
 ),
 
@@ -34,8 +47,7 @@ topic_stats as (
         sum(
             case
                 when
-                    cast(conversations.started_at as date)
-                    > {{ dbt.dateadd('day', '-' ~ recent_days, 'data_through.data_through') }}
+                    cast(conversations.started_at as date) > data_through.before_recent
                     then 1
                 else 0
             end
@@ -43,10 +55,8 @@ topic_stats as (
         sum(
             case
                 when
-                    cast(conversations.started_at as date)
-                    <= {{ dbt.dateadd('day', '-' ~ recent_days, 'data_through.data_through') }}
-                    and cast(conversations.started_at as date)
-                    > {{ dbt.dateadd('day', '-' ~ (2 * recent_days), 'data_through.data_through') }}
+                    cast(conversations.started_at as date) <= data_through.before_recent
+                    and cast(conversations.started_at as date) > data_through.before_previous
                     then 1
                 else 0
             end
@@ -63,7 +73,7 @@ topic_stats as (
                 when not conversations.handed_off then 0.0
             end
         ) as handoff_rate,
-        avg(cast(conversations.csat as {{ dbt.type_float() }})) as avg_csat
+        avg(cast(conversations.csat as {{ type_double() }})) as avg_csat
 
     from conversations
     cross join data_through

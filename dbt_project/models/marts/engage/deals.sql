@@ -1,6 +1,8 @@
 {#
-    One row per CRM deal. win_probability is a typed null until a deal-scoring asset writes
-    its output (the deal model is not in the ml contract yet).
+    One row per CRM deal. win_probability comes from ml.deal_scores (latest data_through)
+    and is set for open deals only: a closed deal's outcome is known (is_won), and a 1/0
+    there would mix outcomes into averages of predicted pipeline. Null until the
+    deal-scoring asset has run, and for open deals it did not score.
 #}
 with
 
@@ -20,6 +22,26 @@ persons as (
 stage_history as (
 
     select * from {{ ref('stg_crm__deal_stage_history') }}
+
+),
+
+deal_scores as (
+
+    select * from {{ source_or_empty('ml', 'deal_scores') }}
+
+),
+
+latest_scores as (
+
+    select
+        cast(deal_id as {{ dbt.type_string() }}) as deal_id,
+        cast(win_probability as {{ type_double() }}) as win_probability,
+        cast(data_through as date) as win_probability_data_through,
+        row_number() over (
+            partition by deal_id order by data_through desc
+        ) as score_rank
+
+    from deal_scores
 
 ),
 
@@ -61,7 +83,12 @@ final as (
         ) }} as days_open,
         coalesce(stage_changes.stage_changes, 0) as stage_changes,
         stage_changes.stage_entered_at,
-        cast(null as {{ dbt.type_float() }}) as win_probability
+        case
+            when not deals.is_closed then latest_scores.win_probability
+        end as win_probability,
+        case
+            when not deals.is_closed then latest_scores.win_probability_data_through
+        end as win_probability_data_through
 
     from deals
     cross join data_through
@@ -69,6 +96,10 @@ final as (
         on deals.contact_id = persons.identifier_value
     left join stage_changes
         on deals.deal_id = stage_changes.deal_id
+    left join latest_scores
+        on
+            deals.deal_id = latest_scores.deal_id
+            and latest_scores.score_rank = 1
 
 )
 

@@ -75,7 +75,7 @@ latest_scores as (
 
     select
         cast(contact_id as {{ dbt.type_string() }}) as contact_id,
-        cast(lead_score as {{ dbt.type_float() }}) as lead_score,
+        cast(lead_score as {{ type_double() }}) as lead_score,
         data_through as lead_score_data_through,
         row_number() over (
             partition by contact_id order by data_through desc

@@ -12,11 +12,27 @@ lead_scoring_runs as (
 
 ),
 
+deal_scoring_runs as (
+
+    select * from {{ source_or_empty('ml', 'deal_scoring_runs') }}
+
+),
+
+customer_value_runs as (
+
+    select * from {{ source_or_empty('ml', 'customer_value_runs') }}
+
+),
+
 model_runs as (
 
     select * from conversation_topics_runs
     union all
     select * from lead_scoring_runs
+    union all
+    select * from deal_scoring_runs
+    union all
+    select * from customer_value_runs
 
 ),
 

@@ -3,10 +3,18 @@
     (period_type × period_start). Volumes are people entering each stage in the period;
     *_total are cumulative to the period end; conversion rates are ratios of those
     cumulative totals; growth compares with the previous period of the same type.
+    Median days between stages are person-level (prospect → customer → promoter); a
+    stranger becomes a prospect the moment they identify themself, so that step has no
+    duration to measure.
 
-    phase (first version, thresholds are vars in dbt_project.yml):
+    Model quality, as of the period end: for every model × metric the latest run whose
+    data_through is not after the period end, and the share of those beating their naive
+    baseline. Recommendations measured: the first measurement of a recommendation (an
+    outcome in recommendation_outcomes or a 'measured' decision).
+
+    phase (thresholds are vars in dbt_project.yml):
       accumulation     fewer than flywheel_phase_min_customers customers so far, or no
-                       model run so far beats its naive baseline: the wheel is still
+                       current model metric beats its naive baseline: the wheel is still
                        gathering the data it needs to learn;
       self_sustaining  otherwise, when at least flywheel_phase_min_recommendations_measured
                        recommendations have been measured so far and prospects entering
@@ -70,11 +78,35 @@ contacts as (
 
 ),
 
+search_analytics as (
+
+    select * from {{ ref('stg_gsc__search_analytics') }}
+
+),
+
+deals as (
+
+    select * from {{ ref('stg_crm__deals') }}
+
+),
+
+nps_responses as (
+
+    select * from {{ ref('stg_crm__nps_responses') }}
+
+),
+
+referrals as (
+
+    select * from {{ ref('stg_crm__referrals') }}
+
+),
+
 day_periods as (
 
     select distinct
         'week' as period_type,
-        cast({{ dbt.date_trunc('week', 'date') }} as date) as period_start,
+        cast({{ iso_week_start('date') }} as date) as period_start,
         date
 
     from stages_daily
@@ -210,6 +242,38 @@ daily_rows as (
     from contacts
     group by cast(created_at as date)
 
+    union all
+
+    select
+        report_date as date,
+        count(*) as data_rows
+    from search_analytics
+    group by report_date
+
+    union all
+
+    select
+        cast(created_at as date) as date,
+        count(*) as data_rows
+    from deals
+    group by cast(created_at as date)
+
+    union all
+
+    select
+        cast(responded_at as date) as date,
+        count(*) as data_rows
+    from nps_responses
+    group by cast(responded_at as date)
+
+    union all
+
+    select
+        cast(referred_at as date) as date,
+        count(*) as data_rows
+    from referrals
+    group by cast(referred_at as date)
+
 ),
 
 data_volume as (
@@ -217,6 +281,15 @@ data_volume as (
     select
         periods.period_type,
         periods.period_start,
+        cast(
+            sum(
+                case
+                    when daily_rows.date >= periods.period_start
+                        then daily_rows.data_rows
+                    else 0
+                end
+            ) as {{ dbt.type_bigint() }}
+        ) as data_rows,
         cast(sum(daily_rows.data_rows) as {{ dbt.type_bigint() }}) as data_rows_total
 
     from periods
@@ -226,23 +299,75 @@ data_volume as (
 
 ),
 
-model_quality as (
+-- every run known at the period end, ranked per model × metric (1 = the current one)
+period_model_runs as (
 
     select
         periods.period_type,
         periods.period_start,
-        count(distinct model_runs.run_id) as model_runs_total,
-        avg(
-            case
-                when model_runs.beats_baseline then 1.0
-                when not model_runs.beats_baseline then 0.0
-            end
-        ) as model_metrics_beating_baseline_share
+        model_runs.run_id,
+        model_runs.model,
+        model_runs.beats_baseline,
+        row_number() over (
+            partition by
+                periods.period_type,
+                periods.period_start,
+                model_runs.model,
+                model_runs.metric
+            order by
+                model_runs.data_through desc,
+                model_runs.trained_at desc,
+                model_runs.run_id desc
+        ) as run_rank
 
     from periods
     inner join model_runs
         on periods.period_end >= model_runs.data_through
-    group by periods.period_type, periods.period_start
+
+),
+
+model_quality as (
+
+    select
+        period_type,
+        period_start,
+        count(distinct model) as models_trained,
+        count(distinct run_id) as model_runs_total,
+        avg(
+            case
+                when run_rank = 1 and beats_baseline then 1.0
+                when run_rank = 1 and not beats_baseline then 0.0
+            end
+        ) as model_metrics_beating_baseline_share
+
+    from period_model_runs
+    group by period_type, period_start
+
+),
+
+-- a recommendation is measured at its first outcome or 'measured' decision
+recommendation_measurements as (
+
+    select
+        measurements.recommendation_id,
+        min(measurements.measured_at) as measured_at
+
+    from (
+        select
+            recommendation_id,
+            measured_at
+        from recommendations
+        where measured_at is not null
+
+        union all
+
+        select
+            recommendation_id,
+            measured_at
+        from recommendation_outcomes
+        where measured_at is not null
+    ) as measurements
+    group by measurements.recommendation_id
 
 ),
 
@@ -278,22 +403,37 @@ recommendation_activity as (
         sum(
             case
                 when
-                    cast(recommendations.measured_at as date) >= periods.period_start
-                    and cast(recommendations.measured_at as date) <= periods.period_end
+                    cast(recommendations.created_at as date) <= periods.period_end
+                    then 1
+                else 0
+            end
+        ) as recommendations_issued_total
+
+    from periods
+    cross join recommendations
+    group by periods.period_type, periods.period_start
+
+),
+
+measurement_activity as (
+
+    select
+        periods.period_type,
+        periods.period_start,
+        sum(
+            case
+                when
+                    cast(recommendation_measurements.measured_at as date)
+                    >= periods.period_start
                     then 1
                 else 0
             end
         ) as recommendations_measured,
-        sum(
-            case
-                when cast(recommendations.measured_at as date) <= periods.period_end
-                    then 1
-                else 0
-            end
-        ) as recommendations_measured_total
+        count(*) as recommendations_measured_total
 
     from periods
-    cross join recommendations
+    inner join recommendation_measurements
+        on cast(recommendation_measurements.measured_at as date) <= periods.period_end
     group by periods.period_type, periods.period_start
 
 ),
@@ -303,13 +443,19 @@ outcome_lift as (
     select
         periods.period_type,
         periods.period_start,
-        avg(recommendation_outcomes.estimated_lift) as realised_lift
+        avg(
+            case
+                when
+                    cast(recommendation_outcomes.measured_at as date)
+                    >= periods.period_start
+                    then recommendation_outcomes.estimated_lift
+            end
+        ) as realised_lift,
+        avg(recommendation_outcomes.estimated_lift) as realised_lift_to_date
 
     from periods
     inner join recommendation_outcomes
-        on
-            cast(recommendation_outcomes.measured_at as date) >= periods.period_start
-            and cast(recommendation_outcomes.measured_at as date) <= periods.period_end
+        on cast(recommendation_outcomes.measured_at as date) <= periods.period_end
     group by periods.period_type, periods.period_start
 
 ),
@@ -340,8 +486,11 @@ combined as (
             as customer_to_promoter_rate,
         stage_durations.median_days_prospect_to_customer,
         promoter_durations.median_days_customer_to_promoter,
+        cast(coalesce(data_volume.data_rows, 0) as {{ dbt.type_bigint() }}) as data_rows,
         cast(coalesce(data_volume.data_rows_total, 0) as {{ dbt.type_bigint() }})
             as data_rows_total,
+        cast(coalesce(model_quality.models_trained, 0) as {{ dbt.type_bigint() }})
+            as models_trained,
         cast(coalesce(model_quality.model_runs_total, 0) as {{ dbt.type_bigint() }})
             as model_runs_total,
         model_quality.model_metrics_beating_baseline_share,
@@ -350,17 +499,19 @@ combined as (
         cast(coalesce(recommendation_activity.recommendations_acted, 0) as {{ dbt.type_bigint() }})
             as recommendations_acted,
         cast(
-            coalesce(recommendation_activity.recommendations_measured, 0) as {{ dbt.type_bigint() }}
-        )
-            as recommendations_measured,
+            coalesce(recommendation_activity.recommendations_issued_total, 0)
+            as {{ dbt.type_bigint() }}
+        ) as recommendations_issued_total,
         cast(
-            coalesce(
-                recommendation_activity.recommendations_measured_total, 0
-            ) as {{ dbt.type_bigint() }}
-        )
-            as recommendations_measured_total,
-        -- mean estimated lift of the outcomes measured in the period
-        outcome_lift.realised_lift
+            coalesce(measurement_activity.recommendations_measured, 0) as {{ dbt.type_bigint() }}
+        ) as recommendations_measured,
+        cast(
+            coalesce(measurement_activity.recommendations_measured_total, 0)
+            as {{ dbt.type_bigint() }}
+        ) as recommendations_measured_total,
+        -- mean estimated lift of the outcomes measured in the period / so far
+        outcome_lift.realised_lift,
+        outcome_lift.realised_lift_to_date
 
     from periods
     left join stage_volumes
@@ -391,6 +542,10 @@ combined as (
         on
             periods.period_type = recommendation_activity.period_type
             and periods.period_start = recommendation_activity.period_start
+    left join measurement_activity
+        on
+            periods.period_type = measurement_activity.period_type
+            and periods.period_start = measurement_activity.period_start
     left join outcome_lift
         on
             periods.period_type = outcome_lift.period_type

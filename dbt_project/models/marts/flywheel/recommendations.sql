@@ -58,11 +58,11 @@ final as (
         cast(candidates.target_id as {{ dbt.type_string() }}) as target_id,
         candidates.action,
         candidates.rationale,
-        cast(candidates.expected_impact as {{ dbt.type_float() }})
+        cast(candidates.expected_impact as {{ type_double() }})
             as expected_impact,
         candidates.impact_unit,
         cast(candidates.priority as {{ dbt.type_int() }}) as priority,
-        cast(candidates.confidence as {{ dbt.type_float() }}) as confidence,
+        cast(candidates.confidence as {{ type_double() }}) as confidence,
         coalesce(ranked_decisions.status, 'proposed') as status,
         ranked_decisions.decided_at as status_changed_at,
         ranked_decisions.decision_note,

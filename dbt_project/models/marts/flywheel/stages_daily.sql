@@ -72,8 +72,10 @@ dates as (
     from numbers
     cross join bounds
     where
-        {{ dbt.dateadd('day', 'numbers.generated_number - 1', 'bounds.first_date') }}
-        <= bounds.last_date
+        cast(
+            {{ dbt.dateadd('day', 'numbers.generated_number - 1', 'bounds.first_date') }}
+            as date
+        ) <= bounds.last_date
 
 ),
 

@@ -19,7 +19,7 @@ renamed as (
         coalesce(nullif(trim(source), ''), '(not set)') as source,
         coalesce(nullif(trim(medium), ''), '(not set)') as medium,
         coalesce(nullif(trim(campaign), ''), '(not set)') as campaign,
-        cast(spend as {{ dbt.type_float() }}) as spend,
+        cast(spend as {{ type_double() }}) as spend,
         cast(impressions as {{ dbt.type_bigint() }}) as impressions,
         cast(clicks as {{ dbt.type_bigint() }}) as clicks,
         cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at

@@ -19,7 +19,7 @@ renamed as (
         cast(contact_id as {{ dbt.type_string() }}) as contact_id,
         cast(created_at as {{ dbt.type_timestamp() }}) as created_at,
         lower(trim(stage)) as stage,
-        cast(amount as {{ dbt.type_float() }}) as amount,
+        cast(amount as {{ type_double() }}) as amount,
         cast(closed_at as {{ dbt.type_timestamp() }}) as closed_at,
         cast(is_won as {{ dbt.type_boolean() }}) as is_won,
         cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at

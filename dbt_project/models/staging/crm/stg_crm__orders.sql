@@ -18,7 +18,7 @@ renamed as (
         cast(order_id as {{ dbt.type_string() }}) as order_id,
         cast(contact_id as {{ dbt.type_string() }}) as contact_id,
         cast(ordered_at as {{ dbt.type_timestamp() }}) as ordered_at,
-        cast(revenue as {{ dbt.type_float() }}) as revenue,
+        cast(revenue as {{ type_double() }}) as revenue,
         cast(items as {{ dbt.type_int() }}) as items,
         cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
 

@@ -21,7 +21,7 @@ renamed as (
         cast(screen_page_views as {{ dbt.type_bigint() }}) as page_views,
         cast(sessions as {{ dbt.type_bigint() }}) as sessions,
         cast(engaged_sessions as {{ dbt.type_bigint() }}) as engaged_sessions,
-        cast(key_events as {{ dbt.type_float() }}) as key_events,
+        cast(key_events as {{ type_double() }}) as key_events,
         cast(is_sampled as {{ dbt.type_boolean() }}) as is_sampled,
         cast(
             subject_to_thresholding as {{ dbt.type_boolean() }}

@@ -41,8 +41,8 @@ renamed as (
         cast(sessions as {{ dbt.type_bigint() }}) as sessions,
         cast(engaged_sessions as {{ dbt.type_bigint() }}) as engaged_sessions,
         cast(new_users as {{ dbt.type_bigint() }}) as new_users,
-        cast(key_events as {{ dbt.type_float() }}) as key_events,
-        cast(total_revenue as {{ dbt.type_float() }}) as revenue,
+        cast(key_events as {{ type_double() }}) as key_events,
+        cast(total_revenue as {{ type_double() }}) as revenue,
         cast(is_sampled as {{ dbt.type_boolean() }}) as is_sampled,
         cast(
             subject_to_thresholding as {{ dbt.type_boolean() }}
@@ -54,9 +54,22 @@ renamed as (
 
 ),
 
+-- every source × medium of the raw report, named and cleaned as in `renamed`: the channel
+-- rules run on these pairs, so `renamed` is read once and a date filter on this view
+-- reaches the raw table (see macro assign_channel_group)
+source_mediums as (
+
+    select distinct
+        coalesce(nullif(trim(session_source), ''), '(not set)') as source,
+        coalesce(nullif(trim(session_medium), ''), '(not set)') as medium
+
+    from source
+
+),
+
 channel_grouped as (
 
-    {{ assign_channel_group('renamed', 'source', 'medium') }}
+    {{ assign_channel_group('renamed', 'source', 'medium', pairs_relation='source_mediums') }}
 
 ),
 

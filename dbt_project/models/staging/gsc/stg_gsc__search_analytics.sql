@@ -27,8 +27,8 @@ renamed as (
         coalesce(nullif(lower(trim(device)), ''), '(not set)') as device,
         cast(clicks as {{ dbt.type_bigint() }}) as clicks,
         cast(impressions as {{ dbt.type_bigint() }}) as impressions,
-        cast(ctr as {{ dbt.type_float() }}) as ctr,
-        cast(position as {{ dbt.type_float() }}) as avg_position,
+        cast(ctr as {{ type_double() }}) as ctr,
+        cast(position as {{ type_double() }}) as avg_position,
         lower(data_state) as data_state,
         cast(first_incomplete_date as date) as first_incomplete_date,
         cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at

@@ -1,0 +1,89 @@
+"""`raw.file_manifest`: every version of every landing file the loaders have seen.
+
+One row per file version (source, file path relative to the landing folder, version): its
+content hash and size, whether it was loaded or rejected (with the error), how many rows it
+loaded and quarantined, and when. A path whose latest version has the same hash is not read
+again; a different hash is a new version of that path. Rows are only ever inserted, so the
+manifest is the history of what was loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+from flywheel_pipeline.warehouse import create_table_if_missing
+
+MANIFEST_RELATION = "raw.file_manifest"
+MANIFEST_COLUMNS = {
+    "source": "VARCHAR",
+    "file": "VARCHAR",
+    "version": "INTEGER",
+    "sha256": "VARCHAR",
+    "size_bytes": "BIGINT",
+    "status": "VARCHAR",
+    "rows_loaded": "BIGINT",
+    "rows_quarantined": "BIGINT",
+    "error": "VARCHAR",
+    "loaded_at": "TIMESTAMP",
+}
+Status = Literal["loaded", "rejected"]
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    source: str
+    file: str
+    version: int
+    sha256: str
+    size_bytes: int
+    status: Status
+    rows_loaded: int
+    rows_quarantined: int
+    error: str | None
+    loaded_at: datetime
+
+
+def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
+    create_table_if_missing(conn, MANIFEST_RELATION, MANIFEST_COLUMNS)
+
+
+def latest_versions(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, ManifestEntry]:
+    """The latest version of each file of `source`, by path."""
+    rows = conn.execute(
+        f"select {', '.join(MANIFEST_COLUMNS)} from {MANIFEST_RELATION} where source = ? "
+        "qualify row_number() over (partition by file order by version desc) = 1",
+        [source],
+    ).fetchall()
+    return {row[1]: ManifestEntry(*row) for row in rows}
+
+
+def next_loaded_at(conn: duckdb.DuckDBPyConnection, now: datetime) -> datetime:
+    """`now`, or just after the latest load if the clock says otherwise.
+
+    Staging keeps the row with the latest `_loaded_at`, so each file load must be stamped
+    later than every load before it, even when two loads fall in the same microsecond or the
+    wall clock steps back.
+    """
+    (latest,) = conn.execute(f"select max(loaded_at) from {MANIFEST_RELATION}").fetchone()
+    if latest is not None and now <= latest:
+        return latest + timedelta(microseconds=1)
+    return now
+
+
+def record(conn: duckdb.DuckDBPyConnection, entry: ManifestEntry) -> None:
+    placeholders = ", ".join("?" for _ in MANIFEST_COLUMNS)
+    conn.execute(
+        f"insert into {MANIFEST_RELATION} ({', '.join(MANIFEST_COLUMNS)}) values ({placeholders})",
+        [getattr(entry, column) for column in MANIFEST_COLUMNS],
+    )
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()

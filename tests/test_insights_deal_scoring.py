@@ -1,0 +1,343 @@
+"""Deal scoring: beats the stage baseline on a real signal, never sees the outcome, and
+agrees with the demo business's planted win probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+from flywheel_pipeline.insights.deal_scoring import (
+    LABEL_MATURITY_DAYS,
+    build_features,
+    deal_outcomes,
+    holdout_mask,
+    labelled_snapshots,
+    score_deals,
+    snapshots,
+    stage_spells,
+)
+from flywheel_pipeline.sources.demo import DemoConfig, simulate
+
+END = pd.Timestamp("2026-06-30 12:00")
+STAGES = np.array(["qualified", "proposal", "negotiation"])
+CHANNELS = ["Organic Search", "Paid Search", "Email", "Direct", "Paid Social"]
+
+
+def make_deals(n=800, seed=0, days=400, signal=True, post_outcome_chats=True):
+    """Synthetic pipeline: qualified → proposal → negotiation → won, or lost at a drawn
+    stage. With ``signal`` the outcome depends on channel, company size and a conversation
+    before the deal. Won deals chat three times after closing (a trap: a model that read
+    conversations after the snapshot would look brilliant)."""
+    rng = np.random.default_rng(seed)
+    created = (END - pd.to_timedelta(rng.uniform(0, days, n), unit="D")).to_numpy()
+    channel = rng.choice(CHANNELS, n)
+    size = rng.choice(["1-10", "11-50", "51-200", "201+"], n)
+    early_chat = rng.random(n) < 0.35
+    if signal:
+        logit = (-0.2 + np.select([channel == "Email", channel == "Paid Social"], [1.4, -1.4], 0)
+                 + np.where(size == "201+", 1.2, 0) + np.where(early_chat, 1.3, 0))  # fmt: skip
+    else:
+        logit = np.zeros(n)
+    won = rng.random(n) < 1 / (1 + np.exp(-logit))
+    lost_stage = rng.integers(0, 3, n)
+    durations = ((rng.exponential(9.0, (n, 3)) + 0.5) * 86_400e9).astype("timedelta64[ns]")
+    entries = [created, created + durations[:, 0], created + durations[:, 0] + durations[:, 1]]
+    won_at = entries[2] + durations[:, 2]
+    lost_at = np.select(
+        [lost_stage == 0, lost_stage == 1],
+        [created + durations[:, 0] * 0.6, entries[1] + durations[:, 1] * 0.6],
+        entries[2] + durations[:, 2] * 0.6,
+    )
+    closed_at = pd.DatetimeIndex(np.where(won, won_at, lost_at))
+    ids = np.array([f"D{i:05d}" for i in range(n)])
+    contacts = np.array([f"C{i:05d}" for i in range(n)])
+    history = []
+    for k, stage in enumerate(STAGES):
+        reached = won | (lost_stage >= k)
+        entered = pd.DatetimeIndex(entries[k])[reached]
+        history.append(
+            pd.DataFrame({"deal_id": ids[reached], "stage": stage, "entered_at": entered})
+        )
+    closing = np.where(won, "closed_won", "closed_lost")
+    history.append(pd.DataFrame({"deal_id": ids, "stage": closing, "entered_at": closed_at}))
+    history = pd.concat(history, ignore_index=True)
+    history = history[history["entered_at"] <= END].reset_index(drop=True)
+    is_closed = closed_at <= END
+    current = history.sort_values("entered_at").groupby("deal_id")["stage"].last()
+    deals = pd.DataFrame({
+        "deal_id": ids, "contact_id": contacts, "created_at": created,
+        "stage": current.reindex(ids).to_numpy(),
+        "amount": np.round(np.exp(rng.normal(8, 0.7, n)), -1),
+        "closed_at": closed_at.where(is_closed),
+        "is_won": pd.array(np.where(is_closed, won, pd.NA), dtype="boolean"),
+    })  # fmt: skip
+    crm = pd.DataFrame({"contact_id": contacts, "created_at": created - pd.Timedelta(days=3),
+                        "channel_group": channel, "company_size": size,
+                        "industry": rng.choice(["retail", "health", "software"], n),
+                        "country": rng.choice(["DE", "FR", "US"], n)})  # fmt: skip
+    created = pd.DatetimeIndex(created)
+    chats = [(contacts[i], created[i] - pd.Timedelta(hours=float(rng.uniform(1, 48))))
+             for i in np.flatnonzero(early_chat)]  # fmt: skip
+    if post_outcome_chats:
+        for i in np.flatnonzero(won):
+            chats += [(contacts[i], closed_at[i] + pd.Timedelta(days=float(rng.uniform(0, 3))))
+                      for _ in range(3)]  # fmt: skip
+    conversations = pd.DataFrame(chats, columns=["contact_id", "started_at"])
+    conversations = conversations[conversations["started_at"] <= END].reset_index(drop=True)
+    return deals, history, crm, conversations, won
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return make_deals()
+
+
+@pytest.fixture(scope="module")
+def scored(pipeline):
+    deals, history, crm, conversations, _ = pipeline
+    return score_deals(deals, history, crm, conversations)
+
+
+def test_beats_the_stage_baseline_with_real_signal(pipeline, scored):
+    deals, *_ = pipeline
+    m = scored.model_runs.set_index("metric")
+    auc, brier, lift = m.loc["auc"], m.loc["brier"], m.loc["lift_top_decile"]
+    print(f"holdout AUC {auc.value:.3f} (stage rate {auc.baseline_value:.3f}), Brier "
+          f"{brier.value:.4f} ({brier.baseline_value:.4f}), lift@10% {lift.value:.2f} "
+          f"({lift.baseline_value:.2f}); train {int(auc.train_rows)}, "
+          f"holdout {int(auc.holdout_rows)} snapshots")  # fmt: skip
+    assert scored.method == "calibrated_logistic"
+    assert m.loc["cold_start", "value"] == 0
+    assert auc.value > 0.75 and auc.value > auc.baseline_value + 0.05
+    assert brier.value < brier.baseline_value
+    assert lift.value > lift.baseline_value
+    # scores: exactly the deals open at data_through, probabilities, dated by the data
+    open_ids = set(deals.loc[deals["closed_at"].isna(), "deal_id"])
+    assert set(scored.deal_scores["deal_id"]) == open_ids
+    assert scored.deal_scores["win_probability"].between(0, 1).all()
+    assert (scored.deal_scores["data_through"] == END.date()).all()
+
+
+def test_calibration_sanity(scored):
+    """Calibrated in the large and in rank: the holdout's mean prediction is near its win
+    rate, and observed win rates rise across prediction quintiles."""
+    p = scored.details["holdout_predictions"]
+    rate = scored.details["holdout_win_rate"]
+    assert abs(p.mean() - rate) < 0.06
+    runs = scored.model_runs.set_index("metric")
+    assert runs.loc["brier", "value"] < rate * (1 - rate)  # better than the constant rate
+
+
+def test_post_outcome_data_does_not_leak():
+    """No pre-outcome signal beyond the stage path; won deals chat a lot *after* closing. A
+    model reading those chats would reach AUC ~1 — ours must not beat the stage rates."""
+    deals, history, crm, conversations, _ = make_deals(signal=False, seed=5)
+    res = score_deals(deals, history, crm, conversations)
+    m = res.model_runs.set_index("metric")
+    assert res.method == "calibrated_logistic"
+    assert m.loc["auc", "value"] < m.loc["auc", "baseline_value"] + 0.05, m
+
+
+def test_snapshots_end_before_the_close_and_are_mature(pipeline):
+    deals, history, *_ = pipeline
+    day = END.date()
+    outcomes = deal_outcomes(deals, history, day)
+    spells = stage_spells(outcomes, history, day)
+    labelled = labelled_snapshots(outcomes, spells, day)
+    closed_at = labelled["deal_id"].map(outcomes.set_index("deal_id")["closed_at"])
+    assert (labelled["snapshot_at"] < closed_at).all()
+    assert not labelled["stage"].str.startswith("closed").any()
+    horizon = END.normalize() + pd.Timedelta(days=1 - LABEL_MATURITY_DAYS)
+    assert (labelled["snapshot_at"] <= horizon).all()
+    assert labelled["deal_id"].isin(outcomes.loc[outcomes["is_won"].notna(), "deal_id"]).all()
+    # weekly snapshots inside a spell, one at each stage entry
+    assert (labelled.groupby(["deal_id", "stage"])["at_entry"].sum() == 1).all()
+    days_in = (labelled["snapshot_at"] - labelled["stage_entered_at"]) / pd.Timedelta(days=1)
+    assert np.allclose(days_in % 7, 0)
+
+
+def test_features_ignore_everything_after_the_snapshot(pipeline):
+    deals, history, crm, conversations, _ = pipeline
+    day = END.date()
+    outcomes = deal_outcomes(deals, history, day)
+    snaps = snapshots(stage_spells(outcomes, history, day))
+    base = build_features(snaps, outcomes, crm, conversations)
+    # drop, then multiply, every conversation after each deal's close: no snapshot moves
+    close = (
+        conversations["contact_id"].map(outcomes.set_index("contact_id")["closed_at"]).fillna(END)
+    )
+    after = conversations["started_at"] >= close
+    assert after.sum() > 100
+    dropped = build_features(snaps, outcomes, crm, conversations[~after])
+    tripled = build_features(
+        snaps, outcomes, crm, pd.concat([conversations, *[conversations[after]] * 3])
+    )
+    pd.testing.assert_frame_equal(base, dropped)
+    pd.testing.assert_frame_equal(base, tripled)
+    assert (base["log_conversations"] > 0).any()
+    # outcome fields are not inputs: flipping every outcome leaves the features unchanged
+    flipped = outcomes.assign(is_won=~outcomes["is_won"])
+    pd.testing.assert_frame_equal(base, build_features(snaps, flipped, crm, conversations))
+
+
+def test_time_split_never_trains_on_the_holdout(pipeline, scored):
+    """The holdout is the latest-created deals; flipping their outcomes changes nothing
+    the train-only model predicts for them (it never saw them), flipping a training deal's
+    outcome does."""
+    deals, history, crm, conversations, _ = pipeline
+    day = END.date()
+    outcomes = deal_outcomes(deals, history, day)
+    labelled = labelled_snapshots(outcomes, stage_spells(outcomes, history, day), day)
+    hold = holdout_mask(labelled, outcomes)
+    created = labelled["deal_id"].map(outcomes.set_index("deal_id")["created_at"])
+    assert created[hold].min() >= created[~hold].max()
+    assert not set(labelled.loc[hold, "deal_id"]) & set(labelled.loc[~hold, "deal_id"])
+    runs = scored.model_runs.set_index("metric")
+    assert runs.loc["auc", "holdout_rows"] == hold.sum()
+    assert runs.loc["auc", "train_rows"] == (~hold).sum()
+
+    def flip(ids):
+        flipped = deals.copy()
+        mask = flipped["deal_id"].isin(ids) & flipped["is_won"].notna()
+        flipped.loc[mask, "is_won"] = ~flipped.loc[mask, "is_won"]
+        return score_deals(flipped, history, crm, conversations).details["holdout_predictions"]
+
+    np.testing.assert_array_equal(
+        flip(set(labelled.loc[hold, "deal_id"])), scored.details["holdout_predictions"]
+    )
+    train_ids = labelled.loc[~hold, "deal_id"].drop_duplicates().iloc[:50]
+    assert not np.array_equal(flip(set(train_ids)), scored.details["holdout_predictions"])
+
+
+def test_replay_ignores_rows_after_data_through():
+    deals, history, crm, conversations, _ = make_deals(n=300, seed=3)
+    cut = (END - pd.Timedelta(days=45)).date()
+    stop = pd.Timestamp(cut) + pd.Timedelta(days=1)
+    low_bar = {"min_won": 20, "min_lost": 20}  # the model path, on a small pipeline
+    full = score_deals(deals, history, crm, conversations, data_through=cut, **low_bar)
+    # the CRM export as it was at the cut: later stage changes and closes not yet made
+    seen = history[history["entered_at"] < stop]
+    visible = deals[deals["created_at"] < stop].copy()
+    late = visible["closed_at"] >= stop
+    visible.loc[late, "closed_at"] = pd.NaT
+    visible.loc[late, "is_won"] = pd.NA
+    stage_then = seen.sort_values("entered_at").groupby("deal_id")["stage"].last()
+    visible["stage"] = visible["deal_id"].map(stage_then)
+    assert late.sum() > 10
+    replay = score_deals(
+        visible,
+        seen,
+        crm[crm["created_at"] < stop],
+        conversations[conversations["started_at"] < stop],
+        **low_bar,
+    )
+    assert full.method == "calibrated_logistic"
+    assert full.data_through == replay.data_through == cut
+    pd.testing.assert_frame_equal(full.deal_scores, replay.deal_scores)
+    pd.testing.assert_frame_equal(full.model_runs, replay.model_runs)
+
+
+def test_cold_start_serves_shrunk_stage_rates():
+    deals, history, crm, conversations, _ = make_deals(n=80, seed=4)
+    res = score_deals(deals, history, crm, conversations)
+    m = res.model_runs.set_index("metric")
+    assert res.method == "stage_rate"
+    assert m.loc["cold_start", "value"] == 1
+    assert m.loc["won_deals", "value"] < 50 or m.loc["lost_deals", "value"] < 50
+    assert m.loc["won_deals", "baseline_value"] == 50 == m.loc["lost_deals", "baseline_value"]
+    scores = res.deal_scores.merge(deals[["deal_id", "stage"]], on="deal_id")
+    assert scores.groupby("stage")["win_probability"].nunique().eq(1).all()
+    rates = res.details["fallback_stage_rates"]
+    assert rates["qualified"] < rates["proposal"] < rates["negotiation"]  # later stage, likelier
+    assert scores["win_probability"].between(0, 1).all()
+
+
+def test_reads_staging_shapes_and_deals_without_history():
+    """Staging fills is_won with false for open deals and adds is_closed; an open deal
+    without stage history is scored in its current stage."""
+    deals, history, crm, conversations, _ = make_deals(n=80, seed=6)
+    staged = deals.assign(
+        is_closed=deals["closed_at"].notna(), is_won=deals["is_won"].fillna(False)
+    )
+    orphan = staged.loc[~staged["is_closed"], "deal_id"].iloc[0]
+    res = score_deals(staged, history[history["deal_id"] != orphan], crm, conversations)
+    raw = score_deals(deals, history, crm, conversations)
+    assert set(res.deal_scores["deal_id"]) == set(raw.deal_scores["deal_id"])
+    assert orphan in set(res.deal_scores["deal_id"])
+
+
+# --- the demo business's planted truths ------------------------------------------------------
+
+# Share of the demo's lost deals still open at each stage (lost at qualified 35 %, at
+# proposal 35 %, at negotiation 30 %: flywheel_pipeline/sources/demo/sales.py).
+STILL_OPEN_IF_LOST = {"qualified": 1.0, "proposal": 0.65, "negotiation": 0.30}
+
+
+def _demo_inputs(business):
+    """What the warehouse hands the asset: contacts with a channel group, the identity
+    spine's contact → person map (same email → earliest contact) and conversations
+    resolved to persons by contact_id, email or ga_client_id."""
+    contacts = business.crm["contacts"].copy()
+    contacts["channel_group"] = contacts["medium"].fillna("(none)")
+    email = contacts["email"].str.lower().str.strip()
+    ordered = contacts.assign(email=email).sort_values(["created_at", "contact_id"])
+    first = ordered.dropna(subset=["email"]).drop_duplicates("email")
+    person_of_email = first.set_index("email")["contact_id"]
+    persons = pd.DataFrame(
+        {"contact_id": contacts["contact_id"], "person_id": email.map(person_of_email)}
+    )
+    persons["person_id"] = persons["person_id"].fillna(persons["contact_id"])
+    by_contact = persons.set_index("contact_id")["person_id"].to_dict()
+    by_email = dict(zip(email, persons["person_id"], strict=True))
+    by_client = dict(
+        zip(ordered["ga_client_id"], ordered["contact_id"].map(by_contact), strict=True)
+    )
+    rows = []
+    for conversation in business.conversations:
+        who = conversation["contact"]
+        person = (
+            by_contact.get(who.get("contact_id"))
+            or by_email.get((who.get("email") or "").lower())
+            or by_client.get(who.get("ga_client_id"))
+        )
+        if person:
+            rows.append((person, conversation["started_at"]))
+    return contacts, persons, pd.DataFrame(rows, columns=["contact_id", "started_at"])
+
+
+def test_demo_win_probabilities_follow_the_planted_truth():
+    """On the default demo (scale 1, 180 days): every open deal scored, and the scores order
+    the open deals like the simulator's true P(win | stage reached) better than the stage
+    baseline does. The realised outcomes of those deals (after data_through, known only to
+    the truth) rank them too."""
+    business = simulate(DemoConfig(seed=42, scale=1.0, days=180))
+    contacts, persons, conversations = _demo_inputs(business)
+    crm = business.crm
+    res = score_deals(crm["deals"], crm["deal_stage_history"], contacts, conversations, persons)
+    m = res.model_runs.set_index("metric")
+    assert res.method == "calibrated_logistic" and m.loc["cold_start", "value"] == 0
+    truth = business.truth["deals"].merge(res.deal_scores, on="deal_id")
+    assert len(truth) == (crm["deals"]["closed_at"].isna()).sum() == len(res.deal_scores)
+    truth["stage"] = truth["deal_id"].map(crm["deals"].set_index("deal_id")["stage"])
+    p = truth["p_win"]
+    truth["true_p"] = p / (p + (1 - p) * truth["stage"].map(STILL_OPEN_IF_LOST))
+    truth["stage_rate"] = truth["stage"].map(res.details["stage_rates"])
+    rho_model = spearmanr(truth["win_probability"], truth["true_p"])[0]
+    rho_stage = spearmanr(truth["stage_rate"], truth["true_p"])[0]
+    auc_model = roc_auc_score(truth["will_win"], truth["win_probability"])
+    auc_stage = roc_auc_score(truth["will_win"], truth["stage_rate"])
+    print(
+        "demo holdout: "
+        + ", ".join(
+            f"{name} {m.loc[name, 'value']:.3f} (stage rate {m.loc[name, 'baseline_value']:.3f})"
+            for name in ("auc", "brier", "lift_top_decile")
+        )
+        + f"; {len(truth)} open deals: Spearman with true P(win) {rho_model:.3f} "
+        f"(stage rate {rho_stage:.3f}), AUC on realised outcomes {auc_model:.3f} "
+        f"(stage rate {auc_stage:.3f})"
+    )
+    assert rho_model > 0.5 and rho_model > rho_stage + 0.1
+    assert auc_model > 0.65 and auc_model > auc_stage - 0.02
