@@ -1,6 +1,6 @@
 """File drops: loading a big orders CSV through the real loader, time and memory by size.
 
-Usage: .venv/bin/python benchmarks/bench_file_loading.py [--mb 100 1000] [--keep DIR]
+Usage: .venv/bin/python benchmarks/bench_file_loading.py [--mb 100 500 1000] [--keep DIR]
 
 For each size, writes an orders CSV of about that many MB into a temporary landing folder
 (mixed UTC offsets, an extra column, one bad row in every 10 000), then a fresh process loads
@@ -119,7 +119,7 @@ def run(megabytes: int, workdir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mb", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--mb", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--keep", type=Path, help="write files here instead of a temp folder")
     parser.add_argument("--child", nargs=2, metavar=("LANDING", "DB"), help=argparse.SUPPRESS)
     parser.add_argument("--write", nargs=2, metavar=("CSV", "MB"), help=argparse.SUPPRESS)
