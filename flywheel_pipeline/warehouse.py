@@ -261,7 +261,8 @@ class StagedAppend(StreamingTableWriter):
             self.conn.execute(f"delete from {self.relation} where {replace_where}", list(params))
         if not self._created:
             return 0
-        add_missing_columns(self.conn, self.relation, table_columns(self.conn, self.staging))
+        staged = self.columns or table_columns(self.conn, self.staging)
+        add_missing_columns(self.conn, self.relation, staged)
         self.conn.execute(f"insert into {self.relation} by name select * from {self.staging}")
         return self.rows
 

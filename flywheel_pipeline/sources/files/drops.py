@@ -21,6 +21,7 @@ A file removed from the folder keeps its rows: the landing folder is an inbox, n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ from flywheel_pipeline.warehouse import (
 # DuckDB's own default lets it cache up to 80 % of RAM. Capped while loading, staging, the
 # publish and the checkpoint spill to disk instead: a 1 GB file needs no more memory than a
 # 100 MB one (benchmarks/bench_file_loading.py).
-LOAD_MEMORY_LIMIT = "256MB"
+LOAD_MEMORY_LIMIT = "128MB"
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,8 @@ def _load_if_new(
     clock: Callable[[], datetime],
 ) -> None:
     seen = _stat(path)
+    if seen is None:  # removed since the folder was listed
+        return
     sha256 = manifest.file_sha256(path)
     if latest is not None and latest.sha256 == sha256:
         if latest.status == "rejected":
@@ -231,22 +234,25 @@ def _load_file(
             )
             stages: dict[str, StagedAppend] = {}
             for chunk in guard_parsing(source.parse(path, file), file):
-                for relation, frame in chunk.frames.items():
+                for relation, rows in chunk.frames.items():
                     stage = stages.get(relation)
                     if stage is None:
-                        columns = _columns(source.tables[relation], frame)
+                        columns = _columns(source.tables[relation], rows)
                         stage = stages[relation] = StagedAppend(conn, relation, columns)
                         stack.enter_context(stage)
-                    stage.append(_stamped(frame, entry.loaded_at))
+                    stage.append(_stamped(rows, entry.loaded_at))
                 if chunk.problems:
                     quarantine.append(_quarantine_rows(chunk.problems, source.name, entry))
             if _stat(path) != seen:
                 return None  # the writer is not done: what was read may be half a file
 
             primary = next(iter(source.tables))
-            rows = stages[primary].rows if primary in stages else 0
-            loaded = _replace(entry, rows_loaded=rows, rows_quarantined=quarantine.rows)
-            with transaction(conn):
+            loaded = dataclasses.replace(
+                entry,
+                rows_loaded=stages[primary].rows if primary in stages else 0,
+                rows_quarantined=quarantine.rows,
+            )
+            with transaction(conn):  # the file's rows, bad records and manifest row, together
                 for relation in source.tables:
                     if relation in stages:
                         stages[relation].publish("_source_file = ?", [file])
@@ -254,16 +260,14 @@ def _load_file(
                         conn.execute(f"delete from {relation} where _source_file = ?", [file])
                 quarantine.publish("source = ? and file = ?", [source.name, file])
                 manifest.record(conn, loaded)
-            return FileOutcome(file, entry.version, "loaded", rows, quarantine.rows)
+            return FileOutcome(
+                file, entry.version, "loaded", loaded.rows_loaded, loaded.rows_quarantined
+            )
     except FileRejected as exc:
-        rejected = _replace(entry, status="rejected", error=str(exc))
+        rejected = dataclasses.replace(entry, status="rejected", error=str(exc))
         with transaction(conn):
             manifest.record(conn, rejected)
         return FileOutcome(file, entry.version, "rejected", 0, 0, str(exc))
-
-
-def _replace(entry: manifest.ManifestEntry, **changes: object) -> manifest.ManifestEntry:
-    return manifest.ManifestEntry(**{**entry.__dict__, **changes})
 
 
 class _Stamp(NamedTuple):
@@ -274,8 +278,11 @@ class _Stamp(NamedTuple):
     inode: int
 
 
-def _stat(path: Path) -> _Stamp:
-    stat = path.stat()
+def _stat(path: Path) -> _Stamp | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
     return _Stamp(stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 

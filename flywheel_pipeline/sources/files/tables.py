@@ -103,11 +103,12 @@ def _match_columns(
     seen: set[str] = set()
     columns: dict[str, str] = {}
     for name in names:
-        if name.lower() in seen:
+        key = name.strip().lower()
+        if key in seen:
             raise FileRejected(f"{where}: duplicate column {name!r} (case is ignored)")
-        seen.add(name.lower())
-        if not name.startswith("_"):
-            columns[name] = declared.get(name.lower(), name)
+        seen.add(key)
+        if not key.startswith("_"):
+            columns[name] = declared.get(key, name.strip())
     missing = [c for c in table.required_columns if c not in columns.values()]
     if missing:
         raise FileRejected(f"{where}: missing required column(s) {', '.join(missing)}{hint}")
@@ -151,6 +152,8 @@ def to_pandas(rows: pa.Table | pd.DataFrame) -> pd.DataFrame:
         pa.bool_(): pd.BooleanDtype(),
     }
     frame = rows.to_pandas(types_mapper=nullable.get)
+    if "_line" in frame:  # never null
+        frame["_line"] = frame["_line"].astype("int64")
     for name, column in frame.items():  # pandas 2 keeps Arrow's microseconds
         if pd.api.types.is_datetime64_dtype(column):
             frame[name] = column.astype("datetime64[ns]")
