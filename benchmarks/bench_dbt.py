@@ -6,9 +6,12 @@ Builds a raw warehouse from the demo simulator with the real loaders (as
 tests/test_dbt_incremental.py does), then times, with the `dbt` CLI in a subprocess as the
 pipeline runs it:
   (d) dbt's fixed start-up: a run that selects nothing;
-  (a) a full `dbt run` of every model (seeds loaded beforehand, untimed);
+  (a) a full `dbt run` of every model (seeds loaded beforehand, untimed), and a full
+      `dbt build` (the models and their data tests; unit tests excluded: they test the SQL,
+      not the data, and have no compiled equivalent to run directly);
   (b) the same compiled SQL (manifest `compiled_code`, DAG order) executed directly in one
-      DuckDB connection, each model wrapped in `create or replace table/view`;
+      DuckDB connection, each model wrapped in `create or replace table/view`, then each data
+      test's query counted as dbt counts it;
   (c) after adding one day: `dbt run` of the incremental facts (traffic_daily,
       search_queries_daily) against their `--full-refresh` run, and the whole project;
   (e) the same two runs of the facts repeated `--rounds` times, interleaved, on dbt's own
@@ -81,27 +84,34 @@ def run_phase(target: Path) -> tuple[float, dict[str, float]]:
     return results["elapsed_time"], per_model
 
 
-def direct_sql(manifest_path: Path, database: Path) -> tuple[float, int]:
-    """Run every model's compiled SQL in DAG order in one connection: (seconds, models)."""
+def direct_sql(manifest_path: Path, database: Path) -> tuple[float, float, int, int]:
+    """Every model's compiled SQL in DAG order, then every data test's, in one connection:
+    (model seconds, test seconds, models, tests)."""
     manifest = json.loads(manifest_path.read_text())
-    models = {
+    compiled = {
         uid: node
         for uid, node in manifest["nodes"].items()
-        if node["resource_type"] == "model" and node.get("compiled_code")
+        if node["resource_type"] in ("model", "test") and node.get("compiled_code")
     }
+    models = {uid: node for uid, node in compiled.items() if node["resource_type"] == "model"}
+    tests = [node for node in compiled.values() if node["resource_type"] == "test"]
     graph = {
         uid: [d for d in node["depends_on"]["nodes"] if d in models] for uid, node in models.items()
     }
     order = list(TopologicalSorter(graph).static_order())
-    started = time.perf_counter()
     with duckdb.connect(str(database)) as conn:  # catalog = file stem, as dbt-duckdb names it
+        started = time.perf_counter()
         for uid in order:
             node = models[uid]
             kind = "view" if node["config"]["materialized"] == "view" else "table"
             relation = f'"{node["database"]}"."{node["schema"]}"."{node["alias"]}"'
             conn.execute(f'create schema if not exists "{node["database"]}"."{node["schema"]}"')
             conn.execute(f"create or replace {kind} {relation} as (\n{node['compiled_code']}\n)")
-    return time.perf_counter() - started, len(order)
+        models_done = time.perf_counter()
+        for node in tests:  # as dbt runs a test: count the failing rows
+            conn.execute(f"select count(*) from (\n{node['compiled_code']}\n) as test").fetchone()
+        tests_done = time.perf_counter()
+    return models_done - started, tests_done - models_done, len(order), len(tests)
 
 
 def main() -> None:
@@ -142,14 +152,17 @@ def main() -> None:
             dbt(["run", "--select", "none_such_model"], database, target) for _ in range(2)
         )
         full = dbt(["run", "--full-refresh"], database, target)
-        manifest = root / "manifest_full_run.json"  # compiled_code of every model
+        _, full_models = run_phase(target)
+        no_unit_tests = ["--exclude-resource-type", "unit_test", "--exclude-resource-type", "seed"]
+        full_build = dbt(["build", "--full-refresh", *no_unit_tests], database, target)
+        manifest = root / "manifest_full_build.json"  # compiled_code of every model and test
         shutil.copy(target / "manifest.json", manifest)
         full_facts = dbt(["run", "--full-refresh", "--select", *INCREMENTAL], database, target)
 
         direct_db = root / "direct" / "flywheel.duckdb"
         direct_db.parent.mkdir()
         shutil.copy(database, direct_db)
-        direct, n_models = direct_sql(manifest, direct_db)
+        direct, direct_tests, n_models, n_tests = direct_sql(manifest, direct_db)
 
         write_api_sources(business, database, Extract(through=last_day, preliminary_days=0))
         incremental_facts = dbt(["run", "--select", *INCREMENTAL], database, target)
@@ -164,6 +177,7 @@ def main() -> None:
 
     net = {
         "full": full - startup,
+        "full_build": full_build - startup,
         "full_facts": full_facts - startup,
         "incremental_facts": incremental_facts - startup,
         "incremental_all": incremental_all - startup,
@@ -172,6 +186,8 @@ def main() -> None:
         ("(d) dbt start-up, empty selection", startup, None),
         (f"(a) dbt run, all {n_models} models, full", full, net["full"]),
         ("(b) same compiled SQL, one DuckDB connection", direct, direct),
+        (f"(a) dbt build: the models + {n_tests} data tests", full_build, net["full_build"]),
+        ("(b) same compiled SQL + tests, one connection", direct + direct_tests, None),
         ("    dbt run --full-refresh, the 2 daily facts", full_facts, net["full_facts"]),
         ("(c) dbt run, the 2 daily facts, +1 day", incremental_facts, net["incremental_facts"]),
         ("(c) dbt run, all models, +1 day", incremental_all, net["incremental_all"]),
@@ -184,12 +200,27 @@ def main() -> None:
         f"{net['full'] / direct:.2f}x without start-up (target <= 2x)"
     )
     print(
+        f"full dbt build (models + data tests) vs direct SQL: "
+        f"{net['full_build'] / (direct + direct_tests):.2f}x without start-up (target <= 2x)"
+    )
+    print(
+        f"one-day incremental run (the daily facts) vs the full run / build: "
+        f"{net['incremental_facts'] / net['full']:.0%} / "
+        f"{net['incremental_facts'] / net['full_build']:.0%} (target < 15 %)"
+    )
+    print(
         f"one-day incremental vs full refresh, daily facts: "
-        f"{net['incremental_facts'] / net['full_facts']:.0%} (target < 15 %)"
+        f"{net['incremental_facts'] / net['full_facts']:.0%}"
     )
     print(
         f"one-day run of all models vs full run: {net['incremental_all'] / net['full']:.0%} "
         "(only the two daily facts are incremental)"
+    )
+
+    slowest = sorted(full_models.items(), key=lambda item: -item[1])[:8]
+    print(
+        "\nslowest models of the full run (dbt's clock, s): "
+        + ", ".join(f"{model} {seconds:.2f}" for model, seconds in slowest)
     )
 
     def median(kind: str, model: str | None = None) -> float:

@@ -39,7 +39,7 @@ def child(rows: int, endpoint: str) -> None:
 
     report = load_reports().search_console[0]
     from flywheel_pipeline.sources.search_console.live import LiveSearchConsoleClient
-    from flywheel_pipeline.warehouse import connect, replace_table_streaming
+    from flywheel_pipeline.warehouse import connect, replace_slice_streaming
 
     baseline = _rss_mb()
     client = LiveSearchConsoleClient("sc-domain:example.com", api_endpoint=endpoint)
@@ -47,11 +47,14 @@ def child(rows: int, endpoint: str) -> None:
         started = time.perf_counter()
         with connect(Path(tmp) / "bench.duckdb") as conn:
             loaded_at = utc_now()
-            pages = client.pages(report, START, START + timedelta(days=DAYS - 1))
-            written = replace_table_streaming(
+            end = START + timedelta(days=DAYS - 1)
+            pages = client.pages(report, START, end)
+            written = replace_slice_streaming(  # as the raw/gsc_search_analytics asset does
                 conn,
                 "raw.gsc_search_analytics",
                 (page_frame(report, page, loaded_at) for page in pages),
+                where="date between ? and ?",
+                params=[START, end],
                 columns=report.column_types,
             )
             counted = conn.execute("select count(*) from raw.gsc_search_analytics").fetchone()[0]

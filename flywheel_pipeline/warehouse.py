@@ -19,6 +19,10 @@ WAREHOUSE_POOL = "warehouse"
 # file under this alias keeps two-part names (`schema.table`) unambiguous.
 CATALOG = "warehouse"
 
+# DuckDB's memory during bulk loads (past it DuckDB spills to disk): enough for one page or
+# file block in flight plus a useful buffer cache, small enough that loads stay flat.
+BULK_LOAD_MEMORY_LIMIT = "128MB"
+
 
 @contextmanager
 def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -229,8 +233,13 @@ def replace_slice_streaming(
 
     Like `replace_table_streaming`, one frame in memory at a time and all-or-nothing; the
     table is created on first use. Used for partitions: `where="date between ? and ?"`.
+    DuckDB is capped at BULK_LOAD_MEMORY_LIMIT meanwhile, so that its buffer cache (which
+    would otherwise keep every written block) does not grow with the row count.
     """
-    with StreamingTableWriter(conn, relation, columns, replace_where=where, params=params) as w:
+    with (
+        memory_limit(conn, BULK_LOAD_MEMORY_LIMIT),
+        StreamingTableWriter(conn, relation, columns, replace_where=where, params=params) as w,
+    ):
         for frame in frames:
             w.append(frame)
     return w.rows

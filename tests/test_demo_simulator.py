@@ -6,11 +6,16 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
+from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.demo import DemoConfig, simulate, write_landing_files
+from flywheel_pipeline.sources.demo.assets import DEMO_BUSINESS, DemoResource, demo_business
+from flywheel_pipeline.sources.files.assets import build_file_assets
+from flywheel_pipeline.warehouse import WarehouseResource, connect
 
 SMALL = DemoConfig(seed=7, scale=0.2, days=120)
 
@@ -184,6 +189,61 @@ def test_same_seed_is_identical_and_landing_files_are_byte_identical(business, l
     assert foreign.exists()
     foreign.unlink()
     assert _digest(root) == _digest(other)
+
+
+def _run_demo(root: Path, config: DemoConfig) -> None:
+    """`flywheel demo`'s writing and loading steps: the demo asset, then the loaders."""
+    resources = {
+        "warehouse": WarehouseResource(path=str(root / "flywheel.duckdb")),
+        "paths": FlywheelPaths(
+            home=str(root),
+            landing_dir=str(root / "landing"),
+            reports_dir=str(root / "reports"),
+            serving_dir=str(root / "serving"),
+            demo_dir=str(root / "demo"),
+        ),
+        "demo": DemoResource(seed=config.seed, scale=config.scale, days=config.days),
+    }
+    assets = [demo_business, *build_file_assets([DEMO_BUSINESS])]
+    assert dg.materialize(assets, resources=resources).success
+
+
+def _raw_rows(root: Path) -> dict[str, list[tuple]]:
+    """Every raw table but the manifest, rows sorted, without `_loaded_at` (when, not what)."""
+    with connect(root / "flywheel.duckdb", read_only=True) as conn:
+        tables = conn.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'raw' and table_name <> 'file_manifest' order by 1"
+        ).fetchall()
+        return {
+            table: sorted(
+                conn.execute(f"select * exclude (_loaded_at) from raw.{table}").fetchall(),
+                key=repr,
+            )
+            for (table,) in tables
+        }
+
+
+def test_a_demo_rerun_leaves_exactly_the_new_business_in_raw(tmp_path):
+    before = DemoConfig(seed=8, scale=0.1, days=70)  # July to September
+    after = DemoConfig(seed=7, scale=0.1, days=40)  # August and September only
+    rerun, fresh = tmp_path / "rerun", tmp_path / "fresh"
+    _run_demo(rerun, before)
+    # A real drop beside the demo's keeps the documented rule: its rows stay.
+    for root in (rerun, fresh):
+        foreign = root / "landing" / "crm" / "orders" / "shop_export.csv"
+        foreign.parent.mkdir(parents=True, exist_ok=True)
+        foreign.write_text("order_id,contact_id,ordered_at,revenue\nX1,c1,2026-08-01T10:00:00Z,9\n")
+    _run_demo(rerun, after)
+    _run_demo(fresh, after)
+
+    assert _raw_rows(rerun) == _raw_rows(fresh)
+    with connect(rerun / "flywheel.duckdb", read_only=True) as conn:
+        retired = conn.execute(
+            "select file from raw.file_manifest where status = 'retired' order by 1"
+        ).fetchall()
+    assert ("crm/contacts/demo_contacts_2026-07.csv",) in retired
+    assert ("conversations/demo_conversations_2026-07.jsonl",) in retired
 
 
 def test_landing_file_formats(landing):
@@ -408,3 +468,20 @@ def test_weekly_pattern(business):
 def test_rejects_unknown_action():
     with pytest.raises(ValueError, match="unknown action"):
         simulate(DemoConfig(scale=0.1, days=30, applied_actions=(("nope", "x", "2026-09-01"),)))
+
+
+def test_a_shorter_demo_rerun_drops_the_google_days_it_no_longer_simulates(tmp_path):
+    config = DemoConfig(seed=7, scale=0.1, days=40)
+    first, last = config.start_date, config.end_date
+    outside = [first - dt.timedelta(days=1), last + dt.timedelta(days=1)]
+    with connect(tmp_path / "flywheel.duckdb") as conn:
+        conn.execute("create schema raw")
+        conn.execute("create table raw.gsc_search_analytics (date date, clicks bigint)")
+        conn.executemany(
+            "insert into raw.gsc_search_analytics values (?, 1)", [[d] for d in [*outside, first]]
+        )
+    _run_demo(tmp_path, config)
+    with connect(tmp_path / "flywheel.duckdb", read_only=True) as conn:
+        kept = conn.execute("select date from raw.gsc_search_analytics").fetchall()
+    # the days inside the range are the Google assets' to replace; those outside are gone
+    assert kept == [(first,)]

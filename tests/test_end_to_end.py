@@ -82,3 +82,17 @@ def test_rerun_leaves_identical_tables(demo_home: Path) -> None:
     assert before.keys() == after.keys()
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+
+
+@pytest.mark.slow
+def test_every_model_metric_is_classified_and_search_opportunities_are_reported(
+    demo_home: Path,
+) -> None:
+    with connect(demo_home / "warehouse" / "flywheel.duckdb", read_only=True) as conn:
+        runs = conn.execute("select model, metric, metric_kind from flywheel.model_runs").df()
+    assert "search_ctr_curve" in set(runs["model"])
+    # a metric in none of the dbt vars' lists would never count as model quality
+    unclassified = runs[runs["metric_kind"].isna()]
+    assert unclassified.empty, f"classify in dbt_project.yml: {unclassified.to_dict('records')}"
+    report = (demo_home / "reports" / "flywheel.html").read_text()
+    assert "Attract: search opportunities" in report

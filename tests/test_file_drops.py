@@ -11,8 +11,13 @@ import pytest
 
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.files import manifest
-from flywheel_pipeline.sources.files.assets import file_table_asset
-from flywheel_pipeline.sources.files.drops import load_new_files, table_drop
+from flywheel_pipeline.sources.files.assets import conversations_asset, file_table_asset
+from flywheel_pipeline.sources.files.drops import (
+    live_files,
+    load_new_files,
+    retire_files,
+    table_drop,
+)
 from flywheel_pipeline.sources.files.tables import load_table
 from flywheel_pipeline.warehouse import WarehouseResource, connect, memory_limit
 from tests.drops_support import (
@@ -126,6 +131,37 @@ def test_a_removed_file_keeps_its_rows(drop: Drop) -> None:
 
     assert report.gone == ["crm/orders/a.csv"]
     assert drop.ids() == ["o1", "o2"]
+
+
+def test_a_retired_file_loses_its_rows_and_loads_again_when_dropped_again(drop: Drop) -> None:
+    drop.write("crm/orders/a.csv", ORDERS_HEADER + order("o1") + order("o2", revenue="-1"))
+    drop.write("crm/orders/b.csv", ORDERS_HEADER + order("o3"))
+    drop.write("conversations/a.jsonl", conversation("k1") + "\n")
+    drop.load()
+    drop.load(CONVERSATIONS)
+    a = drop.landing / "crm/orders/a.csv"
+    content = a.read_bytes()
+    a.unlink()
+    (drop.landing / "conversations/a.jsonl").unlink()
+
+    with connect(drop.database) as conn:
+        retired = retire_files(conn, ORDERS, ["crm/orders/a.csv", "crm/orders/unknown.csv"])
+        assert retire_files(conn, ORDERS, ["crm/orders/a.csv"]) == []  # once only
+        retire_files(conn, CONVERSATIONS, ["conversations/a.jsonl"])
+        assert live_files(conn, ORDERS) == ["crm/orders/b.csv"]
+    assert retired == ["crm/orders/a.csv"]
+    assert drop.ids() == ["o3"] and drop.quarantine() == []
+    assert drop.query("select count(*) from raw.conversation_messages") == [(0,)]
+    assert drop.manifest()[:2] == [
+        ("crm/orders/a.csv", 1, "loaded", 1, 1),
+        ("crm/orders/a.csv", 2, "retired", 0, 0),
+    ]
+    assert drop.load().gone == []  # retired, not "gone, rows kept"
+
+    a.write_bytes(content)  # the same content as version 1: loads again
+    report = drop.load()
+    assert [(o.file, o.version) for o in report.loaded] == [("crm/orders/a.csv", 3)]
+    assert drop.ids() == ["o1", "o3"]
 
 
 def test_a_crash_while_publishing_leaves_nothing_of_the_file(
@@ -298,12 +334,9 @@ def test_memory_cap_applies_inside_the_block_only(drop: Drop) -> None:
     assert after == before
 
 
-def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
-    drop.write("crm/orders/a.csv", ORDERS_HEADER + order("o1") + order("o2", revenue="-1"))
-    drop.write("crm/orders/bad.csv", "order_id;contact_id;ordered_at;revenue\n")
-    asset = file_table_asset(ORDERS_TABLE, [])
+def _resources(drop: Drop) -> dict:
     root = drop.landing.parent
-    resources = {
+    return {
         "warehouse": WarehouseResource(path=str(drop.database)),
         "paths": FlywheelPaths(
             home=str(root),
@@ -313,6 +346,13 @@ def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
             demo_dir=str(root / "demo"),
         ),
     }
+
+
+def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
+    drop.write("crm/orders/a.csv", ORDERS_HEADER + order("o1") + order("o2", revenue="-1"))
+    drop.write("crm/orders/bad.csv", "order_id;contact_id;ordered_at;revenue\n")
+    asset = file_table_asset(ORDERS_TABLE, [])
+    resources = _resources(drop)
 
     def metadata() -> dict:
         result = dg.materialize([asset], resources=resources)
@@ -334,3 +374,24 @@ def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
     assert second["files_new_versions"] == 1 and second["dagster/row_count"] == 2
     assert second["files_loaded"] == 1 and second["files_rejected"] == 0
     assert "crm/orders/bad.csv" in second["files_gone_rows_kept"]
+
+
+def test_no_conversation_text_reaches_the_run_log_or_metadata_unredacted(drop: Drop) -> None:
+    email, phone = "ann.lee@example.com", "+44 20 7946 0958"
+    robot = conversation("k2", messages=[{"role": "robot", "text": email, "sent_at": "x"}])
+    lines = [
+        conversation("k1", text=f"{email} {phone}", contact={"email": "bob@example.com"}),
+        robot,
+        conversation("k3", csat=phone),
+        conversation("k4", text=email)[:-30],
+    ]
+    drop.write("conversations/day.jsonl", "\n".join(lines) + "\n")
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [conversations_asset([])], resources=_resources(drop), instance=instance
+    )
+
+    logged = repr(instance.all_logs(result.run_id))
+    assert "rows_quarantined" in logged and "[email] [phone]" in logged  # the preview is there
+    assert "ann.lee" not in logged and "7946" not in logged and "bob@" not in logged
+    assert len(drop.quarantine("conversations")) == 3

@@ -366,3 +366,106 @@ def test_quarantined_records_keep_the_row_as_found(drop: Drop) -> None:
         "revenue": "-2",
         "items": "1",
     }
+
+
+# Addresses and numbers the quarantine tests plant; none may be found in raw.quarantine.
+PII = ("ann.lee", "bob@example.com", "carol", "dave.kim", "erin.fox", "5551234567", "7946")
+
+
+def _quarantine_text(drop: Drop) -> str:
+    rows = drop.query("select field, reason, record from raw.quarantine order by line")
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def test_quarantined_conversation_lines_are_redacted_like_loaded_text(drop: Drop) -> None:
+    contact = {"contact_id": "1234", "email": "bob@example.com"}
+    robot = conversation(
+        "k1",
+        contact=contact,
+        messages=[{"role": "robot", "text": "ann.lee@example.com or\n5551234567", "sent_at": "x"}],
+    )
+    quoted = conversation("k2").replace('"role": "user"', '"role": "carol@example.com"')
+    escaped = conversation("k4", text="ann.leeATexample.comNL5551234567")
+    lines = [
+        robot,
+        quoted,
+        conversation("k3", csat="ring +44 20 7946 0958"),
+        # Cut short, so never parsed: escapes hide an address and a number from the patterns
+        # unless decoded, and the last address is only half there.
+        escaped.replace("AT", "\\u0040").replace("NL", "\\n")[:-70],
+        conversation("k5", text="write to dave.kim@example.com").split("@")[0] + "@exam",
+    ]
+    drop.write("conversations/day.jsonl", "\n".join(lines))
+    drop.load(CONVERSATIONS)
+
+    assert [row[2] for row in drop.quarantine("conversations")] == [
+        "messages[0].role",
+        "messages[0].role",
+        "csat",
+        "line",
+        "line",
+    ]
+    assert drop.quarantine("conversations")[1][3] == "messages[0].role: unknown role '[email]'"
+    assert drop.quarantine("conversations")[2][3] == (
+        "csat: expected a whole number 1–5, got 'ring [phone]'"
+    )
+    text = _quarantine_text(drop)
+    assert not [pii for pii in PII if pii in text]
+    # A line that parses stays JSON, its strings redacted as message text is.
+    (record,) = drop.query("select record from raw.quarantine where line = 1")[0]
+    assert json.loads(record)["messages"][0]["text"] == "[email] or\n[phone]"
+    # Ids and dates are not numbers to hide.
+    assert json.loads(record)["contact"] == {"contact_id": "1234", "email": "[email]"}
+    assert json.loads(record)["started_at"] == "2026-03-01T10:00:00+01:00"
+
+
+def test_an_address_across_the_excerpt_cut_is_redacted_whole(drop: Drop) -> None:
+    prefix = conversation("k1", text="TEXT").split("TEXT")[0]
+    filler = "y " * ((1990 - len(prefix)) // 2)  # the 2 000-character cut falls in the address
+    big = conversation("k1", text=filler + "erin.fox@example.com " + "z" * TEN_MB)
+    assert 1990 < big.index("erin.fox") + len("erin.fox@") < 2010
+    drop.write("conversations/day.jsonl", big + "\n" + conversation("k2") + "\n")
+    drop.load(CONVERSATIONS)
+
+    (record,) = drop.query("select record from raw.quarantine")[0]
+    assert len(record) <= 2000 and record.startswith(prefix)
+    assert "erin" not in record and "fox@" not in record
+    assert drop.ids("raw.conversations", "conversation_id") == ["k2"]
+
+
+def test_a_value_of_the_wrong_type_costs_its_line_not_the_file(drop: Drop) -> None:
+    lines = [
+        conversation("k1", channel=5, contact={"contact_id": 1234, "email": "x@example.com"}),
+        conversation("k2", channel={"note": "ann.lee@example.com"}),
+        conversation("k3", contact={"email": ["bob@example.com"]}),
+        conversation("k4", csat=True),
+        conversation("k5"),
+    ]
+    drop.write("conversations/day.jsonl", "\n".join(lines) + "\n")
+    report = drop.load(CONVERSATIONS)
+
+    assert report.rejected == []
+    assert drop.query("select conversation_id, channel, contact_id from raw.conversations") == [
+        ("k1", "5", "1234"),
+        ("k5", "chat", "c1"),
+    ]
+    assert [row[1:] for row in drop.quarantine("conversations")] == [
+        (2, "channel", "channel: expected text, got dict"),
+        (3, "contact.email", "contact.email: expected text, got list"),
+        (4, "csat", "csat: expected a whole number 1–5, got True"),
+    ]
+    assert not [pii for pii in PII if pii in _quarantine_text(drop)]
+
+
+def test_a_conversation_file_rejected_whole_has_its_error_redacted(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unexpected(raw: bytes) -> None:
+        raise TypeError(f"cannot store {raw.decode()[:300]!r}")
+
+    monkeypatch.setattr("flywheel_pipeline.sources.files.conversations._parse_line", unexpected)
+    drop.write("conversations/day.jsonl", conversation("k1", text="ann.lee@example.com") + "\n")
+    (outcome,) = drop.load(CONVERSATIONS).rejected
+
+    assert outcome.error.startswith("conversations/day.jsonl: unreadable (TypeError: cannot")
+    assert "[email]" in outcome.error and "ann.lee" not in outcome.error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -9,24 +10,87 @@ from click.testing import CliRunner
 
 from flywheel_pipeline.cli import main, record_decision
 from flywheel_pipeline.metadata import utc_now
-from flywheel_pipeline.operations.automation import landing_sensor
+from flywheel_pipeline.operations.automation import landing_refresh, landing_sensor
+from flywheel_pipeline.resources import build_resources
 from flywheel_pipeline.settings import load_settings
+from flywheel_pipeline.sources.files.assets import build_file_assets
 from flywheel_pipeline.sources.files.schemas import DECISIONS
 from flywheel_pipeline.sources.files.tables import load_table
 
+ORDERS = dg.AssetKey(["raw", "crm_orders"])
+CONVERSATION_KEYS = [
+    dg.AssetKey(["raw", "conversations"]),
+    dg.AssetKey(["raw", "conversation_messages"]),
+]
+REVENUE = dg.AssetKey(["marts", "revenue"])
+TOPICS = dg.AssetKey(["ml", "topics"])
 
-def test_landing_sensor_requests_a_run_only_when_files_change(tmp_path: Path) -> None:
+
+def _landing_definitions(landing: Path) -> dg.Definitions:
+    """The file assets, one asset downstream of orders and one of conversations."""
+
+    @dg.asset(key=REVENUE, deps=[ORDERS])
+    def revenue() -> None: ...
+
+    @dg.asset(key=TOPICS, deps=CONVERSATION_KEYS)
+    def topics() -> None: ...
+
+    return dg.Definitions(
+        assets=[*build_file_assets(), revenue, topics],
+        jobs=[landing_refresh],
+        sensors=[landing_sensor(landing)],
+        resources=build_resources(load_settings(flywheel_home=landing)),
+    )
+
+
+def _tick(sensor: dg.SensorDefinition, defs: dg.Definitions, cursor: str | None):
+    return sensor(dg.build_sensor_context(cursor=cursor, definitions=defs))
+
+
+def test_landing_sensor_requests_only_the_folders_that_changed(tmp_path: Path) -> None:
     sensor = landing_sensor(tmp_path)
-    (tmp_path / "crm" / "orders").mkdir(parents=True)
-    (tmp_path / "crm" / "orders" / "a.csv").write_text("order_id\n1\n")
+    defs = _landing_definitions(tmp_path)
+    orders = tmp_path / "crm" / "orders"
+    orders.mkdir(parents=True)
+    (orders / "a.csv").write_text("order_id\n1\n")
 
-    first = sensor(dg.build_sensor_context(cursor=None))
-    assert isinstance(first, dg.RunRequest)
-    cursor = first.run_key
-    assert isinstance(sensor(dg.build_sensor_context(cursor=cursor)), dg.SkipReason)
+    first = _tick(sensor, defs, None)
+    assert isinstance(first, dg.SensorResult)
+    [request] = first.run_requests
+    assert set(request.asset_selection) == {REVENUE, ORDERS}
+    assert request.tags["flywheel/landing_folders"] == "crm/orders"
+    # Deterministic: the same change evaluated again asks for the same run.
+    assert _tick(sensor, defs, None).run_requests[0].run_key == request.run_key
+    assert json.loads(first.cursor).keys() == {"crm/orders"}
+    assert isinstance(_tick(sensor, defs, first.cursor), dg.SkipReason)
 
-    (tmp_path / "crm" / "orders" / "b.csv").write_text("order_id\n2\n")
-    assert isinstance(sensor(dg.build_sensor_context(cursor=cursor)), dg.RunRequest)
+    # Not the loader's files: nothing to load.
+    (orders / "b.csv.partial").write_text("order_id\n")
+    (tmp_path / "README.txt").write_text("drop files here")
+    assert isinstance(_tick(sensor, defs, first.cursor), dg.SkipReason)
+
+    (tmp_path / "conversations").mkdir()
+    (tmp_path / "conversations" / "day.jsonl").write_text("{}\n")
+    second = _tick(sensor, defs, first.cursor)
+    [request] = second.run_requests
+    assert set(request.asset_selection) == {*CONVERSATION_KEYS, TOPICS}
+    assert json.loads(second.cursor)["crm/orders"] == json.loads(first.cursor)["crm/orders"]
+
+    (orders / "a.csv").unlink()  # a folder emptied changed too
+    third = _tick(sensor, defs, second.cursor)
+    assert set(third.run_requests[0].asset_selection) == {REVENUE, ORDERS}
+    assert json.loads(third.cursor).keys() == {"conversations"}
+
+
+def test_landing_sensor_takes_over_a_whole_folder_cursor(tmp_path: Path) -> None:
+    (tmp_path / "decisions").mkdir()
+    (tmp_path / "decisions" / "d.csv").write_text("recommendation_id\n")
+    sensor = landing_sensor(tmp_path)
+    result = _tick(sensor, _landing_definitions(tmp_path), "0f" * 32)
+    assert result.run_requests[0].asset_selection == [dg.AssetKey(["raw", "decisions"])]
+    # Without the repository the whole job runs: a superset that still loads the change.
+    [request] = sensor(dg.build_sensor_context(cursor=None)).run_requests
+    assert request.asset_selection is None
 
 
 def test_cli_decision_is_a_valid_decisions_file(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ Modules:
 - :mod:`.deal_scoring` — P(open deal is won): a deal-stage predictor on weekly snapshots.
 - :mod:`.customer_value` — expected orders (90 days), P(alive) and 365-day CLV per customer
   ((M)BG/NBD + Gamma-Gamma by maximum likelihood).
+- :mod:`.search_opportunities` — the site's CTR-by-position curve against a public prior, CTR
+  under-performers and striking-distance queries with their estimated click gain.
 
 Every model returns ``model_runs`` rows (``ml.model_runs`` in docs/contracts.md) with a naive
 baseline beside each metric, and is dated by ``data_through`` (the last date in the data),

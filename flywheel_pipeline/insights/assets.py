@@ -5,11 +5,17 @@ The modelling lives in one module per insight beside this file; each is tested a
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from flywheel_pipeline.insights.content_gaps import find_content_gaps, with_content_gaps
 from flywheel_pipeline.insights.customer_value import value_customers
 from flywheel_pipeline.insights.deal_scoring import score_deals
 from flywheel_pipeline.insights.lead_scoring import score_leads
+from flywheel_pipeline.insights.search_opportunities import (
+    HISTORY_DAYS,
+    SearchOpportunities,
+    find_search_opportunities,
+)
 from flywheel_pipeline.insights.topics import discover_topics
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.warehouse import (
@@ -245,6 +251,115 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
     )
 
 
+_SEARCH_ROWS = "intermediate.int_search__query_pages_daily"
+_SEARCH_INPUTS = [_SEARCH_ROWS.split(".")]
+
+# Warehouse types of the search tables, so that an empty table (no Search Console data) keeps
+# the types docs/contracts.md states instead of DuckDB's NULL type.
+_DATE = pd.ArrowDtype(pa.date32())
+_OPPORTUNITY_TYPES = {
+    "query": "string",
+    "page": "string",
+    "opportunity_type": "string",
+    "impressions_28d": "int64",
+    "clicks_28d": "int64",
+    "ctr": "float64",
+    "avg_position": "float64",
+    "expected_ctr": "float64",
+    "target_position": "Int64",
+    "estimated_click_gain_28d": "float64",
+    "p_value": "float64",
+    "data_through": _DATE,
+}
+_CURVE_TYPES = {
+    "position": "int64",
+    "expected_ctr": "float64",
+    "prior_ctr": "float64",
+    "impressions": "int64",
+    "data_through": _DATE,
+}
+
+
+def _read_search_rows(conn) -> pd.DataFrame:
+    """The last HISTORY_DAYS of Search Console per date × query × page (dbt sums country and
+    device): the model looks no further back, and the history need not travel into pandas."""
+    return conn.execute(
+        f"select * from {_SEARCH_ROWS} "
+        f"where report_date > (select max(report_date) from {_SEARCH_ROWS}) - ?",
+        [HISTORY_DAYS],
+    ).df()
+
+
+def _search_metadata(result: SearchOpportunities) -> dict[str, dg.MetadataValue]:
+    found = result.opportunities
+    counts = found["opportunity_type"].value_counts()
+    return {
+        "ctr_underperformers": dg.MetadataValue.int(int(counts.get("ctr_underperformer", 0))),
+        "striking_distance": dg.MetadataValue.int(int(counts.get("striking_distance", 0))),
+        # a query-page can be both types: its larger gain counts once
+        "estimated_click_gain_28d": dg.MetadataValue.float(
+            float(found.groupby(["query", "page"])["estimated_click_gain_28d"].max().sum())
+        ),
+        "cold_start": dg.MetadataValue.bool(result.cold_start),
+        "data_through": dg.MetadataValue.text(str(result.data_through)),
+    }
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["ml", "search_opportunities"],
+            deps=_SEARCH_INPUTS,
+            description=(
+                "Striking-distance queries and CTR under-performers (query × page × "
+                "opportunity_type) with their estimated click gain over 28 days."
+            ),
+            kinds={"scikitlearn", "duckdb"},
+        ),
+        dg.AssetSpec(
+            ["ml", "search_ctr_curve"],
+            deps=_SEARCH_INPUTS,
+            description="The site's expected CTR by position (1–20) beside the public prior.",
+            kinds={"scikitlearn", "duckdb"},
+        ),
+        _runs_spec("search_ctr_curve", _SEARCH_INPUTS),
+    ],
+    group_name="attract",
+    pool=WAREHOUSE_POOL,
+    name="search_opportunity_model",
+)
+def search_opportunity_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Site CTR-by-position curve (isotonic, shrunk to a public prior), evaluated on a time
+    split; under-performing snippets and striking-distance queries with their click gain."""
+    with warehouse.get_connection() as conn:
+        result = find_search_opportunities(_read_search_rows(conn))
+        opportunities = result.opportunities.astype(_OPPORTUNITY_TYPES)
+        curve = result.curve.astype(_CURVE_TYPES)
+        replace_table(conn, "ml.search_opportunities", opportunities)
+        replace_table(conn, "ml.search_ctr_curve", curve)
+        replace_table(conn, "ml.search_ctr_curve_runs", result.model_runs)
+    source = "public prior (cold start)" if result.cold_start else "site curve"
+    context.log.info(
+        f"{len(opportunities)} search opportunities by the {source} through {result.data_through}"
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "search_ctr_curve_runs"], metadata=frame_metadata(result.model_runs)
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "search_ctr_curve"],
+        metadata=frame_metadata(
+            result.curve,
+            preview_rows=len(result.curve),
+            cold_start=dg.MetadataValue.bool(result.cold_start),
+            **_model_quality(result.model_runs),
+        ),
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "search_opportunities"],
+        metadata=frame_metadata(result.opportunities, preview_rows=10, **_search_metadata(result)),
+    )
+
+
 def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[
@@ -252,5 +367,6 @@ def build_defs() -> dg.Definitions:
             lead_scoring_model,
             deal_scoring_model,
             customer_value_model,
+            search_opportunity_model,
         ]
     )

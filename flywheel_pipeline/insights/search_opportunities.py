@@ -39,6 +39,8 @@ from flywheel_pipeline.insights._common import as_date, empty_model_runs, model_
 
 MODEL_NAME = "search_ctr_curve"
 WINDOW_DAYS = 28
+# the latest window and the one before it (the time split's training window)
+HISTORY_DAYS = 2 * WINDOW_DAYS
 MIN_IMPRESSIONS = 100
 MIN_PAIRS = 30
 PRIOR_IMPRESSIONS = 2_000

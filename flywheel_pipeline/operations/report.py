@@ -94,6 +94,76 @@ def _channels(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.figure(px.area(weekly, x="week", y="sessions", color="channel_group"))
 
 
+def _percent(values: pd.Series) -> pd.Series:
+    return values.map(lambda v: f"{v:.1%}" if pd.notna(v) else "")
+
+
+def _search_opportunities(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
+    page.heading("Attract: search opportunities")
+    curve = _read(conn, "ml.search_ctr_curve")
+    found = _read(conn, "ml.search_opportunities")
+    if curve is None or curve.empty or found is None:
+        page.note("No Search Console data modelled yet (ml.search_ctr_curve).")
+        return
+    if int(curve["impressions"].sum()) == 0:
+        page.note("Too little Search Console data for a site curve: the public prior serves.")
+    lines = curve.melt(
+        id_vars="position",
+        value_vars=["expected_ctr", "prior_ctr"],
+        var_name="curve",
+        value_name="ctr",
+    ).replace({"curve": {"expected_ctr": "this site", "prior_ctr": "public prior"}})
+    # CTR falls ~50-fold from position 1 to 20: a log axis keeps page two readable.
+    fig = px.line(
+        lines,
+        x="position",
+        y="ctr",
+        color="curve",
+        markers=True,
+        log_y=True,
+        title="Expected CTR by position (query-pages with opportunities as points)",
+    )
+    for kind, group in found.groupby("opportunity_type"):
+        fig.add_scatter(
+            x=group["avg_position"],
+            y=group["ctr"].where(group["ctr"] > 0),  # a log axis cannot show 0 clicks
+            mode="markers",
+            name=str(kind),
+            text=group["query"],
+            hovertemplate="%{text}<br>position %{x:.1f}, CTR %{y:.2%}<extra></extra>",
+        )
+    page.figure(fig)
+    if found.empty:
+        page.note("No query-page is below the curve or within striking distance.")
+        return
+    counts = found["opportunity_type"].value_counts()
+    # a query-page can be both types: its larger gain counts once
+    gain = found.groupby(["query", "page"])["estimated_click_gain_28d"].max().sum()
+    page.note(
+        f"{counts.get('ctr_underperformer', 0)} CTR under-performers (clicks well below the "
+        f"site's curve: rewrite the title or snippet) and {counts.get('striking_distance', 0)} "
+        "striking-distance query-pages (mean position 4-20, gain if they reached position 3 on "
+        f"today's impressions, a lower bound): about "
+        f"{gain:,.0f} more clicks per 28 days in all, "
+        f"data through {found['data_through'].max():%Y-%m-%d}."
+    )
+    top = found.sort_values("estimated_click_gain_28d", ascending=False).head(15)
+    page.table(
+        pd.DataFrame(
+            {
+                "query": top["query"],
+                "page": top["page"].str.replace(r"^[a-zA-Z]+://[^/]+", "", regex=True),
+                "opportunity": top["opportunity_type"].str.replace("_", " "),
+                "position": top["avg_position"].round(1),
+                "impressions (28d)": top["impressions_28d"],
+                "CTR": _percent(top["ctr"]),
+                "expected CTR": _percent(top["expected_ctr"]),
+                "est. extra clicks (28d)": top["estimated_click_gain_28d"].round(0).astype(int),
+            }
+        )
+    )
+
+
 def _topics(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Engage: what customers ask about")
     topics = _read(conn, "engage.conversation_topics")
@@ -121,11 +191,29 @@ def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     if runs is None or runs.empty:
         page.note("No model runs yet.")
         return
-    shown = runs[["model", "metric", "value", "baseline_value", "data_through"]]
+    columns = ["model", "metric", "value", "baseline_value", "beats_baseline", "data_through"]
+    shown = runs[[c for c in columns if c in runs.columns]]
+    if "beats_baseline" in shown:  # null for counts and flags, which beat nothing
+        verdict = shown["beats_baseline"].map({True: "yes", False: "no"})
+        shown = shown.assign(beats_baseline=verdict.fillna(""))
     page.table(shown.round({"value": 3, "baseline_value": 3}))
 
 
-SECTIONS = (_stages, _momentum, _channels, _topics, _recommendations, _model_runs)
+SECTIONS = (
+    _stages,
+    _momentum,
+    _channels,
+    _search_opportunities,
+    _topics,
+    _recommendations,
+    _model_runs,
+)
+# Insight tables the report reads although no mart carries them (SPEC §5 names no search
+# mart): the report asset depends on them besides the marts.
+INSIGHT_INPUTS = [
+    dg.AssetKey(["ml", "search_opportunities"]),
+    dg.AssetKey(["ml", "search_ctr_curve"]),
+]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -158,7 +246,7 @@ def report_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         group_name="flywheel",
         kinds={"html", "plotly"},
         pool=WAREHOUSE_POOL,
-        deps=upstream,
+        deps=[*upstream, *INSIGHT_INPUTS],
         description="Self-contained HTML report ($FLYWHEEL_HOME/reports/flywheel.html).",
     )
     def flywheel_html(warehouse: WarehouseResource, paths: FlywheelPaths) -> dg.MaterializeResult:

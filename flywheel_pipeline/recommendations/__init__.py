@@ -4,8 +4,23 @@
 frame of docs/contracts.md. One small module per action type:
 
 - :mod:`.content` — ``create_content`` for a content-gap topic, ``fix_content`` for a
-  high-volume, low-resolution topic;
-- :mod:`.leads` — ``follow_up_lead`` for the top-scored open leads.
+  high-volume, low-resolution topic (target: topic);
+- :mod:`.leads` — ``follow_up_lead`` for the top-scored open leads (target: contact);
+- :mod:`.deals` — ``attend_deal`` for the open deals with the most revenue at stake, from the
+  deal-scoring model and the deal amounts (target: deal);
+- :mod:`.customers` — ``reengage_customer`` for valuable customers whose P(alive) is dropping,
+  from the customer-value model (target: contact);
+- :mod:`.titles` — ``rewrite_title`` for queries whose CTR is well below the site's curve,
+  from the search opportunities and the first-touch value of a visit (target: query, the
+  query text);
+- :mod:`.referrals` — ``ask_referral`` for recent promoters, from NPS answers and referrals
+  (target: contact).
+
+The type names are the ones the demo simulator plants effects for
+(``sources/demo/effects.py``), so accepted recommendations move its data. Each model-driven
+type is capped (``MAX_LEADS``, ``MAX_DEALS``, ``MAX_CUSTOMERS``, ``MAX_TITLES``,
+``MAX_PROMOTERS``) so that none floods the list; a type whose inputs are missing proposes
+nothing.
 
 Impact unit: expected additional revenue over the next 90 days in the shop's currency
 (:data:`._ids.IMPACT_UNIT`); order values and conversion rates come from the data, the effect

@@ -1,4 +1,5 @@
-"""Shared helpers: deterministic ids, the output columns, and ranking by impact."""
+"""Shared helpers: deterministic ids, the output columns, ranking by impact, and confidence
+from a model's holdout evaluation."""
 
 from __future__ import annotations
 
@@ -58,23 +59,55 @@ def candidate(
     }
 
 
-def rank(rows: list[dict], *, data_through: object, cycle: int) -> pd.DataFrame:
+def rank(rows: list[dict], *, data_through: object | None, cycle: int) -> pd.DataFrame:
     """Candidates as the contract frame, priority 1 = highest expected impact (ties: higher
-    confidence, then id, so the order is deterministic)."""
+    confidence, then id, so the order is deterministic). ``data_through`` may be ``None``
+    only without rows (nothing in the warehouse to date them by)."""
+    if data_through is None and rows:
+        raise ValueError("candidates need a data_through")
     frame = pd.DataFrame(rows, columns=[c for c in CANDIDATE_COLUMNS if c not in
                                         ("created_at", "cycle", "priority")])  # fmt: skip
     frame = frame.sort_values(
         ["expected_impact", "confidence", "recommendation_id"], ascending=[False, False, True]
     ).reset_index(drop=True)
-    frame["created_at"] = pd.Timestamp(as_date(data_through))
+    frame["created_at"] = pd.Timestamp(as_date(data_through)) if rows else pd.NaT
     frame["cycle"] = int(cycle)
     frame["priority"] = range(1, len(frame) + 1)
+    # Explicit string types too: an empty frame (a cold start) must still write VARCHAR
+    # columns, not DuckDB's NULL type.
+    text = ("recommendation_id", "type", "target_type", "target_id", "action", "rationale",
+            "impact_unit")  # fmt: skip
     frame = frame.astype(
-        {"expected_impact": "float64", "confidence": "float64", "priority": "int64",
-         "cycle": "int64"}
+        {"created_at": "datetime64[us]", "expected_impact": "float64", "confidence": "float64",
+         "priority": "int64", "cycle": "int64", **dict.fromkeys(text, "string")}
     )  # fmt: skip
     return frame[CANDIDATE_COLUMNS]
 
 
 def money(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def model_confidence(
+    model_runs: pd.DataFrame | None, model: str, *, baseline: str
+) -> tuple[float, str]:
+    """Confidence from the latest run of ``model`` in ``model_runs`` (rows of any ``*_runs``
+    tables): ``2·(AUC − 0.5)`` clipped to 0.1–0.9; 0.3 for the cold-start fallback or when no
+    evaluation is available. ``baseline`` names the naive baseline / fallback in the text."""
+    if model_runs is None or model_runs.empty or "model" not in model_runs:
+        return 0.3, "no model evaluation available"
+    runs = model_runs[model_runs["model"] == model]
+    if runs.empty:
+        return 0.3, f"no {model.replace('_', ' ')} evaluation available"
+    latest = runs[runs["data_through"] == runs["data_through"].max()].set_index("metric")
+    cold = "cold_start" in latest.index and latest.loc["cold_start", "value"] == 1
+    if cold:
+        return 0.3, f"scores from the cold-start fallback ({baseline})"
+    if "auc" not in latest.index or pd.isna(latest.loc["auc", "value"]):
+        return 0.3, "model without a holdout AUC"
+    auc = float(latest.loc["auc", "value"])
+    base = latest.loc["auc", "baseline_value"]
+    text = f"model holdout AUC {auc:.2f}" + (
+        f" vs {float(base):.2f} for {baseline}" if pd.notna(base) else ""
+    )
+    return min(0.9, max(0.1, 2 * (auc - 0.5))), text

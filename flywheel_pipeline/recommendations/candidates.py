@@ -9,17 +9,25 @@ import pandas as pd
 from flywheel_pipeline.insights._common import as_date
 from flywheel_pipeline.recommendations._ids import rank
 from flywheel_pipeline.recommendations.content import content_candidates
+from flywheel_pipeline.recommendations.customers import MAX_CUSTOMERS, reengage_candidates
+from flywheel_pipeline.recommendations.deals import MAX_DEALS, attend_deal_candidates
 from flywheel_pipeline.recommendations.economics import (
     ImpactAssumptions,
     shop_economics,
     topic_stats,
 )
 from flywheel_pipeline.recommendations.leads import MAX_LEADS, follow_up_candidates
+from flywheel_pipeline.recommendations.referrals import MAX_PROMOTERS, ask_referral_candidates
+from flywheel_pipeline.recommendations.titles import (
+    MAX_TITLES,
+    rewrite_title_candidates,
+    visit_values,
+)
 
 
 def build_candidates(
     *,
-    data_through: dt.date,
+    data_through: dt.date | None,
     cycle: int = 0,
     topics: pd.DataFrame | None = None,
     assignments: pd.DataFrame | None = None,
@@ -28,8 +36,19 @@ def build_candidates(
     orders: pd.DataFrame | None = None,
     contacts: pd.DataFrame | None = None,
     model_runs: pd.DataFrame | None = None,
+    deal_scores: pd.DataFrame | None = None,
+    deals: pd.DataFrame | None = None,
+    customer_value: pd.DataFrame | None = None,
+    search_opportunities: pd.DataFrame | None = None,
+    traffic: pd.DataFrame | None = None,
+    nps: pd.DataFrame | None = None,
+    referrals: pd.DataFrame | None = None,
     assumptions: ImpactAssumptions | None = None,
     max_leads: int = MAX_LEADS,
+    max_deals: int = MAX_DEALS,
+    max_customers: int = MAX_CUSTOMERS,
+    max_titles: int = MAX_TITLES,
+    max_promoters: int = MAX_PROMOTERS,
 ) -> pd.DataFrame:
     """The ``ml.recommendation_candidates`` frame (docs/contracts.md).
 
@@ -40,10 +59,23 @@ def build_candidates(
     - ``conversations``: conversation_id, started_at, resolved, contact_id.
     - ``lead_scores``: contact_id, lead_score.
     - ``orders``: contact_id, ordered_at, revenue (average order value, new-customer revenue
-      and order rates after conversations).
-    - ``contacts``: contact_id, created_at, channel_group (rationale only).
-    - ``model_runs``: for the confidence of lead follow-ups.
+      and order rates after conversations, customers' spend, value of visits and referrals).
+    - ``contacts``: contact_id, created_at, channel_group, first_landing_page (rationale of
+      lead follow-ups; first-touch value of a landing page).
+    - ``model_runs``: rows of the ``*_runs`` tables (lead_scoring, deal_scoring,
+      customer_value), for the confidence of the model-driven types.
+    - ``deal_scores`` + ``deals``: ``attend_deal`` (ml.deal_scores, staging.stg_crm__deals).
+    - ``customer_value``: ``reengage_customer`` (ml.customer_value).
+    - ``search_opportunities`` + ``traffic`` (report_date, landing_page, sessions from
+      staging.stg_ga4__traffic_acquisition): ``rewrite_title``.
+    - ``nps`` + ``referrals``: ``ask_referral`` (staging.stg_crm__nps_responses,
+      staging.stg_crm__referrals).
+
+    ``max_*`` cap each model-driven type, so no single type floods the list. Without a
+    ``data_through`` (an empty warehouse) the frame is empty.
     """
+    if data_through is None:
+        return rank([], data_through=None, cycle=cycle)
     day = as_date(data_through)
     assumptions = assumptions or ImpactAssumptions()
     econ = shop_economics(orders, day)
@@ -57,5 +89,25 @@ def build_candidates(
         rows += follow_up_candidates(
             lead_scores, econ, data_through=day, assumptions=assumptions, contacts=contacts,
             model_runs=model_runs, max_leads=max_leads,
+        )  # fmt: skip
+    if deal_scores is not None and deals is not None:
+        rows += attend_deal_candidates(
+            deal_scores, deals, data_through=day, assumptions=assumptions,
+            model_runs=model_runs, max_deals=max_deals,
+        )  # fmt: skip
+    if customer_value is not None:
+        rows += reengage_candidates(
+            customer_value, econ, data_through=day, assumptions=assumptions, orders=orders,
+            model_runs=model_runs, max_customers=max_customers,
+        )  # fmt: skip
+    if search_opportunities is not None and traffic is not None:
+        rows += rewrite_title_candidates(
+            search_opportunities, visit_values(traffic, contacts, orders, day),
+            data_through=day, assumptions=assumptions, max_titles=max_titles,
+        )  # fmt: skip
+    if nps is not None and referrals is not None:
+        rows += ask_referral_candidates(
+            nps, referrals, data_through=day, assumptions=assumptions, orders=orders,
+            max_promoters=max_promoters,
         )  # fmt: skip
     return rank(rows, data_through=day, cycle=cycle)

@@ -32,6 +32,17 @@ class ImpactAssumptions:
     fix_content_reach: float = 0.20
     #: relative increase of a lead's conversion probability from a personal follow-up
     follow_up_relative_lift: float = 0.20
+    #: odds ratio of winning an open deal when the sales team gives it focused attention (an
+    #: odds ratio, not a relative lift: attention moves undecided deals most)
+    attend_deal_odds_ratio: float = 1.5
+    #: relative increase of an at-risk customer's purchase rate from a re-engagement offer,
+    #: while the customer is still active (it does not bring back one who has left)
+    reengage_relative_lift: float = 0.25
+    #: share of a query's click gap to the site's CTR curve that a rewritten title and
+    #: description close
+    rewrite_title_gap_closed: float = 0.50
+    #: relative increase of a promoter's referral rate when asked for a referral
+    ask_referral_relative_lift: float = 0.50
     #: horizon of the impact unit, in days
     horizon_days: int = 90
 

@@ -11,32 +11,10 @@ import math
 
 import pandas as pd
 
-from flywheel_pipeline.recommendations._ids import candidate, money
+from flywheel_pipeline.recommendations._ids import candidate, model_confidence, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
 
 MAX_LEADS = 25
-
-
-def model_confidence(model_runs: pd.DataFrame | None) -> tuple[float, str]:
-    """Confidence from the latest lead-scoring run: ``2·(AUC − 0.5)`` clipped to 0.1–0.9;
-    0.3 for the cold-start fallback or when no evaluation is available."""
-    if model_runs is None or model_runs.empty:
-        return 0.3, "no model evaluation available"
-    runs = model_runs[model_runs["model"] == "lead_scoring"]
-    if runs.empty:
-        return 0.3, "no lead-scoring evaluation available"
-    latest = runs[runs["data_through"] == runs["data_through"].max()].set_index("metric")
-    cold = "cold_start" in latest.index and latest.loc["cold_start", "value"] == 1
-    if cold:
-        return 0.3, "scores from the cold-start fallback (channel conversion rates)"
-    if "auc" not in latest.index or pd.isna(latest.loc["auc", "value"]):
-        return 0.3, "model without a holdout AUC"
-    auc = float(latest.loc["auc", "value"])
-    base = latest.loc["auc", "baseline_value"]
-    text = f"model holdout AUC {auc:.2f}" + (
-        f" vs {float(base):.2f} for channel conversion rates" if pd.notna(base) else ""
-    )
-    return min(0.9, max(0.1, 2 * (auc - 0.5))), text
 
 
 def follow_up_candidates(
@@ -59,7 +37,9 @@ def follow_up_candidates(
     if contacts is not None and len(contacts):
         keep = [c for c in ("contact_id", "created_at", "channel_group") if c in contacts]
         top = top.merge(contacts[keep].drop_duplicates("contact_id"), on="contact_id", how="left")
-    confidence, model_text = model_confidence(model_runs)
+    confidence, model_text = model_confidence(
+        model_runs, "lead_scoring", baseline="channel conversion rates"
+    )
     lift = assumptions.follow_up_relative_lift
     n_open = len(lead_scores)
     rows = []

@@ -4,14 +4,23 @@ Landing files go where real exports land; GA4 and Search Console rows go to snap
 the demo clients serve; the planted truths go to schema `demo_truth` for evaluation only.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.demo import DemoConfig, simulate, write_landing_files
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_table
+from flywheel_pipeline.sources.demo.landing import retire_unwritten_files
+from flywheel_pipeline.sources.report_file import load_reports
+from flywheel_pipeline.warehouse import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    replace_table,
+    table_columns,
+)
 
 DEMO_BUSINESS = dg.AssetKey(["demo", "business"])
 
@@ -34,14 +43,34 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     partial.replace(path)
 
 
+def trim_google_history(conn: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> int:
+    """Delete the demo's GA4 and Search Console rows dated outside `first`..`last`.
+
+    The Google assets rewrite only the days of their partitions, and the demo's partitions are
+    its simulated days: after a longer or differently dated earlier run, the days outside this
+    run's range would otherwise keep the old business's rows. Returns the rows deleted.
+    """
+    reports = load_reports()  # the demo serves the default reports only
+    deleted = 0
+    for report in (*reports.ga4, *reports.search_console):
+        relation = f"raw.{report.table}"
+        if table_columns(conn, relation):
+            (rows,) = conn.execute(
+                f"delete from {relation} where date < ? or date > ?", [first, last]
+            ).fetchone()
+            deleted += rows
+    return deleted
+
+
 @dg.asset(
     key=DEMO_BUSINESS,
     group_name="demo",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
-        "Simulates the demo shop: writes landing files and GA4/Search Console snapshots, "
-        "and plants the known truths in schema demo_truth."
+        "Simulates the demo shop: writes landing files (retiring the rows of demo files an "
+        "earlier run wrote and this one did not) and GA4/Search Console snapshots, and "
+        "plants the known truths in schema demo_truth."
     ),
 )
 def demo_business(
@@ -57,13 +86,21 @@ def demo_business(
         _write_parquet(frame, snapshots / "ga4" / f"ga4_{name}.parquet")
     _write_parquet(business.gsc, snapshots / "search_console" / "gsc_search_analytics.parquet")
     with warehouse.get_connection() as conn:
+        retired = retire_unwritten_files(conn, paths.landing, files)
+        trimmed = trim_google_history(conn, demo.config().start_date, business.data_through)
         for name, frame in business.truth.items():
             replace_table(conn, f"demo_truth.{name}", frame)
-    context.log.info(f"demo business through {business.data_through}: {len(files)} files")
+    context.log.info(
+        f"demo business through {business.data_through}: {len(files)} files, "
+        f"{len(retired)} earlier demo file(s) retired, {trimmed:,} Google rows of days "
+        "outside the simulated range deleted"
+    )
     return dg.MaterializeResult(
         metadata={
             "data_through": str(business.data_through),
             "landing_files": len(files),
+            "landing_files_retired": len(retired),
+            "google_rows_outside_range_deleted": trimmed,
             "contacts": len(business.crm["contacts"]),
             "conversations": len(business.conversations),
             "gsc_rows": len(business.gsc),

@@ -4,6 +4,11 @@ One file per table and calendar month (`demo_<table>_<YYYY-MM>.csv`, conversatio
 `demo_conversations_<YYYY-MM>.jsonl`): a longer run rewrites only the months that changed.
 Output is byte-identical for the same business: rows sorted, floats with fixed decimals.
 Only files named `demo_*` are ours: stale ones are removed, anything else is left alone.
+
+The demo mirrors its files where real drops accumulate: a file removed from the landing
+folder keeps its rows, so after a rewrite `retire_unwritten_files` withdraws the rows of every
+demo file the rewrite did not write (another seed, scale or number of days), and the raw
+tables hold exactly the new business once the loaders have run.
 """
 
 from __future__ import annotations
@@ -12,11 +17,20 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from flywheel_pipeline.sources.demo.config import DemoBusiness
+from flywheel_pipeline.sources.files.drops import (
+    CONVERSATIONS_DROP,
+    CRM_DROPS,
+    live_files,
+    retire_files,
+)
 
 PREFIX = "demo_"
+# The drops whose folders the demo writes.
+DEMO_DROPS = (*CRM_DROPS, CONVERSATIONS_DROP)
 # The month a row belongs to, and columns written with a fixed number of decimals.
 _PARTITION = {
     "contacts": "created_at",
@@ -120,3 +134,23 @@ def write_landing_files(business: DemoBusiness, landing_dir: Path) -> list[Path]
 
     (landing_dir / "decisions").mkdir(parents=True, exist_ok=True)
     return written
+
+
+def retire_unwritten_files(
+    conn: duckdb.DuckDBPyConnection, landing_dir: Path, written: list[Path]
+) -> list[str]:
+    """Retire the rows of demo files the manifest knows but this rewrite did not write.
+
+    Read from the manifest rather than from what the rewrite removed, so that a run that
+    died between removing files and retiring them is made good by the next one.
+    """
+    current = {path.relative_to(landing_dir).as_posix() for path in written}
+    retired: list[str] = []
+    for source in DEMO_DROPS:
+        stale = [
+            file
+            for file in live_files(conn, source)
+            if Path(file).name.startswith(PREFIX) and file not in current
+        ]
+        retired += retire_files(conn, source, stale)
+    return retired

@@ -1,11 +1,16 @@
 """AI customer-service conversations (`landing/conversations/*.jsonl`), one file at a time.
 
 One conversation a line (SPEC §4). Emails and phone numbers in message text are redacted here,
-before the text is written anywhere, so the original never leaves this module (quarantined
-lines are redacted too). Lines are read one at a time, at most MAX_RECORD_BYTES each, and
-handed on in batches, so a file of any size loads in bounded memory. A bad line (invalid JSON,
-a truncated last line, invalid UTF-8, an unknown role, a timestamp without offset…) goes to
-quarantine with its line number and field; the other lines load. An empty file holds no
+before the text is written anywhere, so the original never leaves this module. Quarantined
+lines are redacted too: every string of the record (the contact's email included) and the
+values a reason quotes; a line cut short or not valid JSON has its escapes decoded, so that
+`\n5551234567` or `\u0040` hide nothing, and is redacted more strictly (`redact_excerpt`)
+for what a cut leaves of an address or number. A file rejected whole has its error redacted
+that way too, since it reaches the run log.
+Lines are read one at a time, at most MAX_RECORD_BYTES each, and handed on in batches, so a
+file of any size loads in bounded memory. A bad line (invalid JSON, a truncated last line,
+invalid UTF-8, an unknown role, a timestamp without offset, a value of the wrong type…) goes
+to quarantine with its line number and field; the other lines load. An empty file holds no
 conversations and loads as such.
 """
 
@@ -23,11 +28,11 @@ import pandas as pd
 import pyarrow as pa
 
 from flywheel_pipeline.sources.files.parsed import (
+    EXCERPT_CHARS,
     MAX_RECORD_BYTES,
     FileRejected,
     ParsedChunk,
     RowProblem,
-    excerpt,
     guard_parsing,
     size_text,
 )
@@ -44,10 +49,23 @@ CONVERSATIONS = "raw.conversations"
 MESSAGES = "raw.conversation_messages"
 PATTERNS = ("*.jsonl",)
 BATCH_LINES = 5_000
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A match may only start where a run of address characters starts: tried at every position of
+# a long run, the pattern would cost time in the square of its length (minutes for 100 kB of
+# letters). Any match found from inside a run is found from its start too.
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # Nine or more digits, optionally led by + and broken by spaces, dots, dashes or brackets:
 # phone numbers in any common format, but not order numbers, dates or prices.
 PHONE = re.compile(r"(?<![\w#])\+?\(?\d(?:[\s().-]{0,2}\d){8,14}(?![\w])")
+# Quarantine keeps lines that may be cut short: an address cut after its `@` or a phone
+# number cut after a few digits must go too, so any text joined to an `@` is an address and
+# 4+ digits ending the text (looked for in its tail only: the pattern is unbounded) are a
+# phone number.
+LOOSE_EMAIL = re.compile(r"(?<![\w.%+-])(?:[\w.%+-]+@[\w.-]*|@[\w.-]+)")
+TRAILING_DIGITS = re.compile(r"(?<![\w#])\+?\(?\d(?:[\s().-]{0,2}\d){3,}\s*$")
+TAIL_CHARS = 64
+# JSON (and Python repr) escapes, decoded before redacting text that was not parsed.
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.DOTALL)
+_ESCAPED = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 # What `surrogateescape` makes of bytes that are not UTF-8, and any surrogate at all.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -58,6 +76,30 @@ _MESSAGE_FIELDS = [c for c in MESSAGE_COLUMNS if c != "_loaded_at"]
 
 def redact(text: str) -> str:
     return PHONE.sub("[phone]", EMAIL.sub("[email]", text))
+
+
+def redact_excerpt(text: str) -> str:
+    """`redact`, and also what is left of an address or phone number cut short."""
+    head, tail = text[:-TAIL_CHARS], text[-TAIL_CHARS:]
+    text = head + TRAILING_DIGITS.sub("[phone]", tail)
+    return PHONE.sub("[phone]", LOOSE_EMAIL.sub("[email]", text))
+
+
+def _redacted(value: object) -> object:
+    """A parsed JSON value with every string in it (keys too) redacted. Its strings are
+    whole, so `redact` is enough: the stricter rules would take ids and dates for numbers."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def _shown(value: object) -> str:
+    """A value quoted in a quarantine reason: redacted before it is written out."""
+    return repr(_redacted(value))
 
 
 class RowError(ValueError):
@@ -78,6 +120,14 @@ class ConversationLoad:
 
 def read_conversation_file(path: Path, file: str) -> Iterator[ParsedChunk]:
     """Chunks of conversations, messages and bad lines of one JSONL file."""
+    try:
+        yield from guard_parsing(_read_chunks(path, file), file)
+    except FileRejected as exc:
+        # An unexpected failure's message may quote a line; it goes to the run log.
+        raise FileRejected(redact_excerpt(str(exc))) from None
+
+
+def _read_chunks(path: Path, file: str) -> Iterator[ParsedChunk]:
     with path.open("rb") as stream:
         conversations: list[dict] = []
         messages: list[dict] = []
@@ -92,7 +142,7 @@ def read_conversation_file(path: Path, file: str) -> Iterator[ParsedChunk]:
             try:
                 conversation, turns = _parse_line(raw)
             except RowError as exc:
-                problems.append(RowProblem(number, exc.field_name, exc.problem, _record(raw)))
+                problems.append(_quarantined(number, exc.field_name, exc.problem, raw))
                 continue
             lineage = {"_source_file": file, "_line": number}
             conversations.append({**conversation, **lineage})
@@ -129,12 +179,31 @@ def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes] | RowProblem
         while line and not line.endswith(b"\n"):  # read past the rest of the line
             line = stream.readline(MAX_RECORD_BYTES + 1)
             size += len(line.rstrip(b"\n"))
-        yield RowProblem(number, "line", f"record is {size_text(size)}", _record(head))
+        yield _quarantined(number, "line", f"record is {size_text(size)}", head)
+
+
+def _quarantined(number: int, field_name: str, problem: str, raw: bytes) -> RowProblem:
+    # Redacted like message text: quarantine is queryable like any raw table.
+    return RowProblem(number, redact(field_name), redact(problem), _record(raw))
 
 
 def _record(raw: bytes) -> str:
-    # Redacted: quarantine is queryable downstream like any raw table.
-    return redact(excerpt(raw))
+    """The line for `raw.quarantine.record`: redacted whole, then cut to an excerpt, so that
+    the cut cannot leave half an address behind. A line that parses stays JSON (its strings
+    redacted); any other is redacted with its escapes decoded."""
+    text = _decode(raw)
+    try:
+        shown = json.dumps(_redacted(json.loads(text)), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        shown = redact_excerpt(_ESCAPE.sub(_unescape, text))
+    return _SURROGATE.sub("\ufffd", shown)[:EXCERPT_CHARS]
+
+
+def _unescape(match: re.Match) -> str:
+    escaped = match.group(1)
+    if len(escaped) > 1:  # \uXXXX or \xXX
+        return chr(int(escaped[1:], 16))
+    return _ESCAPED.get(escaped, escaped)
 
 
 def load_conversations(landing_dir: Path, loaded_at: datetime) -> ConversationLoad:
@@ -187,6 +256,8 @@ def _parse_line(raw: bytes) -> tuple[dict, list[dict]]:
             raise RowError("line", _not_utf8(raw)) from None
         problem = f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
         raise RowError("line", problem) from None
+    except (ValueError, RecursionError) as exc:  # a number too long, nesting too deep
+        raise RowError("line", f"invalid JSON: {type(exc).__name__}") from None
     if undecodable:
         raise RowError(_path_of(record, _UNDECODABLE) or "line", _not_utf8(raw))
     # Valid JSON, invalid text: a `\udc80` escape without its pair cannot be stored.
@@ -201,11 +272,11 @@ def _parse_line(raw: bytes) -> tuple[dict, list[dict]]:
     if not isinstance(contact, dict):
         raise RowError("contact", "expected an object")
     csat = record.get("csat")
-    if csat is not None and (not isinstance(csat, int) or not 1 <= csat <= 5):
-        raise RowError("csat", f"expected a whole number 1–5, got {csat!r}")
+    if csat is not None and (_not_int(csat) or not 1 <= csat <= 5):
+        raise RowError("csat", f"expected a whole number 1–5, got {_shown(csat)}")
     for flag in ("resolved", "handed_off"):
         if record.get(flag) is not None and not isinstance(record[flag], bool):
-            raise RowError(flag, f"expected true or false, got {record[flag]!r}")
+            raise RowError(flag, f"expected true or false, got {_shown(record[flag])}")
     turns = record.get("messages")
     if not isinstance(turns, list) or not turns:
         raise RowError("messages", "expected a non-empty list")
@@ -215,8 +286,8 @@ def _parse_line(raw: bytes) -> tuple[dict, list[dict]]:
         if not isinstance(turn, dict):
             raise RowError(f"messages[{index}]", "expected an object")
         role = turn.get("role")
-        if role not in CONVERSATION_ROLES:
-            raise RowError(f"messages[{index}].role", f"unknown role {role!r}")
+        if not isinstance(role, str) or role not in CONVERSATION_ROLES:
+            raise RowError(f"messages[{index}].role", f"unknown role {_shown(role)}")
         text = turn.get("text")
         if not isinstance(text, str):
             raise RowError(f"messages[{index}].text", "missing")
@@ -232,15 +303,29 @@ def _parse_line(raw: bytes) -> tuple[dict, list[dict]]:
     conversation = {
         "conversation_id": conversation_id,
         "started_at": _utc(record.get("started_at"), "started_at"),
-        "channel": record.get("channel"),
-        "contact_id": contact.get("contact_id"),
-        "contact_email": contact.get("email"),
-        "ga_client_id": contact.get("ga_client_id"),
+        "channel": _text(record.get("channel"), "channel"),
+        "contact_id": _text(contact.get("contact_id"), "contact.contact_id"),
+        "contact_email": _text(contact.get("email"), "contact.email"),
+        "ga_client_id": _text(contact.get("ga_client_id"), "contact.ga_client_id"),
         "resolved": record.get("resolved"),
         "handed_off": record.get("handed_off"),
         "csat": csat,
     }
     return conversation, messages
+
+
+def _not_int(value: object) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool)
+
+
+def _text(value: object, field_name: str) -> str | None:
+    """A text field; a whole number (an id exported as a number) is taken as its digits.
+    Anything else costs the line, not the file: a column of mixed types cannot be stored."""
+    if value is None or isinstance(value, str):
+        return value
+    if not _not_int(value):
+        return str(value)
+    raise RowError(field_name, f"expected text, got {type(value).__name__}")
 
 
 def _utc(value: object, field_name: str) -> datetime:
@@ -249,9 +334,9 @@ def _utc(value: object, field_name: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise RowError(field_name, f"unparseable timestamp {value!r}") from None
+        raise RowError(field_name, f"unparseable timestamp {_shown(value)}") from None
     if parsed.tzinfo is None:
-        raise RowError(field_name, f"timestamp without UTC offset {value!r}")
+        raise RowError(field_name, f"timestamp without UTC offset {_shown(value)}")
     return pd.Timestamp(parsed).tz_convert("UTC").tz_localize(None).to_pydatetime()
 
 

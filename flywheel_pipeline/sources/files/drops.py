@@ -17,12 +17,14 @@ For each file of a source's folder, in path order:
   descending) keeps the row of the file loaded last and, within a file, the later line.
 
 A file removed from the folder keeps its rows: the landing folder is an inbox, not a mirror.
+Only an owner that mirrors files of its own (the demo rewriting its `demo_*` files) withdraws
+the rows of those it removed, explicitly, with `retire_files`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +55,8 @@ from flywheel_pipeline.sources.files.schemas import (
     CONVERSATION_COLUMNS,
     CONVERSATIONS_FOLDER,
     CONVERSATIONS_SOURCE,
+    CRM_TABLES,
+    DECISIONS,
     EXTRA_COLUMN_TYPE,
     MESSAGE_COLUMNS,
     QUARANTINE_RELATION,
@@ -101,6 +105,9 @@ CONVERSATIONS_DROP = DropSource(
     {CONVERSATIONS: CONVERSATION_COLUMNS, MESSAGES: MESSAGE_COLUMNS},
     read_conversation_file,
 )
+CRM_DROPS = tuple(table_drop(table) for table in CRM_TABLES)
+# Every landing folder the loaders read, one raw asset (or multi-asset) each.
+FILE_DROPS: tuple[DropSource, ...] = (*CRM_DROPS, CONVERSATIONS_DROP, table_drop(DECISIONS))
 
 
 @dataclass(frozen=True)
@@ -177,8 +184,64 @@ def load_new_files(
         if report.outcomes:
             # Written now, under the cap: at close, DuckDB would checkpoint without it.
             conn.execute("checkpoint")
-    report.gone = sorted(set(known) - present)
+    report.gone = sorted(
+        file for file, entry in known.items() if file not in present and entry.status != "retired"
+    )
     return report
+
+
+def live_files(conn: duckdb.DuckDBPyConnection, source: DropSource) -> list[str]:
+    """Files of `source` the manifest knows and whose rows were not retired."""
+    ensure_tables(conn, source)
+    known = manifest.latest_versions(conn, source.name)
+    return sorted(file for file, entry in known.items() if entry.status != "retired")
+
+
+def retire_files(
+    conn: duckdb.DuckDBPyConnection,
+    source: DropSource,
+    files: Collection[str],
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> list[str]:
+    """Withdraw what `files` (paths relative to the landing folder) left in the raw tables.
+
+    For an owner that mirrors files of its own, not for real drops (a removed file keeps its
+    rows). In one transaction: the files' rows and quarantine rows are deleted and each file
+    gets a `retired` manifest version, so dropped again it loads again. Files unknown to the
+    manifest or already retired are left as they are. Returns the files retired.
+    """
+    ensure_tables(conn, source)
+    known = manifest.latest_versions(conn, source.name)
+    retiring = sorted(f for f in set(files) if f in known and known[f].status != "retired")
+    if not retiring:
+        return []
+    with transaction(conn):
+        for relation in source.tables:
+            conn.execute(f"delete from {relation} where list_contains(?, _source_file)", [retiring])
+        conn.execute(
+            f"delete from {QUARANTINE_RELATION} where source = ? and list_contains(?, file)",
+            [source.name, retiring],
+        )
+        for file in retiring:
+            manifest.record(conn, _retired(conn, known[file], clock()))
+    return retiring
+
+
+def _retired(
+    conn: duckdb.DuckDBPyConnection, latest: manifest.ManifestEntry, now: datetime
+) -> manifest.ManifestEntry:
+    return dataclasses.replace(
+        latest,
+        version=latest.version + 1,
+        sha256=None,
+        size_bytes=None,
+        status="retired",
+        rows_loaded=0,
+        rows_quarantined=0,
+        error=None,
+        loaded_at=manifest.next_loaded_at(conn, now),
+    )
 
 
 def _load_if_new(

@@ -3,8 +3,10 @@
 One row per file version (source, file path relative to the landing folder, version): its
 content hash and size, whether it was loaded or rejected (with the error), how many rows it
 loaded and quarantined, and when. A path whose latest version has the same hash is not read
-again; a different hash is a new version of that path. Rows are only ever inserted, so the
-manifest is the history of what was loaded.
+again; a different hash is a new version of that path. A path whose rows an owner withdrew
+(`drops.retire_files`) gets a `retired` version without hash or size, so the same content
+dropped there again loads again. Rows are only ever inserted, so the manifest is the history
+of what was loaded.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ MANIFEST_COLUMNS = {
     "error": "VARCHAR",
     "loaded_at": "TIMESTAMP",
 }
-Status = Literal["loaded", "rejected"]
+Status = Literal["loaded", "rejected", "retired"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,8 @@ class ManifestEntry:
     source: str
     file: str
     version: int
-    sha256: str
-    size_bytes: int
+    sha256: str | None  # None for `retired`
+    size_bytes: int | None
     status: Status
     rows_loaded: int
     rows_quarantined: int

@@ -6,9 +6,26 @@ source as (
 
 ),
 
+-- One message row of the line that delivered each conversation last: the same
+-- rule (and so the same line) as stg_conversations__conversations.
+latest_delivery as (
+
+    {{ dedupe_latest('source', ['conversation_id']) }}
+
+),
+
+-- Every message of that line and none of any other: a conversation re-sent shorter
+-- leaves no stale higher-index messages behind.
 deduplicated as (
 
-    {{ dedupe_latest('source', ['conversation_id', 'message_index']) }}
+    select source.*
+    from source
+    inner join latest_delivery
+        on
+            source.conversation_id = latest_delivery.conversation_id
+            and source._loaded_at = latest_delivery._loaded_at
+            and source._source_file = latest_delivery._source_file
+            and source._line = latest_delivery._line
 
 ),
 
