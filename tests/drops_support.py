@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.files.drops import (
     CONVERSATIONS_DROP,
     DropReport,
@@ -13,7 +14,7 @@ from flywheel_pipeline.sources.files.drops import (
     table_drop,
 )
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES
-from flywheel_pipeline.warehouse import connect
+from flywheel_pipeline.warehouse import WarehouseResource, connect
 
 ORDERS_TABLE = next(t for t in CRM_TABLES if t.name == "crm_orders")
 ORDERS = table_drop(ORDERS_TABLE)
@@ -62,6 +63,20 @@ class Drop:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content.encode() if isinstance(content, str) else content)
         return path
+
+    def resources(self) -> dict:
+        """The resources the file-drop assets need, rooted beside the landing folder."""
+        root = self.landing.parent
+        return {
+            "warehouse": WarehouseResource(path=str(self.database)),
+            "paths": FlywheelPaths(
+                home=str(root),
+                landing_dir=str(self.landing),
+                reports_dir=str(root / "reports"),
+                serving_dir=str(root / "serving"),
+                demo_dir=str(root / "demo"),
+            ),
+        }
 
     def load(self, source: DropSource = ORDERS) -> DropReport:
         with connect(self.database) as conn:

@@ -748,9 +748,17 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         ),
         (
             # every operator decision, not the latest (planted decisions)
-            "marts/flywheel/recommendations.sql",
-            "            and ranked_decisions.decision_rank = 1\n",
+            "intermediate/int_recommendations__decisions.sql",
+            "            and ranked.decision_rank = 1\n",
             "",
+            ["unique_int_recommendations__decisions_recommendation_id"],
+        ),
+        (
+            # a decision read twice by the mart
+            "marts/flywheel/recommendations.sql",
+            "    select * from {{ ref('int_recommendations__decisions') }}\n",
+            "    select * from {{ ref('int_recommendations__decisions') }}\n    union all\n"
+            "    select * from {{ ref('int_recommendations__decisions') }}\n",
             ["recommendations_one_row_per_candidate"],
         ),
     ],

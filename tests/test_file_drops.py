@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.files import manifest
 from flywheel_pipeline.sources.files.assets import conversations_asset, file_table_asset
 from flywheel_pipeline.sources.files.drops import (
@@ -19,7 +18,7 @@ from flywheel_pipeline.sources.files.drops import (
     table_drop,
 )
 from flywheel_pipeline.sources.files.tables import load_table
-from flywheel_pipeline.warehouse import WarehouseResource, connect, memory_limit
+from flywheel_pipeline.warehouse import connect, memory_limit
 from tests.drops_support import (
     CONVERSATIONS,
     ORDERS,
@@ -334,25 +333,11 @@ def test_memory_cap_applies_inside_the_block_only(drop: Drop) -> None:
     assert after == before
 
 
-def _resources(drop: Drop) -> dict:
-    root = drop.landing.parent
-    return {
-        "warehouse": WarehouseResource(path=str(drop.database)),
-        "paths": FlywheelPaths(
-            home=str(root),
-            landing_dir=str(drop.landing),
-            reports_dir=str(root / "reports"),
-            serving_dir=str(root / "serving"),
-            demo_dir=str(root / "demo"),
-        ),
-    }
-
-
 def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
     drop.write("crm/orders/a.csv", ORDERS_HEADER + order("o1") + order("o2", revenue="-1"))
     drop.write("crm/orders/bad.csv", "order_id;contact_id;ordered_at;revenue\n")
     asset = file_table_asset(ORDERS_TABLE, [])
-    resources = _resources(drop)
+    resources = drop.resources()
 
     def metadata() -> dict:
         result = dg.materialize([asset], resources=resources)
@@ -388,7 +373,7 @@ def test_no_conversation_text_reaches_the_run_log_or_metadata_unredacted(drop: D
     drop.write("conversations/day.jsonl", "\n".join(lines) + "\n")
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [conversations_asset([])], resources=_resources(drop), instance=instance
+        [conversations_asset([])], resources=drop.resources(), instance=instance
     )
 
     logged = repr(instance.all_logs(result.run_id))

@@ -99,6 +99,21 @@ def test_a_rerun_replaces_only_its_own_days(tmp_path: Path) -> None:
     }
 
 
+def test_one_day_picked_in_the_ui_runs_alone(tmp_path: Path) -> None:
+    """A single partition is tagged `dagster/partition`, not as a range."""
+    _snapshot(tmp_path, sessions=10)
+    result = dg.materialize(
+        build_ga4_assets([SITE], PARTITIONS),
+        resources={
+            "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+            "ga4": Ga4Resource(mode="demo", demo_snapshot_dir=str(tmp_path)),
+        },
+        partition_key="2026-09-15",
+    )
+    assert result.success
+    assert _sessions_by_day(tmp_path / "w.duckdb") == {"2026-09-15": 10}
+
+
 def test_a_slice_write_that_fails_changes_nothing(tmp_path: Path) -> None:
     day = date(2026, 9, 2)
     before = pd.DataFrame({"date": [date(2026, 9, 1), day], "value": [1, 2]})

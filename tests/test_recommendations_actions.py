@@ -407,3 +407,37 @@ def test_asset_reads_what_exists_and_skips_what_does_not(tmp_path: Path):
     assert set(recs["type"]) == {"attend_deal"} and len(recs) == 4
     assert (recs["created_at"] == pd.Timestamp(DAY)).all()
     assert recs["rationale"].str.contains("AUC 0.70").all()
+
+
+def test_a_decided_recommendation_outlives_the_run_that_proposed_it(tmp_path: Path):
+    """A later run proposes anew (new data_through, new ids); the candidate someone accepted
+    stays with its row, the undecided ones of the earlier run go."""
+    path = tmp_path / "w.duckdb"
+    resources = {"warehouse": WarehouseResource(path=str(path))}
+    deal_scores, deals = make_deals()
+    with connect(path) as conn:
+        replace_table(conn, "ml.deal_scores", deal_scores)
+        replace_table(conn, "staging.stg_crm__deals", deals)
+        replace_table(conn, "ml.deal_scoring_runs", RUNS)
+    assert dg.materialize([recommendation_candidates], resources=resources).success
+    with connect(path) as conn:
+        first = conn.execute("select * from ml.recommendation_candidates").df()
+        chosen = first["recommendation_id"].iloc[0]
+        replace_table(
+            conn,
+            "intermediate.int_recommendations__decisions",
+            pd.DataFrame({"recommendation_id": [chosen], "status": ["accepted"]}),
+        )
+        later = deal_scores.assign(data_through=deal_scores["data_through"] + pd.Timedelta(days=7))
+        replace_table(conn, "ml.deal_scores", later)
+    for _ in range(2):  # and a rerun neither duplicates nor drops it
+        assert dg.materialize([recommendation_candidates], resources=resources).success
+        with connect(path) as conn:
+            second = conn.execute("select * from ml.recommendation_candidates").df()
+        assert second["recommendation_id"].is_unique
+        assert len(second) == len(first) + 1
+        assert set(first["recommendation_id"]) & set(second["recommendation_id"]) == {chosen}
+        pd.testing.assert_series_equal(
+            second.set_index("recommendation_id").loc[chosen],
+            first.set_index("recommendation_id").loc[chosen],
+        )

@@ -1,4 +1,5 @@
-"""The HTML report: the search opportunities section (SPEC §8 "opportunities")."""
+"""The HTML report: the search opportunities, model quality and measured outcomes sections
+(SPEC §8)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,18 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
+from flywheel_pipeline.definitions import build_definitions
 from flywheel_pipeline.insights.search_opportunities import CURVE_COLUMNS, OPPORTUNITY_COLUMNS
-from flywheel_pipeline.operations.report import INSIGHT_INPUTS, render_report, report_asset
+from flywheel_pipeline.operations.report import (
+    INSIGHT_INPUTS,
+    outcome_estimates,
+    render_report,
+    report_asset,
+)
+from flywheel_pipeline.recommendations.outcomes import OUTCOME_COLUMNS
+from flywheel_pipeline.settings import load_settings
 from flywheel_pipeline.warehouse import connect, replace_table
 
 THROUGH = dt.date(2026, 9, 30)
@@ -118,3 +128,115 @@ def test_model_quality_says_which_metrics_beat_their_baseline(tmp_path: Path) ->
     html = _render(tmp_path, {"flywheel.model_runs": runs})
     table = html[html.index("Model quality") :]
     assert "<td>yes</td>" in table and "&lt;NA&gt;" not in table
+
+
+def _outcome(rec_id: str, metric: str, lift: float, low: float, high: float, **extra) -> dict:
+    return {
+        "recommendation_id": rec_id,
+        "metric": metric,
+        "baseline_value": 0.04,
+        "observed_value": 0.05,
+        "control_change": 0.02,
+        "estimated_lift": lift,
+        "ci_low": low,
+        "ci_high": high,
+        "n": 12,
+        "method": f"difference in differences: {metric} before vs after",
+        "measured_at": dt.datetime(2026, 9, 28),
+        "higher_is_better": True,
+    } | extra
+
+
+def _planted_outcomes() -> dict[str, pd.DataFrame]:
+    """The mart as dbt builds it: the outcomes with their recommendation's type and target."""
+    cohort = {"n": 40, "method": "matched cohort: leads followed up that day", "baseline_value":
+              0.2, "observed_value": 0.22, "measured_at": dt.datetime(2026, 9, 20)}  # fmt: skip
+    rows = [
+        ("r_title", "rewrite_title", "query", "wool <beanie>",
+         _outcome("r_title", "query_ctr", 0.2, 0.05, 0.35)),
+        ("r_create", "create_content", "topic", "3",
+         _outcome("r_create", "topic_conversations", -0.3, -0.5, -0.1, baseline_value=3.0,
+                  observed_value=2.1, higher_is_better=False)),
+        # written before higher_is_better existed: read as higher is better
+        ("r_fix", "fix_content", "topic", "5",
+         _outcome("r_fix", "topic_resolution_rate", -0.2, -0.35, -0.05, higher_is_better=None)),
+        ("r_lead1", "follow_up_lead", "contact", "c1",
+         _outcome("r_lead1", "conversion_90d", 0.1, -0.2, 0.4, **cohort)),
+        ("r_lead2", "follow_up_lead", "contact", "c2",
+         _outcome("r_lead2", "conversion_90d", 0.1, -0.2, 0.4, **cohort)),
+    ]  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            {**outcome, "type": kind, "target_type": target_type, "target_id": target_id}
+            for _, kind, target_type, target_id, outcome in rows
+        ],
+        columns=[*OUTCOME_COLUMNS, "type", "target_type", "target_id"],
+    )
+    frame["higher_is_better"] = frame["higher_is_better"].astype("boolean")
+    return {"flywheel.recommendation_outcomes": frame}
+
+
+def _section(html: str, heading: str) -> str:
+    section = html[html.index(f"<h2>{heading}</h2>") :]
+    return section[: section.index("<h2>", 1)]
+
+
+def test_measured_outcomes_show_each_estimate_in_the_direction_meant(tmp_path: Path) -> None:
+    html = _render(tmp_path, _planted_outcomes())
+    section = _section(html, "Measured outcomes")
+
+    # lower is better flipped: fewer conversations after new content counts as a gain
+    assert "5 recommendations measured in 4 estimates" in section
+    assert "2 better, 1 worse" in section and "1 inconclusive" in section
+    assert section.count("Plotly.newPlot") == 1 and "↓" in section
+    table = section[section.index("<table") :]
+    assert "wool &lt;beanie&gt;" in table and "<beanie>" not in html
+    assert "<td>+20.0% [+5.0%, +35.0%]</td>" in table
+    assert "topic_conversations (lower is better)" in table
+    assert "<td>3.00 → 2.10 a day</td>" in table and "<td>4.0% → 5.0%</td>" in table
+    assert "<td>+2.0%</td>" in table  # control change
+    assert "<td>matched cohort</td>" in table and "<td>difference in differences</td>" in table
+    # the full method once per type, under the table
+    assert "follow_up_lead: matched cohort: leads followed up that day." in section
+    # latest measured first
+    assert table.index("wool &lt;beanie&gt;") < table.index("contact c1")
+
+
+def test_a_cohort_is_one_estimate_and_lower_is_better_is_flipped() -> None:
+    points = outcome_estimates(_planted_outcomes()["flywheel.recommendation_outcomes"])
+    by_type = points.set_index("type")
+    assert len(points) == 4
+    assert by_type.loc["follow_up_lead", "target"] == "2 contacts"
+    assert by_type.loc["follow_up_lead", "recommendations"] == 2
+    created = by_type.loc["create_content"]
+    assert (created["better"], created["better_low"], created["better_high"]) == (0.3, 0.1, 0.5)
+    fixed = by_type.loc["fix_content"]
+    assert (fixed["better"], fixed["better_low"], fixed["better_high"]) == (-0.2, -0.35, -0.05)
+
+
+def test_without_measured_outcomes_the_report_says_how_they_appear(tmp_path: Path) -> None:
+    empty = _planted_outcomes()["flywheel.recommendation_outcomes"].iloc[:0]
+    for name, tables in {
+        "unbuilt": {},
+        "empty": {"flywheel.recommendation_outcomes": empty},
+    }.items():
+        section = _section(_render(tmp_path / name, tables), "Measured outcomes")
+        assert "No outcomes measured yet" in section
+        assert "marked done in the decisions folder" in section
+        assert "28 days for titles and content, 90 days for leads and deals" in section
+        assert "Plotly.newPlot" not in section and "<table" not in section
+
+
+def test_the_report_waits_for_the_outcomes_mart(
+    tmp_path: Path, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLYWHEEL_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    defs = build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
+    [report] = [
+        spec
+        for spec in defs.resolve_all_asset_specs()
+        if spec.key == dg.AssetKey(["reports", "flywheel_html"])
+    ]
+    assert dg.AssetKey(["flywheel", "recommendation_outcomes"]) in {
+        d.asset_key for d in report.deps
+    }

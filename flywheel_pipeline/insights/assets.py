@@ -59,7 +59,7 @@ def _model_quality(model_runs) -> dict[str, dg.MetadataValue]:
             deps=[
                 ["intermediate", "int_conversations__texts"],
                 ["staging", "stg_ga4__pages"],
-                ["staging", "stg_gsc__search_analytics"],
+                ["intermediate", "int_search__query_pages_daily"],
             ],
             description="Topics with readable labels, top terms and content-gap evidence.",
             kinds={"scikitlearn", "duckdb"},
@@ -75,7 +75,8 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
     with warehouse.get_connection() as conn:
         texts = read_relation(conn, "intermediate.int_conversations__texts")
         pages = read_relation(conn, "staging.stg_ga4__pages")
-        queries = read_relation(conn, "staging.stg_gsc__search_analytics").rename(
+        # per day × query × page: country and device rows summed by dbt
+        queries = read_relation(conn, "intermediate.int_search__query_pages_daily").rename(
             columns={"search_query": "query", "page_url": "page"}
         )
         result = discover_topics(texts)

@@ -1,4 +1,5 @@
-"""Operations: schedules, the landing sensor, the HTML report and the serving copy."""
+"""Operations: schedules, the landing sensor, checks on the raw assets, the HTML report and
+the serving copy."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flywheel_pipeline.operations.automation import (
     retrain,
     weekly_retrain_schedule,
 )
+from flywheel_pipeline.operations.checks import build_defs as check_defs
 from flywheel_pipeline.operations.report import report_asset
 from flywheel_pipeline.operations.serving import MART_SCHEMAS, serving_copy_asset
 from flywheel_pipeline.settings import Settings
@@ -24,10 +26,11 @@ def build_defs(
     upstream: Sequence[dg.AssetKey],
     partitions: dg.PartitionsDefinition,
 ) -> dg.Definitions:
-    """`upstream` are the warehouse assets; the report and serving copy come after the marts.
-    `partitions` are the Google sources' days, restated by the daily schedule."""
+    """`upstream` are the warehouse assets: the report and serving copy come after the marts,
+    the checks watch the raw ones. `partitions` are the Google sources' days, restated by the
+    daily schedule."""
     marts = [key for key in upstream if key.path[0] in MART_SCHEMAS]
-    return dg.Definitions(
+    operations = dg.Definitions(
         assets=[report_asset(marts), serving_copy_asset(marts)],
         jobs=[everything, landing_refresh, retrain],
         schedules=[daily_schedule(partitions), weekly_retrain_schedule],
@@ -37,3 +40,4 @@ def build_defs(
         # serialises steps across concurrent runs.
         executor=dg.in_process_executor,
     )
+    return dg.Definitions.merge(operations, check_defs(settings, upstream))

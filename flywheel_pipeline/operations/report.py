@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import plotly.express as px
 
+from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, WINDOW_DAYS
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
 
@@ -30,8 +31,8 @@ class _Page:
     def note(self, text: str) -> None:
         self.parts.append(f"<p class='note'>{html.escape(text)}</p>")
 
-    def figure(self, fig) -> None:
-        fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=360)
+    def figure(self, fig, height: int = 360) -> None:
+        fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=height)
         include = "inline" if not self._plotly_inlined else False
         self._plotly_inlined = True
         self.parts.append(fig.to_html(full_html=False, include_plotlyjs=include))
@@ -185,6 +186,178 @@ def _recommendations(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.table(top.assign(expected_impact=top["expected_impact"].round(0)))
 
 
+# Outcome metrics that are counts (with their unit), not rates: every other metric is a rate
+# and reads best as a percentage.
+_COUNT_METRICS = {"topic_conversations": "a day"}
+# Enough to see the latest cycles; older estimates stay in the mart.
+_SHOWN_ESTIMATES = 40
+_SHOWN_OUTCOMES = 40
+_ESTIMATE_KEYS = ["type", "metric", "measured_at", "estimated_lift", "ci_low", "ci_high", "n"]
+
+
+def _value(metric: str, value: float) -> str:
+    if pd.isna(value):
+        return ""
+    return f"{value:,.2f}" if metric in _COUNT_METRICS else f"{value:.1%}"
+
+
+def _before_after(metric: str, baseline: float, observed: float) -> str:
+    unit = _COUNT_METRICS.get(metric)
+    change = f"{_value(metric, baseline)} → {_value(metric, observed)}"
+    return f"{change} {unit}" if unit else change
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.1%}" if pd.notna(value) else ""
+
+
+def _with_targets(outcomes: pd.DataFrame) -> pd.DataFrame:
+    # a null higher_is_better comes from an outcome table written before the column existed:
+    # higher is better, as flywheel.momentum reads it
+    higher = outcomes["higher_is_better"].astype("boolean").fillna(True).astype(bool)
+    # the mart left-joins the recommendations: an outcome can outlive its recommendation
+    target = (
+        outcomes["target_type"].fillna("") + " " + outcomes["target_id"].fillna("")
+    ).str.strip()
+    return outcomes.assign(
+        type=outcomes["type"].fillna("unknown"),
+        target=target.mask(target == "", outcomes["recommendation_id"]),
+        higher_is_better=higher,
+        measured_at=pd.to_datetime(outcomes["measured_at"]),
+    )
+
+
+def outcome_estimates(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """One point per estimate of flywheel.recommendation_outcomes, with ``better``,
+    ``better_low`` and ``better_high``: the lift and its interval in the direction the action
+    was meant to move the metric (sign flipped where lower is better), so right of zero is
+    always good. A matched cohort (every lead or deal acted on the same day carries the
+    cohort's estimate) is one point, not one per target."""
+    rows = _with_targets(outcomes)
+    points = (
+        rows.groupby([*_ESTIMATE_KEYS, "higher_is_better"], dropna=False, sort=False)
+        .agg(
+            targets=("target", "size"),
+            target=("target", "first"),
+            target_type=("target_type", "first"),
+            recommendations=("recommendation_id", "nunique"),
+        )
+        .reset_index()
+    )
+    cohort = points["targets"] > 1
+    points["target"] = points["target"].mask(
+        cohort, points["targets"].astype(str) + " " + points["target_type"].fillna("target") + "s"
+    )
+    sign = points["higher_is_better"].map({True: 1.0, False: -1.0})
+    low, high = points["ci_low"] * sign, points["ci_high"] * sign
+    points = points.assign(
+        better=points["estimated_lift"] * sign,
+        better_low=low.where(sign > 0, high),
+        better_high=high.where(sign > 0, low),
+    )
+    return points.sort_values(["type", "measured_at", "target"], ignore_index=True)
+
+
+def _forest(page: _Page, points: pd.DataFrame) -> None:
+    shown = points.sort_values("measured_at").tail(_SHOWN_ESTIMATES)
+    shown = shown.sort_values(["type", "measured_at", "target"], ignore_index=True)
+    # Plotly reads tick labels as HTML: a query such as "<beanie>" would vanish unescaped
+    label = (
+        shown["target"].str.slice(0, 40).map(html.escape)
+        + shown["higher_is_better"].map({True: "", False: " ↓"})
+        + " · "
+        + shown["measured_at"].dt.strftime("%Y-%m-%d")
+    )
+    # the same target measured twice on one day would otherwise share a row of the chart
+    repeat = label.groupby(label).cumcount()
+    label = label.where(repeat == 0, label + " #" + (repeat + 1).astype(str))
+    shown = shown.assign(
+        label=label,
+        lift=shown["estimated_lift"].map(_signed),
+        plus=shown["better_high"] - shown["better"],
+        minus=shown["better"] - shown["better_low"],
+    )
+    fig = px.scatter(
+        shown,
+        x="better",
+        y="label",
+        color="type",
+        error_x="plus",
+        error_x_minus="minus",
+        hover_data={"metric": True, "lift": True, "n": True, "plus": False, "minus": False},
+        labels={
+            "better": "lift in the intended direction, 95 % interval (right of 0 = better)",
+            "label": "",
+            "lift": "estimated lift",
+        },
+        title="Estimated lift per measured recommendation (↓ lower is better: sign flipped)",
+    )
+    fig.add_vline(x=0, line_dash="dash", line_color="#777")
+    # the first row at the top, the way the table reads
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(shown["label"])))
+    fig.update_xaxes(tickformat=".0%")
+    page.figure(fig, height=max(360, 120 + 24 * len(shown)))
+
+
+def _outcomes(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
+    page.heading("Measured outcomes")
+    outcomes = _read(conn, "flywheel.recommendation_outcomes")
+    if outcomes is None or outcomes.empty:
+        page.note(
+            "No outcomes measured yet. A recommendation marked done in the decisions folder "
+            "($FLYWHEEL_LANDING_DIR/decisions/*.csv, status done) is measured against "
+            "comparable untouched targets once its window after done_at has passed in the "
+            f"data: {WINDOW_DAYS} days for titles and content, {HORIZON_DAYS} days for leads "
+            "and deals. Re-engagement and referral requests are not measured."
+        )
+        return
+    points = outcome_estimates(outcomes)
+    better = int((points["better_low"] > 0).sum())
+    worse = int((points["better_high"] < 0).sum())
+    page.note(
+        f"{outcomes['recommendation_id'].nunique()} recommendations measured in {len(points)} "
+        "estimates (leads or deals acted on the same day are one matched cohort): "
+        f"{better} better, {worse} worse (the 95 % interval wholly on that side of zero), "
+        f"{len(points) - better - worse} inconclusive."
+    )
+    _forest(page, points)
+    rows = _with_targets(outcomes).sort_values(
+        ["measured_at", "type", "target"], ascending=[False, True, True]
+    )
+    top = rows.head(_SHOWN_OUTCOMES)
+    lower = top["higher_is_better"].map({True: "", False: " (lower is better)"})
+    page.table(
+        pd.DataFrame(
+            {
+                "type": top["type"],
+                "target": top["target"],
+                "metric": top["metric"] + lower,
+                "baseline → observed": [
+                    _before_after(*values)
+                    for values in zip(
+                        top["metric"], top["baseline_value"], top["observed_value"], strict=True
+                    )
+                ],
+                "control change": top["control_change"].map(_signed),
+                "lift [95 % CI]": [
+                    f"{_signed(lift)} [{_signed(low)}, {_signed(high)}]"
+                    for lift, low, high in zip(
+                        top["estimated_lift"], top["ci_low"], top["ci_high"], strict=True
+                    )
+                ],
+                "n": top["n"],
+                "method": top["method"].str.split(":").str[0],
+                "measured": top["measured_at"].dt.strftime("%Y-%m-%d"),
+            }
+        )
+    )
+    if len(rows) > len(top):
+        page.note(f"The {len(top)} latest of {len(rows)} measured outcomes.")
+    methods = rows.drop_duplicates("type").sort_values("type")
+    for kind, method in zip(methods["type"], methods["method"], strict=True):
+        page.note(f"{kind}: {method}.")
+
+
 def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Model quality (holdout metric beside a naive baseline)")
     runs = _read(conn, "flywheel.model_runs")
@@ -206,6 +379,7 @@ SECTIONS = (
     _search_opportunities,
     _topics,
     _recommendations,
+    _outcomes,
     _model_runs,
 )
 # Insight tables the report reads although no mart carries them (SPEC §5 names no search

@@ -1,4 +1,5 @@
-"""Recommendation candidates (SPEC §7): every action type ranked by expected impact in one unit.
+"""Recommendations and the loop (SPEC §7): every action type ranked by expected impact in one
+unit, and the measured outcome of the done ones.
 
 :func:`build_candidates` turns the insight outputs into the ``ml.recommendation_candidates``
 frame of docs/contracts.md. One small module per action type:
@@ -26,6 +27,10 @@ Impact unit: expected additional revenue over the next 90 days in the shop's cur
 (:data:`._ids.IMPACT_UNIT`); order values and conversion rates come from the data, the effect
 sizes of the actions are stated assumptions (:class:`.economics.ImpactAssumptions`) that
 measured outcomes can replace.
+
+:func:`measure_outcomes` (:mod:`.outcomes`) closes the loop: the ``ml.recommendation_outcomes``
+frame, one row per done recommendation × metric, with the lift against comparable untouched
+targets and its interval.
 """
 
 from flywheel_pipeline.recommendations._ids import CANDIDATE_COLUMNS, IMPACT_UNIT, recommendation_id
@@ -36,13 +41,16 @@ from flywheel_pipeline.recommendations.economics import (
     shop_economics,
     topic_stats,
 )
+from flywheel_pipeline.recommendations.outcomes import OUTCOME_COLUMNS, measure_outcomes
 
 __all__ = [
     "CANDIDATE_COLUMNS",
     "IMPACT_UNIT",
+    "OUTCOME_COLUMNS",
     "ImpactAssumptions",
     "ShopEconomics",
     "build_candidates",
+    "measure_outcomes",
     "recommendation_id",
     "shop_economics",
     "topic_stats",

@@ -1,4 +1,5 @@
-"""The recommendations asset: rank every action type together by expected impact."""
+"""The recommendation assets: rank every action type together by expected impact, and
+measure the outcome of the done ones."""
 
 import datetime as dt
 
@@ -8,7 +9,8 @@ import pandas as pd
 
 from flywheel_pipeline.insights._common import max_date
 from flywheel_pipeline.metadata import frame_metadata
-from flywheel_pipeline.recommendations.candidates import build_candidates
+from flywheel_pipeline.recommendations.candidates import build_candidates, with_decided_history
+from flywheel_pipeline.recommendations.outcomes import measure_outcomes
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
@@ -97,6 +99,14 @@ def as_of(inputs: dict[str, pd.DataFrame | None]) -> dt.date | None:
     return latest(dict.fromkeys(_ML_INPUTS, "data_through")) or latest(_EVENT_TIMES)
 
 
+# Only recommendations someone acted on matter: the done ones are measured, the accepted ones
+# may not serve as controls. Their decisions come from intermediate.int_recommendations__decisions
+# (as flywheel.recommendations has them), not from that mart: the mart is built by the dbt
+# invocation that also builds flywheel.recommendation_outcomes from this asset's table.
+_CANDIDATES = "ml.recommendation_candidates"
+_DECISIONS = "intermediate.int_recommendations__decisions"
+
+
 @dg.asset(
     key=["ml", "recommendation_candidates"],
     deps=[
@@ -116,6 +126,7 @@ def as_of(inputs: dict[str, pd.DataFrame | None]) -> dt.date | None:
         ["staging", "stg_crm__nps_responses"],
         ["staging", "stg_crm__referrals"],
         ["staging", "stg_ga4__traffic_acquisition"],
+        ["intermediate", "int_recommendations__decisions"],
     ],
     group_name="flywheel",
     kinds={"python", "duckdb"},
@@ -128,27 +139,98 @@ def recommendation_candidates(
     with warehouse.get_connection() as conn:
         inputs = read_inputs(conn)
         data_through = as_of(inputs)
-        candidates = build_candidates(data_through=data_through, cycle=config.cycle, **inputs)
-        replace_table(conn, "ml.recommendation_candidates", candidates)
+        fresh = build_candidates(data_through=data_through, cycle=config.cycle, **inputs)
+        decisions = _read_optional(conn, _DECISIONS)
+        candidates = with_decided_history(
+            fresh,
+            _read_optional(conn, _CANDIDATES),
+            [] if decisions is None else decisions["recommendation_id"],
+        )
+        replace_table(conn, _CANDIDATES, candidates)
     return dg.MaterializeResult(
         metadata=frame_metadata(
             candidates.sort_values("priority"),
             preview_rows=10,
             by_type=dg.MetadataValue.json(candidates["type"].value_counts().to_dict()),
             data_through=dg.MetadataValue.text(str(data_through)),
+            proposed_now=dg.MetadataValue.int(len(fresh)),
+            decided_earlier=dg.MetadataValue.int(len(candidates) - len(fresh)),
         )
     )
 
 
-# Declared so lineage and groups are right today; outcome measurement (SPEC §7: difference in
-# differences against untouched targets) will materialise it. Until then the marts that read
-# it (flywheel.recommendation_outcomes, flywheel.momentum) see it as empty.
-recommendation_outcomes = dg.AssetSpec(
-    ["ml", "recommendation_outcomes"],
+_ACTED_COLUMNS = ["recommendation_id", "type", "target_type", "target_id", "accepted_at", "done_at"]
+# Day × query × page, country and device summed by dbt: CTR is measured per day × query.
+_SEARCH = "intermediate.int_search__query_pages_daily"
+_OUTCOME_INPUTS = {
+    "conversations": "staging.stg_conversations__conversations",
+    "assignments": "ml.conversation_topic_assignments",
+    "contacts": "staging.stg_crm__contacts",
+    "orders": "staging.stg_crm__orders",
+    "deals": "staging.stg_crm__deals",
+    "stage_history": "staging.stg_crm__deal_stage_history",
+}
+
+
+def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
+    """Every input of :func:`measure_outcomes` besides the recommendations (``None`` where
+    a table is missing), keyed by its argument name."""
+    inputs = {name: _read_optional(conn, rel) for name, rel in _OUTCOME_INPUTS.items()}
+    inputs["search"] = _read_optional(conn, _SEARCH)
+    return inputs
+
+
+def acted_recommendations(
+    candidates: pd.DataFrame | None, decisions: pd.DataFrame | None
+) -> pd.DataFrame | None:
+    """The candidates someone accepted or did, with when (``None`` without either table)."""
+    if candidates is None or decisions is None:
+        return None
+    acted = candidates.merge(decisions, on="recommendation_id")
+    acted = acted[acted["accepted_at"].notna() | acted["done_at"].notna()]
+    return acted[_ACTED_COLUMNS].reset_index(drop=True)
+
+
+@dg.asset(
+    key=["ml", "recommendation_outcomes"],
+    deps=[
+        ["ml", "recommendation_candidates"],
+        ["intermediate", "int_recommendations__decisions"],
+        ["ml", "conversation_topic_assignments"],
+        ["intermediate", "int_search__query_pages_daily"],
+        ["staging", "stg_conversations__conversations"],
+        ["staging", "stg_crm__contacts"],
+        ["staging", "stg_crm__orders"],
+        ["staging", "stg_crm__deals"],
+        ["staging", "stg_crm__deal_stage_history"],
+    ],
     group_name="flywheel",
-    description="Measured outcome of each done recommendation (not produced yet).",
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
+    pool=WAREHOUSE_POOL,
 )
+def recommendation_outcomes(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Measured outcome of every done recommendation against comparable untouched targets
+    (difference in differences or a matched cohort, with a 95 % interval; see
+    flywheel_pipeline/recommendations/outcomes.py)."""
+    with warehouse.get_connection() as conn:
+        acted = acted_recommendations(
+            _read_optional(conn, _CANDIDATES), _read_optional(conn, _DECISIONS)
+        )
+        done = 0 if acted is None else int(acted["done_at"].notna().sum())
+        inputs = read_outcome_inputs(conn) if done else {}
+        outcomes = measure_outcomes(acted, **inputs)
+        replace_table(conn, "ml.recommendation_outcomes", outcomes)
+    return dg.MaterializeResult(
+        metadata=frame_metadata(
+            outcomes,
+            preview_rows=10,
+            done_recommendations=dg.MetadataValue.int(done),
+            measured_recommendations=dg.MetadataValue.int(outcomes["recommendation_id"].nunique()),
+            by_metric=dg.MetadataValue.json(
+                {str(k): int(v) for k, v in outcomes["metric"].value_counts().items()}
+            ),
+        )
+    )
 
 
 def build_defs() -> dg.Definitions:

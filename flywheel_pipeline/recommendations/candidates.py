@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -111,3 +112,25 @@ def build_candidates(
             max_promoters=max_promoters,
         )  # fmt: skip
     return rank(rows, data_through=day, cycle=cycle)
+
+
+def with_decided_history(
+    fresh: pd.DataFrame, previous: pd.DataFrame | None, decided_ids: Iterable[str]
+) -> pd.DataFrame:
+    """``fresh`` plus every earlier candidate an operator decided on that ``fresh`` lacks.
+
+    Each run proposes anew (ids include data_through), so without this a recommendation
+    accepted or done last week would vanish from flywheel.recommendations with its status,
+    and its outcome could never be measured. Undecided proposals of earlier runs are dropped:
+    they were never acted on.
+    """
+    if previous is None or previous.empty:
+        return fresh
+    decided = set(decided_ids)
+    kept = previous[
+        previous["recommendation_id"].isin(decided)
+        & ~previous["recommendation_id"].isin(fresh["recommendation_id"])
+    ]
+    if kept.empty:
+        return fresh
+    return pd.concat([fresh, kept[fresh.columns]], ignore_index=True)

@@ -45,13 +45,26 @@ def restatement_range(
     return window[0], window[-1]
 
 
+def run_days(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> tuple[dt.date, dt.date] | None:
+    """First and last day (inclusive) of the partitions the run targets (one picked in the UI,
+    or a range), or None for a run without partitions. Works for asset checks too, whose own
+    definitions are unpartitioned: the run's tags carry the days."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return None
+    # Keys are ISO dates: `daily_partitions` keeps DailyPartitionsDefinition's default format.
+    keys = context.partition_key_range
+    return dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+
+
 def days_of(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """First and last day (inclusive) of the partitions this run materialises."""
-    if not context.has_partition_key_range:
+    days = run_days(context)
+    if days is None:
         raise ValueError(
             f"{context.asset_key.to_user_string()} is partitioned by day: run it for a day or a "
             "range of days (the UI's partition picker, a backfill, or run tags "
             f"{RANGE_START_TAG} / {RANGE_END_TAG}; `flywheel demo` does this for you)"
         )
-    window = context.partition_time_window
-    return window.start.date(), (window.end - dt.timedelta(days=1)).date()
+    return days

@@ -6,12 +6,14 @@ a changed file replaces its earlier version's rows; a removed file keeps its row
 """
 
 from collections.abc import Sequence
+from datetime import UTC
 
 import dagster as dg
 import duckdb
 
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.resources import FlywheelPaths
+from flywheel_pipeline.sources.files import manifest
 from flywheel_pipeline.sources.files.drops import (
     CONVERSATIONS_DROP,
     DropReport,
@@ -82,6 +84,19 @@ def drop_metadata(report: DropReport) -> dict[str, object]:
     return metadata
 
 
+def arrival_metadata(conn: duckdb.DuckDBPyConnection, source: DropSource) -> dict[str, object]:
+    """When the folder last brought new rows. The daily run materialises every file asset
+    whether or not a file arrived, so the freshness checks (operations/checks.py) read this
+    time, not the run's. A folder that never received a file has none: an unused source is
+    skipped, not stale."""
+    loaded_at = manifest.last_loaded_at(conn, source.name)
+    if loaded_at is None:
+        return {}
+    return {
+        "dagster/last_updated_timestamp": dg.MetadataValue.timestamp(loaded_at.replace(tzinfo=UTC))
+    }
+
+
 def table_metadata(
     conn: duckdb.DuckDBPyConnection, relation: str, *, hide: Sequence[str] = ()
 ) -> dict[str, object]:
@@ -113,7 +128,7 @@ def file_table_asset(table: FileTable, deps: Sequence[dg.AssetKey]) -> dg.Assets
     ) -> dg.MaterializeResult:
         with warehouse.get_connection() as conn:
             report = _load(context, conn, source, paths)
-            metadata = table_metadata(conn, table.relation)
+            metadata = {**table_metadata(conn, table.relation), **arrival_metadata(conn, source)}
         return dg.MaterializeResult(metadata={**metadata, **drop_metadata(report)})
 
     return _asset
@@ -147,6 +162,7 @@ def conversations_asset(deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         with warehouse.get_connection() as conn:
             report = _load(context, conn, CONVERSATIONS_DROP, paths)
             conversation_metadata = table_metadata(conn, conversations, hide=["contact_email"])
+            conversation_metadata.update(arrival_metadata(conn, CONVERSATIONS_DROP))
             message_metadata = table_metadata(conn, messages)
         yield dg.MaterializeResult(
             asset_key=["raw", "conversations"],

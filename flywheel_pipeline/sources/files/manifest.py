@@ -65,6 +65,15 @@ def latest_versions(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, M
     return {row[1]: ManifestEntry(*row) for row in rows}
 
 
+def last_loaded_at(conn: duckdb.DuckDBPyConnection, source: str) -> datetime | None:
+    """When rows last arrived from `source`: its latest loaded file version (None if none)."""
+    (latest,) = conn.execute(
+        f"select max(loaded_at) from {MANIFEST_RELATION} where source = ? and status = 'loaded'",
+        [source],
+    ).fetchone()
+    return latest
+
+
 def next_loaded_at(conn: duckdb.DuckDBPyConnection, now: datetime) -> datetime:
     """`now`, or just after the latest load if the clock says otherwise.
 

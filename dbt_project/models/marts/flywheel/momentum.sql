@@ -438,6 +438,21 @@ measurement_activity as (
 
 ),
 
+-- lifts signed so that positive means the action worked (fewer conversations on a topic
+-- is the point of new content), so that outcomes of every type can be averaged
+favourable_outcomes as (
+
+    select
+        measured_at,
+        case
+            when higher_is_better = false then -estimated_lift
+            else estimated_lift
+        end as favourable_lift
+
+    from recommendation_outcomes
+
+),
+
 outcome_lift as (
 
     select
@@ -446,16 +461,16 @@ outcome_lift as (
         avg(
             case
                 when
-                    cast(recommendation_outcomes.measured_at as date)
+                    cast(favourable_outcomes.measured_at as date)
                     >= periods.period_start
-                    then recommendation_outcomes.estimated_lift
+                    then favourable_outcomes.favourable_lift
             end
         ) as realised_lift,
-        avg(recommendation_outcomes.estimated_lift) as realised_lift_to_date
+        avg(favourable_outcomes.favourable_lift) as realised_lift_to_date
 
     from periods
-    inner join recommendation_outcomes
-        on cast(recommendation_outcomes.measured_at as date) <= periods.period_end
+    inner join favourable_outcomes
+        on cast(favourable_outcomes.measured_at as date) <= periods.period_end
     group by periods.period_type, periods.period_start
 
 ),
@@ -509,7 +524,7 @@ combined as (
             coalesce(measurement_activity.recommendations_measured_total, 0)
             as {{ dbt.type_bigint() }}
         ) as recommendations_measured_total,
-        -- mean estimated lift of the outcomes measured in the period / so far
+        -- mean favourable lift of the outcomes measured in the period / so far
         outcome_lift.realised_lift,
         outcome_lift.realised_lift_to_date
 

@@ -1,7 +1,8 @@
 {#
     One row per recommendation × metric measured by the outcome asset
     (ml.recommendation_outcomes), with the recommendation's type and target beside it.
-    Empty until an outcome has been measured.
+    Empty until an outcome has been measured: a recommendation is measured once its
+    measurement window after done_at has ended in the data.
 #}
 with
 
@@ -34,7 +35,14 @@ final as (
         cast(outcomes.ci_high as {{ type_double() }}) as ci_high,
         cast(outcomes.n as {{ dbt.type_bigint() }}) as n,
         outcomes.method,
-        cast(outcomes.measured_at as {{ dbt.type_timestamp() }}) as measured_at
+        cast(outcomes.measured_at as {{ dbt.type_timestamp() }}) as measured_at,
+        -- optional: a table written before the column existed reads it as unknown, which
+        -- momentum counts as higher is better
+        {{ optional_column(
+            source('ml', 'recommendation_outcomes'),
+            'higher_is_better',
+            dbt.type_boolean(),
+        ) }} as higher_is_better
 
     from outcomes
     left join recommendations

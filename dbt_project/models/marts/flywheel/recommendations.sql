@@ -1,6 +1,6 @@
 {#
     One row per recommendation proposed by the insight assets. status is the latest
-    operator decision (stg_decisions__decisions, latest decided_at wins) or 'proposed'
+    operator decision (int_recommendations__decisions, latest decided_at wins) or 'proposed'
     when nobody has decided yet.
 #}
 with
@@ -13,36 +13,7 @@ candidates as (
 
 decisions as (
 
-    select * from {{ ref('stg_decisions__decisions') }}
-
-),
-
-ranked_decisions as (
-
-    select
-        recommendation_id,
-        status,
-        decided_at,
-        decision_note,
-        row_number() over (
-            partition by recommendation_id
-            order by decided_at desc, loaded_at desc, status asc
-        ) as decision_rank
-
-    from decisions
-
-),
-
-decision_times as (
-
-    select
-        recommendation_id,
-        min(case when status = 'accepted' then decided_at end) as accepted_at,
-        min(case when status = 'done' then decided_at end) as done_at,
-        min(case when status = 'measured' then decided_at end) as measured_at
-
-    from decisions
-    group by recommendation_id
+    select * from {{ ref('int_recommendations__decisions') }}
 
 ),
 
@@ -63,20 +34,16 @@ final as (
         candidates.impact_unit,
         cast(candidates.priority as {{ dbt.type_int() }}) as priority,
         cast(candidates.confidence as {{ type_double() }}) as confidence,
-        coalesce(ranked_decisions.status, 'proposed') as status,
-        ranked_decisions.decided_at as status_changed_at,
-        ranked_decisions.decision_note,
-        decision_times.accepted_at,
-        decision_times.done_at,
-        decision_times.measured_at
+        coalesce(decisions.status, 'proposed') as status,
+        decisions.status_changed_at,
+        decisions.decision_note,
+        decisions.accepted_at,
+        decisions.done_at,
+        decisions.measured_at
 
     from candidates
-    left join ranked_decisions
-        on
-            candidates.recommendation_id = ranked_decisions.recommendation_id
-            and ranked_decisions.decision_rank = 1
-    left join decision_times
-        on candidates.recommendation_id = decision_times.recommendation_id
+    left join decisions
+        on candidates.recommendation_id = decisions.recommendation_id
 
 )
 
