@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -87,3 +88,13 @@ def test_project_instance_limits_the_warehouse_pool_to_one(tmp_path: Path) -> No
     (home / "dagster.yaml").write_text(repo_config.read_text())
     instance = dg.DagsterInstance.from_config(str(home))
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
+def test_building_the_definitions_prints_no_dagster_warning(
+    tmp_path: Path, dbt_manifest: Path
+) -> None:
+    """Every `flywheel` command builds them: a warning there greets every user."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
+    assert [str(w.message) for w in caught if issubclass(w.category, dg.BetaWarning)] == []

@@ -1,5 +1,8 @@
 -- delight.customers has exactly one row per distinct buyer (person with an order, merged
 -- through the identity spine; a buyer unknown to the CRM is their own person).
+-- A check on delight.customers in Dagster (a singular test over several models needs a home).
+{{ config(meta={'dagster': {'ref': {'name': 'customers'}}}) }}
+
 with
 
 customers as (

@@ -1,5 +1,8 @@
 -- The flywheel funnel narrows: promoters <= customers <= prospects in flywheel.lifecycle,
 -- and lifecycle customers are the customers of delight.customers.
+-- A check on delight.customers in Dagster (a singular test over several models needs a home).
+{{ config(meta={'dagster': {'ref': {'name': 'customers'}}}) }}
+
 with
 
 lifecycle as (
