@@ -105,6 +105,22 @@ def read_relation(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFram
     return conn.execute(f"select * from {relation}").df()
 
 
+def relation_exists(conn: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """Whether `schema.table` (a table or a view) is in the warehouse."""
+    schema, table = relation.split(".")
+    (count,) = conn.execute(
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return count > 0
+
+
+def read_relation_if_exists(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame | None:
+    """`schema.table` as a frame, or None when an upstream asset has not written it yet."""
+    return read_relation(conn, relation) if relation_exists(conn, relation) else None
+
+
 class StreamingTableWriter:
     """Replace `schema.table` (or one slice of it) with frames appended one at a time,
     atomically.

@@ -10,7 +10,12 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 MODEL_RUNS_COLUMNS = [
     "run_id",
@@ -160,3 +165,27 @@ class GroupRate:
 
     def predict(self, groups: pd.Series) -> np.ndarray:
         return groups.map(self.rates).fillna(self.overall).to_numpy(dtype=float)
+
+
+def calibrated_logistic(
+    categorical: list[str],
+    numeric: list[str],
+    *,
+    min_frequency: int,
+    c: float,
+    cv: object,
+) -> CalibratedClassifierCV:
+    """One-hot categories (rare ones pooled) and scaled numbers into a regularised logistic
+    regression, calibrated by Platt scaling over `cv` — the lead and deal scorers' model."""
+    pre = ColumnTransformer(
+        [
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency),
+                categorical,
+            ),
+            ("num", StandardScaler(), numeric),
+        ]
+    )
+    base = Pipeline([("pre", pre), ("clf", LogisticRegression(C=c, max_iter=2000))])
+    return CalibratedClassifierCV(base, method="sigmoid", cv=cv)

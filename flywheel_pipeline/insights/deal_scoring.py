@@ -53,15 +53,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from flywheel_pipeline.insights._common import (
     GroupRate,
     as_date,
+    calibrated_logistic,
     classification_metrics,
     empty_model_runs,
     end_of_day,
@@ -339,23 +336,10 @@ class StageRate(GroupRate):
 
 
 def _pipeline(n_train: int, groups: np.ndarray, y: np.ndarray) -> CalibratedClassifierCV:
-    pre = ColumnTransformer(
-        [
-            (
-                "cat",
-                OneHotEncoder(
-                    handle_unknown="infrequent_if_exist",
-                    min_frequency=max(5, int(0.01 * n_train)),
-                ),
-                CATEGORICAL,
-            ),
-            ("num", StandardScaler(), NUMERIC),
-        ]
-    )
-    base = Pipeline([("pre", pre), ("clf", LogisticRegression(C=0.1, max_iter=2000))])
     # Folds by deal: a deal's weekly snapshots are near-copies of each other.
     folds = list(GroupKFold(n_splits=3).split(np.zeros(len(y)), y, groups))
-    return CalibratedClassifierCV(base, method="sigmoid", cv=folds)
+    min_frequency = max(5, int(0.01 * n_train))
+    return calibrated_logistic(CATEGORICAL, NUMERIC, min_frequency=min_frequency, c=0.1, cv=folds)
 
 
 def _fit(x: pd.DataFrame, y: np.ndarray, deal_ids: pd.Series) -> CalibratedClassifierCV:

@@ -37,14 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from flywheel_pipeline.insights._common import (
     GroupRate,
     as_date,
+    calibrated_logistic,
     classification_metrics,
     empty_model_runs,
     end_of_day,
@@ -216,21 +213,8 @@ class ChannelRate(GroupRate):
 
 
 def _pipeline(n_train: int, random_state: int) -> CalibratedClassifierCV:
-    pre = ColumnTransformer(
-        [
-            (
-                "cat",
-                OneHotEncoder(
-                    handle_unknown="infrequent_if_exist",
-                    min_frequency=max(5, int(0.005 * n_train)),
-                ),
-                CATEGORICAL,
-            ),
-            ("num", StandardScaler(), NUMERIC),
-        ]
-    )
-    base = Pipeline([("pre", pre), ("clf", LogisticRegression(C=0.5, max_iter=2000))])
-    return CalibratedClassifierCV(base, method="sigmoid", cv=3)
+    min_frequency = max(5, int(0.005 * n_train))
+    return calibrated_logistic(CATEGORICAL, NUMERIC, min_frequency=min_frequency, c=0.5, cv=3)
 
 
 def _conversion_cdf(days_to_convert: pd.Series, horizon_days: int):

@@ -14,7 +14,7 @@ import plotly.express as px
 
 from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, WINDOW_DAYS
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, read_relation_if_exists
 
 REPORT_FILE = "flywheel.html"
 STAGES = ["stranger", "prospect", "customer", "promoter"]
@@ -41,19 +41,9 @@ class _Page:
         self.parts.append(frame.to_html(index=False, classes="data", border=0, escape=True))
 
 
-def _read(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame | None:
-    schema, table = relation.split(".")
-    exists = conn.execute(
-        "select count(*) from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0]
-    return conn.execute(f"select * from {relation}").df() if exists else None
-
-
 def _stages(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("The wheel: people per stage")
-    stages_daily = _read(conn, "flywheel.stages_daily")
+    stages_daily = read_relation_if_exists(conn, "flywheel.stages_daily")
     if stages_daily is None or stages_daily.empty:
         page.note("flywheel.stages_daily is not built yet.")
         return
@@ -72,7 +62,7 @@ def _stages(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _momentum(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Momentum and phase")
-    momentum = _read(conn, "flywheel.momentum")
+    momentum = read_relation_if_exists(conn, "flywheel.momentum")
     if momentum is None or momentum.empty:
         page.note("flywheel.momentum is not built yet.")
         return
@@ -83,7 +73,7 @@ def _momentum(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _channels(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Attract: sessions by channel")
-    channels = _read(conn, "attract.channel_daily")
+    channels = read_relation_if_exists(conn, "attract.channel_daily")
     if channels is None or channels.empty:
         page.note("attract.channel_daily is not built yet.")
         return
@@ -101,8 +91,8 @@ def _percent(values: pd.Series) -> pd.Series:
 
 def _search_opportunities(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Attract: search opportunities")
-    curve = _read(conn, "ml.search_ctr_curve")
-    found = _read(conn, "ml.search_opportunities")
+    curve = read_relation_if_exists(conn, "ml.search_ctr_curve")
+    found = read_relation_if_exists(conn, "ml.search_opportunities")
     if curve is None or curve.empty or found is None:
         page.note("No Search Console data modelled yet (ml.search_ctr_curve).")
         return
@@ -167,7 +157,7 @@ def _search_opportunities(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _topics(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Engage: what customers ask about")
-    topics = _read(conn, "engage.conversation_topics")
+    topics = read_relation_if_exists(conn, "engage.conversation_topics")
     if topics is None or topics.empty:
         page.note("engage.conversation_topics is not built yet.")
         return
@@ -177,7 +167,7 @@ def _topics(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _recommendations(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Recommendations")
-    recommendations = _read(conn, "flywheel.recommendations")
+    recommendations = read_relation_if_exists(conn, "flywheel.recommendations")
     if recommendations is None or recommendations.empty:
         page.note("No recommendations yet.")
         return
@@ -301,7 +291,7 @@ def _forest(page: _Page, points: pd.DataFrame) -> None:
 
 def _outcomes(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Measured outcomes")
-    outcomes = _read(conn, "flywheel.recommendation_outcomes")
+    outcomes = read_relation_if_exists(conn, "flywheel.recommendation_outcomes")
     if outcomes is None or outcomes.empty:
         page.note(
             "No outcomes measured yet. A recommendation marked done in the decisions folder "
@@ -360,7 +350,7 @@ def _outcomes(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Model quality (holdout metric beside a naive baseline)")
-    runs = _read(conn, "flywheel.model_runs")
+    runs = read_relation_if_exists(conn, "flywheel.model_runs")
     if runs is None or runs.empty:
         page.note("No model runs yet.")
         return

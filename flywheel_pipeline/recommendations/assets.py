@@ -14,7 +14,8 @@ from flywheel_pipeline.recommendations.outcomes import measure_outcomes
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
-    read_relation,
+    read_relation_if_exists,
+    relation_exists,
     replace_table,
 )
 
@@ -51,29 +52,14 @@ _TRAFFIC_SQL = (
 )
 
 
-def _exists(conn: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    schema, table = relation.split(".")
-    return bool(
-        conn.execute(
-            "select count(*) from information_schema.tables "
-            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
-def _read_optional(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame | None:
-    return read_relation(conn, relation) if _exists(conn, relation) else None
-
-
 def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
     """Every input of :func:`build_candidates` that the warehouse holds (``None`` where a
     table is missing), keyed by its argument name."""
     relations = {**_ML_INPUTS, **_STAGING_INPUTS}
-    inputs = {name: _read_optional(conn, relation) for name, relation in relations.items()}
-    runs = [frame for rel in _RUNS if (frame := _read_optional(conn, rel)) is not None]
+    inputs = {name: read_relation_if_exists(conn, relation) for name, relation in relations.items()}
+    runs = [frame for rel in _RUNS if (frame := read_relation_if_exists(conn, rel)) is not None]
     inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
-    inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if _exists(conn, _TRAFFIC) else None
+    inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if relation_exists(conn, _TRAFFIC) else None
     return inputs
 
 
@@ -140,10 +126,10 @@ def recommendation_candidates(
         inputs = read_inputs(conn)
         data_through = as_of(inputs)
         fresh = build_candidates(data_through=data_through, cycle=config.cycle, **inputs)
-        decisions = _read_optional(conn, _DECISIONS)
+        decisions = read_relation_if_exists(conn, _DECISIONS)
         candidates = with_decided_history(
             fresh,
-            _read_optional(conn, _CANDIDATES),
+            read_relation_if_exists(conn, _CANDIDATES),
             [] if decisions is None else decisions["recommendation_id"],
         )
         replace_table(conn, _CANDIDATES, candidates)
@@ -175,8 +161,8 @@ _OUTCOME_INPUTS = {
 def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
     """Every input of :func:`measure_outcomes` besides the recommendations (``None`` where
     a table is missing), keyed by its argument name."""
-    inputs = {name: _read_optional(conn, rel) for name, rel in _OUTCOME_INPUTS.items()}
-    inputs["search"] = _read_optional(conn, _SEARCH)
+    inputs = {name: read_relation_if_exists(conn, rel) for name, rel in _OUTCOME_INPUTS.items()}
+    inputs["search"] = read_relation_if_exists(conn, _SEARCH)
     return inputs
 
 
@@ -214,7 +200,7 @@ def recommendation_outcomes(warehouse: WarehouseResource) -> dg.MaterializeResul
     flywheel_pipeline/recommendations/outcomes.py)."""
     with warehouse.get_connection() as conn:
         acted = acted_recommendations(
-            _read_optional(conn, _CANDIDATES), _read_optional(conn, _DECISIONS)
+            read_relation_if_exists(conn, _CANDIDATES), read_relation_if_exists(conn, _DECISIONS)
         )
         done = 0 if acted is None else int(acted["done_at"].notna().sum())
         inputs = read_outcome_inputs(conn) if done else {}

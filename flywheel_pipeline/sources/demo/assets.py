@@ -18,8 +18,8 @@ from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
+    relation_exists,
     replace_table,
-    table_columns,
 )
 
 DEMO_BUSINESS = dg.AssetKey(["demo", "business"])
@@ -54,7 +54,7 @@ def trim_google_history(conn: duckdb.DuckDBPyConnection, first: dt.date, last: d
     deleted = 0
     for report in (*reports.ga4, *reports.search_console):
         relation = f"raw.{report.table}"
-        if table_columns(conn, relation):
+        if relation_exists(conn, relation):
             (rows,) = conn.execute(
                 f"delete from {relation} where date < ? or date > ?", [first, last]
             ).fetchone()
