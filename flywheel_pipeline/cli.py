@@ -66,7 +66,15 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
         raise click.ClickException(str(exc)) from None
     if not success:
         raise click.ClickException("the run failed; the log above has the details")
+    from flywheel_pipeline.evaluation.planted import targets_met
+
+    evaluation = evaluate_and_report(settings)
     print_summary(settings)
+    met, stated = targets_met(evaluation)
+    click.echo(
+        f"Models against the planted truths: {met} of {stated} targets met "
+        "(`flywheel evaluate` prints the table)."
+    )
     click.echo(f"Done in {time.monotonic() - started:.0f} s.")
 
 
@@ -224,6 +232,50 @@ def report() -> None:
     with _connect_read_only(settings) as conn:
         path = render_report(conn, settings.reports_dir / REPORT_FILE)
     click.echo(f"HTML report: {path}")
+
+
+@main.command()
+def evaluate() -> None:
+    """Score every model against the demo's planted truths (demo only).
+
+    Writes flywheel.model_evaluation, prints the table and rebuilds the HTML report."""
+    from tabulate import tabulate
+
+    from flywheel_pipeline.evaluation.planted import targets_met
+
+    settings = _settings()
+    frame = evaluate_and_report(settings)
+    shown = frame.drop(columns=["seed", "scale", "data_through"]).assign(
+        target=frame["target"].astype(object).where(frame["target"].notna(), None),
+        passed=frame["passed"].map({True: "yes", False: "NO"}).fillna(""),
+    )
+    first = frame.iloc[0]
+    click.echo(
+        f"Demo seed {first['seed']}, scale {first['scale']:g}, data through "
+        f"{first['data_through']}:"
+    )
+    click.echo(tabulate(shown, headers="keys", showindex=False, floatfmt=".3f", missingval=""))
+    met, stated = targets_met(frame)
+    click.echo(f"{met} of {stated} targets met.")
+
+
+def evaluate_and_report(settings: Settings):
+    """Evaluate the published models against the planted truths, record it, and rebuild the
+    report so that it shows the evaluation."""
+    from flywheel_pipeline.evaluation.planted import NotADemoWarehouse, evaluate, record_evaluation
+    from flywheel_pipeline.operations.report import REPORT_FILE, render_report
+    from flywheel_pipeline.warehouse import connect
+
+    if not settings.duckdb_path.exists():
+        raise click.ClickException(f"no warehouse at {settings.duckdb_path}; run `flywheel demo`")
+    with connect(settings.duckdb_path) as conn:
+        try:
+            frame = evaluate(conn)
+        except NotADemoWarehouse as exc:
+            raise click.ClickException(str(exc)) from None
+        record_evaluation(conn, frame)
+        render_report(conn, settings.reports_dir / REPORT_FILE)
+    return frame
 
 
 @main.group()

@@ -89,7 +89,9 @@ def replace_rows(
 ) -> None:
     """Delete the rows whose `key_column` is in `keys`, then append `frame`, atomically.
 
-    Used for tables several assets share (e.g. raw.quarantine, one slice per source).
+    Used for tables several assets share (e.g. raw.quarantine, one slice per source) and for
+    tables that keep history (ml.<model>_runs, one slice per run). A column the frame brings
+    and the table lacks is added (null in the older rows).
     """
     schema, _ = relation.split(".")
     conn.execute(f"create schema if not exists {schema}")
@@ -97,6 +99,8 @@ def replace_rows(
         conn.execute(
             f"create table if not exists {relation} as select * from _incoming where false"
         )
+        incoming = conn.execute("select column_name, column_type from (describe _incoming)")
+        add_missing_columns(conn, relation, dict(incoming.fetchall()))
         conn.execute(f"delete from {relation} where {key_column} in (select unnest(?))", [keys])
         conn.execute(f"insert into {relation} by name select * from _incoming")
 

@@ -408,9 +408,11 @@ def _plant_duplicates_and_ml(database: Path, through: dt.date) -> None:
         conn.execute("create schema if not exists ml")
         conn.execute(f"""
             create or replace table ml.conversation_topics as
-            select i::integer as topic_id, 'topic ' || i as label, 'term' || i || ',other'
+            select i::integer as topic_id, 'topic ' || i as label,
+                'How do I do ' || i || '?' as representative_question, 'term' || i || ',other'
                 as top_terms, 0::bigint as conversations, i = 0 as is_content_gap,
-                'planted' as gap_evidence, date '{through}' as data_through
+                'planted' as gap_evidence, '/help/' || i as best_page,
+                0.1 * i as best_page_similarity, date '{through}' as data_through
             from range(4) as t(i)""")
         conn.execute(f"""
             create or replace table ml.conversation_topic_assignments as
@@ -462,7 +464,8 @@ def _plant_duplicates_and_ml(database: Path, through: dt.date) -> None:
                 select '{table}-' || d as run_id, '{table}' as model,
                     timestamp '{through}' as trained_at, 100::bigint as train_rows,
                     20::bigint as holdout_rows, metric, 0.7 as value, 0.5 as baseline_value,
-                    d as data_through
+                    d as data_through, 'model' as served_by,
+                    'the model beats its baseline' as serving_reason
                 from (values (date '{older}'), (date '{through}')) as r(d),
                     (values ('{metrics[0]}'), ('{metrics[1]}')) as m(metric)""")
 

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,20 @@ MODEL_RUNS_COLUMNS = [
     "value",
     "baseline_value",
     "data_through",
+    "served_by",
+    "serving_reason",
 ]
+
+_RUN_TYPES = {
+    "train_rows": "int64",
+    "holdout_rows": "int64",
+    "served_by": "string",
+    "serving_reason": "string",
+}
+
+SERVED_BY_MODEL = "model"
+SERVED_BY_BASELINE = "baseline"
+SERVED_BY_RULES = "rules"
 
 
 def to_utc_naive(values: pd.Series) -> pd.Series:
@@ -85,17 +99,53 @@ def _num(value: object) -> float:
         return math.nan
 
 
+@dataclass(frozen=True)
+class Serving:
+    """Which scorer publishes the run's predictions, and why (repeated on every metric row)."""
+
+    served_by: str  # SERVED_BY_MODEL, SERVED_BY_BASELINE or SERVED_BY_RULES
+    reason: str
+
+
+def champion(
+    metric: str,
+    model_value: float,
+    baseline_value: float,
+    *,
+    higher_is_better: bool = True,
+) -> Serving:
+    """Champion/challenger on the holdout's primary metric: the model serves only when it
+    beats its naive baseline; a tie, a loss or a metric that cannot be computed lets the
+    baseline serve, and the reason says which and by how much."""
+    if not (math.isfinite(_num(model_value)) and math.isfinite(_num(baseline_value))):
+        return Serving(
+            SERVED_BY_BASELINE,
+            f"holdout {metric} could not be computed (model {model_value}, "
+            f"baseline {baseline_value}): the baseline serves",
+        )
+    wins = model_value > baseline_value if higher_is_better else model_value < baseline_value
+    verdict = "beats" if wins else "does not beat"
+    return Serving(
+        SERVED_BY_MODEL if wins else SERVED_BY_BASELINE,
+        f"holdout {metric}: model {model_value:.4f} {verdict} baseline {baseline_value:.4f}"
+        f" ({'higher' if higher_is_better else 'lower'} is better): the "
+        f"{'model' if wins else 'baseline'} serves",
+    )
+
+
 def model_run_rows(
     model: str,
     data_through: dt.date,
     train_rows: int,
     holdout_rows: int,
     metrics: Iterable[tuple[str, object, object]],
+    serving: Serving | None = None,
 ) -> pd.DataFrame:
     """``model_runs`` rows, one per ``(metric, value, baseline_value)``.
 
     ``trained_at`` is ``data_through`` (a timestamp at midnight) so replays reproduce, and
-    ``run_id`` is a hash of the model name and ``data_through``.
+    ``run_id`` is a hash of the model name and ``data_through``. ``serving`` says which
+    scorer publishes (None: the model has no naive challenger, e.g. topics).
     """
     day = as_date(data_through)
     rows = [
@@ -109,11 +159,13 @@ def model_run_rows(
             "value": _num(value),
             "baseline_value": _num(baseline),
             "data_through": day,
+            "served_by": serving.served_by if serving else None,
+            "serving_reason": serving.reason if serving else None,
         }
         for name, value, baseline in metrics
     ]
     frame = pd.DataFrame(rows, columns=MODEL_RUNS_COLUMNS)
-    return frame.astype({"train_rows": "int64", "holdout_rows": "int64"})
+    return frame.astype(_RUN_TYPES)
 
 
 def empty_model_runs() -> pd.DataFrame:

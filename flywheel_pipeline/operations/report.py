@@ -354,12 +354,51 @@ def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     if runs is None or runs.empty:
         page.note("No model runs yet.")
         return
-    columns = ["model", "metric", "value", "baseline_value", "beats_baseline", "data_through"]
-    shown = runs[[c for c in columns if c in runs.columns]]
+    latest = runs[runs["data_through"] == runs.groupby("model")["data_through"].transform("max")]
+    columns = ["model", "metric", "value", "baseline_value", "beats_baseline", "served_by"]
+    shown = latest[[c for c in columns if c in latest.columns]]
     if "beats_baseline" in shown:  # null for counts and flags, which beat nothing
         verdict = shown["beats_baseline"].map({True: "yes", False: "no"})
         shown = shown.assign(beats_baseline=verdict.fillna(""))
-    page.table(shown.round({"value": 3, "baseline_value": 3}))
+    page.table(shown.round({"value": 3, "baseline_value": 3}).fillna(""))
+    if "serving_reason" in latest:
+        reasons = latest.dropna(subset=["serving_reason"]).drop_duplicates("model")
+        for row in reasons.itertuples():
+            page.note(f"{row.model}: {row.serving_reason}.")
+    quality = runs[runs["metric_kind"].isin(["higher_is_better", "lower_is_better"])]
+    if quality["data_through"].nunique() > 1:
+        page.figure(
+            px.line(
+                quality.sort_values("data_through"),
+                x="data_through",
+                y="value",
+                color="model",
+                line_dash="metric",
+                markers=True,
+                title="Holdout quality run after run",
+            )
+        )
+
+
+def _evaluation(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
+    """Demo only: `flywheel evaluate` scores the published models against planted truths."""
+    evaluation = read_relation_if_exists(conn, "flywheel.model_evaluation")
+    if evaluation is None or evaluation.empty:
+        return
+    latest = evaluation[evaluation["data_through"] == evaluation["data_through"].max()]
+    first = latest.iloc[0]
+    page.heading("Demo: every model against the planted truths")
+    judged = latest["passed"].dropna()
+    page.note(
+        f"Seed {first['seed']}, scale {first['scale']:g}, data through {first['data_through']}: "
+        f"{int(judged.sum())} of {len(judged)} targets met."
+    )
+    page.table(
+        latest[["model", "metric", "value", "comparator", "target", "passed"]]
+        .assign(passed=latest["passed"].map({True: "yes", False: "NO"}))
+        .round({"value": 3, "target": 3})
+        .fillna("")
+    )
 
 
 SECTIONS = (
@@ -371,6 +410,7 @@ SECTIONS = (
     _recommendations,
     _outcomes,
     _model_runs,
+    _evaluation,
 )
 # Insight tables the report reads although no mart carries them (SPEC §5 names no search
 # mart): the report asset depends on them besides the marts.

@@ -66,6 +66,8 @@ def queries_truth(queries: pd.DataFrame) -> pd.DataFrame:
             "searches_per_day": np.round(queries["search_volume"].to_numpy(), 3),
             "is_under_performer": queries["is_under_performer"].to_numpy(),
             "topic_key": queries["topic_key"].to_numpy(),
+            # brand | product | help | gap: brand queries must never get a title rewrite
+            "query_kind": queries["kind"].to_numpy(),
         }
     ).sort_values("query", ignore_index=True)
 

@@ -3,6 +3,9 @@
     engagement statistics of the conversations assigned to it. trend_28d compares the
     last N days (var flywheel_recent_days) with the N days before, up to the last
     conversation date: (recent - previous) / previous, null when previous is 0.
+    rank_volume orders topics by recent volume; rank_rising by the change of the
+    add-one-smoothed log volume, so that a topic going from 1 to 3 conversations does not
+    outrank one going from 100 to 160.
 #}
 {% set recent_days = var('flywheel_recent_days', 28) %}
 
@@ -90,11 +93,25 @@ assigned as (
 
 ),
 
+ranked as (
+
+    select
+        topic_id,
+        row_number() over (
+            order by conversations_28d desc, conversations desc, topic_id asc
+        ) as rank_volume,
+        ln(1 + conversations_28d) - ln(1 + conversations_prev_28d) as rising_score
+
+    from topic_stats
+
+),
+
 final as (
 
     select
         cast(topics.topic_id as {{ dbt.type_int() }}) as topic_id,
         topics.label,
+        topics.representative_question,
         topics.top_terms,
         cast(coalesce(topic_stats.conversations, 0) as {{ dbt.type_bigint() }}) as conversations,
         {{ safe_divide('topic_stats.conversations', 'assigned.assigned_conversations') }}
@@ -107,17 +124,30 @@ final as (
             'topic_stats.conversations_28d - topic_stats.conversations_prev_28d',
             'topic_stats.conversations_prev_28d',
         ) }} as trend_28d,
+        cast(ranked.rank_volume as {{ dbt.type_int() }}) as rank_volume,
+        cast(
+            row_number() over (
+                order by
+                    ranked.rising_score desc nulls last,
+                    topic_stats.conversations_28d desc,
+                    topics.topic_id asc
+            ) as {{ dbt.type_int() }}
+        ) as rank_rising,
         topic_stats.resolution_rate,
         topic_stats.handoff_rate,
         topic_stats.avg_csat,
         topics.is_content_gap,
         topics.gap_evidence,
+        topics.best_page,
+        topics.best_page_similarity,
         topics.data_through
 
     from topics
     cross join assigned
     left join topic_stats
         on topics.topic_id = topic_stats.topic_id
+    left join ranked
+        on topics.topic_id = ranked.topic_id
 
 )
 

@@ -22,7 +22,9 @@ model_runs as (
             metric,
             value,
             baseline_value,
-            data_through
+            data_through,
+            served_by,
+            serving_reason
         from {{ source_or_empty('ml', table) }}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -59,7 +61,9 @@ final as (
             when metric_kind = 'higher_is_better' then value > baseline_value
             when metric_kind = 'lower_is_better' then value < baseline_value
         end as beats_baseline,
-        cast(data_through as date) as data_through
+        cast(data_through as date) as data_through,
+        cast(served_by as {{ dbt.type_string() }}) as served_by,
+        cast(serving_reason as {{ dbt.type_string() }}) as serving_reason
 
     from classified
 
