@@ -60,7 +60,7 @@ def main() -> None:
         if args.home is None:
             _build_demo(home, args.scale)
         database = Path(scratch) / "warehouse.duckdb"
-        shutil.copy(home / "warehouse" / "flywheel.duckdb", database)
+        shutil.copy(home / "warehouse" / "warehouse.duckdb", database)
         print(f"{'model':<28} {'seconds':>8}", flush=True)
         subprocess.run([sys.executable, "-c", CHILD, str(database)], check=True)
 

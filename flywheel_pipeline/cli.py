@@ -20,9 +20,12 @@ from flywheel_pipeline.settings import Settings, SettingsError, load_settings
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    if settings.legacy_warehouse_notice:
+        click.echo(settings.legacy_warehouse_notice, err=True)
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,6 +15,9 @@ from typing import Literal
 import pydantic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+WAREHOUSE_FILE = "warehouse.duckdb"
+LEGACY_WAREHOUSE_FILE = "flywheel.duckdb"
+
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the variable."""
@@ -81,7 +84,26 @@ class Settings(BaseSettings):
 
     @property
     def duckdb_path(self) -> Path:
-        return (self.flywheel_duckdb_path or self.home / "warehouse" / "flywheel.duckdb").resolve()
+        """The warehouse file. Its default name is no schema's: DuckDB names the catalog after
+        the file, and a `flywheel.duckdb` beside a schema `flywheel` makes `flywheel.momentum`
+        ambiguous in any client that opens the file. A warehouse an earlier version created
+        under that name is still used (see :attr:`legacy_warehouse_notice`)."""
+        if self.flywheel_duckdb_path is not None:
+            return self.flywheel_duckdb_path.resolve()
+        default = self.home / "warehouse" / WAREHOUSE_FILE
+        legacy = self.home / "warehouse" / LEGACY_WAREHOUSE_FILE
+        return (legacy if legacy.exists() and not default.exists() else default).resolve()
+
+    @property
+    def legacy_warehouse_notice(self) -> str | None:
+        """One line telling how to move a warehouse that still has the old default name."""
+        if self.duckdb_path.name != LEGACY_WAREHOUSE_FILE or self.flywheel_duckdb_path:
+            return None
+        return (
+            f"note: using {self.duckdb_path}, the old default name; `mv {self.duckdb_path} "
+            f"{self.duckdb_path.with_name(WAREHOUSE_FILE)}` lets DuckDB clients open it "
+            "without a catalog named like the `flywheel` schema"
+        )
 
     @property
     def landing_dir(self) -> Path:

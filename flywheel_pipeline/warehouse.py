@@ -14,9 +14,8 @@ import pandas as pd
 # limits it to one step at a time because DuckDB allows a single writer process.
 WAREHOUSE_POOL = "warehouse"
 
-# The file is flywheel.duckdb and one schema is `flywheel`: opened directly, DuckDB would name
-# the catalog `flywheel` too and `flywheel.recommendations` would be ambiguous. Attaching the
-# file under this alias keeps two-part names (`schema.table`) unambiguous.
+# Whatever the file's name (an older default was flywheel.duckdb, like the schema `flywheel`),
+# attaching it under this alias keeps two-part names (`schema.table`) unambiguous.
 CATALOG = "warehouse"
 
 # DuckDB's memory during bulk loads (past it DuckDB spills to disk): enough for one page or

@@ -55,7 +55,7 @@ class Drop:
 
     def __init__(self, root: Path) -> None:
         self.landing = root / "landing"
-        self.database = root / "warehouse" / "flywheel.duckdb"
+        self.database = root / "warehouse" / "warehouse.duckdb"
         self.database.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, relative: str, content: str | bytes) -> Path:

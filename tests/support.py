@@ -12,7 +12,7 @@ def demo_settings(home: Path, scale: float = 0.15, days: int = 120) -> Settings:
     # earlier test's value must never redirect this one.
     return load_settings(
         flywheel_home=home,
-        flywheel_duckdb_path=home / "warehouse" / "flywheel.duckdb",
+        flywheel_duckdb_path=home / "warehouse" / "warehouse.duckdb",
         flywheel_source="demo",
         flywheel_demo_scale=scale,
         flywheel_demo_days=days,

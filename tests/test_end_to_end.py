@@ -57,7 +57,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Path) -> P
 
 @pytest.mark.slow
 def test_every_flywheel_schema_has_non_empty_tables(demo_home: Path) -> None:
-    snapshot = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
+    snapshot = _snapshot(demo_home / "warehouse" / "warehouse.duckdb")
     for schema in SCHEMAS:
         tables = {name: len(frame) for name, frame in snapshot.items() if name.startswith(schema)}
         assert tables and any(tables.values()), f"{schema} is empty: {tables}"
@@ -75,10 +75,17 @@ def test_report_and_serving_copy_are_published(demo_home: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_warehouse_opens_the_obvious_way(demo_home: Path) -> None:
+    """No catalog named like a schema: `flywheel.momentum` is not ambiguous."""
+    with duckdb.connect(str(demo_home / "warehouse" / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("select count(*) from flywheel.momentum").fetchone()[0] > 0
+
+
+@pytest.mark.slow
 def test_rerun_leaves_identical_tables(demo_home: Path) -> None:
-    before = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
+    before = _snapshot(demo_home / "warehouse" / "warehouse.duckdb")
     assert _run_everything(demo_home).success
-    after = _snapshot(demo_home / "warehouse" / "flywheel.duckdb")
+    after = _snapshot(demo_home / "warehouse" / "warehouse.duckdb")
     assert before.keys() == after.keys()
     for name in before:
         pd.testing.assert_frame_equal(before[name], after[name], obj=name)
@@ -88,7 +95,7 @@ def test_rerun_leaves_identical_tables(demo_home: Path) -> None:
 def test_every_model_metric_is_classified_and_search_opportunities_are_reported(
     demo_home: Path,
 ) -> None:
-    with connect(demo_home / "warehouse" / "flywheel.duckdb", read_only=True) as conn:
+    with connect(demo_home / "warehouse" / "warehouse.duckdb", read_only=True) as conn:
         runs = conn.execute("select model, metric, metric_kind from flywheel.model_runs").df()
     assert "search_ctr_curve" in set(runs["model"])
     # a metric in none of the dbt vars' lists would never count as model quality

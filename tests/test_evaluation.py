@@ -180,7 +180,7 @@ def test_a_warehouse_without_planted_truths_is_refused() -> None:
 def test_the_command_prints_the_table_records_it_and_rebuilds_the_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = tmp_path / "warehouse" / "flywheel.duckdb"
+    database = tmp_path / "warehouse" / "warehouse.duckdb"
     database.parent.mkdir()
     with connect(database) as conn:
         _plant(conn)
@@ -197,7 +197,7 @@ def test_the_command_prints_the_table_records_it_and_rebuilds_the_report(
 
 
 def test_the_command_refuses_a_live_warehouse(tmp_path: Path, monkeypatch) -> None:
-    database = tmp_path / "warehouse" / "flywheel.duckdb"
+    database = tmp_path / "warehouse" / "warehouse.duckdb"
     database.parent.mkdir()
     duckdb.connect(str(database)).close()  # an empty warehouse: no demo ever ran
     monkeypatch.setenv("FLYWHEEL_HOME", str(tmp_path))

@@ -25,7 +25,7 @@ def test_every_model_meets_its_target_against_the_planted_truths(
 ) -> None:
     settings = load_settings(
         flywheel_home=tmp_path,
-        flywheel_duckdb_path=tmp_path / "warehouse" / "flywheel.duckdb",
+        flywheel_duckdb_path=tmp_path / "warehouse" / "warehouse.duckdb",
         flywheel_source="demo",
         flywheel_demo_seed=seed,
         flywheel_demo_scale=1.0,

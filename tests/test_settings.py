@@ -11,8 +11,25 @@ from flywheel_pipeline.settings import SettingsError, load_settings
 def test_defaults_follow_flywheel_home(tmp_path: Path) -> None:
     settings = load_settings(flywheel_home=tmp_path)
     assert settings.source == "demo"
-    assert settings.duckdb_path == tmp_path / "warehouse" / "flywheel.duckdb"
+    assert settings.duckdb_path == tmp_path / "warehouse" / "warehouse.duckdb"
+    assert settings.legacy_warehouse_notice is None
     assert settings.landing_dir == tmp_path / "landing"
+
+
+def test_a_warehouse_with_the_old_default_name_is_still_found(tmp_path: Path) -> None:
+    legacy = tmp_path / "warehouse" / "flywheel.duckdb"
+    legacy.parent.mkdir()
+    legacy.touch()
+    settings = load_settings(flywheel_home=tmp_path)
+    assert settings.duckdb_path == legacy
+    notice = settings.legacy_warehouse_notice
+    assert (
+        notice.count("\n") == 0 and f"mv {legacy} {legacy.with_name('warehouse.duckdb')}" in notice
+    )
+    # once moved (or when both exist) the new name wins and nothing is said
+    (tmp_path / "warehouse" / "warehouse.duckdb").touch()
+    assert load_settings(flywheel_home=tmp_path).duckdb_path.name == "warehouse.duckdb"
+    assert load_settings(flywheel_home=tmp_path).legacy_warehouse_notice is None
 
 
 def test_source_is_live_when_google_settings_are_present(monkeypatch: pytest.MonkeyPatch) -> None:
