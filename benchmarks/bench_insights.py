@@ -19,9 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from flywheel_pipeline.settings import load_settings
+
 CHILD = r"""
-import resource, sys, time
+import logging, resource, sys, time
 import dagster as dg
+logging.getLogger("dagster").setLevel(logging.WARNING)
 from flywheel_pipeline.insights import assets as insights
 from flywheel_pipeline.warehouse import WarehouseResource
 
@@ -60,7 +63,7 @@ def main() -> None:
         if args.home is None:
             _build_demo(home, args.scale)
         database = Path(scratch) / "warehouse.duckdb"
-        shutil.copy(home / "warehouse" / "warehouse.duckdb", database)
+        shutil.copy(load_settings(flywheel_home=home).duckdb_path, database)
         print(f"{'model':<28} {'seconds':>8}", flush=True)
         subprocess.run([sys.executable, "-c", CHILD, str(database)], check=True)
 
