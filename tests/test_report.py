@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline.definitions import build_definitions
+from flywheel_pipeline.insights._common import SERVED_BY_BASELINE, Serving, model_run_rows
 from flywheel_pipeline.insights.search_opportunities import CURVE_COLUMNS, OPPORTUNITY_COLUMNS
 from flywheel_pipeline.operations.report import (
     INSIGHT_INPUTS,
@@ -100,8 +101,23 @@ def test_top_opportunities_and_the_curve_against_the_prior_are_shown(tmp_path: P
 
 def test_a_cold_start_and_an_unbuilt_warehouse_say_so(tmp_path: Path) -> None:
     empty = pd.DataFrame(columns=OPPORTUNITY_COLUMNS)
-    cold = _render(tmp_path, {"ml.search_ctr_curve": _curve(0), "ml.search_opportunities": empty})
-    assert "the public prior serves" in cold
+    runs = model_run_rows(
+        "search_ctr_curve",
+        THROUGH,
+        0,
+        0,
+        [("cold_start", 1.0, None)],
+        Serving(SERVED_BY_BASELINE, "too little data for a site curve: the public prior serves"),
+    )
+    cold = _render(
+        tmp_path,
+        {
+            "ml.search_ctr_curve": _curve(0),
+            "ml.search_opportunities": empty,
+            "ml.search_ctr_curve_runs": runs,
+        },
+    )
+    assert "Which curve serves: too little data for a site curve: the public prior serves" in cold
     assert "No query-page is below the curve" in cold
 
     unbuilt = _render(tmp_path / "unbuilt", {})
@@ -122,6 +138,7 @@ def test_model_quality_says_which_metrics_beat_their_baseline(tmp_path: Path) ->
             "value": [0.0102, 0.0],
             "baseline_value": [0.0166, None],
             "beats_baseline": pd.array([True, None], dtype="boolean"),
+            "metric_kind": ["lower_is_better", "descriptive"],
             "data_through": THROUGH,
         }
     )
@@ -240,3 +257,25 @@ def test_the_report_waits_for_the_outcomes_mart(
     assert dg.AssetKey(["flywheel", "recommendation_outcomes"]) in {
         d.asset_key for d in report.deps
     }
+
+
+def test_model_quality_over_time_is_drawn_once_there_are_two_runs(tmp_path: Path) -> None:
+    runs = pd.DataFrame(
+        {
+            "model": ["deal_scoring"] * 2,
+            "metric": ["auc"] * 2,
+            "value": [0.70, 0.74],
+            "baseline_value": [0.65, 0.66],
+            "beats_baseline": pd.array([True, True], dtype="boolean"),
+            "metric_kind": ["higher_is_better"] * 2,
+            "served_by": ["model"] * 2,
+            "serving_reason": ["holdout auc: model 0.7400 beats baseline 0.6600"] * 2,
+            "data_through": [THROUGH - dt.timedelta(days=28), THROUGH],
+        }
+    )
+    html = _render(tmp_path, {"flywheel.model_runs": runs})
+    section = html[html.index("Model quality") :]
+    assert "Holdout quality run after run" in section
+    assert "deal_scoring: holdout auc: model 0.7400 beats baseline 0.6600." in section
+    # the table shows the latest run only
+    assert "0.74" in section and "<td>0.7</td>" not in section

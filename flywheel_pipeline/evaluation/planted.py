@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, roc_auc_score
 
+from flywheel_pipeline.insights.runs import latest_run
 from flywheel_pipeline.warehouse import read_relation, read_relation_if_exists, replace_rows
 
 EVALUATION_TABLE = "flywheel.model_evaluation"
@@ -122,34 +123,24 @@ def _content_gap_scores(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) ->
 # scorers: the holdout metric of what is published, against the naive baseline
 
 
-def latest_runs(conn: duckdb.DuckDBPyConnection, model: str) -> pd.DataFrame:
-    """The newest run of ``ml.<model>_runs`` indexed by metric (empty when never run)."""
-    runs = read_relation_if_exists(conn, f"ml.{model}_runs")
-    if runs is None or runs.empty:
-        return pd.DataFrame(columns=["value", "baseline_value", "served_by"])
-    latest = runs[runs["data_through"] == runs["data_through"].max()]
-    if "served_by" not in latest:
-        latest = latest.assign(served_by="model")
-    return latest.set_index("metric")
-
-
 def _published(runs: pd.DataFrame, metric: str) -> tuple[float, float]:
     """(value of the scorer that serves, the baseline's value) of one holdout metric."""
     if metric not in runs.index:
         return math.nan, math.nan
     row = runs.loc[metric]
     baseline = float(row["baseline_value"])
-    return (baseline if row["served_by"] == "baseline" else float(row["value"])), baseline
+    served_by = row.get("served_by")
+    return (baseline if served_by == "baseline" else float(row["value"])), baseline
 
 
 def _holdout_scores(
     conn: duckdb.DuckDBPyConnection, model: str, checks: list[tuple[str, str]]
 ) -> Iterator[Score]:
-    runs = latest_runs(conn, model)
+    runs = latest_run(conn, model)
     for metric, comparator in checks:
         published, baseline = _published(runs, metric)
         yield Score(model, f"holdout_{metric}_published", published, comparator, baseline)
-    served = runs["served_by"].dropna()
+    served = runs.get("served_by", pd.Series(dtype="string")).dropna()
     yield Score(model, "model_serves", float(not served.empty and served.iloc[0] == "model"))
 
 

@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import plotly.express as px
 
+from flywheel_pipeline.insights.runs import latest_run
 from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, WINDOW_DAYS
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, read_relation_if_exists
@@ -96,8 +97,9 @@ def _search_opportunities(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     if curve is None or curve.empty or found is None:
         page.note("No Search Console data modelled yet (ml.search_ctr_curve).")
         return
-    if int(curve["impressions"].sum()) == 0:
-        page.note("Too little Search Console data for a site curve: the public prior serves.")
+    serving = latest_run(conn, "search_ctr_curve")
+    if "serving_reason" in serving and serving["serving_reason"].notna().any():
+        page.note(f"Which curve serves: {serving['serving_reason'].dropna().iloc[0]}.")
     lines = curve.melt(
         id_vars="position",
         value_vars=["expected_ctr", "prior_ctr"],
