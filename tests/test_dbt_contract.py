@@ -410,8 +410,9 @@ def _plant_duplicates_and_ml(database: Path, through: dt.date) -> None:
             create or replace table ml.conversation_topics as
             select i::integer as topic_id, 'topic ' || i as label,
                 'How do I do ' || i || '?' as representative_question, 'term' || i || ',other'
-                as top_terms, 0::bigint as conversations, i = 0 as is_content_gap,
-                'planted' as gap_evidence, '/help/' || i as best_page,
+                as top_terms, 0::bigint as conversations, (4 - i)::integer as rank_volume,
+                (i + 1)::integer as rank_rising, i = 0 as is_content_gap,
+                'planted' as gap_evidence, i > 0 as is_answered, '/help/' || i as best_page,
                 0.1 * i as best_page_similarity, date '{through}' as data_through
             from range(4) as t(i)""")
         conn.execute(f"""

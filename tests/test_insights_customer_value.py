@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from flywheel_pipeline.insights.customer_value import (
     BGNBD,
     GammaGamma,
+    RateRule,
     naive_orders,
     person_orders,
     summarise,
@@ -167,6 +168,50 @@ def test_beats_the_naive_rate_on_the_holdout(shop, valued):
     assert np.corrcoef(per_order, joined["mean_spend"])[0, 1] > 0.5
 
 
+def test_the_model_serves_when_it_beats_the_naive_rate(valued):
+    assert valued.serving.served_by == "model"
+    assert (valued.model_runs["served_by"] == "model").all()
+    assert valued.model_runs["serving_reason"].str.startswith("holdout correlation: ").all()
+
+
+def make_returners(n=400, seed=9, days=400):
+    """Customers who buy in a burst early on, fall silent for most of a year, and come back
+    in the last 90 days buying as often as in their burst: here silence is no sign of
+    churn, so the buy-till-you-die model writes off exactly the customers who return."""
+    rng = np.random.default_rng(seed)
+    start = END - pd.Timedelta(days=days)
+    rows = []
+    for i, burst in enumerate(rng.integers(0, 8, n)):
+        first = start + pd.Timedelta(days=float(rng.uniform(0, 30)))
+        rows.append((i, first))
+        rows += [(i, first + pd.Timedelta(days=float(rng.uniform(1, 60)))) for _ in range(burst)]
+        rows += [(i, END - pd.Timedelta(days=float(rng.uniform(0, 85)))) for _ in range(burst)]
+    orders = pd.DataFrame(rows, columns=["k", "ordered_at"])
+    orders["contact_id"] = "R" + orders["k"].astype(str).str.zfill(4)
+    orders["revenue"] = np.round(rng.gamma(4.0, 20.0, len(orders)), 2)
+    return orders.drop(columns="k")
+
+
+def test_the_naive_rate_serves_when_the_model_loses():
+    orders = make_returners()
+    res = value_customers(orders)
+    m = res.model_runs.set_index("metric")
+    assert m.loc["cold_start", "value"] == 0
+    assert m.loc["correlation", "value"] < m.loc["correlation", "baseline_value"]
+    assert res.method == "naive_rate" and res.serving.served_by == "baseline"
+    assert (res.model_runs["served_by"] == "baseline").all()
+    assert res.model_runs["serving_reason"].str.contains("does not beat").all()
+    # published: the naive rate over all the data, its CLV and the rule's P(alive)
+    summary = summarise(person_orders(orders), res.data_through)
+    values = res.customer_value.set_index("contact_id").loc[summary.index]
+    np.testing.assert_allclose(values["predicted_orders_90d"], naive_orders(summary, 90))
+    mean_order = summary["revenue"] / summary["orders"]
+    np.testing.assert_allclose(
+        values["predicted_clv_365d"], naive_orders(summary, 365) * mean_order
+    )
+    np.testing.assert_allclose(values["p_alive"], RateRule.fit(summary).p_alive(summary))
+
+
 def test_the_holdout_never_reaches_the_calibration_fit(shop, valued):
     """The calibration-period model and its holdout predictions do not move when the
     holdout's orders change (data_through kept: one order on the last day stays)."""
@@ -237,6 +282,8 @@ def test_cold_start_serves_the_rate_rule():
     res = value_customers(orders)
     m = res.model_runs.set_index("metric")
     assert res.method == "rate_rule" and m.loc["cold_start", "value"] == 1
+    assert (res.model_runs["served_by"] == "rules").all()
+    assert res.model_runs["serving_reason"].str.startswith("cold start: ").all()
     assert m.loc["customers", "value"] < 200 == m.loc["customers", "baseline_value"]
     assert {"correlation", "rmse"} <= set(m.index)  # the fallback is still evaluated
     values = res.customer_value.set_index("contact_id")

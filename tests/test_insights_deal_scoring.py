@@ -1,5 +1,6 @@
-"""Deal scoring: beats the stage baseline on a real signal, never sees the outcome, and
-agrees with the demo business's planted win probabilities."""
+"""Deal scoring: beats the stage baseline on a real signal and serves, lets the stage rates
+serve when it does not, never sees the outcome, and agrees with the demo business's planted
+win probabilities."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ from sklearn.metrics import roc_auc_score
 
 from flywheel_pipeline.insights.deal_scoring import (
     LABEL_MATURITY_DAYS,
+    StageRate,
     build_features,
     deal_outcomes,
     holdout_mask,
+    label_maturity,
     labelled_snapshots,
     score_deals,
     snapshots,
     stage_spells,
 )
+from flywheel_pipeline.recommendations._ids import model_confidence
+from flywheel_pipeline.recommendations.deals import STAGE_RATES
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
 
 END = pd.Timestamp("2026-06-30 12:00")
@@ -26,11 +31,15 @@ STAGES = np.array(["qualified", "proposal", "negotiation"])
 CHANNELS = ["Organic Search", "Paid Search", "Email", "Direct", "Paid Social"]
 
 
-def make_deals(n=800, seed=0, days=400, signal=True, post_outcome_chats=True):
+def make_deals(
+    n=800, seed=0, days=400, signal=True, post_outcome_chats=True, flip_days=None, stage_days=9.0
+):
     """Synthetic pipeline: qualified → proposal → negotiation → won, or lost at a drawn
     stage. With ``signal`` the outcome depends on channel, company size and a conversation
     before the deal. Won deals chat three times after closing (a trap: a model that read
-    conversations after the snapshot would look brilliant)."""
+    conversations after the snapshot would look brilliant). With ``flip_days`` the channel
+    alone decides, the other way round for deals created in the last ``flip_days``: what
+    the past teaches misleads about the holdout. ``stage_days``: mean days per stage."""
     rng = np.random.default_rng(seed)
     created = (END - pd.to_timedelta(rng.uniform(0, days, n), unit="D")).to_numpy()
     channel = rng.choice(CHANNELS, n)
@@ -41,9 +50,12 @@ def make_deals(n=800, seed=0, days=400, signal=True, post_outcome_chats=True):
                  + np.where(size == "201+", 1.2, 0) + np.where(early_chat, 1.3, 0))  # fmt: skip
     else:
         logit = np.zeros(n)
+    if flip_days is not None:
+        late = created > (END - pd.Timedelta(days=flip_days)).to_datetime64()
+        logit = np.where(channel == "Email", 2.5, -0.5) * np.where(late, -1, 1)
     won = rng.random(n) < 1 / (1 + np.exp(-logit))
     lost_stage = rng.integers(0, 3, n)
-    durations = ((rng.exponential(9.0, (n, 3)) + 0.5) * 86_400e9).astype("timedelta64[ns]")
+    durations = ((rng.exponential(stage_days, (n, 3)) + 0.5) * 86_400e9).astype("timedelta64[ns]")
     entries = [created, created + durations[:, 0], created + durations[:, 0] + durations[:, 1]]
     won_at = entries[2] + durations[:, 2]
     lost_at = np.select(
@@ -101,7 +113,27 @@ def scored(pipeline):
     return score_deals(deals, history, crm, conversations)
 
 
-def test_beats_the_stage_baseline_with_real_signal(pipeline, scored):
+def _assert_every_row_says_who_serves(runs: pd.DataFrame, served_by: str) -> None:
+    assert (runs["served_by"] == served_by).all(), runs[["metric", "served_by"]]
+    assert runs["serving_reason"].notna().all() and runs["serving_reason"].nunique() == 1
+    assert (
+        f"the {'rule-based fallback' if served_by == 'rules' else served_by} serves"
+        in (runs["serving_reason"].iloc[0])
+    )
+
+
+def _stage_rates_on_all_labelled(deals, history, day):
+    """The baseline refitted on every labelled deal, as it publishes when it serves."""
+    outcomes = deal_outcomes(deals, history, day)
+    spells = stage_spells(outcomes, history, day)
+    labelled = labelled_snapshots(
+        outcomes, spells, day, maturity_days=label_maturity(outcomes, day)
+    )
+    entry = labelled[labelled["at_entry"]]
+    return StageRate.fit(entry["stage"], entry["label"])
+
+
+def test_beats_the_stage_baseline_with_real_signal_and_serves(pipeline, scored):
     deals, *_ = pipeline
     m = scored.model_runs.set_index("metric")
     auc, brier, lift = m.loc["auc"], m.loc["brier"], m.loc["lift_top_decile"]
@@ -109,16 +141,53 @@ def test_beats_the_stage_baseline_with_real_signal(pipeline, scored):
           f"{brier.value:.4f} ({brier.baseline_value:.4f}), lift@10% {lift.value:.2f} "
           f"({lift.baseline_value:.2f}); train {int(auc.train_rows)}, "
           f"holdout {int(auc.holdout_rows)} snapshots")  # fmt: skip
-    assert scored.method == "calibrated_logistic"
     assert m.loc["cold_start", "value"] == 0
     assert auc.value > 0.75 and auc.value > auc.baseline_value + 0.05
     assert brier.value < brier.baseline_value
     assert lift.value > lift.baseline_value
+    # the model wins on AUC and Brier, so it serves, and every row of the run says so
+    assert scored.method == "stage_anchored_logistic"
+    assert scored.serving.served_by == "model"
+    _assert_every_row_says_who_serves(scored.model_runs, "model")
+    assert "holdout auc" in scored.serving.reason and "holdout brier" in scored.serving.reason
     # scores: exactly the deals open at data_through, probabilities, dated by the data
     open_ids = set(deals.loc[deals["closed_at"].isna(), "deal_id"])
     assert set(scored.deal_scores["deal_id"]) == open_ids
     assert scored.deal_scores["win_probability"].between(0, 1).all()
     assert (scored.deal_scores["data_through"] == END.date()).all()
+    # the model's scores are not the stage rates: deals in one stage differ
+    stage = scored.deal_scores["deal_id"].map(deals.set_index("deal_id")["stage"])
+    per_stage = scored.deal_scores.groupby(stage)["win_probability"]
+    assert (per_stage.nunique() == per_stage.size()).all() and per_stage.size().min() > 1
+
+
+def test_the_stage_rates_serve_when_the_model_loses():
+    """The channel decides the outcome, but the other way round for the latest deals (the
+    holdout): the model learns the past's lesson, loses on the holdout, and the stage win
+    rates (refitted on every labelled deal) are published instead."""
+    deals, history, crm, conversations, _ = make_deals(signal=False, seed=8, flip_days=190)
+    res = score_deals(deals, history, crm, conversations)
+    m = res.model_runs.set_index("metric")
+    assert m.loc["cold_start", "value"] == 0  # enough data: a real contest, not a cold start
+    assert m.loc["auc", "value"] < m.loc["auc", "baseline_value"]
+    assert res.serving.served_by == "baseline" and res.method == "stage_rate"
+    _assert_every_row_says_who_serves(res.model_runs, "baseline")
+    assert "does not beat" in res.serving.reason
+    expected = _stage_rates_on_all_labelled(deals, history, END.date())
+    stage = res.deal_scores["deal_id"].map(deals.set_index("deal_id")["stage"])
+    np.testing.assert_allclose(res.deal_scores["win_probability"], expected.predict(stage))
+    assert set(res.deal_scores["deal_id"]) == set(deals.loc[deals["closed_at"].isna(), "deal_id"])
+    # attend_deal's confidence then rests on the stage rates' holdout AUC, and says so
+    confidence, text = model_confidence(res.model_runs, "deal_scoring", baseline=STAGE_RATES)
+    assert confidence == pytest.approx(max(0.1, 2 * (m.loc["auc", "baseline_value"] - 0.5)))
+    assert text.startswith("stage win rates serve")
+
+
+def test_attend_deal_confidence_follows_the_serving_model(scored):
+    confidence, text = model_confidence(scored.model_runs, "deal_scoring", baseline=STAGE_RATES)
+    auc = scored.model_runs.set_index("metric").loc["auc", "value"]
+    assert confidence == pytest.approx(min(0.9, 2 * (auc - 0.5)))
+    assert text.startswith(f"model holdout AUC {auc:.2f}")
 
 
 def test_calibration_sanity(scored):
@@ -137,26 +206,43 @@ def test_post_outcome_data_does_not_leak():
     deals, history, crm, conversations, _ = make_deals(signal=False, seed=5)
     res = score_deals(deals, history, crm, conversations)
     m = res.model_runs.set_index("metric")
-    assert res.method == "calibrated_logistic"
+    assert m.loc["cold_start", "value"] == 0
     assert m.loc["auc", "value"] < m.loc["auc", "baseline_value"] + 0.05, m
 
 
-def test_snapshots_end_before_the_close_and_are_mature(pipeline):
+def test_labels_come_from_mature_deals_and_snapshots_end_before_the_close(pipeline):
     deals, history, *_ = pipeline
     day = END.date()
     outcomes = deal_outcomes(deals, history, day)
     spells = stage_spells(outcomes, history, day)
     labelled = labelled_snapshots(outcomes, spells, day)
-    closed_at = labelled["deal_id"].map(outcomes.set_index("deal_id")["closed_at"])
-    assert (labelled["snapshot_at"] < closed_at).all()
+    deal = outcomes.set_index("deal_id")
+    assert (labelled["snapshot_at"] < labelled["deal_id"].map(deal["closed_at"])).all()
     assert not labelled["stage"].str.startswith("closed").any()
     horizon = END.normalize() + pd.Timedelta(days=1 - LABEL_MATURITY_DAYS)
-    assert (labelled["snapshot_at"] <= horizon).all()
+    assert (labelled["deal_id"].map(deal["created_at"]) <= horizon).all()
     assert labelled["deal_id"].isin(outcomes.loc[outcomes["is_won"].notna(), "deal_id"]).all()
     # weekly snapshots inside a spell, one at each stage entry
     assert (labelled.groupby(["deal_id", "stage"])["at_entry"].sum() == 1).all()
     days_in = (labelled["snapshot_at"] - labelled["stage_entered_at"]) / pd.Timedelta(days=1)
     assert np.allclose(days_in % 7, 0)
+
+
+def test_label_maturity_waits_for_long_sales_cycles():
+    """Fast pipelines keep the 75-day floor; when deals take months to close, the labels
+    wait until the cohort at the maturity edge has (nearly) all closed."""
+    deals, history, *_ = make_deals(n=600, seed=2)
+    day = END.date()
+    assert label_maturity(deal_outcomes(deals, history, day), day) == LABEL_MATURITY_DAYS
+    slow, slow_history, *_ = make_deals(n=600, seed=2, stage_days=45.0)
+    outcomes = deal_outcomes(slow, slow_history, day)
+    days = label_maturity(outcomes, day)
+    assert days > LABEL_MATURITY_DAYS
+    age = (END.normalize() + pd.Timedelta(days=1) - outcomes["created_at"]).dt.days
+    edge = (age >= days) & (age < days + 28)
+    assert outcomes.loc[edge, "closed_at"].notna().mean() >= 0.95
+    before = (age >= days - 7) & (age < days + 21)
+    assert outcomes.loc[before, "closed_at"].notna().mean() < 0.95
 
 
 def test_features_ignore_everything_after_the_snapshot(pipeline):
@@ -177,10 +263,25 @@ def test_features_ignore_everything_after_the_snapshot(pipeline):
     )
     pd.testing.assert_frame_equal(base, dropped)
     pd.testing.assert_frame_equal(base, tripled)
-    assert (base["log_conversations"] > 0).any()
-    # outcome fields are not inputs: flipping every outcome leaves the features unchanged
-    flipped = outcomes.assign(is_won=~outcomes["is_won"])
-    pd.testing.assert_frame_equal(base, build_features(snaps, flipped, crm, conversations))
+    assert (base["conversations"] > 0).any()
+    # outcome fields are not inputs: flipping every outcome, moving every close and
+    # rewriting the current stage leave the features unchanged
+    changed = outcomes.assign(
+        is_won=~outcomes["is_won"],
+        closed_at=outcomes["closed_at"] + pd.Timedelta(days=3),
+        current_stage="closed_won",
+    )
+    pd.testing.assert_frame_equal(base, build_features(snaps, changed, crm, conversations))
+    # a conversation just before a snapshot counts, one at the snapshot instant does not
+    row = snaps.iloc[[len(snaps) // 2]]
+    contact = outcomes.set_index("deal_id").loc[row["deal_id"].iloc[0], "contact_id"]
+    at = row["snapshot_at"].iloc[0]
+    extra = pd.DataFrame(
+        {"contact_id": [contact, contact], "started_at": [at - pd.Timedelta(seconds=1), at]}
+    )
+    before = build_features(row, outcomes, crm, conversations)["conversations"].iloc[0]
+    more = build_features(row, outcomes, crm, pd.concat([conversations, extra]))
+    assert more["conversations"].iloc[0] == min(before + 1, 6)
 
 
 def test_time_split_never_trains_on_the_holdout(pipeline, scored):
@@ -234,7 +335,7 @@ def test_replay_ignores_rows_after_data_through():
         conversations[conversations["started_at"] < stop],
         **low_bar,
     )
-    assert full.method == "calibrated_logistic"
+    assert full.model_runs.set_index("metric").loc["cold_start", "value"] == 0
     assert full.data_through == replay.data_through == cut
     pd.testing.assert_frame_equal(full.deal_scores, replay.deal_scores)
     pd.testing.assert_frame_equal(full.model_runs, replay.model_runs)
@@ -246,6 +347,7 @@ def test_cold_start_serves_shrunk_stage_rates():
     m = res.model_runs.set_index("metric")
     assert res.method == "stage_rate"
     assert m.loc["cold_start", "value"] == 1
+    _assert_every_row_says_who_serves(res.model_runs, "rules")
     assert m.loc["won_deals", "value"] < 50 or m.loc["lost_deals", "value"] < 50
     assert m.loc["won_deals", "baseline_value"] == 50 == m.loc["lost_deals", "baseline_value"]
     scores = res.deal_scores.merge(deals[["deal_id", "stage"]], on="deal_id")
@@ -267,6 +369,10 @@ def test_reads_staging_shapes_and_deals_without_history():
     raw = score_deals(deals, history, crm, conversations)
     assert set(res.deal_scores["deal_id"]) == set(raw.deal_scores["deal_id"])
     assert orphan in set(res.deal_scores["deal_id"])
+    # a CRM without contacts or conversations still scores, on the stage path alone
+    bare = score_deals(deals, history, min_won=10, min_lost=10)
+    assert bare.model_runs.set_index("metric").loc["cold_start", "value"] == 0
+    assert set(bare.deal_scores["deal_id"]) == set(raw.deal_scores["deal_id"])
 
 
 # --- the demo business's planted truths ------------------------------------------------------
@@ -318,7 +424,8 @@ def test_demo_win_probabilities_follow_the_planted_truth():
     crm = business.crm
     res = score_deals(crm["deals"], crm["deal_stage_history"], contacts, conversations, persons)
     m = res.model_runs.set_index("metric")
-    assert res.method == "calibrated_logistic" and m.loc["cold_start", "value"] == 0
+    assert m.loc["cold_start", "value"] == 0
+    assert res.serving.served_by == "model" and res.method == "stage_anchored_logistic"
     truth = business.truth["deals"].merge(res.deal_scores, on="deal_id")
     assert len(truth) == (crm["deals"]["closed_at"].isna()).sum() == len(res.deal_scores)
     truth["stage"] = truth["deal_id"].map(crm["deals"].set_index("deal_id")["stage"])

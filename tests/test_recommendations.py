@@ -21,47 +21,80 @@ END = pd.Timestamp("2026-06-30 23:00")
 
 def make_inputs(seed: int = 0):
     rng = np.random.default_rng(seed)
-    topics = pd.DataFrame({
-        "topic_id": [1, 2, 3],
-        "label": ["warranty / repair", "invoice / vat", "delivery / parcel"],
-        "top_terms": ["warranty, repair, broken", "invoice, vat, billing", "delivery, parcel"],
-        "conversations": [300, 300, 300],
-        "is_content_gap": [True, False, False],
-        "gap_evidence": ["Content gap: no page covers warranty.", "Answered.", "Answered."],
-        "best_page": [None, "/account/invoices", "/help/delivery"],
-    })  # fmt: skip
+    topics = pd.DataFrame(
+        {
+            "topic_id": [1, 2, 3],
+            "label": [
+                "Can I get my zip repaired? (warranty, repair)",
+                "Where is my invoice? (invoice, vat)",
+                "Where is my parcel? (delivery, parcel)",
+            ],
+            "representative_question": [
+                "Can I get my zip repaired?",
+                "Where is my invoice?",
+                "Where is my parcel?",
+            ],
+            "top_terms": ["warranty, repair, broken", "invoice, vat, billing", "delivery, parcel"],
+            "conversations": [300, 300, 300],
+            "is_content_gap": [True, False, False],
+            "gap_evidence": ["Content gap: no page covers warranty.", "Answered.", "Answered."],
+            "is_answered": [False, True, True],
+            "best_page": ["/products/rain-jacket", "/account/invoices", "/help/delivery"],
+            "best_page_similarity": [0.12, 0.45, 0.6],
+        }
+    )
     resolution = {1: 0.4, 2: 0.5, 3: 0.95}
     n = 900
     topic = np.repeat([1, 2, 3], n // 3)
     started = END - pd.to_timedelta(rng.uniform(0, 120, n), unit="D")
     resolved = rng.random(n) < np.vectorize(resolution.get)(topic)
     contact = [f"C{i:04d}" for i in range(n)]
-    conversations = pd.DataFrame({
-        "conversation_id": [f"v{i}" for i in range(n)], "contact_id": contact,
-        "started_at": started, "resolved": resolved,
-    })  # fmt: skip
+    conversations = pd.DataFrame(
+        {
+            "conversation_id": [f"v{i}" for i in range(n)],
+            "contact_id": contact,
+            "started_at": started,
+            "resolved": resolved,
+        }
+    )
     assignments = conversations[["conversation_id"]].assign(topic_id=topic)
     # resolved askers order within 30 days far more often (25 % vs 5 %)
     buys = rng.random(n) < np.where(resolved, 0.25, 0.05)
-    orders = pd.DataFrame({
-        "contact_id": np.array(contact)[buys],
-        "ordered_at": (started + pd.to_timedelta(rng.uniform(0, 20, n), unit="D"))[buys],
-        "revenue": rng.gamma(4, 20, n)[buys],
-    })  # fmt: skip
+    orders = pd.DataFrame(
+        {
+            "contact_id": np.array(contact)[buys],
+            "ordered_at": (started + pd.to_timedelta(rng.uniform(0, 20, n), unit="D"))[buys],
+            "revenue": rng.gamma(4, 20, n)[buys],
+        }
+    )
     orders = orders[orders["ordered_at"] <= END]
-    leads = pd.DataFrame({
-        "contact_id": [f"L{i:03d}" for i in range(40)],
-        "lead_score": np.linspace(0.9, 0.01, 40),
-    })  # fmt: skip
+    leads = pd.DataFrame(
+        {
+            "contact_id": [f"L{i:03d}" for i in range(40)],
+            "lead_score": np.linspace(0.9, 0.01, 40),
+        }
+    )
     contacts = leads[["contact_id"]].assign(
         created_at=END - pd.Timedelta(days=3), channel_group="Email"
     )
-    runs = pd.DataFrame({
-        "model": "lead_scoring", "metric": ["cold_start", "auc"], "value": [0.0, 0.78],
-        "baseline_value": [np.nan, 0.6], "data_through": DAY,
-    })  # fmt: skip
-    return dict(topics=topics, assignments=assignments, conversations=conversations,
-                orders=orders, lead_scores=leads, contacts=contacts, model_runs=runs)  # fmt: skip
+    runs = pd.DataFrame(
+        {
+            "model": "lead_scoring",
+            "metric": ["cold_start", "auc"],
+            "value": [0.0, 0.78],
+            "baseline_value": [np.nan, 0.6],
+            "data_through": DAY,
+        }
+    )
+    return dict(
+        topics=topics,
+        assignments=assignments,
+        conversations=conversations,
+        orders=orders,
+        lead_scores=leads,
+        contacts=contacts,
+        model_runs=runs,
+    )
 
 
 def test_candidates_cover_the_types_and_follow_the_contract():
@@ -82,6 +115,10 @@ def test_candidates_cover_the_types_and_follow_the_contract():
     create = recs[recs["type"] == "create_content"].iloc[0]
     assert f"{aov:,.2f}" in create["rationale"]
     assert "Content gap" in create["rationale"] and "%" in create["rationale"]
+    assert create["action"] == (
+        "Create a help page for 'Can I get my zip repaired?' — closest "
+        "page today: /products/rain-jacket (similarity 0.12)."
+    )
     lead = recs[recs["target_id"] == "L000"].iloc[0]
     assert "AUC 0.78" in lead["rationale"] and "90%" in lead["rationale"]
     assert create["expected_impact"] > 0 and lead["expected_impact"] > 0
@@ -93,8 +130,12 @@ def test_priorities_rank_by_expected_impact():
     assert recs["expected_impact"].is_monotonic_decreasing
     assert recs.iloc[0]["type"] == "create_content"  # the gap is worth most here
     # types are ranked together: if new content is assumed to help nobody, leads go first
-    weak = build_candidates(data_through=DAY, cycle=1, assumptions=ImpactAssumptions(
-        create_content_reach=0.0, fix_content_reach=0.0), **make_inputs())  # fmt: skip
+    weak = build_candidates(
+        data_through=DAY,
+        cycle=1,
+        assumptions=ImpactAssumptions(create_content_reach=0.0, fix_content_reach=0.0),
+        **make_inputs(),
+    )
     assert weak.iloc[0]["type"] == "follow_up_lead"
     assert weak["expected_impact"].is_monotonic_decreasing
     assert set(weak.tail(2)["type"]) == {"create_content", "fix_content"}
@@ -103,8 +144,10 @@ def test_priorities_rank_by_expected_impact():
 def test_ids_are_stable_across_reruns():
     inputs = make_inputs()
     a = build_candidates(data_through=DAY, cycle=1, **inputs)
-    shuffled = {k: (v.sample(frac=1.0, random_state=1) if k != "model_runs" else v)
-                for k, v in inputs.items()}  # fmt: skip
+    shuffled = {
+        k: (v.sample(frac=1.0, random_state=1) if k != "model_runs" else v)
+        for k, v in inputs.items()
+    }
     b = build_candidates(data_through=DAY, cycle=1, **shuffled)
     pd.testing.assert_frame_equal(a, b)
     assert recommendation_id("follow_up_lead", "contact", "L000", DAY) == recommendation_id(
@@ -127,8 +170,9 @@ def test_economics_from_data():
     econ = shop_economics(inputs["orders"], DAY)
     assert econ.orders == len(inputs["orders"])
     assert abs(econ.average_order_value - inputs["orders"]["revenue"].mean()) < 1e-9
-    stats, overall = topic_stats(inputs["assignments"], inputs["conversations"],
-                                 inputs["orders"], DAY)  # fmt: skip
+    stats, overall = topic_stats(
+        inputs["assignments"], inputs["conversations"], inputs["orders"], DAY
+    )
     assert overall["order_rate_resolved"] > overall["order_rate_unresolved"] + 0.1
     s = stats.set_index("topic_id")
     assert s.loc[3, "resolution_rate"] > s.loc[1, "resolution_rate"]

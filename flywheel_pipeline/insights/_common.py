@@ -113,24 +113,40 @@ def champion(
     baseline_value: float,
     *,
     higher_is_better: bool = True,
+    also: Iterable[tuple[str, float, float, bool]] = (),
 ) -> Serving:
     """Champion/challenger on the holdout's primary metric: the model serves only when it
     beats its naive baseline; a tie, a loss or a metric that cannot be computed lets the
-    baseline serve, and the reason says which and by how much."""
-    if not (math.isfinite(_num(model_value)) and math.isfinite(_num(baseline_value))):
-        return Serving(
-            SERVED_BY_BASELINE,
-            f"holdout {metric} could not be computed (model {model_value}, "
-            f"baseline {baseline_value}): the baseline serves",
+    baseline serve, and the reason says which and by how much.
+
+    ``also``: further ``(metric, model_value, baseline_value, higher_is_better)`` the model
+    must beat the baseline on too (e.g. a probability model's Brier score beside its AUC).
+    """
+    criteria = [(metric, model_value, baseline_value, higher_is_better), *also]
+    for name, value, base, _ in criteria:
+        if not (math.isfinite(_num(value)) and math.isfinite(_num(base))):
+            return Serving(
+                SERVED_BY_BASELINE,
+                f"holdout {name} could not be computed (model {value}, "
+                f"baseline {base}): the baseline serves",
+            )
+    clauses, wins_all = [], True
+    for name, value, base, higher in criteria:
+        wins = value > base if higher else value < base
+        wins_all &= wins
+        clauses.append(
+            f"holdout {name}: model {value:.4f} {'beats' if wins else 'does not beat'} "
+            f"baseline {base:.4f} ({'higher' if higher else 'lower'} is better)"
         )
-    wins = model_value > baseline_value if higher_is_better else model_value < baseline_value
-    verdict = "beats" if wins else "does not beat"
     return Serving(
-        SERVED_BY_MODEL if wins else SERVED_BY_BASELINE,
-        f"holdout {metric}: model {model_value:.4f} {verdict} baseline {baseline_value:.4f}"
-        f" ({'higher' if higher_is_better else 'lower'} is better): the "
-        f"{'model' if wins else 'baseline'} serves",
+        SERVED_BY_MODEL if wins_all else SERVED_BY_BASELINE,
+        f"{'; '.join(clauses)}: the {'model' if wins_all else 'baseline'} serves",
     )
+
+
+def cold_start_serving(reason: str) -> Serving:
+    """The documented rule-based fallback serves: too little data to train and test a model."""
+    return Serving(SERVED_BY_RULES, f"cold start: {reason}; the rule-based fallback serves")
 
 
 def model_run_rows(

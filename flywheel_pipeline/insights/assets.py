@@ -7,10 +7,12 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from flywheel_pipeline.insights._common import Serving
 from flywheel_pipeline.insights.content_gaps import find_content_gaps, with_content_gaps
 from flywheel_pipeline.insights.customer_value import value_customers
 from flywheel_pipeline.insights.deal_scoring import score_deals
 from flywheel_pipeline.insights.lead_scoring import score_leads
+from flywheel_pipeline.insights.runs import record_runs
 from flywheel_pipeline.insights.search_opportunities import (
     HISTORY_DAYS,
     SearchOpportunities,
@@ -22,6 +24,7 @@ from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
     read_relation,
+    read_relation_if_exists,
     replace_table,
 )
 
@@ -46,32 +49,58 @@ def _model_quality(model_runs) -> dict[str, dg.MetadataValue]:
     }
 
 
+def _serving_metadata(serving: Serving | None) -> dict[str, dg.MetadataValue]:
+    """Which scorer publishes (the model, its naive baseline, or the cold-start rules) and why."""
+    if serving is None:
+        return {}
+    return {
+        "served_by": dg.MetadataValue.text(serving.served_by),
+        "serving_reason": dg.MetadataValue.text(serving.reason),
+    }
+
+
+def _serving_log(model: str, result) -> str:
+    reason = result.serving.reason if result.serving is not None else "nothing to score"
+    return f"{model} by {result.method} through {result.data_through}: {reason}"
+
+
+_TOPIC_INPUTS = [
+    ["intermediate", "int_conversations__texts"],
+    # catalogue words (product pages, product queries) must not define a topic
+    ["staging", "stg_ga4__pages"],
+    ["intermediate", "int_search__query_pages_daily"],
+]
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             ["ml", "conversation_topic_assignments"],
-            deps=[["intermediate", "int_conversations__texts"]],
-            description="The discovered topic of every conversation.",
+            deps=_TOPIC_INPUTS,
+            description=(
+                "The intent topic of every conversation (NULL: no topic fits); ids are kept "
+                "across retrains."
+            ),
             kinds={"scikitlearn", "duckdb"},
         ),
         dg.AssetSpec(
             ["ml", "conversation_topics"],
-            deps=[
-                ["intermediate", "int_conversations__texts"],
-                ["staging", "stg_ga4__pages"],
-                ["intermediate", "int_search__query_pages_daily"],
-            ],
-            description="Topics with readable labels, top terms and content-gap evidence.",
+            deps=_TOPIC_INPUTS,
+            description=(
+                "Customer intents: a representative question, key terms, volume and 28-day "
+                "trend (most common / fastest rising), and content-gap evidence."
+            ),
             kinds={"scikitlearn", "duckdb"},
         ),
-        _runs_spec("conversation_topics", [["intermediate", "int_conversations__texts"]]),
+        _runs_spec("conversation_topics", _TOPIC_INPUTS),
     ],
     group_name="engage",
     pool=WAREHOUSE_POOL,
     name="conversation_topic_model",
 )
 def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """TF-IDF + k-means topics, and which topics no page or query answers (content gaps)."""
+    """Intent topics (entities out, micro-clusters merged where modularity peaks; ids matched
+    to the previous run's), and which topics no page of the site answers (content gaps)."""
     with warehouse.get_connection() as conn:
         texts = read_relation(conn, "intermediate.int_conversations__texts")
         pages = read_relation(conn, "staging.stg_ga4__pages")
@@ -79,13 +108,31 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
         queries = read_relation(conn, "intermediate.int_search__query_pages_daily").rename(
             columns={"search_query": "query", "page_url": "page"}
         )
-        result = discover_topics(texts)
-        gaps = find_content_gaps(result.topics, pages, queries)
+        # the previous run, read before it is replaced, so that topics keep their ids
+        result = discover_topics(
+            texts,
+            pages=pages,
+            queries=queries[["query", "page"]].drop_duplicates(),
+            previous_assignments=read_relation_if_exists(conn, "ml.conversation_topic_assignments"),
+            previous_topics=read_relation_if_exists(conn, "ml.conversation_topics"),
+        )
+        topic_texts = result.assignments[["conversation_id", "topic_id"]].merge(
+            texts[["conversation_id", "user_text"]], on="conversation_id"
+        )
+        gaps = find_content_gaps(
+            result.topics,
+            pages,
+            queries,
+            topic_texts=topic_texts.rename(columns={"user_text": "text"})[["topic_id", "text"]],
+        )
         topics = with_content_gaps(result.topics, gaps)
         replace_table(conn, "ml.conversation_topic_assignments", result.assignments)
         replace_table(conn, "ml.conversation_topics", topics)
-        replace_table(conn, "ml.conversation_topics_runs", result.model_runs)
-    context.log.info(f"{result.n_topics} topics by {result.method} through {result.data_through}")
+        record_runs(conn, "conversation_topics", result.model_runs)
+    context.log.info(
+        f"{result.n_topics} topics by {result.method} through {result.data_through}"
+        f" ({result.details.get('unassigned_share', 0):.1%} of conversations unassigned)"
+    )
     yield dg.MaterializeResult(
         asset_key=["ml", "conversation_topic_assignments"],
         metadata=frame_metadata(result.assignments, method=result.method),
@@ -126,15 +173,16 @@ _LEAD_INPUTS = [
     name="lead_scoring_model",
 )
 def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Scores every open lead with a calibrated classifier trained on a time split."""
+    """Scores every open lead with a calibrated classifier trained on a time split, or with
+    the channel conversion rates when the classifier does not beat them on the holdout."""
     with warehouse.get_connection() as conn:
         contacts = read_relation(conn, "staging.stg_crm__contacts")
         conversations = read_relation(conn, "staging.stg_conversations__conversations")
         orders = read_relation(conn, "staging.stg_crm__orders")
         result = score_leads(contacts, conversations, orders)
         replace_table(conn, "ml.lead_scores", result.lead_scores)
-        replace_table(conn, "ml.lead_scoring_runs", result.model_runs)
-    context.log.info(f"lead scoring by {result.method} through {result.data_through}")
+        record_runs(conn, "lead_scoring", result.model_runs)
+    context.log.info(_serving_log("lead scoring", result))
     yield dg.MaterializeResult(
         asset_key=["ml", "lead_scoring_runs"], metadata=frame_metadata(result.model_runs)
     )
@@ -143,6 +191,7 @@ def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         metadata=frame_metadata(
             result.lead_scores.sort_values("lead_score", ascending=False),
             method=result.method,
+            **_serving_metadata(result.serving),
             **_model_quality(result.model_runs),
         ),
     )
@@ -180,7 +229,9 @@ _DEAL_INPUTS = [
     name="deal_scoring_model",
 )
 def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Deal-stage predictor: weekly deal snapshots, calibrated classifier, time split."""
+    """Deal-stage predictor: weekly deal snapshots, a logistic model anchored on the stage
+    win rates, time split; the stage win rates serve unless the model beats them on the
+    holdout's AUC and Brier score."""
     with warehouse.get_connection() as conn:
         result = score_deals(
             read_relation(conn, "staging.stg_crm__deals"),
@@ -194,8 +245,8 @@ def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             _read_persons(conn),
         )
         replace_table(conn, "ml.deal_scores", result.deal_scores)
-        replace_table(conn, "ml.deal_scoring_runs", result.model_runs)
-    context.log.info(f"deal scoring by {result.method} through {result.data_through}")
+        record_runs(conn, "deal_scoring", result.model_runs)
+    context.log.info(_serving_log("deal scoring", result))
     yield dg.MaterializeResult(
         asset_key=["ml", "deal_scoring_runs"], metadata=frame_metadata(result.model_runs)
     )
@@ -205,6 +256,7 @@ def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             result.deal_scores.sort_values("win_probability", ascending=False),
             method=result.method,
             labelled_deals=dg.MetadataValue.int(int(result.details.get("labelled_deals", 0))),
+            **_serving_metadata(result.serving),
             **_model_quality(result.model_runs),
         ),
     )
@@ -228,14 +280,15 @@ _VALUE_INPUTS = [["staging", "stg_crm__orders"], ["intermediate", "int_identity_
     name="customer_value_model",
 )
 def customer_value_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """(M)BG/NBD + Gamma-Gamma by maximum likelihood, evaluated on the last 90 days."""
+    """(M)BG/NBD + Gamma-Gamma by maximum likelihood, evaluated on the last 90 days; the
+    naive repeat rate serves unless the model beats its holdout correlation."""
     with warehouse.get_connection() as conn:
         result = value_customers(
             read_relation(conn, "staging.stg_crm__orders"), _read_persons(conn)
         )
         replace_table(conn, "ml.customer_value", result.customer_value)
-        replace_table(conn, "ml.customer_value_runs", result.model_runs)
-    context.log.info(f"customer value by {result.method} through {result.data_through}")
+        record_runs(conn, "customer_value", result.model_runs)
+    context.log.info(_serving_log("customer value", result))
     values = result.customer_value
     yield dg.MaterializeResult(
         asset_key=["ml", "customer_value_runs"], metadata=frame_metadata(result.model_runs)
@@ -245,6 +298,7 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
         metadata=frame_metadata(
             values.sort_values("predicted_clv_365d", ascending=False),
             method=result.method,
+            **_serving_metadata(result.serving),
             expected_orders_90d=dg.MetadataValue.float(float(values["predicted_orders_90d"].sum())),
             expected_revenue_365d=dg.MetadataValue.float(float(values["predicted_clv_365d"].sum())),
             **_model_quality(result.model_runs),
@@ -252,7 +306,9 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
     )
 
 
-_SEARCH_ROWS = "intermediate.int_search__query_pages_daily"
+# Per row (day × query × page × country × device): each row's own position, so a query-page
+# ranking on page one in one country and on page two in another is not judged at a mean
+_SEARCH_ROWS = "staging.stg_gsc__search_analytics"
 _SEARCH_INPUTS = [_SEARCH_ROWS.split(".")]
 
 # Warehouse types of the search tables, so that an empty table (no Search Console data) keeps
@@ -282,10 +338,11 @@ _CURVE_TYPES = {
 
 
 def _read_search_rows(conn) -> pd.DataFrame:
-    """The last HISTORY_DAYS of Search Console per date × query × page (dbt sums country and
-    device): the model looks no further back, and the history need not travel into pandas."""
+    """The last HISTORY_DAYS of Search Console rows: the model looks no further back, and the
+    history need not travel into pandas."""
     return conn.execute(
-        f"select * from {_SEARCH_ROWS} "
+        "select report_date, search_query, page_url, country, device, clicks, impressions, "
+        f"avg_position from {_SEARCH_ROWS} "
         f"where report_date > (select max(report_date) from {_SEARCH_ROWS}) - ?",
         [HISTORY_DAYS],
     ).df()
@@ -294,16 +351,26 @@ def _read_search_rows(conn) -> pd.DataFrame:
 def _search_metadata(result: SearchOpportunities) -> dict[str, dg.MetadataValue]:
     found = result.opportunities
     counts = found["opportunity_type"].value_counts()
-    return {
+    serving = result.serving
+    meta = {
         "ctr_underperformers": dg.MetadataValue.int(int(counts.get("ctr_underperformer", 0))),
         "striking_distance": dg.MetadataValue.int(int(counts.get("striking_distance", 0))),
         # a query-page can be both types: its larger gain counts once
         "estimated_click_gain_28d": dg.MetadataValue.float(
             float(found.groupby(["query", "page"])["estimated_click_gain_28d"].max().sum())
         ),
+        "query_pages_tested": dg.MetadataValue.int(result.tested),
+        "brand_query_pages_set_aside": dg.MetadataValue.int(result.brand_pairs),
         "cold_start": dg.MetadataValue.bool(result.cold_start),
         "data_through": dg.MetadataValue.text(str(result.data_through)),
     }
+    meta.update(_serving_metadata(serving))
+    if result.null is not None:
+        # log-sd of an ordinary snippet's CTR around the curve, on page one
+        meta["ordinary_ctr_log_sd"] = dg.MetadataValue.float(
+            float(result.null.dispersion.base) ** 0.5
+        )
+    return meta
 
 
 @dg.multi_asset(
@@ -330,18 +397,19 @@ def _search_metadata(result: SearchOpportunities) -> dict[str, dg.MetadataValue]
     name="search_opportunity_model",
 )
 def search_opportunity_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Site CTR-by-position curve (isotonic, shrunk to a public prior), evaluated on a time
-    split; under-performing snippets and striking-distance queries with their click gain."""
+    """The site's CTR-by-position curve against the public prior (champion/challenger on a
+    time split; the winner serves), CTR under-performers (significant after
+    Benjamini–Hochberg, brand queries aside) and striking-distance queries with their gain."""
     with warehouse.get_connection() as conn:
         result = find_search_opportunities(_read_search_rows(conn))
         opportunities = result.opportunities.astype(_OPPORTUNITY_TYPES)
         curve = result.curve.astype(_CURVE_TYPES)
         replace_table(conn, "ml.search_opportunities", opportunities)
         replace_table(conn, "ml.search_ctr_curve", curve)
-        replace_table(conn, "ml.search_ctr_curve_runs", result.model_runs)
-    source = "public prior (cold start)" if result.cold_start else "site curve"
+        record_runs(conn, "search_ctr_curve", result.model_runs)
+    reason = result.serving.reason if result.serving else "no Search Console data"
     context.log.info(
-        f"{len(opportunities)} search opportunities by the {source} through {result.data_through}"
+        f"{len(opportunities)} search opportunities through {result.data_through}; {reason}"
     )
     yield dg.MaterializeResult(
         asset_key=["ml", "search_ctr_curve_runs"], metadata=frame_metadata(result.model_runs)
@@ -352,6 +420,7 @@ def search_opportunity_model(context: dg.AssetExecutionContext, warehouse: Wareh
             result.curve,
             preview_rows=len(result.curve),
             cold_start=dg.MetadataValue.bool(result.cold_start),
+            **_serving_metadata(result.serving),
             **_model_quality(result.model_runs),
         ),
     )

@@ -31,8 +31,13 @@ Method (SPEC §6, "Customer value"):
   baseline — the customer's repeat rate so far × 90 (``x / T · 90``); plus the correlation
   of predicted and actual holdout revenue (baseline: naive orders × mean order value so
   far). ``model_runs`` counts the calibration customers as both ``train_rows`` and
-  ``holdout_rows`` (the holdout is their next 90 days). Then the model is refitted on
-  everything for the predictions.
+  ``holdout_rows`` (the holdout is their next 90 days).
+- **Champion / challenger.** The model serves only when its holdout correlation beats the
+  naive baseline's; otherwise the baseline publishes, computed on everything:
+  ``predicted_orders_90d`` = x / T · 90, ``predicted_clv_365d`` = x / T · 365 × the mean
+  order value so far, and ``p_alive`` from the cold-start rule below (the naive rate has no
+  notion of it). When the model serves it is refitted on everything for the predictions.
+  Every ``model_runs`` row says which serves and why (``served_by``, ``serving_reason``).
 - **Cold start.** Fewer than ``min_customers`` (200) calibration customers or fewer than
   ``min_repeaters`` (50) of them with a repeat purchase: no model (the purchase and dropout
   processes cannot be told apart without repeaters; the demo at scale 1 calibrates on some
@@ -41,8 +46,8 @@ Method (SPEC §6, "Customer value"):
   λ̄ = Σx / ΣT worth 90 days of prior; P(alive) = exp(−λ · (T − t_x)), the chance an
   active customer would have been silent that long; expected orders = P(alive) · λ · days;
   spend = the customer's mean order value shrunk towards the population mean (a prior
-  worth 2 orders). ``model_runs`` says ``cold_start`` = 1 and scores the fallback on the
-  holdout when there is one.
+  worth 2 orders). ``model_runs`` says ``cold_start`` = 1 and ``served_by`` = rules, and
+  scores the fallback on the holdout when there is one.
 
 ``data_through`` is the last order date, never the wall clock; orders after it are ignored.
 """
@@ -60,7 +65,11 @@ from scipy.special import betaln, expit, gammaln, hyp2f1
 from sklearn.metrics import roc_auc_score
 
 from flywheel_pipeline.insights._common import (
+    SERVED_BY_BASELINE,
+    Serving,
     as_date,
+    champion,
+    cold_start_serving,
     empty_model_runs,
     max_date,
     model_run_rows,
@@ -88,8 +97,11 @@ VALUE_COLUMNS = [
 class CustomerValueResult:
     customer_value: pd.DataFrame  # VALUE_COLUMNS
     model_runs: pd.DataFrame
-    method: str  # "mbgnbd_gamma_gamma", "bgnbd_gamma_gamma", "rate_rule" (cold start), "none"
+    # what publishes: "mbgnbd_gamma_gamma" / "bgnbd_gamma_gamma" (the model), "naive_rate"
+    # (the baseline), "rate_rule" (cold start) or "none"
+    method: str
     data_through: dt.date | None
+    serving: Serving | None = None
     details: dict = field(default_factory=dict)
 
 
@@ -325,6 +337,15 @@ def _mean_order_value(summary: pd.DataFrame) -> np.ndarray:
     return (summary["revenue"].fillna(0) / summary["orders"]).to_numpy(float)
 
 
+def _naive_values(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the naive baseline publishes: expected orders at the repeat rate so far, CLV at
+    that rate times the mean order value so far, and P(alive) from the rate rule (the
+    baseline has none of its own; the rule's is the documented, model-free one)."""
+    orders_90 = naive_orders(summary, HORIZON_DAYS)
+    clv = naive_orders(summary, CLV_DAYS) * _mean_order_value(summary)
+    return orders_90, clv, RateRule.fit(summary).p_alive(summary)
+
+
 # --------------------------------------------------------------------------------------------
 # evaluation
 
@@ -392,38 +413,50 @@ def value_customers(
 
     cold = n_cal < min_customers or n_rep < min_repeaters
     common = [("customers", n_cal, min_customers), ("repeat_customers", n_rep, min_repeaters)]
+    details: dict = {}
     if cold:
-        method = "rate_rule"
-        rule = RateRule.fit(summary)
-        p_alive = rule.p_alive(summary)
-        orders_90 = rule.expected_purchases(HORIZON_DAYS, summary)
-        clv = rule.expected_purchases(CLV_DAYS, summary) * rule.spend(summary)
+        serving = cold_start_serving(
+            f"{n_cal} calibration customers and {n_rep} repeaters (a model needs "
+            f"{min_customers} and {min_repeaters}): the repeat-rate rule"
+        )
         metrics = [("cold_start", 1.0, None), *common]
         if n_cal:  # the fallback itself on the holdout, beside the naive rate
             cal_rule = RateRule.fit(cal)
             pred = cal_rule.expected_purchases(holdout_days, cal)
             pred_revenue = pred * cal_rule.spend(cal)
             metrics += _holdout_metrics(pred, pred_revenue, naive, naive_revenue, actual, bought)
-        details = {"population_rate": rule.population_rate}
     else:
-        method = f"{variant}_gamma_gamma"
         cal_model = BGNBD.fit(cal["x"], cal["t_x"], cal["T"], variant)
         cal_spend = _spend_model(cal)
         pred = cal_model.expected_purchases(holdout_days, cal["x"], cal["t_x"], cal["T"])
         pred_revenue = pred * _expected_spend(cal_spend, cal)
-        metrics = [("cold_start", 0.0, None), *common]
-        metrics += _holdout_metrics(pred, pred_revenue, naive, naive_revenue, actual, bought)
-        calibration = {"calibration_params": cal_model, "holdout_predictions": pred}
+        holdout = _holdout_metrics(pred, pred_revenue, naive, naive_revenue, actual, bought)
+        by_name = {name: (value, base) for name, value, base in holdout}
+        serving = champion("correlation", *by_name["correlation"])
+        metrics = [("cold_start", 0.0, None), *common, *holdout]
+        details = {"calibration_params": cal_model, "holdout_predictions": pred}
+
+    if cold:
+        method = "rate_rule"
+        rule = RateRule.fit(summary)
+        p_alive = rule.p_alive(summary)
+        orders_90 = rule.expected_purchases(HORIZON_DAYS, summary)
+        clv = rule.expected_purchases(CLV_DAYS, summary) * rule.spend(summary)
+        details["population_rate"] = rule.population_rate
+    elif serving.served_by == SERVED_BY_BASELINE:
+        method = "naive_rate"
+        orders_90, clv, p_alive = _naive_values(summary)
+    else:
+        method = f"{variant}_gamma_gamma"
         model = BGNBD.fit(summary["x"], summary["t_x"], summary["T"], variant)
         spend_model = _spend_model(summary)
         args = (summary["x"], summary["t_x"], summary["T"])
         p_alive = model.p_alive(*args)
         orders_90 = model.expected_purchases(HORIZON_DAYS, *args)
         clv = model.expected_purchases(CLV_DAYS, *args) * _expected_spend(spend_model, summary)
-        details = {
-            **calibration,
-            "bgnbd": {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b},
-            "gamma_gamma": (
+        details.update(
+            bgnbd={"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b},
+            gamma_gamma=(
                 {
                     "p": spend_model.p,
                     "q": spend_model.q,
@@ -433,7 +466,7 @@ def value_customers(
                 if isinstance(spend_model, GammaGamma)
                 else {"mean_spend": spend_model}
             ),
-        }
+        )
 
     values = pd.DataFrame(
         {
@@ -446,7 +479,12 @@ def value_customers(
         columns=VALUE_COLUMNS,
     )
     runs = model_run_rows(
-        MODEL_NAME, day, train_rows=n_cal, holdout_rows=n_cal if n_cal else 0, metrics=metrics
+        MODEL_NAME,
+        day,
+        train_rows=n_cal,
+        holdout_rows=n_cal if n_cal else 0,
+        metrics=metrics,
+        serving=serving,
     )
     details.update(
         customers=len(summary),
@@ -454,7 +492,7 @@ def value_customers(
         holdout_purchases=int(actual["purchases"].sum()),
         predicted_holdout_purchases=float(np.sum(pred)) if n_cal else math.nan,
     )
-    return CustomerValueResult(values, runs, method, day, details)
+    return CustomerValueResult(values, runs, method, day, serving, details)
 
 
 def _spend_model(summary: pd.DataFrame) -> GammaGamma | float:

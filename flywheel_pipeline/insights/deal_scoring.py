@@ -8,35 +8,46 @@ Method (SPEC §6, "Lead and deal scoring" — a deal-stage predictor):
   ``data_through``. Weekly snapshots make the training rows look like what is scored: open
   deals part-way through a stage, not only at the moment they enter it.
 - **Features at a snapshot** use only what is known at that instant: current stage, days in
-  the current stage, days open, stage changes so far, the deal amount (log), the contact's
-  CRM fields (channel group, company size, industry, country) and the number of
-  conversations the person started before the snapshot. Never ``closed_at``, ``is_won``,
-  closing stages or anything later. (Amount and CRM fields are the CRM's current values; a
-  CRM that rewrites them at closing would need their history to be safe.)
-- **Label.** 1 when the deal was won, 0 when lost — the final outcome as of ``data_through``.
-  Only snapshots at least ``label_maturity_days`` (60) old are labelled: a young snapshot is
-  only labelled if its deal closed fast, and fast closes are mostly losses (in the demo the
-  win rate of deals closed within 30 days of ``data_through`` is about half that of older
-  ones), which would drag every estimate down. Deals still open are never labelled.
+  the current stage (a separate slope per stage: how long a deal may sit in a stage before
+  it is lost differs between stages), days open, the conversations the contact's person
+  started before the snapshot (capped at ``max_conversations``), days since the contact was
+  created, and the contact's CRM fields — acquisition (channel group / source / medium /
+  campaign), the section of the first landing page, company size and industry. Never
+  ``closed_at``, ``is_won``, closing stages or anything later. (CRM fields are the CRM's
+  current values; a CRM that rewrites them at closing would need their history to be safe.)
+  Deal amount and country were tried and left out: on the demo they carried no signal
+  beyond company size and only added noise.
+- **Label.** 1 when the deal was won, 0 when lost. Only deals created at least
+  ``label_maturity_days`` before ``data_through`` are labelled, with all their snapshots:
+  a young deal is only labelled if it closed fast, and fast closes are mostly losses, which
+  would drag every estimate down. The age is at least 75 days and grows, in weeks, until the
+  deals created in the 4 weeks beyond it are ≥ 95 % closed (long sales cycles get a longer
+  wait); ``model_runs`` reports it. Deals still open are never labelled.
 - **Time split.** Labelled deals sorted by ``created_at``: the latest ``holdout_fraction``
-  (25 %) of deals, with all their snapshots, are the holdout; the earlier deals train, so
-  no deal is on both sides. Metrics on the holdout snapshots: ROC AUC, Brier score and lift
-  in the top decile, each beside the naive baseline — the historical win rate of the
-  snapshot's current stage (share of training deals that entered the stage and were won,
-  shrunk towards the overall rate by a Beta prior worth ``prior_strength`` = 10 deals).
-  The model is then refitted on all labelled snapshots for the scores.
-- **Model.** One-hot categoricals (stage, CRM fields; rare levels pooled) + scaled numeric
-  features → L2 logistic regression (C = 0.1: a deal's weekly snapshots are near-copies,
-  so there are fewer independent rows than snapshots), calibrated with
-  ``CalibratedClassifierCV`` (sigmoid; 3 folds grouped by deal, so a deal's snapshots
-  never calibrate its own fit).
+  (⅓) of deals, with all their snapshots, are the holdout; the earlier deals train, so no
+  deal is on both sides. A third rather than a quarter: at the demo's scale (~270 labelled
+  deals) the holdout decides which scorer serves, and a larger one decides less by chance.
+- **Naive baseline** — the historical win rate of the snapshot's current stage (share of
+  training deals that entered the stage and were won, shrunk towards the overall rate by a
+  Beta prior worth ``prior_strength`` = 10 deals), the probability CRMs attach to stages.
+- **Model: a stage-anchored logistic regression.** ``logit P(win) = logit(stage win rate) +
+  b0 + Σ b·x``: the baseline's stage rate is a fixed offset and the features (one-hot
+  categories, rare levels pooled; standardised numbers) only move a deal away from it. The
+  snapshots' log-likelihood is maximised (scipy L-BFGS) less an L2 penalty
+  ``penalty / 2 · Σ b²`` (``penalty`` = 100) on every coefficient but the intercept. With
+  little evidence the model stays at the stage rate; only signals that hold across many
+  deals move it. (A free logistic regression with stage dummies, Platt-calibrated, lost to
+  the stage rates on the demo: with ~200 training deals it spent its data re-learning the
+  stage effect, and its calibration drifted.)
+- **Champion / challenger.** Holdout ROC AUC, Brier score and lift in the top decile, each
+  beside the baseline. The model serves only when it beats the baseline on AUC *and* Brier
+  (ranking and calibration: ``win_probability`` is read as a probability by ``attend_deal``);
+  otherwise the stage rates serve. Either way the serving scorer is refitted on all labelled
+  deals for the scores, and every ``model_runs`` row says which serves and why.
 - **Cold start.** Fewer than ``min_won`` (50) won or ``min_lost`` (50) lost labelled deals:
-  no model. Commercial scorers ask for 200 won + 200 lost; the demo shop closes about 400
-  deals in 180 days, so the bar is set where a 25 % holdout still holds some 25 deals of
-  each outcome (noisy metrics, stated in ``model_runs``). The fallback is the stage win rate
-  above, from all labelled deals, and ``model_runs`` says ``cold_start`` = 1. With no
-  labelled deal at all the fallback uses the win rate of every closed deal; with no closed
-  deal nothing is scored.
+  no model. The fallback rule is the stage win rate above from all labelled deals
+  (``served_by`` = rules, ``cold_start`` = 1). With no labelled deal at all the fallback
+  uses the win rate of every closed deal; with no closed deal nothing is scored.
 - **Scores.** Every deal open at ``data_through`` gets ``win_probability`` from the features
   of its state then (the end of the ``data_through`` day). Closed deals are not scored.
 
@@ -52,39 +63,43 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.model_selection import GroupKFold
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit, logit
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from flywheel_pipeline.insights._common import (
+    SERVED_BY_MODEL,
     GroupRate,
+    Serving,
     as_date,
-    calibrated_logistic,
+    champion,
     classification_metrics,
+    cold_start_serving,
     empty_model_runs,
     end_of_day,
     max_date,
     model_run_rows,
     to_utc_naive,
 )
+from flywheel_pipeline.insights.lead_scoring import landing_section
 
 MODEL_NAME = "deal_scoring"
 MIN_WON = 50
 MIN_LOST = 50
 SNAPSHOT_EVERY_DAYS = 7
-LABEL_MATURITY_DAYS = 60
-HOLDOUT_FRACTION = 0.25
+LABEL_MATURITY_DAYS = 75
+MATURITY_WINDOW_DAYS = 28
+MATURITY_CLOSED_SHARE = 0.95
+HOLDOUT_FRACTION = 1 / 3
 PRIOR_STRENGTH = 10.0
+PENALTY = 100.0
+MAX_CONVERSATIONS = 6
 
-CONTACT_FIELDS = ["channel_group", "company_size", "industry", "country"]
-CATEGORICAL = ["stage", *CONTACT_FIELDS]
-NUMERIC = [
-    "log_days_in_stage",
-    "log_days_open",
-    "stage_changes",
-    "log_amount",
-    "amount_missing",
-    "log_conversations",
-]
+CONTACT_FIELDS = ["acquisition", "landing_section", "company_size", "industry"]
+CATEGORICAL = CONTACT_FIELDS
+NUMERIC = ["log_days_open", "conversations", "log_contact_age"]
+FEATURE_COLUMNS = ["stage", "log_days_in_stage", *CATEGORICAL, *NUMERIC]
 SCORE_COLUMNS = ["deal_id", "win_probability", "data_through"]
 SNAPSHOT_COLUMNS = ["deal_id", "snapshot_at", "stage", "stage_entered_at", "stage_changes"]
 DAY = pd.Timedelta(days=1)
@@ -94,8 +109,9 @@ DAY = pd.Timedelta(days=1)
 class DealScoreResult:
     deal_scores: pd.DataFrame  # deal_id, win_probability, data_through
     model_runs: pd.DataFrame
-    method: str  # "calibrated_logistic", "stage_rate" (cold start) or "none"
+    method: str  # what publishes: "stage_anchored_logistic", "stage_rate" or "none"
     data_through: dt.date | None
+    serving: Serving | None = None
     details: dict = field(default_factory=dict)
 
 
@@ -211,20 +227,45 @@ def snapshots(spells: pd.DataFrame, every_days: int = SNAPSHOT_EVERY_DAYS) -> pd
     )
 
 
+def label_maturity(
+    outcomes: pd.DataFrame,
+    data_through: dt.date,
+    floor_days: int = LABEL_MATURITY_DAYS,
+    *,
+    window_days: int = MATURITY_WINDOW_DAYS,
+    closed_share: float = MATURITY_CLOSED_SHARE,
+) -> int:
+    """Days a deal must have existed to be labelled: ``floor_days``, extended a week at a
+    time while fewer than ``closed_share`` of the deals created in the ``window_days``
+    beyond it are closed. Past the oldest deal it stops (nothing older to label)."""
+    age = ((end_of_day(data_through) - outcomes["created_at"]) / DAY).to_numpy(float)
+    closed = outcomes["closed_at"].notna().to_numpy()
+    days = int(floor_days)
+    oldest = float(np.nanmax(age)) if len(age) else 0.0
+    while days < oldest:
+        cohort = (age >= days) & (age < days + window_days)
+        if not cohort.any() or closed[cohort].mean() >= closed_share:
+            break
+        days += 7
+    return days
+
+
 def labelled_snapshots(
     outcomes: pd.DataFrame,
     spells: pd.DataFrame,
     data_through: dt.date,
     *,
-    label_maturity_days: int = LABEL_MATURITY_DAYS,
+    maturity_days: int = LABEL_MATURITY_DAYS,
     snapshot_every_days: int = SNAPSHOT_EVERY_DAYS,
 ) -> pd.DataFrame:
-    """Training rows: snapshots of deals closed by ``data_through`` that are at least
-    ``label_maturity_days`` old then, with ``label`` (1 = won)."""
+    """Training rows: every snapshot of the deals closed by ``data_through`` that were created
+    at least ``maturity_days`` before it, with ``label`` (1 = won)."""
     snaps = snapshots(spells, snapshot_every_days)
-    outcome = snaps["deal_id"].map(outcomes.set_index("deal_id")["is_won"])
-    horizon = end_of_day(data_through) - pd.Timedelta(days=label_maturity_days)
-    keep = outcome.notna().to_numpy() & (snaps["snapshot_at"] <= horizon).to_numpy()
+    deal = outcomes.set_index("deal_id")
+    outcome = snaps["deal_id"].map(deal["is_won"])
+    horizon = end_of_day(data_through) - pd.Timedelta(days=maturity_days)
+    mature = (snaps["deal_id"].map(deal["created_at"]) <= horizon).to_numpy()
+    keep = outcome.notna().to_numpy() & mature
     labelled = snaps[keep].reset_index(drop=True)
     labelled["label"] = outcome[keep].astype(int).to_numpy()
     return labelled
@@ -262,44 +303,66 @@ def open_deal_states(
     )
 
 
+def _text(values: pd.Series) -> pd.Series:
+    return values.fillna("(none)").astype(str).replace("", "(none)")
+
+
+def contact_fields(contacts: pd.DataFrame | None) -> pd.DataFrame:
+    """Per contact_id: :data:`CONTACT_FIELDS` and ``created_at`` (missing columns count as
+    unknown)."""
+    if contacts is None or contacts.empty:
+        empty = pd.DataFrame(columns=CONTACT_FIELDS, index=pd.Index([]), dtype=object)
+        return empty.assign(created_at=pd.Series(dtype="datetime64[ns]"))
+    c = contacts.drop_duplicates("contact_id").set_index("contact_id")
+
+    def col(name: str) -> pd.Series:
+        return c[name] if name in c else pd.Series(None, index=c.index, dtype=object)
+
+    out = pd.DataFrame(index=c.index)
+    # channel group (staging's grouping of source and medium) first: one of them may be all
+    # an export has; the finer source / medium / campaign split it where present
+    parts = [_text(col(name)) for name in ("channel_group", "source", "medium", "campaign")]
+    out["acquisition"] = parts[0].str.cat(parts[1:], sep=" / ")
+    out["landing_section"] = col("first_landing_page").map(landing_section)
+    out["company_size"] = _text(col("company_size"))
+    out["industry"] = _text(col("industry"))
+    out["created_at"] = to_utc_naive(col("created_at"))
+    return out
+
+
 def build_features(
     snaps: pd.DataFrame,
     outcomes: pd.DataFrame,
     contacts: pd.DataFrame | None = None,
     conversations: pd.DataFrame | None = None,
     persons: pd.DataFrame | None = None,
+    *,
+    max_conversations: int = MAX_CONVERSATIONS,
 ) -> pd.DataFrame:
-    """Features of each snapshot as known at ``snapshot_at`` (same index as ``snaps``).
+    """Features of each snapshot as known at ``snapshot_at`` (same index as ``snaps``):
+    :data:`FEATURE_COLUMNS`.
 
-    ``contacts``: contact_id + :data:`CONTACT_FIELDS` (missing ones count as unknown).
-    ``conversations``: contact_id (the person's surviving contact_id), started_at.
-    ``persons``: contact_id → person_id, to find the deal contact's person; without it the
-    deal's contact_id is the person.
+    ``contacts``: contact_id, created_at, source, medium, campaign, first_landing_page,
+    company_size, industry (missing ones count as unknown). ``conversations``: contact_id
+    (the person's surviving contact_id), started_at. ``persons``: contact_id → person_id, to
+    find the deal contact's person; without it the deal's contact_id is the person.
     """
     deal = outcomes.set_index("deal_id")
     at = snaps["snapshot_at"]
     created = snaps["deal_id"].map(deal["created_at"])
-    amount = snaps["deal_id"].map(deal["amount"]).astype(float)
+    contact = snaps["deal_id"].map(deal["contact_id"])
+    fields = contact_fields(contacts)
     feats = pd.DataFrame(index=snaps.index)
     feats["stage"] = snaps["stage"].astype(str)
-    feats["log_days_in_stage"] = np.log1p((at - snaps["stage_entered_at"]) / DAY)
-    feats["log_days_open"] = np.log1p(((at - created) / DAY).clip(lower=0))
-    feats["stage_changes"] = snaps["stage_changes"].astype(float)
-    feats["log_amount"] = np.log1p(amount.clip(lower=0)).fillna(0.0)
-    feats["amount_missing"] = amount.isna().astype(float)
-    contact = snaps["deal_id"].map(deal["contact_id"])
-    fields = (
-        contacts.drop_duplicates("contact_id").set_index("contact_id")
-        if contacts is not None and len(contacts)
-        else pd.DataFrame(index=pd.Index([], name="contact_id"))
-    )
+    feats["log_days_in_stage"] = np.log1p(((at - snaps["stage_entered_at"]) / DAY).clip(lower=0))
     for col in CONTACT_FIELDS:
-        values = contact.map(fields[col]) if col in fields else pd.Series(None, index=feats.index)
-        feats[col] = values.fillna("(none)").astype(str).replace("", "(none)").to_numpy()
-    feats["log_conversations"] = np.log1p(
-        _conversations_before(contact, at, conversations, persons)
-    )
-    return feats[CATEGORICAL + NUMERIC]
+        feats[col] = _text(contact.map(fields[col])).to_numpy()
+    feats["log_days_open"] = np.log1p(((at - created) / DAY).clip(lower=0))
+    seen = _conversations_before(contact, at, conversations, persons)
+    feats["conversations"] = np.minimum(seen, max_conversations).astype(float)
+    contact_age = ((at - contact.map(fields["created_at"])) / DAY).clip(lower=0)
+    feats["log_contact_age"] = np.log1p(contact_age.fillna((at - created) / DAY))
+    return feats[FEATURE_COLUMNS]
 
 
 def _conversations_before(contact, at, conversations, persons) -> np.ndarray:
@@ -323,7 +386,7 @@ def _conversations_before(contact, at, conversations, persons) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# model
+# the baseline and the model
 
 
 class StageRate(GroupRate):
@@ -334,21 +397,79 @@ class StageRate(GroupRate):
     def fit(cls, stage: pd.Series, y: pd.Series, strength: float = PRIOR_STRENGTH):
         return super().fit(stage, y, strength)
 
-
-def _pipeline(n_train: int, groups: np.ndarray, y: np.ndarray) -> CalibratedClassifierCV:
-    # Folds by deal: a deal's weekly snapshots are near-copies of each other.
-    folds = list(GroupKFold(n_splits=3).split(np.zeros(len(y)), y, groups))
-    min_frequency = max(5, int(0.01 * n_train))
-    return calibrated_logistic(CATEGORICAL, NUMERIC, min_frequency=min_frequency, c=0.1, cv=folds)
+    def log_odds(self, stage: pd.Series) -> np.ndarray:
+        return logit(np.clip(self.predict(stage), 1e-4, 1 - 1e-4))
 
 
-def _fit(x: pd.DataFrame, y: np.ndarray, deal_ids: pd.Series) -> CalibratedClassifierCV:
-    return _pipeline(len(x), deal_ids.to_numpy(), y).fit(x, y)
+class StageAnchoredLogit:
+    """``logit P(win) = logit(stage rate) + b0 + Z·b``, maximum likelihood less
+    ``penalty / 2 · Σ b²`` (the intercept ``b0`` is not penalised). ``Z``: one-hot contact
+    fields (levels rarer than ``min_frequency`` pooled), standardised numbers, and
+    log(days in stage) once per stage seen in training."""
+
+    def __init__(self, stage_rate: StageRate, *, penalty: float = PENALTY, min_frequency=5):
+        self.stage_rate = stage_rate
+        self.penalty = penalty
+        self.min_frequency = min_frequency
+
+    def _inputs(self, x: pd.DataFrame) -> pd.DataFrame:
+        z = x[CATEGORICAL + NUMERIC].copy()
+        for stage in self.stages:
+            z[f"days_in_{stage}"] = x["log_days_in_stage"] * (x["stage"] == stage)
+        return z
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> StageAnchoredLogit:
+        self.stages = sorted(x["stage"].unique())
+        inputs = self._inputs(x)
+        numeric = [c for c in inputs if c not in CATEGORICAL]
+        self.design = ColumnTransformer(
+            [
+                (
+                    "cat",
+                    OneHotEncoder(
+                        handle_unknown="infrequent_if_exist",
+                        min_frequency=self.min_frequency,
+                        sparse_output=False,
+                    ),
+                    CATEGORICAL,
+                ),
+                ("num", StandardScaler(), numeric),
+            ]
+        )
+        z = self.design.fit_transform(inputs)
+        offset = self.stage_rate.log_odds(x["stage"])
+        y = np.asarray(y, float)
+        n, penalty = len(y), self.penalty
+
+        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            eta = theta[0] + offset + z @ theta[1:]
+            nll = -np.sum(y * log_expit(eta) + (1 - y) * log_expit(-eta))
+            residual = expit(eta) - y
+            grad = np.r_[residual.sum(), z.T @ residual + penalty * theta[1:]]
+            return (nll + 0.5 * penalty * theta[1:] @ theta[1:]) / n, grad / n
+
+        fitted = minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B")
+        self.intercept, self.coef = float(fitted.x[0]), fitted.x[1:]
+        return self
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        z = self.design.transform(self._inputs(x))
+        return expit(self.intercept + self.stage_rate.log_odds(x["stage"]) + z @ self.coef)
+
+    def coefficients(self) -> dict[str, float]:
+        names = self.design.get_feature_names_out()
+        return {"intercept": self.intercept, **dict(zip(names, self.coef, strict=True))}
 
 
 def _stage_rate(snaps: pd.DataFrame, y: np.ndarray) -> StageRate:
     entry = snaps["at_entry"].to_numpy(dtype=bool)
     return StageRate.fit(snaps.loc[entry, "stage"], pd.Series(y[entry]))
+
+
+def _fit_model(labelled: pd.DataFrame, x: pd.DataFrame, y: np.ndarray) -> StageAnchoredLogit:
+    min_frequency = max(5, int(0.01 * len(x)))
+    anchor = _stage_rate(labelled, y)
+    return StageAnchoredLogit(anchor, min_frequency=min_frequency).fit(x, y)
 
 
 def _scores(deal_ids, p, day) -> pd.DataFrame:
@@ -386,7 +507,8 @@ def score_deals(
     ``deals``: deal_id, contact_id, created_at, stage, amount, closed_at, is_won (optional
     is_closed). ``stage_history``: deal_id, stage, entered_at. ``contacts``,
     ``conversations``, ``persons``: see :func:`build_features`. ``data_through`` defaults to
-    the last date in the data; rows after it are ignored.
+    the last date in the data; rows after it are ignored. ``label_maturity_days`` is the
+    floor of :func:`label_maturity`.
     """
     history = (
         stage_history
@@ -409,14 +531,16 @@ def score_deals(
     stop = end_of_day(day)
     if conversations is not None:
         conversations = conversations[to_utc_naive(conversations["started_at"]) < stop]
+    if contacts is not None and "created_at" in contacts:
+        contacts = contacts[~(to_utc_naive(contacts["created_at"]) >= stop)]
     outcomes = deal_outcomes(deals, history, day)
     spells = stage_spells(outcomes, history, day)
-
+    maturity = label_maturity(outcomes, day, label_maturity_days)
     labelled = labelled_snapshots(
         outcomes,
         spells,
         day,
-        label_maturity_days=label_maturity_days,
+        maturity_days=maturity,
         snapshot_every_days=snapshot_every_days,
     )
     y_all = labelled["label"].to_numpy()
@@ -432,37 +556,55 @@ def score_deals(
     def features(frame: pd.DataFrame) -> pd.DataFrame:
         return build_features(frame, outcomes, contacts, conversations, persons)
 
-    cold = n_won < min_won or n_lost < min_lost or n_hold_deals == 0 or len(np.unique(y_train)) < 2
     baseline = _stage_rate(labelled[~is_hold], y_train)
     base_hold = baseline.predict(labelled.loc[is_hold, "stage"])
     base_metrics = classification_metrics(y_hold, base_hold) if len(y_hold) else {}
-    common = [("won_deals", n_won, min_won), ("lost_deals", n_lost, min_lost)]
-    calibration: dict = {}
+    common = [
+        ("won_deals", n_won, min_won),
+        ("lost_deals", n_lost, min_lost),
+        ("label_maturity_days", maturity, label_maturity_days),
+    ]
+    cold = n_won < min_won or n_lost < min_lost or n_hold_deals == 0 or len(np.unique(y_train)) < 2
+    details: dict = {}
     if cold:
-        method = "stage_rate"
-        fallback = _stage_rate(labelled, y_all)
-        if labelled.empty:
-            closed = outcomes["is_won"].dropna()
-            fallback.overall = float(closed.mean()) if len(closed) else math.nan
-        p_open = fallback.predict(current["stage"]) if len(current) else np.array([])
-        calibration = {"fallback_stage_rates": fallback.rates}
+        serving = cold_start_serving(
+            f"{n_won} won and {n_lost} lost labelled deals (a model needs {min_won} and "
+            f"{min_lost}, and both outcomes before the holdout): stage win rates"
+        )
         metrics = [("cold_start", 1.0, None), *common, ("base_rate", hold_rate, train_rate)]
         # the fallback itself on the holdout, beside a constant training win rate
         for name, value in base_metrics.items():
             const = classification_metrics(y_hold, np.full(len(y_hold), train_rate))[name]
             metrics.append((name, value, const))
     else:
-        method = "calibrated_logistic"
         x_all = features(labelled)
-        model = _fit(x_all[~is_hold], y_train, labelled.loc[~is_hold, "deal_id"])
-        p_hold = model.predict_proba(x_all[is_hold])[:, 1]
+        model = _fit_model(labelled[~is_hold], x_all[~is_hold], y_train)
+        p_hold = model.predict_proba(x_all[is_hold])
         model_metrics = classification_metrics(y_hold, p_hold)
-        calibration = {"holdout_predictions": p_hold}
+        serving = champion(
+            "auc",
+            model_metrics["auc"],
+            base_metrics["auc"],
+            also=[("brier", model_metrics["brier"], base_metrics["brier"], False)],
+        )
         metrics = [("cold_start", 0.0, None), *common]
         metrics += [(name, model_metrics[name], base_metrics[name]) for name in model_metrics]
         metrics += [("base_rate", hold_rate, train_rate)]
-        final = _fit(x_all, y_all, labelled["deal_id"])
-        p_open = final.predict_proba(features(current))[:, 1] if len(current) else np.array([])
+        details = {"holdout_predictions": p_hold, "holdout_baseline": base_hold}
+
+    if serving.served_by == SERVED_BY_MODEL:
+        method = "stage_anchored_logistic"
+        final = _fit_model(labelled, x_all, y_all)
+        p_open = final.predict_proba(features(current)) if len(current) else np.array([])
+        details["coefficients"] = final.coefficients()
+    else:
+        method = "stage_rate"
+        fallback = _stage_rate(labelled, y_all)
+        if labelled.empty:
+            closed = outcomes["is_won"].dropna()
+            fallback.overall = float(closed.mean()) if len(closed) else math.nan
+        p_open = fallback.predict(current["stage"]) if len(current) else np.array([])
+        details["fallback_stage_rates"] = fallback.rates
 
     scores = _scores(current["deal_id"].to_numpy(), p_open, day)
     runs = model_run_rows(
@@ -471,19 +613,22 @@ def score_deals(
         train_rows=int((~is_hold).sum()),
         holdout_rows=int(is_hold.sum()),
         metrics=metrics,
+        serving=serving,
     )
     return DealScoreResult(
         deal_scores=scores,
         model_runs=runs,
         method=method,
         data_through=day,
+        serving=serving,
         details={
             "labelled_snapshots": len(labelled),
             "labelled_deals": labelled["deal_id"].nunique(),
             "holdout_deals": n_hold_deals,
             "open_deals": len(current),
+            "label_maturity_days": maturity,
             "stage_rates": baseline.rates,
             "holdout_win_rate": hold_rate,
-            **calibration,
+            **details,
         },
     )

@@ -4,8 +4,10 @@ Method (SPEC §6, "Lead and deal scoring"):
 
 - **Scoring time.** A lead is scored as of ``created_at + feature_window_days`` (1 day). Its
   features use only what is known then: the contact's CRM fields (channel group, source,
-  medium, industry, company size, country, first landing page and its section) and the number
-  of conversations started up to the scoring time. Nothing later is read.
+  medium, campaign, industry, company size, country, the section of the first landing page)
+  and the number of conversations started up to the scoring time. Nothing later is read.
+  (The landing page itself was dropped for its section and the campaign: its many rare
+  levels cost holdout AUC on the demo.)
 - **Label.** 1 when the contact's first order falls within ``horizon_days`` (90) of
   ``created_at``. Only leads whose 90-day window has closed by ``data_through`` are labelled;
   leads that were already customers at their scoring time are left out (they are never
@@ -14,18 +16,22 @@ Method (SPEC §6, "Lead and deal scoring"):
   (20 %) is the holdout cohort, the earlier ones train. Metrics on the holdout: ROC AUC,
   Brier score and lift in the top decile, each beside a naive baseline — the smoothed
   conversion rate of the lead's channel group in the training cohort (``base_rate`` is
-  reported too). The model is then refitted on all labelled leads for the scores.
+  reported too).
 - **Model.** One-hot categoricals (rare levels pooled) + log conversation count →
   L2 logistic regression, calibrated with ``CalibratedClassifierCV`` (sigmoid, 3 folds).
+- **Champion / challenger.** The model serves only when its holdout AUC beats the channel
+  rates'; otherwise the channel rates serve. Either way the serving scorer is refitted on
+  all labelled leads for the scores, and every ``model_runs`` row says which serves and why
+  (``served_by``, ``serving_reason``).
 - **Cold start.** Fewer than ``min_converted`` (120) converted labelled leads: no model; the
-  fallback score is the historical conversion rate of the lead's channel group, shrunk
+  fallback rule is the historical conversion rate of the lead's channel group, shrunk
   towards the overall rate (a Beta prior worth 20 leads); ``model_runs`` says
-  ``cold_start`` = 1.
+  ``cold_start`` = 1 and ``served_by`` = rules.
 - **Open leads.** Scores are written for every lead that is not a customer by
-  ``data_through``. With ``age_adjust`` (default) the score is conditioned on the lead not
-  having converted yet: ``p·(1−F(a)) / (1−p·F(a))``, where ``F(a)`` is the share of
-  90-day conversions that happen by age ``a`` (from the labelled leads); leads older than
-  90 days score 0.
+  ``data_through``, by whichever scorer serves. With ``age_adjust`` (default) the score is
+  conditioned on the lead not having converted yet: ``p·(1−F(a)) / (1−p·F(a))``, where
+  ``F(a)`` is the share of 90-day conversions that happen by age ``a`` (from the labelled
+  leads); leads older than 90 days score 0.
 """
 
 from __future__ import annotations
@@ -39,10 +45,14 @@ import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 
 from flywheel_pipeline.insights._common import (
+    SERVED_BY_MODEL,
     GroupRate,
+    Serving,
     as_date,
     calibrated_logistic,
+    champion,
     classification_metrics,
+    cold_start_serving,
     empty_model_runs,
     end_of_day,
     max_date,
@@ -63,10 +73,10 @@ CATEGORICAL = [
     "channel_group",
     "source",
     "medium",
+    "campaign",
     "industry",
     "company_size",
     "country",
-    "first_landing_page",
     "landing_section",
 ]
 NUMERIC = ["log_conversations", "has_conversation"]
@@ -77,8 +87,9 @@ SCORE_COLUMNS = ["contact_id", "lead_score", "data_through"]
 class LeadScoreResult:
     lead_scores: pd.DataFrame  # contact_id, lead_score, data_through
     model_runs: pd.DataFrame
-    method: str  # "calibrated_logistic" or "channel_rate" (cold start)
+    method: str  # what publishes: "calibrated_logistic" or "channel_rate"
     data_through: dt.date | None
+    serving: Serving | None = None
     details: dict = field(default_factory=dict)
 
 
@@ -125,9 +136,10 @@ def first_orders(orders: pd.DataFrame) -> pd.Series:
     return to_utc_naive(orders["ordered_at"]).groupby(orders["contact_id"]).min()
 
 
-def _section(path: object) -> str:
-    """First path segment of a landing page: ``/help/returns`` -> ``help``."""
-    if path is None or (isinstance(path, float) and math.isnan(path)):
+def landing_section(path: object) -> str:
+    """First path segment of a landing page: ``/help/returns`` -> ``help``; ``(home)`` for
+    the home page, ``(none)`` when unknown."""
+    if not isinstance(path, str) or not path.strip():
         return "(none)"
     parts = [p for p in page_path(path).split("/") if p]
     return parts[0].lower() if parts else "(home)"
@@ -156,7 +168,7 @@ def build_features(
     for col in CATEGORICAL:
         if col == "landing_section":
             src = c.get("first_landing_page", pd.Series(index=c.index, dtype=object))
-            values = src.map(_section)
+            values = src.map(landing_section)
         else:
             values = c.get(col, pd.Series(index=c.index, dtype=object))
         feats[col] = values.fillna("(none)").astype(str).replace("", "(none)").to_numpy()
@@ -294,14 +306,12 @@ def score_leads(
     cdf = _conversion_cdf(labelled["days_to_convert"], horizon_days)
 
     cold = n_pos < min_converted or len(np.unique(y_train)) < 2 or n_hold == 0
+    details: dict = {}
     if cold:
-        method = "channel_rate"
-        fallback = ChannelRate.fit(
-            feats.loc[labelled["contact_id"], "channel_group"], labelled["label"]
+        serving = cold_start_serving(
+            f"{n_pos} converted labelled leads (a model needs {min_converted}, and both "
+            "outcomes before the holdout): channel conversion rates"
         )
-        if len(labelled) == 0:  # nothing labelled yet: share of all leads who ever converted
-            fallback.overall = float(feats.index.isin(first.index).mean())
-        p_open = fallback.predict(open_feats["channel_group"])
         metrics = [
             ("cold_start", 1.0, None),
             ("converted_leads", n_pos, min_converted),
@@ -313,20 +323,32 @@ def score_leads(
                 const = classification_metrics(y_hold, np.full(len(y_hold), train_rate))[name]
                 metrics.append((name, value, const))
     else:
-        method = "calibrated_logistic"
         model = _pipeline(len(x_train), random_state).fit(x_train, y_train)
         p_hold = model.predict_proba(x_hold)[:, 1]
         model_metrics = classification_metrics(y_hold, p_hold)
+        serving = champion("auc", model_metrics["auc"], base_metrics["auc"])
         metrics = [("cold_start", 0.0, None), ("converted_leads", n_pos, min_converted)]
         metrics += [(name, model_metrics[name], base_metrics[name]) for name in model_metrics]
         metrics += [
             ("brier_base_rate", model_metrics["brier"], float(np.mean((y_hold - train_rate) ** 2))),
             ("base_rate", hold_rate, train_rate),
         ]
+        details = {"holdout_predictions": p_hold, "holdout_baseline": base_hold}
+
+    if serving.served_by == SERVED_BY_MODEL:
+        method = "calibrated_logistic"
         final = _pipeline(len(labelled), random_state).fit(
             feats.loc[labelled["contact_id"]], labelled["label"].to_numpy()
         )
         p_open = final.predict_proba(open_feats)[:, 1] if len(open_feats) else np.array([])
+    else:
+        method = "channel_rate"
+        fallback = ChannelRate.fit(
+            feats.loc[labelled["contact_id"], "channel_group"], labelled["label"]
+        )
+        if len(labelled) == 0:  # nothing labelled yet: share of all leads who ever converted
+            fallback.overall = float(feats.index.isin(first.index).mean())
+        p_open = fallback.predict(open_feats["channel_group"])
 
     if age_adjust and len(p_open):
         p_open = _age_adjust(p_open, age_days, cdf, horizon_days)
@@ -339,14 +361,21 @@ def score_leads(
         columns=SCORE_COLUMNS,
     )
     runs = model_run_rows(
-        MODEL_NAME, day, train_rows=len(train_ids), holdout_rows=len(hold_ids), metrics=metrics
+        MODEL_NAME,
+        day,
+        train_rows=len(train_ids),
+        holdout_rows=len(hold_ids),
+        metrics=metrics,
+        serving=serving,
     )
     return LeadScoreResult(
         lead_scores=scores,
         model_runs=runs,
         method=method,
         data_through=day,
+        serving=serving,
         details={
+            **details,
             "labelled": len(labelled),
             "converted": n_pos,
             "holdout_from": labelled["created_at"].iloc[-n_hold] if n_hold else None,

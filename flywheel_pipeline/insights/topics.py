@@ -1,40 +1,53 @@
-"""Conversation topics: discover the issue types customers bring, without labels.
+"""Conversation topics: the intents customers bring (what they want done), without labels.
 
-Method (SPEC §6, "Conversation topics"):
+Method (SPEC §6, "Conversation topics"; the clustering itself is :mod:`.intents`):
 
-1. Text = the user messages of a conversation joined; redaction tokens (``[email]``,
-   ``[phone]``) and digits are dropped.
-2. TF-IDF on word uni- and bigrams (sublinear tf, English + chat-filler stop words,
-   ``min_df``), reduced with LSA (truncated SVD, re-normalised), clustered with k-means
-   (fixed ``random_state``).
-3. ``k`` is chosen from the data: the k in ``k_range`` with the best silhouette (cosine) on
-   the training split (the smallest k within 2 % of the best, for parsimony).
+1. Text = the user messages of a conversation. Entities are removed before anything is
+   counted: catalogue words (:func:`~.intents.catalog_terms`, from the site's product pages
+   and the search queries landing on catalogue pages), sizes, calendar words, countries,
+   anything with a digit (order numbers, codes, dates), redaction tokens.
+2. TF-IDF, over-clustered into micro-clusters, words weighted by how concentrated they are in
+   few micro-clusters (filler every intent uses weighs little), micro-clusters merged where the
+   modularity of their similarity graph peaks, conversations moved to the nearest intent
+   centroid. The number of topics is learned; there is no range or ceiling. The fit uses a
+   bounded sample (:data:`~.intents.MAX_FIT`); every conversation is then scored in batches,
+   and one too far from every topic (or without a usable word) stays unassigned (NULL).
+3. Each topic gets a representative customer question (a real, redacted sentence of a
+   conversation near the topic's centre, preferring short questions without entities) and
+   2–4 key terms; ``label`` = the question and its key terms.
 4. Time split: fit on conversations before the last ``holdout_days`` (28) days, evaluate on
-   those last days — mean cosine similarity of each held-out conversation to its assigned
+   those last days — mean cosine similarity of each held-out conversation to its nearest
    topic centroid, against a one-topic baseline (the cosine to the overall centroid) — plus
    the stability of held-out assignments between the train-only model and the final model
    (ARI, baseline 0 = chance). Then refit on everything for the assignments.
-5. Cold start: with fewer than ``min_conversations`` (200) conversations in the training
+5. Stable ids: given the previous run's assignments (and topics), every new topic is matched
+   to the previous topic it shares most conversations with (Hungarian assignment on the
+   overlap; a match needs most of the new topic's earlier conversations and a fair part of
+   the old topic's); the match keeps the old id, the others get ids above the highest id ever
+   used (``max_topic_id``), so ids are never reused. Without a previous run, ids are 1-based
+   by volume (1 = the most common intent).
+6. Cold start: with fewer than ``min_conversations`` (200) conversations in the training
    split no model is trained; the rule-based keyword classifier :data:`DEFAULT_RULES` serves
    instead and ``model_runs`` says so (metric ``cold_start`` = 1).
 
-Topic ids are 1-based and ordered by volume (1 = the most common issue type).
 ``data_through`` is the last ``started_at`` date in the data, never the wall clock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.preprocessing import normalize
 
 from flywheel_pipeline.insights._common import (
@@ -43,62 +56,148 @@ from flywheel_pipeline.insights._common import (
     model_run_rows,
     to_utc_naive,
 )
+from flywheel_pipeline.insights.intents import (
+    MAX_FIT,
+    STOP_WORDS,
+    Analyzer,
+    IntentModel,
+    Scores,
+    catalog_terms,
+    clean_text,
+    fit_intents,
+    light_stem,
+    surface_forms,
+    surface_words,
+)
+
+__all__ = [
+    "DEFAULT_RULES",
+    "OTHER_LABEL",
+    "STOP_WORDS",
+    "TopicResult",
+    "catalog_terms",
+    "classify_by_rules",
+    "discover_topics",
+    "key_terms",
+    "label_from_terms",
+    "match_topic_ids",
+    "representative_question",
+    "score_against_labels",
+    "topic_trends",
+    "user_text_from_messages",
+]
 
 MODEL_NAME = "conversation_topics"
 MIN_CONVERSATIONS = 200
 HOLDOUT_DAYS = 28
-K_RANGE = (3, 15)
-TOP_TERMS = 10
+MAX_KEY_TERMS = 4
+#: Conversations near a topic's centre searched for its representative question.
+QUESTION_POOL = 300
+QUESTION_MAX_CHARS = 90
+#: A bigram is a key term when its words stand together this often (Dice coefficient).
+MIN_PHRASE_DICE = 0.25
+#: A new topic inherits an old id when this share of its earlier conversations had that id …
+MATCH_NEW_SHARE = 0.5
+#: … and they are at least this share of the old topic's conversations.
+MATCH_OLD_SHARE = 0.25
 
-# Words that carry no topic in customer-service chat, on top of scikit-learn's English list.
-CHAT_STOP_WORDS = frozenset(
-    (
-        "hi", "hello", "hey", "thanks", "thank", "thx", "please", "pls", "ok", "okay", "yes",
-        "yeah", "sure", "hope", "just", "like", "want", "wanted", "need", "needed", "know", "let",
-        "could", "would", "get", "got", "also", "really", "still", "one", "two", "im", "ive",
-        "dont", "cant", "wondering", "question", "asking", "ask", "help", "good", "great",
-        "morning", "afternoon", "evening", "regards", "cheers", "email", "phone",
-    )
-)  # fmt: skip
-# scikit-learn's list drops words that matter in a shop ("bill", "back" as in "money back").
-KEEP_WORDS = frozenset(
-    ("amount", "back", "bill", "call", "detail", "empty", "fill", "find", "front", "full",
-     "interest", "move", "name", "part", "side", "system", "top")
-)  # fmt: skip
-STOP_WORDS = sorted((ENGLISH_STOP_WORDS - KEEP_WORDS) | CHAT_STOP_WORDS)
-
-_PLACEHOLDER = re.compile(r"\[[a-z_]+\]", re.IGNORECASE)
-_TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
+TOPIC_COLUMNS = [
+    "topic_id",
+    "label",
+    "representative_question",
+    "top_terms",
+    "conversations",
+    "conversations_28d",
+    "conversations_prev_28d",
+    "trend_28d",
+    "rank_volume",
+    "rank_rising",
+    "max_topic_id",
+    "data_through",
+]
+ASSIGNMENT_COLUMNS = ["conversation_id", "topic_id", "data_through"]
 
 #: Rule-based fallback for cold start: topic label -> keywords (word prefixes; a keyword of
 #: several words counts double). A conversation goes to the topic with the most keyword hits
 #: (ties: the first topic listed); no hit at all -> "Other".
 DEFAULT_RULES: dict[str, tuple[str, ...]] = {
     "Delivery and order tracking": (
-        "delivery", "deliver", "shipping", "ship", "tracking", "track", "courier", "parcel",
-        "package", "arrive", "dispatch", "late", "delayed", "where is my order",
+        "delivery",
+        "deliver",
+        "shipping",
+        "ship",
+        "tracking",
+        "track",
+        "courier",
+        "parcel",
+        "package",
+        "arrive",
+        "dispatch",
+        "late",
+        "delayed",
+        "where is my order",
     ),
     "Returns and refunds": (
-        "return", "refund", "exchange", "send back", "money back", "damaged", "broken",
-        "faulty", "wrong item", "wrong size",
+        "return",
+        "refund",
+        "exchange",
+        "send back",
+        "money back",
+        "damaged",
+        "broken",
+        "faulty",
+        "wrong item",
+        "wrong size",
     ),
     "Payment and invoices": (
-        "payment", "pay", "card", "charge", "invoice", "billing", "receipt", "vat", "paypal",
+        "payment",
+        "pay",
+        "card",
+        "charge",
+        "invoice",
+        "billing",
+        "receipt",
+        "vat",
+        "paypal",
     ),
     "Product questions": (
-        "size", "sizing", "fit", "material", "colour", "color", "stock", "available",
-        "availability", "compatible", "specification", "dimension", "warranty",
+        "size",
+        "sizing",
+        "fit",
+        "material",
+        "colour",
+        "color",
+        "stock",
+        "available",
+        "availability",
+        "compatible",
+        "specification",
+        "dimension",
+        "warranty",
     ),
     "Account and login": (
-        "account", "login", "log in", "password", "sign in", "reset", "unsubscribe",
+        "account",
+        "login",
+        "log in",
+        "password",
+        "sign in",
+        "reset",
+        "unsubscribe",
         "newsletter",
     ),
     "Business accounts and quotes": (
-        "bulk", "quote", "wholesale", "business account", "volume discount", "b2b", "trade",
-        "net 30", "purchase order",
+        "bulk",
+        "quote",
+        "wholesale",
+        "business account",
+        "volume discount",
+        "b2b",
+        "trade",
+        "net 30",
+        "purchase order",
     ),
     "Discounts and promotions": ("discount", "coupon", "promo", "voucher", "code", "sale"),
-}  # fmt: skip
+}
 OTHER_LABEL = "Other"
 
 
@@ -106,10 +205,10 @@ OTHER_LABEL = "Other"
 class TopicResult:
     """Outputs of :func:`discover_topics` (frames shaped like the ``ml`` tables)."""
 
-    assignments: pd.DataFrame  # conversation_id, topic_id, data_through
-    topics: pd.DataFrame  # topic_id, label, top_terms, conversations, data_through
+    assignments: pd.DataFrame  # conversation_id, topic_id (NULL = unassigned), data_through
+    topics: pd.DataFrame  # TOPIC_COLUMNS
     model_runs: pd.DataFrame  # contracts.md ml.model_runs
-    method: str  # "kmeans" or "rules" (cold start)
+    method: str  # "intents" or "rules" (cold start)
     data_through: dt.date | None
     n_topics: int = 0
     details: dict = field(default_factory=dict)
@@ -130,10 +229,6 @@ def user_text_from_messages(messages: pd.DataFrame) -> pd.Series:
     )
 
 
-def _clean(text: object) -> str:
-    return _PLACEHOLDER.sub(" ", str(text) if pd.notna(text) else "").lower()
-
-
 def _prepare(conversations: pd.DataFrame) -> pd.DataFrame:
     missing = {"conversation_id", "started_at", "user_text"} - set(conversations.columns)
     if missing:
@@ -141,124 +236,28 @@ def _prepare(conversations: pd.DataFrame) -> pd.DataFrame:
     frame = conversations[["conversation_id", "started_at", "user_text"]].copy()
     frame["started_at"] = to_utc_naive(frame["started_at"])
     frame = frame.dropna(subset=["started_at"]).drop_duplicates("conversation_id")
-    frame["text"] = frame["user_text"].map(_clean)
+    frame["text"] = frame["user_text"].fillna("").astype(str)
     return frame.sort_values(["started_at", "conversation_id"]).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
-# the model
-
-
-def _vectorizer(n_docs: int) -> TfidfVectorizer:
-    return TfidfVectorizer(
-        ngram_range=(1, 2),
-        sublinear_tf=True,
-        stop_words=STOP_WORDS,
-        token_pattern=_TOKEN_PATTERN,
-        min_df=max(2, int(np.ceil(0.002 * n_docs))),
-        max_df=0.95,
-        max_features=20_000,
-        dtype=np.float64,
-    )
-
-
-@dataclass
-class _Fitted:
-    vectorizer: TfidfVectorizer
-    svd: TruncatedSVD | None
-    kmeans: KMeans
-    labels: np.ndarray
-    silhouette: float
-
-    def embed(self, tfidf) -> np.ndarray:
-        reduced = self.svd.transform(tfidf) if self.svd is not None else tfidf.toarray()
-        return normalize(reduced)
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        return self.kmeans.predict(self.embed(self.vectorizer.transform(texts)))
-
-    def term_centroids(self, tfidf) -> np.ndarray:
-        """Cluster centroids in TF-IDF space (mean of member rows, l2-normalised)."""
-        k = self.kmeans.n_clusters
-        cents = np.zeros((k, tfidf.shape[1]))
-        for c in range(k):
-            rows = tfidf[self.labels == c]
-            if rows.shape[0]:
-                cents[c] = np.asarray(rows.mean(axis=0)).ravel()
-        return normalize(cents)
-
-
-def _embed_fit(texts: Sequence[str], random_state: int):
-    vec = _vectorizer(len(texts))
-    tfidf = vec.fit_transform(texts)
-    n_comp = min(100, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
-    svd = None
-    if n_comp >= 2:
-        svd = TruncatedSVD(n_components=n_comp, random_state=random_state)
-        emb = normalize(svd.fit_transform(tfidf))
-    else:
-        emb = normalize(tfidf.toarray())
-    return vec, tfidf, svd, emb
-
-
-def _kmeans(emb: np.ndarray, k: int, random_state: int) -> KMeans:
-    return KMeans(n_clusters=k, n_init=5, random_state=random_state).fit(emb)
-
-
-def _silhouette(emb: np.ndarray, labels: np.ndarray, random_state: int) -> float:
-    if len(set(labels)) < 2:
-        return -1.0
-    return float(
-        silhouette_score(
-            emb, labels, metric="cosine", sample_size=min(3000, len(labels)),
-            random_state=random_state,
-        )
-    )  # fmt: skip
-
-
-def choose_k(
-    emb: np.ndarray, k_range: tuple[int, int] = K_RANGE, random_state: int = 0
-) -> tuple[int, dict[int, float]]:
-    """The k in ``k_range`` (inclusive) with the best cosine silhouette (the smallest k
-    within 2 % of the best), and all scores."""
-    lo, hi = k_range
-    hi = min(hi, max(2, emb.shape[0] // 10))
-    lo = min(lo, hi)
-    scores = {}
-    for k in range(lo, hi + 1):
-        labels = _kmeans(emb, k, random_state).labels_
-        scores[k] = _silhouette(emb, labels, random_state)
-    # parsimony: the smallest k within 2 % of the best silhouette
-    top = max(scores.values())
-    best = min(k for k, v in scores.items() if v >= top - 0.02 * abs(top))
-    return best, scores
-
-
-def _fit(
-    texts: Sequence[str], k: int | None, k_range: tuple[int, int], random_state: int
-) -> tuple[_Fitted, object, dict[int, float]]:
-    vec, tfidf, svd, emb = _embed_fit(texts, random_state)
-    scores: dict[int, float] = {}
-    if k is None:
-        k, scores = choose_k(emb, k_range, random_state)
-    km = _kmeans(emb, k, random_state)
-    fitted = _Fitted(vec, svd, km, km.labels_, _silhouette(emb, km.labels_, random_state))
-    return fitted, tfidf, scores
-
-
-def _top_terms(
-    centroid: np.ndarray, vocab: np.ndarray, n: int = TOP_TERMS
-) -> list[tuple[str, float]]:
-    order = np.argsort(-centroid, kind="stable")[:n]
-    return [(str(vocab[i]), float(centroid[i])) for i in order if centroid[i] > 0]
+# labels: key terms and a representative question
 
 
 def label_from_terms(
     terms: Sequence[str], weights: Sequence[float] | None = None, max_terms: int = 3
 ) -> str:
-    """2–3 readable terms: the strongest terms in order, a single word upgraded to the first
-    listed bigram that contains it ("money" -> "money back") when that bigram weighs at least
-    half as much, terms already covered skipped."""
+    """2–3 readable terms joined by " / " (see :func:`key_terms`)."""
+    chosen = key_terms(terms, weights, max_terms)
+    return " / ".join(chosen) if chosen else OTHER_LABEL
+
+
+def key_terms(
+    terms: Sequence[str], weights: Sequence[float] | None = None, max_terms: int = MAX_KEY_TERMS
+) -> list[str]:
+    """The strongest terms in order, a single word upgraded to the first listed bigram that
+    contains it ("money" -> "money back") when that bigram weighs at least half as much, terms
+    whose words are already covered skipped (no n-gram soup)."""
     w = dict(zip(terms, weights if weights is not None else [1.0] * len(terms), strict=True))
     bigrams = [t for t in terms if len(t.split()) > 1]
     chosen: list[str] = []
@@ -273,16 +272,164 @@ def label_from_terms(
         chosen.append(term)
         if len(chosen) >= max_terms:
             break
-    return " / ".join(chosen) if chosen else OTHER_LABEL
+    return chosen
 
 
-def _unique_labels(labels: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for lab in labels:
-        seen[lab] = seen.get(lab, 0) + 1
-        out.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
-    return out
+def _readable(term: str, surface: Mapping[str, str]) -> str:
+    return " ".join(surface.get(w, w) for w in term.split())
+
+
+def _topic_terms(
+    centroid: np.ndarray,
+    vocab: np.ndarray,
+    surface: Mapping[str, str],
+    counts: Counter,
+    n: int = 20,
+) -> list[str]:
+    """Key terms: the centroid's strongest words, and bigrams only where customers write the
+    two words together as a phrase ("gift card", not "says payment"): adjacent in the text at
+    least twice and a Dice coefficient of at least :data:`MIN_PHRASE_DICE` (``counts``:
+    words and adjacent bigrams of the topic's conversations)."""
+    order = [i for i in np.argsort(-centroid, kind="stable")[: 3 * n] if centroid[i] > 0]
+    order = [i for i in order if _is_phrase(str(vocab[i]), counts)][:n]
+    chosen = key_terms([str(vocab[i]) for i in order], [float(centroid[i]) for i in order])
+    return [_readable(t, surface) for t in chosen]
+
+
+def _is_phrase(term: str, counts: Counter) -> bool:
+    words = term.split()
+    if len(words) == 1:
+        return True
+    together = counts[term]
+    return together >= 2 and 2 * together >= MIN_PHRASE_DICE * sum(counts[w] for w in words)
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.?!])\s+|\s+[-–—]\s+|\n+")
+_DIGIT_TOKEN = re.compile(r"[#(]?\S*\d\S*")
+_PLACEHOLDER_TOKEN = re.compile(r"\[[a-z_]+\]", re.IGNORECASE)
+_EMAIL = re.compile(r"\S+@\S+")
+
+
+def _sentences(text: str) -> list[str]:
+    return [p.strip(" ,;:") for p in _SENTENCE_BREAK.split(text) if p.strip(" ,;:")]
+
+
+def _redact(sentence: str) -> str:
+    """Order numbers, codes, amounts, phone numbers and e-mail addresses masked; whitespace
+    tidied; capitalised; at most :data:`QUESTION_MAX_CHARS` characters."""
+    out = _PLACEHOLDER_TOKEN.sub("", _DIGIT_TOKEN.sub("…", _EMAIL.sub("…", sentence)))
+    out = re.sub(r"\s+", " ", out).strip()
+    if len(out) > QUESTION_MAX_CHARS:
+        out = out[:QUESTION_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return out[:1].upper() + out[1:]
+
+
+def representative_question(
+    texts: Sequence[str],
+    centroid: np.ndarray,
+    vectorize: Callable[[list[str]], sp.spmatrix],
+    entities: Iterable[str] = (),
+) -> str:
+    """The opening sentence (where customers say what they want) of one of ``texts``
+    (conversations near the topic's centre) that stands for the topic: the highest cosine to
+    ``centroid``, favouring questions, phrasings several customers used, short sentences and
+    sentences without entity words, digits or redaction tokens (see :func:`_question_score`;
+    what remains of those is masked)."""
+    candidates = [s for text in texts for s in _sentences(str(text))[:1]]
+    if not candidates:
+        return ""
+    keys = [" ".join(surface_words(s)) for s in candidates]
+    repeats = Counter(keys)
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    unique = sorted(first.values())
+    sims = np.asarray(vectorize([candidates[i] for i in unique]) @ centroid).ravel()
+    entity_set = frozenset(entities)
+    scores = [
+        _question_score(candidates[i], sim, repeats[keys[i]], entity_set)
+        for i, sim in zip(unique, sims, strict=True)
+    ]
+    return _redact(candidates[unique[int(np.argmax(scores))]])
+
+
+def _question_score(sentence: str, similarity: float, repeats: int, entities: frozenset) -> float:
+    words = surface_words(sentence)
+    score = similarity * (1.0 + 0.15 * math.log1p(repeats - 1))  # a phrasing many customers use
+    score *= 1.2 if sentence.rstrip().endswith("?") else 1.0
+    score *= 1.0 if len(words) >= 4 else 0.7
+    score /= 1.0 + 0.04 * max(0, len(words) - 10)  # short reads at a glance
+    score *= 0.6 if entities.intersection(light_stem(w) for w in words) else 1.0
+    score *= 0.8 if _DIGIT_TOKEN.search(sentence) else 1.0
+    return score * (0.5 if _PLACEHOLDER_TOKEN.search(sentence) or _EMAIL.search(sentence) else 1.0)
+
+
+def _label(question: str, terms: Sequence[str]) -> str:
+    shown = ", ".join(terms[:3])
+    if question and shown:
+        return f"{question} ({shown})"
+    return question or shown or OTHER_LABEL
+
+
+# --------------------------------------------------------------------------------------------
+# stable ids
+
+
+def _previous_max_id(
+    previous_assignments: pd.DataFrame | None, previous_topics: pd.DataFrame | None
+) -> int:
+    found = [0]
+    for frame, cols in (
+        (previous_topics, ("topic_id", "max_topic_id")),
+        (previous_assignments, ("topic_id",)),
+    ):
+        if frame is None:
+            continue
+        for col in cols:
+            if col in frame.columns:
+                values = pd.to_numeric(frame[col], errors="coerce").dropna()
+                if len(values):
+                    found.append(int(values.max()))
+    return max(found)
+
+
+def match_topic_ids(
+    conversation_ids: Sequence[str],
+    labels: np.ndarray,
+    previous_assignments: pd.DataFrame | None = None,
+    *,
+    max_previous_id: int = 0,
+) -> dict[int, int]:
+    """Topic id of every new topic (``labels`` >= 0, one per conversation).
+
+    A new topic keeps the id of the previous topic it shares most conversations with
+    (Hungarian assignment maximising the overlap) when most of its earlier conversations
+    (:data:`MATCH_NEW_SHARE`) had that id and they are a fair part of that old topic
+    (:data:`MATCH_OLD_SHARE`); the others get ids above ``max_previous_id``, the largest
+    first. ``previous_assignments``: conversation_id, topic_id (NULL = unassigned)."""
+    labels = np.asarray(labels)
+    volume = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.array([], int)
+    topics = [c for c in range(len(volume)) if volume[c] > 0]
+    ids: dict[int, int] = {}
+    if previous_assignments is not None and len(previous_assignments) and topics:
+        now = pd.DataFrame({"conversation_id": list(conversation_ids), "new": labels})
+        prev = previous_assignments[["conversation_id", "topic_id"]].dropna()
+        both = now[now["new"] >= 0].merge(prev, on="conversation_id")
+        if len(both):
+            overlap = pd.crosstab(both["new"], both["topic_id"])
+            new_seen = overlap.sum(axis=1).to_numpy()
+            old_size = prev["topic_id"].value_counts().reindex(overlap.columns).to_numpy()
+            rows, cols = linear_sum_assignment(-overlap.to_numpy())
+            for r, c in zip(rows, cols, strict=True):
+                shared = overlap.iat[r, c]
+                mostly = shared > MATCH_NEW_SHARE * new_seen[r]
+                if mostly and shared >= MATCH_OLD_SHARE * old_size[c]:
+                    ids[int(overlap.index[r])] = int(overlap.columns[c])
+    next_id = max(max_previous_id, max(ids.values(), default=0)) + 1
+    for c in sorted((c for c in topics if c not in ids), key=lambda c: (-volume[c], c)):
+        ids[c] = next_id
+        next_id += 1
+    return ids
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,10 +440,12 @@ def _compile_rules(rules: Mapping[str, Sequence[str]]):
     compiled = []
     for label, keywords in rules.items():
         pats = [
-            (re.compile(r"\b" + r"\s+".join(map(re.escape, kw.lower().split())) + r"\w*"),
-             2 if " " in kw.strip() else 1)
+            (
+                re.compile(r"\b" + r"\s+".join(map(re.escape, kw.lower().split())) + r"\w*"),
+                2 if " " in kw.strip() else 1,
+            )
             for kw in keywords
-        ]  # fmt: skip
+        ]
         compiled.append((label, pats))
     return compiled
 
@@ -308,7 +457,7 @@ def classify_by_rules(
     compiled = _compile_rules(rules)
     out = []
     for text in texts:
-        clean = _clean(text)
+        clean = clean_text(text)
         best, best_score = OTHER_LABEL, 0
         for label, pats in compiled:
             score = sum(w * len(p.findall(clean)) for p, w in pats)
@@ -324,60 +473,172 @@ def _rules_result(
     rules: Mapping[str, Sequence[str]],
     min_conversations: int,
     n_train: int,
+    previous: tuple[pd.DataFrame | None, pd.DataFrame | None],
 ) -> TopicResult:
-    labels = classify_by_rules(frame["text"].tolist(), rules)
-    counts = pd.Series(labels).value_counts()
+    names = classify_by_rules(frame["text"].tolist(), rules)
     order = [*rules.keys(), OTHER_LABEL]
-    # ids by volume (ties: rule order), only topics that occur
-    present = sorted(counts.index, key=lambda lab: (-counts[lab], order.index(lab)))
-    ids = {lab: i + 1 for i, lab in enumerate(present)}
-    assignments = pd.DataFrame(
-        {
-            "conversation_id": frame["conversation_id"].to_numpy(),
-            "topic_id": [ids[lab] for lab in labels],
-            "data_through": data_through,
-        }
-    )
-    topics = pd.DataFrame(
-        {
-            "topic_id": [ids[lab] for lab in present],
-            "label": present,
-            "top_terms": [", ".join(rules.get(lab, ())) for lab in present],
-            "conversations": [int(counts[lab]) for lab in present],
-            "data_through": data_through,
-        }
-    )
-    coverage = float(np.mean([lab != OTHER_LABEL for lab in labels])) if labels else np.nan
-    runs = model_run_rows(
-        MODEL_NAME,
+    counts = Counter(names)
+    present = sorted(counts, key=lambda lab: (-counts[lab], order.index(lab)))
+    index = {lab: i for i, lab in enumerate(present)}
+    labels = np.array([index[n] for n in names], dtype=np.int64)
+    questions = _rule_questions(frame["text"].tolist(), labels, len(present))
+    coverage = float(np.mean([n != OTHER_LABEL for n in names])) if names else np.nan
+    metrics = [
+        ("cold_start", 1.0, None),
+        ("training_conversations_available", n_train, min_conversations),
+        ("rule_coverage", coverage, None),
+        ("n_topics", len(present), None),
+    ]
+    return _result(
+        frame,
         data_through,
+        labels,
+        previous,
+        labels_of=present,
+        questions=questions,
+        terms=[list(rules.get(lab, ()))[:MAX_KEY_TERMS] for lab in present],
+        metrics=metrics,
         train_rows=0,
         holdout_rows=0,
-        metrics=[
-            ("cold_start", 1.0, None),
-            ("training_conversations_available", n_train, min_conversations),
-            ("rule_coverage", coverage, None),
-            ("n_topics", len(present), None),
-        ],
-    )
-    return TopicResult(
-        assignments=_typed_assignments(assignments),
-        topics=_typed_topics(topics),
-        model_runs=runs,
         method="rules",
-        data_through=data_through,
-        n_topics=len(present),
         details={"reason": f"{n_train} training conversations < minimum {min_conversations}"},
     )
 
 
-def _typed_assignments(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.astype({"topic_id": "int64"})[["conversation_id", "topic_id", "data_through"]]
+def _rule_questions(texts: list[str], labels: np.ndarray, k: int) -> list[str]:
+    try:
+        vec = TfidfVectorizer(analyzer=Analyzer(), sublinear_tf=True)
+        x = normalize(vec.fit_transform(texts))
+    except ValueError:  # no usable word at all
+        return [""] * k
+    out = []
+    for c in range(k):
+        rows = np.flatnonzero(labels == c)
+        centroid = normalize(np.asarray(x[rows].mean(axis=0))).ravel()
+        near = rows[np.argsort(-np.asarray(x[rows] @ centroid).ravel())[:QUESTION_POOL]]
+        out.append(
+            representative_question(
+                [texts[i] for i in near], centroid, lambda s: normalize(vec.transform(s))
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# output frames
+
+
+def _result(
+    frame: pd.DataFrame,
+    data_through: dt.date,
+    labels: np.ndarray,
+    previous: tuple[pd.DataFrame | None, pd.DataFrame | None],
+    *,
+    labels_of: Sequence[str] | None = None,
+    questions: Sequence[str],
+    terms: Sequence[Sequence[str]],
+    metrics: list[tuple[str, object, object]],
+    train_rows: int,
+    holdout_rows: int,
+    method: str,
+    details: dict,
+) -> TopicResult:
+    """Frames from per-conversation topic indices (-1 = unassigned) and per-topic texts."""
+    prev_assignments, prev_topics = previous
+    max_prev = _previous_max_id(prev_assignments, prev_topics)
+    ids = match_topic_ids(
+        frame["conversation_id"].tolist(), labels, prev_assignments, max_previous_id=max_prev
+    )
+    topic_of = pd.array([ids.get(int(c)) if c >= 0 else None for c in labels], dtype="Int64")
+    assignments = pd.DataFrame(
+        {
+            "conversation_id": frame["conversation_id"].to_numpy(),
+            "topic_id": topic_of,
+            "data_through": data_through,
+        }
+    )
+    counts = Counter(int(c) for c in labels if c >= 0)
+    present = sorted(counts, key=lambda c: (-counts[c], ids[c]))
+    max_id = max([max_prev, *ids.values()])
+    topics = pd.DataFrame(
+        {
+            "topic_id": [ids[c] for c in present],
+            "label": [
+                labels_of[c] if labels_of is not None else _label(questions[c], terms[c])
+                for c in present
+            ],
+            "representative_question": [questions[c] for c in present],
+            "top_terms": [", ".join(terms[c]) for c in present],
+            "conversations": [counts[c] for c in present],
+            "max_topic_id": max_id,
+            "data_through": data_through,
+        }
+    )
+    trends = topic_trends(assignments, frame, data_through=data_through)
+    topics = topics.merge(trends.drop(columns=["rising_score"]), on="topic_id", how="left")
+    kept = _kept_share(assignments, prev_assignments)
+    if kept is not None:
+        metrics = [*metrics, ("retrain_same_topic_share", kept, None)]
+        details = {**details, "retrain_same_topic_share": kept}
+    unassigned = float(np.mean(labels < 0)) if len(labels) else 0.0
+    runs = model_run_rows(
+        MODEL_NAME,
+        data_through,
+        train_rows=train_rows,
+        holdout_rows=holdout_rows,
+        metrics=[*metrics, ("unassigned_share", unassigned, None)],
+    )
+    return TopicResult(
+        assignments=assignments.astype({"topic_id": "Int64"})[ASSIGNMENT_COLUMNS],
+        topics=_typed_topics(topics),
+        model_runs=runs,
+        method=method,
+        data_through=data_through,
+        n_topics=len(present),
+        details={**details, "unassigned_share": unassigned},
+    )
+
+
+def _kept_share(assignments: pd.DataFrame, previous: pd.DataFrame | None) -> float | None:
+    """Share of the previous run's assigned conversations that keep their topic id."""
+    if previous is None or previous.empty:
+        return None
+    prev = previous[["conversation_id", "topic_id"]].dropna()
+    both = prev.merge(
+        assignments[["conversation_id", "topic_id"]],
+        on="conversation_id",
+        suffixes=("_prev", "_now"),
+    )
+    if both.empty:
+        return None
+    same = both["topic_id_prev"].astype("Int64") == both["topic_id_now"].astype("Int64")
+    return float(same.fillna(False).mean())
 
 
 def _typed_topics(frame: pd.DataFrame) -> pd.DataFrame:
-    cols = ["topic_id", "label", "top_terms", "conversations", "data_through"]
-    return frame.astype({"topic_id": "int64", "conversations": "int64"})[cols]
+    typed = frame.astype(
+        {
+            "topic_id": "int64",
+            "conversations": "int64",
+            "conversations_28d": "int64",
+            "conversations_prev_28d": "int64",
+            "trend_28d": "float64",
+            "rank_volume": "int64",
+            "rank_rising": "int64",
+            "max_topic_id": "int64",
+        }
+    )
+    return typed[TOPIC_COLUMNS].reset_index(drop=True)
+
+
+def _empty_result() -> TopicResult:
+    return TopicResult(
+        assignments=pd.DataFrame(columns=ASSIGNMENT_COLUMNS),
+        topics=pd.DataFrame(columns=TOPIC_COLUMNS),
+        model_runs=empty_model_runs(),
+        method="none",
+        data_through=None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,97 +651,109 @@ def discover_topics(
     min_conversations: int = MIN_CONVERSATIONS,
     holdout_days: int = HOLDOUT_DAYS,
     k: int | None = None,
-    k_range: tuple[int, int] = K_RANGE,
     random_state: int = 0,
     rules: Mapping[str, Sequence[str]] = DEFAULT_RULES,
+    pages: pd.DataFrame | None = None,
+    queries: pd.DataFrame | None = None,
+    previous_assignments: pd.DataFrame | None = None,
+    previous_topics: pd.DataFrame | None = None,
+    max_fit: int = MAX_FIT,
 ) -> TopicResult:
-    """Discover conversation topics.
+    """Discover the intents of conversations (method: module docstring).
 
-    ``conversations``: ``conversation_id, started_at (UTC), user_text``. ``k`` fixes the
-    number of topics (default: chosen by silhouette over ``k_range``).
+    ``conversations``: ``conversation_id, started_at (UTC), user_text``. ``pages``
+    (page_path, page_title) and ``queries`` (query/search_query, page/page_url) name the
+    catalogue whose words must not define a topic. ``previous_assignments`` (conversation_id,
+    topic_id) and ``previous_topics`` (topic_id, optional max_topic_id) are the last run's
+    outputs, for stable ids. ``k`` fixes the number of topics (default: learned).
     """
     frame = _prepare(conversations)
     data_through = max_date(frame["started_at"])
     if data_through is None:
-        return TopicResult(
-            assignments=pd.DataFrame(columns=["conversation_id", "topic_id", "data_through"]),
-            topics=pd.DataFrame(
-                columns=["topic_id", "label", "top_terms", "conversations", "data_through"]
-            ),
-            model_runs=empty_model_runs(),
-            method="none",
-            data_through=None,
-        )
+        return _empty_result()
+    previous = (previous_assignments, previous_topics)
     cutoff = pd.Timestamp(data_through) - pd.Timedelta(days=holdout_days - 1)
-    is_holdout = frame["started_at"] >= cutoff
+    is_holdout = (frame["started_at"] >= cutoff).to_numpy()
     train, holdout = frame[~is_holdout], frame[is_holdout]
     if len(train) < min_conversations or len(holdout) == 0:
-        return _rules_result(frame, data_through, rules, min_conversations, len(train))
-
-    # 1) fit on the training split, evaluate on the held-out last days
-    fitted, _, k_scores = _fit(train["text"].tolist(), k, k_range, random_state)
-    k_chosen = fitted.kmeans.n_clusters
-    train_tfidf = fitted.vectorizer.transform(train["text"].tolist())
-    hold_tfidf = fitted.vectorizer.transform(holdout["text"].tolist())
-    cents = fitted.term_centroids(train_tfidf)
-    hold_labels = fitted.kmeans.predict(fitted.embed(hold_tfidf))
-    hold_norm = normalize(hold_tfidf)
-    cos_model = np.asarray(hold_norm.multiply(cents[hold_labels]).sum(axis=1)).ravel()
-    overall = normalize(np.asarray(train_tfidf.mean(axis=0)))
-    cos_base = np.asarray(hold_norm @ overall.T).ravel()
-
-    # 2) refit on all conversations with the chosen k, for the assignments
-    final, all_tfidf, _ = _fit(frame["text"].tolist(), k_chosen, k_range, random_state)
-    stability = adjusted_rand_score(hold_labels, final.labels[is_holdout.to_numpy()])
-
-    counts = np.bincount(final.labels, minlength=k_chosen)
-    order = sorted(range(k_chosen), key=lambda c: (-counts[c], c))
-    remap = {c: i + 1 for i, c in enumerate(order)}
-    all_cents = final.term_centroids(all_tfidf)
-    vocab = final.vectorizer.get_feature_names_out()
-    terms = {c: _top_terms(all_cents[c], vocab) for c in order}
-    labels = _unique_labels(
-        [label_from_terms([t for t, _ in terms[c]], [w for _, w in terms[c]]) for c in order]
-    )
-
-    assignments = pd.DataFrame(
-        {
-            "conversation_id": frame["conversation_id"].to_numpy(),
-            "topic_id": [remap[c] for c in final.labels],
-            "data_through": data_through,
-        }
-    )
-    topics = pd.DataFrame(
-        {
-            "topic_id": [remap[c] for c in order],
-            "label": labels,
-            "top_terms": [", ".join(t for t, _ in terms[c]) for c in order],
-            "conversations": [int(counts[c]) for c in order],
-            "data_through": data_through,
-        }
-    )
-    runs = model_run_rows(
-        MODEL_NAME,
+        return _rules_result(frame, data_through, rules, min_conversations, len(train), previous)
+    entities = catalog_terms(pages, queries)
+    fit = {"entities": entities, "random_state": random_state, "max_fit": max_fit, "n_intents": k}
+    # of equally good clusterings, a retrain keeps the one closest to the previous topics
+    reference = _previous_topic_of(frame, previous_assignments)
+    try:
+        # 1) fit on the training split, evaluate on the held-out last days
+        trained = fit_intents(train["text"].tolist(), reference=reference[~is_holdout], **fit)
+        # 2) refit on all conversations, for the assignments
+        final = fit_intents(frame["text"].tolist(), reference=reference, **fit)
+    except ValueError:  # no usable vocabulary (e.g. every text is a greeting)
+        return _rules_result(frame, data_through, rules, min_conversations, len(train), previous)
+    hold_texts = holdout["text"].tolist()
+    hold = trained.score(hold_texts)
+    # one-topic baseline: the direction of (a bounded sample of) all training texts
+    sample = np.random.default_rng(random_state).permutation(len(train))[:max_fit]
+    direction = trained.mean_direction(train["text"].iloc[np.sort(sample)].tolist())
+    baseline = trained.mean_cosine(hold_texts, direction)
+    scores = final.score(frame["text"].tolist())
+    labels = scores.labels
+    stability = adjusted_rand_score(hold.labels, labels[is_holdout])
+    questions, terms = _describe(final, frame["text"].tolist(), scores, entities)
+    metrics = [
+        ("cold_start", 0.0, None),
+        ("holdout_mean_cosine_to_topic", float(np.mean(hold.similarity)), baseline),
+        ("holdout_assignment_stability_ari", float(stability), 0.0),
+        ("n_topics", len(np.unique(labels[labels >= 0])), 1),
+    ]
+    return _result(
+        frame,
         data_through,
+        labels,
+        previous,
+        questions=questions,
+        terms=terms,
+        metrics=metrics,
         train_rows=len(train),
         holdout_rows=len(holdout),
-        metrics=[
-            ("cold_start", 0.0, None),
-            ("holdout_mean_cosine_to_topic", float(cos_model.mean()), float(cos_base.mean())),
-            ("holdout_assignment_stability_ari", float(stability), 0.0),
-            ("train_silhouette_cosine", fitted.silhouette, None),
-            ("n_topics", k_chosen, 1),
-        ],
+        method="intents",
+        details={"n_intents_train": trained.n_intents, "catalog_terms": sorted(entities)},
     )
-    return TopicResult(
-        assignments=_typed_assignments(assignments),
-        topics=_typed_topics(topics),
-        model_runs=runs,
-        method="kmeans",
-        data_through=data_through,
-        n_topics=k_chosen,
-        details={"k_silhouette": k_scores},
-    )
+
+
+def _previous_topic_of(frame: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarray:
+    """The previous run's topic id of every conversation of ``frame`` (-1: none)."""
+    if previous is None or previous.empty:
+        return np.full(len(frame), -1, dtype=np.int64)
+    ids = previous.dropna(subset=["topic_id"]).drop_duplicates("conversation_id")
+    ids = ids.set_index("conversation_id")["topic_id"]
+    return frame["conversation_id"].map(ids).fillna(-1).astype(np.int64).to_numpy()
+
+
+def _describe(
+    model: IntentModel, texts: list[str], scores: Scores, entities: Iterable[str]
+) -> tuple[list[str], list[list[str]]]:
+    """Representative question and key terms of every intent, from its core: the
+    conversations with the largest margin over the next topic (closest to it *and* far from
+    every other topic), so that a tight group of borderline conversations cannot speak for
+    the topic."""
+    vocab = model.vectorizer.get_feature_names_out()
+    analyzer = model.vectorizer.analyzer
+    questions, terms = [], []
+    for c in range(model.n_intents):
+        rows = np.flatnonzero(scores.labels == c)
+        order = np.argsort(-scores.margin[rows], kind="stable")[:QUESTION_POOL]
+        near = [texts[i] for i in rows[order]]
+        if not near:
+            questions.append("")
+            terms.append([])
+            continue
+        counts = Counter(
+            t for text in near for t in [*analyzer.tokens(text), *analyzer.phrases(text)]
+        )
+        terms.append(_topic_terms(model.centroids[c], vocab, surface_forms(near), counts))
+        questions.append(
+            representative_question(near, model.centroids[c], model.vectors, analyzer.entities)
+        )
+    return questions, terms
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,9 +782,14 @@ def topic_trends(
     frame["started_at"] = to_utc_naive(frame["started_at"])
     end = data_through or max_date(frame["started_at"])
     cols = [
-        "topic_id", "conversations_28d", "conversations_prev_28d", "trend_28d",
-        "rising_score", "rank_volume", "rank_rising",
-    ]  # fmt: skip
+        "topic_id",
+        "conversations_28d",
+        "conversations_prev_28d",
+        "trend_28d",
+        "rising_score",
+        "rank_volume",
+        "rank_rising",
+    ]
     if end is None:
         return pd.DataFrame(columns=cols)
     stop = pd.Timestamp(end) + pd.Timedelta(days=1)
@@ -531,8 +809,9 @@ def topic_trends(
     out["rank_volume"] = (
         out["conversations_28d"].rank(ascending=False, method="first").astype("int64")
     )
-    out = out.sort_values(["rising_score", "conversations_28d", "topic_id"],
-                          ascending=[False, False, True])  # fmt: skip
+    out = out.sort_values(
+        ["rising_score", "conversations_28d", "topic_id"], ascending=[False, False, True]
+    )
     out["rank_rising"] = np.arange(1, len(out) + 1)
     return out[cols].reset_index(drop=True)
 

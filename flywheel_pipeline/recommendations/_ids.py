@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from flywheel_pipeline.insights._common import as_date, stable_hash
+from flywheel_pipeline.insights._common import SERVED_BY_BASELINE, as_date, stable_hash
 
 IMPACT_UNIT = "expected additional revenue over the next 90 days (shop currency)"
 
@@ -91,9 +91,11 @@ def money(value: float) -> str:
 def model_confidence(
     model_runs: pd.DataFrame | None, model: str, *, baseline: str
 ) -> tuple[float, str]:
-    """Confidence from the latest run of ``model`` in ``model_runs`` (rows of any ``*_runs``
-    tables): ``2·(AUC − 0.5)`` clipped to 0.1–0.9; 0.3 for the cold-start fallback or when no
-    evaluation is available. ``baseline`` names the naive baseline / fallback in the text."""
+    """Confidence in the published scores from the latest run of ``model`` in ``model_runs``
+    (rows of any ``*_runs`` tables): ``2·(AUC − 0.5)`` clipped to 0.1–0.9, with the AUC of
+    whichever scorer serves (the baseline's when the model did not beat it); 0.3 for the
+    cold-start fallback or when no evaluation is available. ``baseline`` names the naive
+    baseline / fallback in the text."""
     if model_runs is None or model_runs.empty or "model" not in model_runs:
         return 0.3, "no model evaluation available"
     runs = model_runs[model_runs["model"] == model]
@@ -107,7 +109,17 @@ def model_confidence(
         return 0.3, "model without a holdout AUC"
     auc = float(latest.loc["auc", "value"])
     base = latest.loc["auc", "baseline_value"]
+    if latest.get("served_by", pd.Series(dtype=object)).get("auc") == SERVED_BY_BASELINE:
+        # the model lost on its holdout: the baseline's scores are the published ones
+        return _from_auc(float(base)), (
+            f"{baseline} serve (holdout AUC {float(base):.2f}; the model, {auc:.2f}, did not "
+            "beat it on holdout)"
+        )
     text = f"model holdout AUC {auc:.2f}" + (
         f" vs {float(base):.2f} for {baseline}" if pd.notna(base) else ""
     )
-    return min(0.9, max(0.1, 2 * (auc - 0.5))), text
+    return _from_auc(auc), text
+
+
+def _from_auc(auc: float) -> float:
+    return min(0.9, max(0.1, 2 * (auc - 0.5)))

@@ -1,8 +1,11 @@
 """Content actions for conversation topics.
 
-- ``create_content``: a content-gap topic (high volume, no page or query answers it).
-- ``fix_content``: a high-volume topic with a page, whose resolution rate is below the
-  all-topic rate.
+- ``create_content``: a content-gap topic (high volume, no page of the site answers it).
+- ``fix_content``: a topic a page answers, whose resolution rate is below the all-topic rate.
+
+The action names the topic by its representative customer question (``label`` when the topic
+has no ``representative_question``) and the page: the closest one today for a gap, the
+answering one for a fix, with its similarity (from :mod:`..insights.content_gaps`).
 
 Expected impact (revenue over the next 90 days) =
 ``recent volume × 90/window`` (projected conversations) × ``(1 − resolution rate)``
@@ -23,8 +26,9 @@ from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopE
 MIN_RECENT_CONVERSATIONS = 10
 
 
-def _impact(stat: pd.Series, overall: dict, reach: float, econ: ShopEconomics,
-            horizon_days: int) -> tuple[float, float, float, str]:  # fmt: skip
+def _impact(
+    stat: pd.Series, overall: dict, reach: float, econ: ShopEconomics, horizon_days: int
+) -> tuple[float, float, float, str]:
     window = overall["window_days"]
     projected = stat["conversations_recent"] * horizon_days / window
     resolution = stat["resolution_rate"]
@@ -52,6 +56,55 @@ def _confidence(stat: pd.Series) -> float:
     return min(0.9, n / (n + 100)) * (0.5 + 0.5 * known / (known + 100))
 
 
+def topic_question(topic: pd.Series) -> str:
+    """How an action names a topic: its representative customer question, else its label."""
+    for column in ("representative_question", "label"):
+        value = topic.get(column)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return f"topic {topic.get('topic_id')}"
+
+
+def _page(topic: pd.Series) -> tuple[str | None, float]:
+    page = topic.get("best_page")
+    similarity = topic.get("best_page_similarity")
+    page = page if isinstance(page, str) and page else None
+    return page, float(similarity) if page and pd.notna(similarity) else math.nan
+
+
+def _with_similarity(page: str, similarity: float) -> str:
+    return page if math.isnan(similarity) else f"{page} (similarity {similarity:.2f})"
+
+
+def create_action(topic: pd.Series) -> str:
+    """``Create a help page for '<question>' — closest page today: <page> (similarity s).``"""
+    page, similarity = _page(topic)
+    where = (
+        f"closest page today: {_with_similarity(page, similarity)}"
+        if page
+        else "no page of the site comes close today"
+    )
+    return f"Create a help page for '{topic_question(topic)}' — {where}."
+
+
+def fix_action(topic: pd.Series) -> str:
+    """``Improve <page> for '<question>' …`` (the page that answers the topic)."""
+    page, similarity = _page(topic)
+    target = f"the page {_with_similarity(page, similarity)}" if page else "the existing content"
+    return (
+        f"Improve {target} for '{topic_question(topic)}' so customers and the assistant "
+        f"can resolve it."
+    )
+
+
+def _answered(topic: pd.Series) -> bool:
+    """A page answers the topic (``is_answered``; frames without it: a best page is named)."""
+    answered = topic.get("is_answered")
+    if answered is not None and pd.notna(answered):
+        return bool(answered)
+    return _page(topic)[0] is not None
+
+
 def content_candidates(
     topics: pd.DataFrame,
     stats: pd.DataFrame,
@@ -64,7 +117,8 @@ def content_candidates(
 ) -> list[dict]:
     """``create_content`` and ``fix_content`` candidates.
 
-    ``topics``: topic_id, label, top_terms, is_content_gap, gap_evidence (optional: best_page).
+    ``topics``: topic_id, label, is_content_gap, gap_evidence (optional:
+    representative_question, is_answered, best_page, best_page_similarity).
     ``stats``/``overall``: from :func:`..economics.topic_stats`.
     """
     if topics is None or topics.empty or stats is None or stats.empty:
@@ -78,33 +132,44 @@ def content_candidates(
         is_gap = (
             bool(t.get("is_content_gap", False)) if pd.notna(t.get("is_content_gap")) else False
         )
-        terms = ", ".join(str(t.get("top_terms") or "").split(", ")[:5])
         if is_gap:
-            impact, _, _, text = _impact(t, overall, assumptions.create_content_reach, econ,
-                                         assumptions.horizon_days)  # fmt: skip
-            rows.append(candidate(
-                rec_type="create_content", target_type="topic", target_id=t["topic_id"],
-                data_through=data_through,
-                action=(f"Create a help page or FAQ entry answering '{t['label']}' "
-                        f"(cover: {terms})."),
-                rationale=f"{t.get('gap_evidence') or 'No page answers this topic.'} {text}.",
-                expected_impact=impact, confidence=_confidence(t),
-            ))  # fmt: skip
+            impact, _, _, text = _impact(
+                t, overall, assumptions.create_content_reach, econ, assumptions.horizon_days
+            )
+            rows.append(
+                candidate(
+                    rec_type="create_content",
+                    target_type="topic",
+                    target_id=t["topic_id"],
+                    data_through=data_through,
+                    action=create_action(t),
+                    rationale=f"{t.get('gap_evidence') or 'No page answers this topic.'} {text}.",
+                    expected_impact=impact,
+                    confidence=_confidence(t),
+                )
+            )
             continue
         resolution = t["resolution_rate"]
         if pd.isna(resolution) or pd.isna(overall_resolution) or resolution >= overall_resolution:
             continue
-        impact, _, _, text = _impact(t, overall, assumptions.fix_content_reach, econ,
-                                     assumptions.horizon_days)  # fmt: skip
-        page = t.get("best_page")
-        where = f"the page {page}" if isinstance(page, str) and page else "the existing content"
-        rows.append(candidate(
-            rec_type="fix_content", target_type="topic", target_id=t["topic_id"],
-            data_through=data_through,
-            action=(f"Improve {where} for '{t['label']}' so the assistant and customers can "
-                    f"resolve it (cover: {terms})."),
-            rationale=(f"Resolution rate {resolution:.0%} vs {overall_resolution:.0%} across all "
-                       f"topics. {text}."),
-            expected_impact=impact, confidence=_confidence(t),
-        ))  # fmt: skip
+        if not _answered(t):
+            continue  # no page to fix: an unanswered low-volume topic
+        impact, _, _, text = _impact(
+            t, overall, assumptions.fix_content_reach, econ, assumptions.horizon_days
+        )
+        rows.append(
+            candidate(
+                rec_type="fix_content",
+                target_type="topic",
+                target_id=t["topic_id"],
+                data_through=data_through,
+                action=fix_action(t),
+                rationale=(
+                    f"Resolution rate {resolution:.0%} vs {overall_resolution:.0%} across all "
+                    f"topics. {text}."
+                ),
+                expected_impact=impact,
+                confidence=_confidence(t),
+            )
+        )
     return rows

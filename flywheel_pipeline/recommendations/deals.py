@@ -14,11 +14,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from flywheel_pipeline.insights._common import as_date, end_of_day, to_utc_naive
+from flywheel_pipeline.insights._common import (
+    as_date,
+    end_of_day,
+    to_utc_naive,
+)
 from flywheel_pipeline.recommendations._ids import candidate, model_confidence, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
 
 MAX_DEALS = 15
+STAGE_RATES = "stage win rates"
 
 
 def attention_uplift(p: np.ndarray | float, odds_ratio: float) -> np.ndarray:
@@ -80,9 +85,7 @@ def attend_deal_candidates(
         else "no won deal in the data yet to time a win"
     )
     stop = end_of_day(as_date(data_through))
-    confidence, model_text = model_confidence(
-        model_runs, "deal_scoring", baseline="stage win rates"
-    )
+    confidence, model_text = model_confidence(model_runs, "deal_scoring", baseline=STAGE_RATES)
     rows = []
     for rank, (_, deal) in enumerate(scored.head(max_deals).iterrows(), start=1):
         p, amount, uplift = float(deal["win_probability"]), float(deal["amount"]), deal["uplift"]

@@ -341,8 +341,10 @@ def measure_titles(
 def topic_days(conversations: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
     """Conversations (conversation_id, started_at, resolved) with their topic → day, unit
     (topic id as text), conversations, resolved, known (resolution known)."""
+    # a conversation no topic fits (topic_id null) is no topic's: not a control unit either
+    assigned = assignments.loc[assignments["topic_id"].notna(), ["conversation_id", "topic_id"]]
     c = conversations[["conversation_id", "started_at", "resolved"]].merge(
-        assignments[["conversation_id", "topic_id"]], on="conversation_id"
+        assigned, on="conversation_id"
     )
     resolved = c["resolved"].astype("boolean")
     c = c.assign(

@@ -3,9 +3,13 @@ is well below the site's CTR curve at its position.
 
 Source: the ``ctr_underperformer`` rows of ``ml.search_opportunities`` (the insight's
 ``estimated_click_gain_28d`` = clicks at the curve's CTR − actual clicks over 28 days, with a
-one-sided binomial p-value). Striking-distance rows need a better ranking, not a better title,
-and are left out. One recommendation per query (target_id = the query text, as a user and the
-demo simulator name it): when several pages under-perform on it, the one with the largest gain.
+Benjamini–Hochberg adjusted one-sided p-value). Striking-distance rows need a better ranking,
+not a better title, and are left out. So are brand and navigational queries (the site's name
+in the query, or the home page at the top: people already looking for the site), whatever the
+insight says: the insight sets them aside, and this is the second guard
+(:func:`~flywheel_pipeline.insights.search_opportunities.brand_mask`). One recommendation per
+query (target_id = the query text, as a user and the demo simulator name it): when several
+pages under-perform on it, the one with the largest gain.
 
 Expected impact (revenue over the next 90 days) = click gain × 90/28 × assumed share of the
 gap a rewrite closes × value of a visit to the page. A search click is taken as one landing
@@ -27,6 +31,7 @@ import pandas as pd
 
 from flywheel_pipeline.insights._common import as_date, end_of_day, to_utc_naive
 from flywheel_pipeline.insights.search_opportunities import WINDOW_DAYS as OPPORTUNITY_WINDOW_DAYS
+from flywheel_pipeline.insights.search_opportunities import brand_mask
 from flywheel_pipeline.recommendations._ids import candidate, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
 
@@ -129,9 +134,11 @@ def rewrite_title_candidates(
     :mod:`flywheel_pipeline.insights.search_opportunities`)."""
     if opportunities is None or opportunities.empty or values is None:
         return []
+    brand = brand_mask(opportunities["query"], opportunities["page"], opportunities["avg_position"])
     under = opportunities[
-        (opportunities["opportunity_type"] == "ctr_underperformer")
-        & (opportunities["estimated_click_gain_28d"] > 0)
+        (opportunities["opportunity_type"] == "ctr_underperformer").to_numpy()
+        & (opportunities["estimated_click_gain_28d"] > 0).to_numpy()
+        & ~brand
     ]
     if under.empty:
         return []
@@ -172,14 +179,16 @@ def rewrite_title_candidates(
             )
         others = int(pages_per_query.get(q["query"], 1)) - 1
         also = f" ({others} more page(s) under-perform on this query)" if others > 0 else ""
-        # The shortfall is established by the binomial test; what is uncertain is how much a
+        # The shortfall is established by the significance test; what is uncertain is how much a
         # rewrite recovers and what a visit is worth, so evidence volume sets the confidence.
         confidence = (
             0.8 * impressions / (impressions + 2_000)
             * (0.5 + 0.5 * q["page_sessions"] / (q["page_sessions"] + PRIOR_SESSIONS))
         )  # fmt: skip
         p_value = q.get("p_value")
-        p_text = f", one-sided p = {p_value:.1g}" if pd.notna(p_value) else ""
+        p_text = (
+            f", one-sided p = {p_value:.1g} after Benjamini–Hochberg" if pd.notna(p_value) else ""
+        )
         rows.append(candidate(
             rec_type="rewrite_title", target_type="query", target_id=q["query"],
             data_through=data_through,

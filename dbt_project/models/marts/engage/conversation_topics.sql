@@ -3,9 +3,9 @@
     engagement statistics of the conversations assigned to it. trend_28d compares the
     last N days (var flywheel_recent_days) with the N days before, up to the last
     conversation date: (recent - previous) / previous, null when previous is 0.
-    rank_volume orders topics by recent volume; rank_rising by the change of the
-    add-one-smoothed log volume, so that a topic going from 1 to 3 conversations does not
-    outrank one going from 100 to 160.
+    rank_volume and rank_rising come from the topic model (insights/topics.py,
+    topic_trends): the most common topic of the last 28 days, and the fastest rising by the
+    change of the add-one-smoothed log volume.
 #}
 {% set recent_days = var('flywheel_recent_days', 28) %}
 
@@ -93,19 +93,6 @@ assigned as (
 
 ),
 
-ranked as (
-
-    select
-        topic_id,
-        row_number() over (
-            order by conversations_28d desc, conversations desc, topic_id asc
-        ) as rank_volume,
-        ln(1 + conversations_28d) - ln(1 + conversations_prev_28d) as rising_score
-
-    from topic_stats
-
-),
-
 final as (
 
     select
@@ -124,19 +111,13 @@ final as (
             'topic_stats.conversations_28d - topic_stats.conversations_prev_28d',
             'topic_stats.conversations_prev_28d',
         ) }} as trend_28d,
-        cast(ranked.rank_volume as {{ dbt.type_int() }}) as rank_volume,
-        cast(
-            row_number() over (
-                order by
-                    ranked.rising_score desc nulls last,
-                    topic_stats.conversations_28d desc,
-                    topics.topic_id asc
-            ) as {{ dbt.type_int() }}
-        ) as rank_rising,
+        cast(topics.rank_volume as {{ dbt.type_int() }}) as rank_volume,
+        cast(topics.rank_rising as {{ dbt.type_int() }}) as rank_rising,
         topic_stats.resolution_rate,
         topic_stats.handoff_rate,
         topic_stats.avg_csat,
         topics.is_content_gap,
+        topics.is_answered,
         topics.gap_evidence,
         topics.best_page,
         topics.best_page_similarity,
@@ -146,8 +127,6 @@ final as (
     cross join assigned
     left join topic_stats
         on topics.topic_id = topic_stats.topic_id
-    left join ranked
-        on topics.topic_id = ranked.topic_id
 
 )
 
