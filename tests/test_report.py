@@ -279,3 +279,27 @@ def test_model_quality_over_time_is_drawn_once_there_are_two_runs(tmp_path: Path
     assert "deal_scoring: holdout auc: model 0.7400 beats baseline 0.6600." in section
     # the table shows the latest run only
     assert "0.74" in section and "<td>0.7</td>" not in section
+
+
+def test_topics_show_the_most_common_the_fastest_rising_and_the_gaps(tmp_path: Path) -> None:
+    topics = pd.DataFrame(
+        {
+            "topic_id": [1, 2, 3],
+            "label": ["Where is my parcel? (parcel)", "Bulk quote? (quote)", "Gift card? (gift)"],
+            "conversations": [500, 120, 80],
+            "conversations_28d": [80, 40, 10],
+            "conversations_prev_28d": [90, 15, 10],
+            "resolution_rate": [0.8, 0.3, 0.9],
+            "rank_volume": [1, 2, 3],
+            "rank_rising": [3, 1, 2],
+            "is_content_gap": [False, True, False],
+            "best_page": ["/help/delivery", "/collections/workwear", "/help/gift-cards"],
+            "best_page_similarity": [0.41, 0.08, 0.52],
+        }
+    )
+    html = _render(tmp_path, {"engage.conversation_topics": topics})
+    section = html[html.index("what customers ask about") :]
+    rising = section[section.index("Fastest rising") :]
+    assert rising.index("Bulk quote?") < rising.index("Gift card?") < rising.index("parcel")
+    gaps = section[section.index("Content gaps") :]
+    assert "/collections/workwear" in gaps and "/help/delivery" not in gaps

@@ -165,6 +165,18 @@ def _topics(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
         return
     top = topics.sort_values("conversations", ascending=True).tail(15)
     page.figure(px.bar(top, x="conversations", y="label", orientation="h"))
+    recent = ["label", "conversations_28d", "conversations_prev_28d", "resolution_rate"]
+    for title, rank in (("Most common", "rank_volume"), ("Fastest rising", "rank_rising")):
+        if rank in topics:
+            page.note(f"{title} in the last 28 days:")
+            page.table(topics.sort_values(rank)[recent].head(5).round({"resolution_rate": 2}))
+    gaps = topics[topics["is_content_gap"].fillna(False).astype(bool)]
+    if gaps.empty:
+        page.note("No content gap: a page of the site answers every high-volume topic.")
+        return
+    page.note("Content gaps: no page of the site answers these topics.")
+    closest = ["label", "conversations", "best_page", "best_page_similarity"]
+    page.table(gaps[[c for c in closest if c in gaps]].round({"best_page_similarity": 2}))
 
 
 def _recommendations(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
