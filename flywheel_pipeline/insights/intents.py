@@ -5,7 +5,7 @@ planted issue types, three seeds at two scales, see the topics evaluation):
 
 1. **Entities out.** Catalogue words (:func:`catalog_terms`: product names from the site's
    product pages and the attributes that recur across product search queries), clothing
-   sizes, calendar words, country names (babel's English names when installed), anything with
+   sizes, calendar words, country names (babel's English CLDR names), anything with
    a digit (order numbers, codes, quantities, dates), e-mail addresses, URLs and redaction
    tokens are dropped before any counting: a customer returning a jacket and one returning
    chinos want the same thing.
@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from babel import Locale
 from scipy.cluster.hierarchy import cut_tree, linkage
 from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.decomposition import TruncatedSVD
@@ -169,7 +170,7 @@ KEEP_WORDS = frozenset(
 )
 STOP_WORDS = frozenset((ENGLISH_STOP_WORDS - KEEP_WORDS) | CHAT_STOP_WORDS)
 
-# Calendar words (dates say when, not what); babel adds other spellings when installed.
+# Calendar words (dates say when, not what); babel's CLDR names add the other spellings.
 _CALENDAR = frozenset(
     (
         "monday",
@@ -295,22 +296,17 @@ def surface_words(text: object) -> list[str]:
 
 @functools.cache
 def entity_words() -> frozenset[str]:
-    """Calendar words and country names (stemmed), in English; babel's names when present."""
+    """Calendar words and country names (stemmed), in English (babel's CLDR names)."""
     found = set(_CALENDAR)
-    try:  # babel comes with dbt (agate); a plain list serves without it
-        from babel import Locale
-
-        loc = Locale("en")
-        for width in ("wide", "abbreviated"):
-            for ctx in ("format", "stand-alone"):
-                found.update(str(n).lower() for n in loc.months[ctx][width].values())
-                found.update(str(n).lower() for n in loc.days[ctx][width].values())
-        for name in loc.territories.values():
-            parts = surface_words(name)
-            if len(parts) == 1 and len(parts[0]) > 3:
-                found.add(parts[0])
-    except Exception:  # pragma: no cover - babel missing or without locale data
-        pass
+    english = Locale("en")
+    for width in ("wide", "abbreviated"):
+        for ctx in ("format", "stand-alone"):
+            found.update(str(n).lower() for n in english.months[ctx][width].values())
+            found.update(str(n).lower() for n in english.days[ctx][width].values())
+    for name in english.territories.values():
+        parts = surface_words(name)
+        if len(parts) == 1 and len(parts[0]) > 3:
+            found.add(parts[0])
     return frozenset(light_stem(w) for w in found)
 
 
