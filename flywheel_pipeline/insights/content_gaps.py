@@ -70,8 +70,10 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
+
+from flywheel_pipeline.insights.intents import STOP_WORDS
 
 MIN_SIMILARITY = 0.05
 MIN_LIFT = 1.0
@@ -126,61 +128,8 @@ TRANSACTIONAL_SECTIONS = frozenset(
 CONTENT, CATALOGUE, TRANSACTIONAL, HOME = "content", "catalogue", "transactional", "home"
 
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
-# Customer-service chat filler and URL parts carry no intent, on top of the English list.
-_CHAT_WORDS = (
-    "hi",
-    "hello",
-    "hey",
-    "thanks",
-    "thank",
-    "thx",
-    "please",
-    "pls",
-    "ok",
-    "okay",
-    "yes",
-    "yeah",
-    "sure",
-    "hope",
-    "just",
-    "like",
-    "want",
-    "wanted",
-    "need",
-    "needed",
-    "know",
-    "let",
-    "could",
-    "would",
-    "get",
-    "got",
-    "also",
-    "really",
-    "still",
-    "im",
-    "ive",
-    "dont",
-    "cant",
-    "wondering",
-    "question",
-    "asking",
-    "ask",
-    "help",
-    "good",
-    "great",
-    "cheers",
-    "regards",
-    "www",
-    "http",
-    "https",
-    "html",
-    "htm",
-    "php",
-    "com",
-    "index",
-)
-_KEEP = frozenset(("back", "bill", "call", "find", "fill", "empty", "full", "name", "part"))
-_STOP = (frozenset(ENGLISH_STOP_WORDS) - _KEEP) | frozenset(_CHAT_WORDS)
+# The topic model's stop words (chat filler on top of the English list), and URL parts.
+_STOP = STOP_WORDS | frozenset(("www", "http", "https", "html", "htm", "php", "com", "index"))
 
 #: ``ml.conversation_topics`` columns of docs/contracts.md, in order.
 CONTRACT_COLUMNS = [
