@@ -154,45 +154,71 @@ def _correlation(a: pd.Series, b: pd.Series) -> float:
     )
 
 
-def _deal_scores(conn: duckdb.DuckDBPyConnection) -> Iterator[Score]:
-    yield from _holdout_scores(conn, "deal_scoring", [("auc", ">="), ("brier", "<=")])
-    scored = read_relation(conn, "ml.deal_scores").merge(
-        read_relation(conn, "demo_truth.deals"), on="deal_id"
-    )
-    yield Score(
-        "deal_scoring",
-        "open_deals_auc_vs_planted_outcome",
-        _auc(scored["will_win"], scored["win_probability"]),
-    )
-    yield Score(
-        "deal_scoring",
-        "open_deals_correlation_with_planted_p_win",
-        _correlation(scored["win_probability"], scored["p_win"]),
-    )
+@dataclass(frozen=True)
+class _Scorer:
+    """A scoring model: its holdout checks, and its published scores beside the planted truth
+    (each comparison: metric name, function of (truth, published), truth and score columns)."""
+
+    model: str
+    holdout: list[tuple[str, str]]
+    published: str
+    truth: str
+    key: str
+    against_truth: list[tuple[str, Callable[[pd.Series, pd.Series], float], str, str]]
 
 
-def _lead_scores(conn: duckdb.DuckDBPyConnection) -> Iterator[Score]:
-    yield from _holdout_scores(conn, "lead_scoring", [("auc", ">=")])
-    scored = read_relation(conn, "ml.lead_scores").merge(
-        read_relation(conn, "demo_truth.leads"), on="contact_id"
-    )
-    yield Score(
+SCORERS = [
+    _Scorer(
+        "deal_scoring",
+        [("auc", ">="), ("brier", "<=")],
+        "ml.deal_scores",
+        "demo_truth.deals",
+        "deal_id",
+        [
+            ("open_deals_auc_vs_planted_outcome", _auc, "will_win", "win_probability"),
+            ("open_deals_correlation_with_planted_p_win", _correlation, "p_win", "win_probability"),
+        ],
+    ),
+    _Scorer(
         "lead_scoring",
-        "open_leads_correlation_with_planted_p_convert",
-        _correlation(scored["lead_score"], scored["p_convert_90d"]),
-    )
-
-
-def _customer_value_scores(conn: duckdb.DuckDBPyConnection) -> Iterator[Score]:
-    yield from _holdout_scores(conn, "customer_value", [("correlation", ">=")])
-    scored = read_relation(conn, "ml.customer_value").merge(
-        read_relation(conn, "demo_truth.customers"), on="contact_id"
-    )
-    yield Score(
+        [("auc", ">=")],
+        "ml.lead_scores",
+        "demo_truth.leads",
+        "contact_id",
+        [
+            (
+                "open_leads_correlation_with_planted_p_convert",
+                _correlation,
+                "p_convert_90d",
+                "lead_score",
+            )
+        ],
+    ),
+    _Scorer(
         "customer_value",
-        "correlation_with_planted_expected_orders_90d",
-        _correlation(scored["predicted_orders_90d"], scored["expected_orders_90d"]),
+        [("correlation", ">=")],
+        "ml.customer_value",
+        "demo_truth.customers",
+        "contact_id",
+        [
+            (
+                "correlation_with_planted_expected_orders_90d",
+                _correlation,
+                "expected_orders_90d",
+                "predicted_orders_90d",
+            )
+        ],
+    ),
+]
+
+
+def _scorer_scores(conn: duckdb.DuckDBPyConnection, scorer: _Scorer) -> Iterator[Score]:
+    yield from _holdout_scores(conn, scorer.model, scorer.holdout)
+    scored = read_relation(conn, scorer.published).merge(
+        read_relation(conn, scorer.truth), on=scorer.key
     )
+    for metric, compare, truth, published in scorer.against_truth:
+        yield Score(scorer.model, metric, compare(scored[truth], scored[published]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,14 +263,9 @@ def _all_scores(conn: duckdb.DuckDBPyConnection) -> Iterator[Score]:
     topics = _topics_with_truth(conn)
     yield from _topic_scores(topics)
     yield from _content_gap_scores(conn, topics)
-    sections: list[Callable[[duckdb.DuckDBPyConnection], Iterator[Score]]] = [
-        _deal_scores,
-        _lead_scores,
-        _customer_value_scores,
-        _search_scores,
-    ]
-    for section in sections:
-        yield from section(conn)
+    for scorer in SCORERS:
+        yield from _scorer_scores(conn, scorer)
+    yield from _search_scores(conn)
 
 
 def evaluate(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
