@@ -351,6 +351,19 @@ def test_match_topic_ids_keeps_ids_and_never_reuses_one():
     assert match_topic_ids(list("abc"), np.array([1, 0, 1])) == {1: 1, 0: 2}
 
 
+def test_a_replay_on_the_same_data_writes_the_run_as_it_was():
+    """A rerun over the same data_through reads its own earlier output as the previous run:
+    it keeps the ids and writes the same rows (no retrain metric against itself)."""
+    conv, _ = make_intents(5, 150, seed=4)
+    first = discover_topics(conv, pages=PAGES)
+    replay = discover_topics(
+        conv, pages=PAGES, previous_assignments=first.assignments, previous_topics=first.topics
+    )
+    pd.testing.assert_frame_equal(first.assignments, replay.assignments)
+    pd.testing.assert_frame_equal(first.model_runs, replay.model_runs)
+    assert "retrain_same_topic_share" not in set(replay.model_runs["metric"])
+
+
 def test_ids_survive_a_retrain_on_four_more_weeks():
     # the seventh intent only starts 20 days before the end
     conv, truth = make_intents(7, 220, seed=5, late={6: 20})

@@ -4,10 +4,8 @@ Method (SPEC §6, "Lead and deal scoring"):
 
 - **Scoring time.** A lead is scored as of ``created_at + feature_window_days`` (1 day). Its
   features use only what is known then: the contact's CRM fields (channel group, source,
-  medium, campaign, industry, company size, country, the section of the first landing page)
-  and the number of conversations started up to the scoring time. Nothing later is read.
-  (The landing page itself was dropped for its section and the campaign: its many rare
-  levels cost holdout AUC on the demo.)
+  medium, industry, company size, country, first landing page and its section) and the
+  number of conversations started up to the scoring time. Nothing later is read.
 - **Label.** 1 when the contact's first order falls within ``horizon_days`` (90) of
   ``created_at``. Only leads whose 90-day window has closed by ``data_through`` are labelled;
   leads that were already customers at their scoring time are left out (they are never
@@ -73,10 +71,10 @@ CATEGORICAL = [
     "channel_group",
     "source",
     "medium",
-    "campaign",
     "industry",
     "company_size",
     "country",
+    "first_landing_page",
     "landing_section",
 ]
 NUMERIC = ["log_conversations", "has_conversation"]

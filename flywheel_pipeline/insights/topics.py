@@ -600,8 +600,13 @@ def _result(
 
 
 def _kept_share(assignments: pd.DataFrame, previous: pd.DataFrame | None) -> float | None:
-    """Share of the previous run's assigned conversations that keep their topic id."""
+    """Share of the previous run's assigned conversations that keep their topic id; None
+    without a previous run, or when the "previous" run is this one replayed on the same data
+    (a replay must write the run as it was first written)."""
     if previous is None or previous.empty:
+        return None
+    through = pd.Timestamp(assignments["data_through"].max())
+    if "data_through" in previous and (pd.to_datetime(previous["data_through"]) >= through).any():
         return None
     prev = previous[["conversation_id", "topic_id"]].dropna()
     both = prev.merge(
@@ -679,11 +684,12 @@ def discover_topics(
         return _rules_result(frame, data_through, rules, min_conversations, len(train), previous)
     entities = catalog_terms(pages, queries)
     fit = {"entities": entities, "random_state": random_state, "max_fit": max_fit, "n_intents": k}
-    # of equally good clusterings, a retrain keeps the one closest to the previous topics
+    # of equally good clusterings, the published one is the closest to the previous topics;
+    # the evaluation fit ignores them, so that a replay on the same data reproduces the run
     reference = _previous_topic_of(frame, previous_assignments)
     try:
         # 1) fit on the training split, evaluate on the held-out last days
-        trained = fit_intents(train["text"].tolist(), reference=reference[~is_holdout], **fit)
+        trained = fit_intents(train["text"].tolist(), **fit)
         # 2) refit on all conversations, for the assignments
         final = fit_intents(frame["text"].tolist(), reference=reference, **fit)
     except ValueError:  # no usable vocabulary (e.g. every text is a greeting)
