@@ -40,13 +40,14 @@ def _runs_spec(model: str, deps: list[list[str]]) -> dg.AssetSpec:
 
 
 def _model_quality(model_runs) -> dict[str, dg.MetadataValue]:
-    return {
-        f"{row.metric}": dg.MetadataValue.text(
-            f"{row.value:.3f} (baseline {row.baseline_value:.3f})"
-        )
-        for row in model_runs.itertuples()
-        if pd.notna(row.value) and pd.notna(row.baseline_value)
-    }
+    """Each holdout metric and its baseline as numbers, so that the Dagster UI plots them
+    materialisation after materialisation (quality over time)."""
+    quality: dict[str, dg.MetadataValue] = {}
+    for row in model_runs.itertuples():
+        if pd.notna(row.value) and pd.notna(row.baseline_value):
+            quality[row.metric] = dg.MetadataValue.float(float(row.value))
+            quality[f"{row.metric}_baseline"] = dg.MetadataValue.float(float(row.baseline_value))
+    return quality
 
 
 def _serving_metadata(serving: Serving | None) -> dict[str, dg.MetadataValue]:
