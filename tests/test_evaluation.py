@@ -194,6 +194,7 @@ def test_the_command_prints_the_table_records_it_and_rebuilds_the_report(
         assert conn.execute(f"select count(*) from {EVALUATION_TABLE}").fetchone()[0] > 10
     report = (tmp_path / "reports" / "flywheel.html").read_text()
     assert "every model against the planted truths" in report
+    assert "data through 2026-09-30:" in report
 
 
 def test_the_command_refuses_a_live_warehouse(tmp_path: Path, monkeypatch) -> None:

@@ -404,7 +404,8 @@ def _evaluation(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Demo: every model against the planted truths")
     judged = latest["passed"].dropna()
     page.note(
-        f"Seed {first['seed']}, scale {first['scale']:g}, data through {first['data_through']}: "
+        f"Seed {first['seed']}, scale {first['scale']:g}, "
+        f"data through {pd.Timestamp(first['data_through']):%Y-%m-%d}: "
         f"{int(judged.sum())} of {len(judged)} targets met."
     )
     page.table(
