@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -319,8 +319,19 @@ for _status, _name in (("accepted", "accept"), ("rejected", "reject"), ("done", 
 
 
 def record_decision(settings: Settings, recommendation_id: str, status: str, note: str) -> Path:
-    """Append-only: each decision is a new file in landing/decisions/, like any file drop."""
+    """Append-only: each decision is a new file in landing/decisions/, like any file drop.
+
+    Live, a decision is dated now. The demo's data end on a fixed day, so its decisions are
+    dated in simulated time, as soon as that day's data has been seen (the next midnight
+    UTC): dated by the wall clock they would lie months after the data and never be measured.
+    """
     decided_at = datetime.now(UTC)
+    if settings.source == "demo":
+        from flywheel_pipeline.sources.definitions import demo_config
+
+        last_day = demo_config(settings).end_date
+        decided_at = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC)
+        decided_at += timedelta(days=1)
     folder = settings.landing_dir / "decisions"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"cli-{decided_at:%Y%m%dT%H%M%S%f}-{recommendation_id}.csv"

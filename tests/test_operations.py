@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from click.testing import CliRunner
 
 from flywheel_pipeline.cli import main, record_decision
@@ -102,6 +104,17 @@ def test_cli_decision_is_a_valid_decisions_file(tmp_path: Path) -> None:
     assert loaded.rows[["recommendation_id", "status", "note"]].values.tolist() == [
         ["rec_abc", "accepted", "doing it, with a comma"]
     ]
+
+
+def test_a_demo_decision_is_dated_in_simulated_time_and_a_live_one_now(tmp_path: Path) -> None:
+    demo = load_settings(flywheel_home=tmp_path / "demo", flywheel_source="demo")
+    path = record_decision(demo, "rec_abc", "done", "")
+    decided_at = pd.read_csv(path)["decided_at"].iloc[0]
+    assert decided_at == "2026-10-01T00:00:00+00:00"  # right after the demo's last day
+    live = load_settings(flywheel_home=tmp_path / "live", flywheel_source="live")
+    before = datetime.now(UTC)
+    path = record_decision(live, "rec_abc", "done", "")
+    assert before <= datetime.fromisoformat(pd.read_csv(path)["decided_at"].iloc[0])
 
 
 def test_cli_reports_a_bad_setting_in_one_line(monkeypatch, tmp_path: Path) -> None:

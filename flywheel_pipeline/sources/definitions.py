@@ -21,14 +21,19 @@ def google_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     yesterday; demo, exactly the simulated days."""
     if settings.source == "live":
         return daily_partitions(settings.start_date)
+    config = demo_config(settings)
+    return daily_partitions(config.start_date, config.end_date)
+
+
+def demo_config(settings: Settings):
+    """The demo business the settings describe (its calendar: start and end date)."""
     from flywheel_pipeline.sources.demo import DemoConfig
 
-    config = DemoConfig(
+    return DemoConfig(
         seed=settings.flywheel_demo_seed,
         scale=settings.flywheel_demo_scale,
         days=settings.flywheel_demo_days,
     )
-    return daily_partitions(config.start_date, config.end_date)
 
 
 def google_reports(settings: Settings) -> ReportDefinitions:
