@@ -224,6 +224,7 @@ def print_summary(settings: Settings) -> None:
     click.echo(f"\nWarehouse: {settings.duckdb_path}")
     click.echo(f"Serving copy for BI tools: {settings.serving_dir / SERVING_DATABASE}")
     click.echo(f"HTML report: {settings.reports_dir / REPORT_FILE}")
+    click.echo(f"Open actions, one CSV per type: {settings.home / 'actions'}")
 
 
 @main.command()

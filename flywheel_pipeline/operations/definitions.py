@@ -1,5 +1,5 @@
-"""Operations: schedules, the landing sensor, checks on the raw assets, the HTML report and
-the serving copy."""
+"""Operations: schedules, the landing sensor, checks on the raw assets, the HTML report, the
+serving copy and the open actions as files."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from flywheel_pipeline.operations.actions import actions_asset
 from flywheel_pipeline.operations.automation import (
     daily_schedule,
     everything,
@@ -31,7 +32,7 @@ def build_defs(
     daily schedule."""
     marts = [key for key in upstream if key.path[0] in MART_SCHEMAS]
     operations = dg.Definitions(
-        assets=[report_asset(marts), serving_copy_asset(marts)],
+        assets=[report_asset(marts), serving_copy_asset(marts), actions_asset()],
         jobs=[everything, landing_refresh, retrain],
         schedules=[daily_schedule(partitions), weekly_retrain_schedule],
         sensors=[landing_sensor(settings.landing_dir)],
