@@ -1,7 +1,8 @@
 {#
     One row per recommendation proposed by the insight assets. status is the latest
     operator decision (int_recommendations__decisions, latest decided_at wins) or 'proposed'
-    when nobody has decided yet.
+    when nobody has decided yet; a done recommendation whose outcome the pipeline has
+    measured (ml.recommendation_outcomes) is 'measured', since its first measurement.
 #}
 with
 
@@ -14,6 +15,18 @@ candidates as (
 decisions as (
 
     select * from {{ ref('int_recommendations__decisions') }}
+
+),
+
+-- one row per measured recommendation (an outcome has a row per metric)
+outcomes as (
+
+    select
+        recommendation_id,
+        min(measured_at) as first_measured_at
+
+    from {{ source_or_empty('ml', 'recommendation_outcomes') }}
+    group by recommendation_id
 
 ),
 
@@ -34,16 +47,28 @@ final as (
         candidates.impact_unit,
         cast(candidates.priority as {{ dbt.type_int() }}) as priority,
         cast(candidates.confidence as {{ type_double() }}) as confidence,
-        coalesce(decisions.status, 'proposed') as status,
+        case
+            when decisions.status = 'done' and outcomes.recommendation_id is not null
+                then 'measured'
+            else coalesce(decisions.status, 'proposed')
+        end as status,
         decisions.status_changed_at,
         decisions.decision_note,
         decisions.accepted_at,
         decisions.done_at,
-        decisions.measured_at
+        coalesce(
+            decisions.measured_at,
+            case
+                when decisions.status = 'done'
+                    then cast(outcomes.first_measured_at as {{ dbt.type_timestamp() }})
+            end
+        ) as measured_at
 
     from candidates
     left join decisions
         on candidates.recommendation_id = decisions.recommendation_id
+    left join outcomes
+        on candidates.recommendation_id = outcomes.recommendation_id
 
 )
 
