@@ -335,7 +335,9 @@ def record_decision(settings: Settings, recommendation_id: str, status: str, not
         decided_at += timedelta(days=1)
     folder = settings.landing_dir / "decisions"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"cli-{decided_at:%Y%m%dT%H%M%S%f}-{recommendation_id}.csv"
+    # named by the wall clock: demo decisions share one simulated time, and each must keep
+    # its own file (files load in name order, so a later decision is loaded later)
+    path = folder / f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{recommendation_id}.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["recommendation_id", "status", "decided_at", "note"])

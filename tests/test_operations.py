@@ -108,9 +108,13 @@ def test_cli_decision_is_a_valid_decisions_file(tmp_path: Path) -> None:
 
 def test_a_demo_decision_is_dated_in_simulated_time_and_a_live_one_now(tmp_path: Path) -> None:
     demo = load_settings(flywheel_home=tmp_path / "demo", flywheel_source="demo")
+    accepted = record_decision(demo, "rec_abc", "accepted", "")
     path = record_decision(demo, "rec_abc", "done", "")
     decided_at = pd.read_csv(path)["decided_at"].iloc[0]
     assert decided_at == "2026-10-01T00:00:00+00:00"  # right after the demo's last day
+    # both decisions keep their file, the later one named (and so loaded) later
+    assert accepted != path and sorted([path.name, accepted.name]) == [accepted.name, path.name]
+    assert pd.read_csv(accepted)["status"].iloc[0] == "accepted"
     live = load_settings(flywheel_home=tmp_path / "live", flywheel_source="live")
     before = datetime.now(UTC)
     path = record_decision(live, "rec_abc", "done", "")
