@@ -28,7 +28,7 @@ def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.Duc
     conn = duckdb.connect()
     try:
         mode = " (read_only)" if read_only else ""
-        conn.execute(f"attach '{path}' as {CATALOG}{mode}")
+        conn.execute(f"attach {sql_literal(path)} as {CATALOG}{mode}")
         conn.execute(f"use {CATALOG}")
         yield conn
     finally:
@@ -348,8 +348,8 @@ def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
     ).fetchone()
     if path:  # an in-memory database spills where DuckDB's default says
         with suppress(duckdb.NotImplementedException):  # the temporary folder is in use already
-            conn.execute(f"set temp_directory = {_sql_string(f'{path}.tmp')}")
-    conn.execute(f"set memory_limit = {_sql_string(limit)}")
+            conn.execute(f"set temp_directory = {sql_literal(f'{path}.tmp')}")
+    conn.execute(f"set memory_limit = {sql_literal(limit)}")
     try:
         yield
     finally:
@@ -358,8 +358,9 @@ def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
         conn.execute("reset memory_limit")
         (default,) = conn.execute("select current_setting('memory_limit')").fetchone()
         if default != previous:
-            conn.execute(f"set memory_limit = {_sql_string(previous)}")
+            conn.execute(f"set memory_limit = {sql_literal(previous)}")
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def sql_literal(text: object) -> str:
+    """A SQL string literal of `text` (a path, a setting), whatever quotes it holds."""
+    return "'" + str(text).replace("'", "''") + "'"

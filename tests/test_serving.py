@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 
 from flywheel_pipeline.operations.serving import publish
+from flywheel_pipeline.warehouse import connect
 
 
 def _warehouse(path: Path, rows: int) -> duckdb.DuckDBPyConnection:
@@ -37,3 +38,17 @@ def test_publish_copies_marts_only_and_replaces_previous_copy(tmp_path: Path) ->
     assert len(parquet) == 5
     # the previous version is kept for readers that opened it; older ones are removed
     assert len(list((serving / ".versions").iterdir())) == 2
+
+
+def test_a_home_folder_with_a_quote_in_its_name_works(tmp_path: Path) -> None:
+    """Paths reach SQL as literals: O'Brien's home must neither break nor inject."""
+    home = tmp_path / "o'brien's data"
+    home.mkdir()
+    database = home / "warehouse.duckdb"
+    with connect(database) as conn:
+        conn.execute("create schema attract")
+        conn.execute("create table attract.channel_daily as select 1 as n")
+        assert publish(conn, home / "serving") == ["attract.channel_daily"]
+    with connect(home / "serving" / "marts.duckdb", read_only=True) as copy:
+        assert copy.execute("select n from attract.channel_daily").fetchone() == (1,)
+    assert (home / "serving" / "parquet" / "attract" / "channel_daily.parquet").exists()

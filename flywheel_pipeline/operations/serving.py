@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, sql_literal
 
 MART_SCHEMAS = ("attract", "engage", "delight", "advocate", "flywheel")
 SERVING_DATABASE = "marts.duckdb"
@@ -38,7 +38,7 @@ def publish(conn: duckdb.DuckDBPyConnection, serving_dir: Path) -> list[str]:
     (version / "parquet").mkdir(parents=True)
     database = version / SERVING_DATABASE
 
-    conn.execute(f"attach '{database}' as serving_copy")
+    conn.execute(f"attach {sql_literal(database)} as serving_copy")
     try:
         for schema, table in tables:
             conn.execute(f"create schema if not exists serving_copy.{schema}")
@@ -47,7 +47,7 @@ def publish(conn: duckdb.DuckDBPyConnection, serving_dir: Path) -> list[str]:
             )
             target = version / "parquet" / schema / f"{table}.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
-            conn.execute(f"copy {schema}.{table} to '{target}' (format parquet)")
+            conn.execute(f"copy {schema}.{table} to {sql_literal(target)} (format parquet)")
     finally:
         conn.execute("detach serving_copy")
 

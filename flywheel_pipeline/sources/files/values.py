@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from flywheel_pipeline.sources.files.parsed import RowProblem
 from flywheel_pipeline.sources.files.schemas import SQL_TYPES, Column, FileTable
-from flywheel_pipeline.warehouse import quote_identifier
+from flywheel_pipeline.warehouse import quote_identifier, sql_literal
 
 TRUE = ("true", "t", "1", "yes", "y")
 FALSE = ("false", "f", "0", "no", "n")
@@ -131,10 +131,6 @@ def _text(sql: str) -> str:
     return f"nullif(cast({sql} as varchar), '')"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 @dataclass(frozen=True)
 class _Rules:
     text: str  # the column as found, made text (or kept typed)
@@ -157,7 +153,7 @@ def _rules(column: Column, arrow_type: pa.DataType | None, t: str, n: str, v: st
             value = f"cast(cast({t} as timestamptz) as timestamp)"
     elif column.kind == "timestamp":
         instant = f"try_cast(regexp_replace({t}, 'z$', 'Z') as timestamptz)"
-        offset = f"regexp_matches({t}, {_literal(HAS_OFFSET)})"
+        offset = f"regexp_matches({t}, {sql_literal(HAS_OFFSET)})"
         value = f"cast(case when {offset} then {instant} end as timestamp)"
         checks.append((f"{v} is null", "unparseable or timezone-less timestamp"))
     elif column.kind == "date":
@@ -175,8 +171,8 @@ def _rules(column: Column, arrow_type: pa.DataType | None, t: str, n: str, v: st
         checks.append((f"{n} <> trunc({n})", "not a whole number"))
         checks.append((f"{v} is null", "not a number"))  # beyond BIGINT
     elif column.kind == "bool":
-        truthy = ", ".join(map(_literal, TRUE))
-        falsy = ", ".join(map(_literal, FALSE))
+        truthy = ", ".join(map(sql_literal, TRUE))
+        falsy = ", ".join(map(sql_literal, FALSE))
         value = (
             f"case when lower({t}) in ({truthy}) then true "
             f"when lower({t}) in ({falsy}) then false end"
@@ -194,9 +190,9 @@ def _rules(column: Column, arrow_type: pa.DataType | None, t: str, n: str, v: st
         low, high = column.value_range
         conditions.append((f"{v} < {low} or {v} > {high}", f"outside {low:g}–{high:g}"))
     if column.allowed is not None:
-        allowed = ", ".join(map(_literal, sorted(column.allowed)))
+        allowed = ", ".join(map(sql_literal, sorted(column.allowed)))
         problem = f"not one of {', '.join(sorted(column.allowed))}"
         conditions.append((f"{t} not in ({allowed})", problem))
     name = column.name
-    whens = " ".join(f"when {test} then {_literal(f'{name}: {p}')}" for test, p in conditions)
+    whens = " ".join(f"when {test} then {sql_literal(f'{name}: {p}')}" for test, p in conditions)
     return _Rules(text, number, value, f"case {whens} end" if conditions else None)
