@@ -14,24 +14,18 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from flywheel_pipeline.recommendations._ids import CANDIDATE_COLUMNS
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, read_relation_if_exists
 
 RECOMMENDATIONS = "flywheel.recommendations"
 OPEN_STATUSES = ("proposed", "accepted")
+# the candidate columns of every recommendation, with its priority and status up front
 COLUMNS = [
     "recommendation_id",
     "priority",
     "status",
-    "type",
-    "target_type",
-    "target_id",
-    "action",
-    "rationale",
-    "expected_impact",
-    "impact_unit",
-    "confidence",
-    "created_at",
+    *(c for c in CANDIDATE_COLUMNS if c not in {"recommendation_id", "priority", "cycle"}),
 ]
 
 

@@ -133,41 +133,25 @@ def content_candidates(
             bool(t.get("is_content_gap", False)) if pd.notna(t.get("is_content_gap")) else False
         )
         if is_gap:
-            impact, _, _, text = _impact(
-                t, overall, assumptions.create_content_reach, econ, assumptions.horizon_days
-            )
-            rows.append(
-                candidate(
-                    rec_type="create_content",
-                    target_type="topic",
-                    target_id=t["topic_id"],
-                    data_through=data_through,
-                    action=create_action(t),
-                    rationale=f"{t.get('gap_evidence') or 'No page answers this topic.'} {text}.",
-                    expected_impact=impact,
-                    confidence=_confidence(t),
-                )
-            )
-            continue
-        resolution = t["resolution_rate"]
-        if pd.isna(resolution) or pd.isna(overall_resolution) or resolution >= overall_resolution:
-            continue
-        if not _answered(t):
-            continue  # no page to fix: an unanswered low-volume topic
-        impact, _, _, text = _impact(
-            t, overall, assumptions.fix_content_reach, econ, assumptions.horizon_days
-        )
+            action, reach = create_action(t), assumptions.create_content_reach
+            why = t.get("gap_evidence") or "No page answers this topic."
+        else:
+            resolution = t["resolution_rate"]
+            if pd.isna(resolution) or pd.isna(overall_resolution):
+                continue
+            if resolution >= overall_resolution or not _answered(t):
+                continue  # resolved well enough, or no page to fix
+            action, reach = fix_action(t), assumptions.fix_content_reach
+            why = f"Resolution rate {resolution:.0%} vs {overall_resolution:.0%} across all topics."
+        impact, _, _, text = _impact(t, overall, reach, econ, assumptions.horizon_days)
         rows.append(
             candidate(
-                rec_type="fix_content",
+                rec_type="create_content" if is_gap else "fix_content",
                 target_type="topic",
                 target_id=t["topic_id"],
                 data_through=data_through,
-                action=fix_action(t),
-                rationale=(
-                    f"Resolution rate {resolution:.0%} vs {overall_resolution:.0%} across all "
-                    f"topics. {text}."
-                ),
+                action=action,
+                rationale=f"{why} {text}.",
                 expected_impact=impact,
                 confidence=_confidence(t),
             )
