@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import os
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -62,12 +57,13 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
         f"→ {settings.duckdb_path}"
     )
     from flywheel_pipeline.dbt.project import DbtParseError
+    from flywheel_pipeline.runner import run_everything
 
     try:
-        success = run_everything(settings, on_progress=lambda line: click.echo(line, file=terminal))
+        run = run_everything(settings, on_progress=lambda line: click.echo(line, file=terminal))
     except DbtParseError as exc:
         raise click.ClickException(str(exc)) from None
-    if not success:
+    if not run.success:
         raise click.ClickException("the run failed; the log above has the details")
     from flywheel_pipeline.evaluation.planted import targets_met
 
@@ -79,111 +75,6 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
         "(`flywheel evaluate` prints the table)."
     )
     click.echo(f"Done in {time.monotonic() - started:.0f} s.")
-
-
-def run_everything(settings: Settings, on_progress: Callable[[str], None]) -> bool:
-    """Run the `everything` job in this process, reporting each materialisation as it lands.
-
-    dbt and Dagster write detailed logs to stdout and stderr; those go to a log file under
-    $FLYWHEEL_HOME/logs so the terminal shows one line per asset (and each failure's cause).
-    """
-    import dagster as dg
-
-    from flywheel_pipeline.definitions import build_definitions
-
-    on_progress("  preparing definitions (dbt parse when models changed)…")
-    definitions = build_definitions(settings)
-    log_path = settings.home / "logs" / f"run-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    on_progress(f"  detailed log: {log_path}")
-    job = definitions.resolve_job_def("everything")
-    tags = whole_history_tags(job.partitions_def)
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
-    instance = instance or dg.DagsterInstance.ephemeral()
-    run_id = str(uuid.uuid4())
-    done = threading.Event()
-    watcher = threading.Thread(
-        target=_report_progress, args=(instance, run_id, done, on_progress), daemon=True
-    )
-    watcher.start()
-    try:
-        with (
-            log_path.open("w", encoding="utf-8") as log,
-            contextlib.redirect_stdout(log),
-            contextlib.redirect_stderr(log),
-        ):
-            result = job.execute_in_process(
-                instance=instance,
-                run_id=run_id,
-                tags=tags,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            )
-    finally:
-        done.set()
-        watcher.join()
-    return result.success
-
-
-def whole_history_tags(partitions) -> dict[str, str]:
-    """Run tags that extract every day of the partitioned sources in this one run."""
-    from flywheel_pipeline.sources.partitions import range_tags
-
-    keys = partitions.get_partition_keys() if partitions is not None else []
-    return range_tags(keys[0], keys[-1]) if keys else {}
-
-
-def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None:
-    import dagster as dg
-
-    started = time.monotonic()
-    cursor = None
-    kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_FAILURE}
-    # A partitioned asset extracting a range in one step reports once per day: show it once.
-    shown_assets: set = set()
-    while True:
-        finished = done.is_set()
-        try:
-            batch = instance.get_records_for_run(run_id, cursor=cursor)
-        except Exception as exc:
-            echo(f"  (progress unavailable: {exc})")
-            raise
-        cursor = batch.cursor
-        for record in batch.records:
-            event = record.event_log_entry.dagster_event
-            if event is None or event.event_type not in kinds:
-                continue
-            elapsed = time.monotonic() - started
-            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                echo(f"  {elapsed:6.1f}s  FAILED {event.step_key}: {_failure_cause(event)}")
-                continue
-            materialization = event.step_materialization_data.materialization
-            if materialization.asset_key in shown_assets:
-                continue
-            shown_assets.add(materialization.asset_key)
-            metadata = materialization.metadata
-            rows = metadata.get("dagster/row_count")
-            shown = f"{rows.value:>10,} rows" if rows is not None else ""
-            days = metadata.get("days")
-            shown += f"  ({days.value})" if days is not None else ""
-            echo(f"  {elapsed:6.1f}s  {materialization.asset_key.to_user_string():<45}{shown}")
-            if "rejections" in metadata:
-                for line in metadata["rejections"].value.splitlines():
-                    echo(f"           rejected {line.removeprefix('- ')}")
-            quarantined = metadata.get("rows_quarantined")
-            if quarantined is not None and quarantined.value:
-                echo(f"           {quarantined.value:,} rows quarantined (see raw.quarantine)")
-        if finished and not batch.has_more:
-            return
-        time.sleep(0.5)
-
-
-def _failure_cause(event) -> str:
-    """The innermost error message: the user's exception, not Dagster's wrapper."""
-    error = event.step_failure_data.error
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip().splitlines()[-1] if error.message.strip() else "unknown error"
 
 
 def _connect_read_only(settings: Settings):
@@ -282,6 +173,83 @@ def evaluate_and_report(settings: Settings):
     return frame
 
 
+@main.command()
+@click.option("--cycles", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--cycle-days", type=click.IntRange(min=1), default=28, show_default=True)
+@click.option(
+    "--accept-top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Recommendations accepted and done per cycle in the treated arm.",
+)
+@click.option("--no-control", is_flag=True, help="Skip the control arm (no actions taken).")
+@click.option("--seed", type=int, help="Overrides FLYWHEEL_DEMO_SEED.")
+@click.option("--scale", type=float, help="Overrides FLYWHEEL_DEMO_SCALE.")
+@click.option("--days", type=int, help="History before the first cycle (FLYWHEEL_DEMO_DAYS).")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the arms live (default: $FLYWHEEL_HOME/simulation).",
+)
+def simulate(
+    cycles: int,
+    cycle_days: int,
+    accept_top: int,
+    no_control: bool,
+    seed: int | None,
+    scale: float | None,
+    days: int | None,
+    home: Path | None,
+) -> None:
+    """Turn the demo wheel: each cycle the business runs on, the pipeline ingests the new days,
+    retrains and recommends, and the top recommendations are done in simulated time; a control
+    arm runs the same business with nothing done."""
+    from flywheel_pipeline.evaluation.loop import loop_verdict, outcomes_against_planted
+    from flywheel_pipeline.simulation.cycle import SimulationError
+    from flywheel_pipeline.simulation.driver import CYCLES_TABLE, run_simulation
+    from flywheel_pipeline.simulation.plan import TREATED, SimulationPlan
+    from flywheel_pipeline.warehouse import connect
+
+    overrides = {
+        "flywheel_demo_seed": seed,
+        "flywheel_demo_scale": scale,
+        "flywheel_demo_days": days,
+    }
+    settings = _settings(**{k: v for k, v in overrides.items() if v is not None})
+    plan = SimulationPlan(
+        home=(home or settings.home / "simulation").resolve(),
+        seed=settings.flywheel_demo_seed,
+        scale=settings.flywheel_demo_scale,
+        days=settings.flywheel_demo_days,
+        cycles=cycles,
+        cycle_days=cycle_days,
+        accept_top=accept_top,
+        control=not no_control,
+        holdout_share=settings.flywheel_holdout_share,
+    )
+    started = time.monotonic()
+    click.echo(
+        f"Flywheel simulate: seed {plan.seed}, scale {plan.scale:g}, {plan.days} days of history, "
+        f"{cycles} cycles of {cycle_days} days, top {accept_top} done per cycle, arms "
+        f"{' and '.join(plan.arms)} under {plan.home}"
+    )
+    try:
+        frame = run_simulation(plan, click.echo)
+    except SimulationError as exc:
+        raise click.ClickException(str(exc)) from None
+    treated = plan.settings(TREATED, cycles)
+    with connect(treated.duckdb_path, read_only=True) as conn:
+        outcomes = outcomes_against_planted(conn)
+    click.echo("\nThe loop against the planted effects:")
+    for sentence, holds in loop_verdict(frame, outcomes):
+        mark = {True: "yes", False: "NO ", None: " - "}[holds]
+        click.echo(f"  [{mark}] {sentence}")
+    click.echo(f"\n{CYCLES_TABLE} in {treated.duckdb_path}")
+    click.echo(f"HTML report (Loop section): {treated.reports_dir / 'flywheel.html'}")
+    click.echo(f"Done in {time.monotonic() - started:.0f} s.")
+
+
 @main.group()
 def recommendations() -> None:
     """List recommendations, or record a decision on one."""
@@ -320,29 +288,17 @@ for _status, _name in (("accepted", "accept"), ("rejected", "reject"), ("done", 
 
 
 def record_decision(settings: Settings, recommendation_id: str, status: str, note: str) -> Path:
-    """Append-only: each decision is a new file in landing/decisions/, like any file drop.
+    """Append-only: each decision is a new file in landing/decisions/, like any file drop,
+    dated by :func:`decision_time` (simulated time in the demo)."""
+    from flywheel_pipeline.sources.files.decisions import decision_time, write_decision_file
 
-    Live, a decision is dated now. The demo's data end on a fixed day, so its decisions are
-    dated in simulated time, as soon as that day's data has been seen (the next midnight
-    UTC): dated by the wall clock they would lie months after the data and never be measured.
-    """
-    decided_at = datetime.now(UTC)
-    if settings.source == "demo":
-        from flywheel_pipeline.sources.definitions import demo_config
-
-        last_day = demo_config(settings).end_date
-        decided_at = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC)
-        decided_at += timedelta(days=1)
-    folder = settings.landing_dir / "decisions"
-    folder.mkdir(parents=True, exist_ok=True)
     # named by the wall clock: demo decisions share one simulated time, and each must keep
     # its own file (files load in name order, so a later decision is loaded later)
-    path = folder / f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{recommendation_id}.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["recommendation_id", "status", "decided_at", "note"])
-        writer.writerow([recommendation_id, status, decided_at.isoformat(), note])
-    return path
+    name = f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{recommendation_id}"
+    decided_at = decision_time(settings)
+    return write_decision_file(
+        settings.landing_dir, name, [(recommendation_id, status, decided_at, note)]
+    )
 
 
 if __name__ == "__main__":

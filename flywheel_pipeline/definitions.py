@@ -28,7 +28,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         source_defs(settings),
         dbt_defs(),
         insight_defs(),
-        recommendation_defs(),
+        recommendation_defs(settings),
     )
     warehouse_assets = [spec.key for spec in domains.resolve_all_asset_specs()]
     return dg.Definitions.merge(

@@ -16,6 +16,9 @@ import pydantic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WAREHOUSE_FILE = "warehouse.duckdb"
+# The demo business's last simulated day unless FLYWHEEL_DEMO_END_DATE moves it on (as
+# `flywheel simulate` does cycle by cycle).
+DEMO_END_DATE = dt.date(2026, 9, 30)
 LEGACY_WAREHOUSE_FILE = "flywheel.duckdb"
 
 
@@ -35,6 +38,7 @@ class Settings(BaseSettings):
     flywheel_demo_seed: int = 42
     flywheel_demo_scale: float = pydantic.Field(default=1.0, gt=0, le=100)
     flywheel_demo_days: int = pydantic.Field(default=180, ge=56, le=1100)
+    flywheel_demo_end_date: dt.date = DEMO_END_DATE
 
     ga4_property_id: str | None = pydantic.Field(default=None, pattern=r"^\d+$")
     # Only the path is held; the file's content is read by Google's auth library, never here.
@@ -50,6 +54,9 @@ class Settings(BaseSettings):
     flywheel_start_date: dt.date | None = None
     # A YAML file of GA4 / Search Console report definitions merged over the defaults.
     flywheel_reports_file: Path | None = None
+    # Share of every list recommendation (leads, deals, customers, promoters) kept as a random
+    # holdout, untouched, to measure the lift against.
+    flywheel_holdout_share: float = pydantic.Field(default=0.2, ge=0, lt=1)
 
     @pydantic.field_validator("*", mode="before")
     @classmethod

@@ -172,6 +172,11 @@ SPEC_MARTS: dict[str, tuple[list[str], list[str]]] = {
             "status",
         ],
     ),
+    # the members of the list recommendations (issue #10), beside flywheel.recommendations
+    "flywheel.recommendation_targets": (
+        ["recommendation_id", "target_id"],
+        ["target_type", "position", "reason", "expected_impact", "score", "holdout"],
+    ),
     "flywheel.recommendation_outcomes": (
         ["recommendation_id", "metric"],
         [
@@ -439,6 +444,12 @@ def _plant_duplicates_and_ml(database: Path, through: dt.date) -> None:
                 'call them' as action, 'planted' as rationale, 10.0 * i as expected_impact,
                 'orders' as impact_unit, i::integer as priority, 0.5 as confidence
             from range(1, 7) as t(i)""")
+        conn.execute("""
+            create or replace table ml.recommendation_targets as
+            select 'rec-' || r as recommendation_id, 'contact' as target_type,
+                'm' || i as target_id, i::bigint as position, 'planted' as reason,
+                1.0 * i as expected_impact, 0.1 * i as score, i = 1 as holdout
+            from range(1, 3) as l(r), range(1, 6) as t(i)""")
         conn.execute(f"""
             create or replace table raw.decisions as
             select *, 'planted' as note, row_number() over () as _line, {planted}
@@ -551,13 +562,13 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         ),
         (
             # day -> period map without distinct: one row per day and stage
-            "marts/flywheel/momentum.sql",
+            "intermediate/int_momentum__periods.sql",
             "    select distinct\n        'week' as period_type,",
             "    select\n        'week' as period_type,",
             ["momentum_weekly_volumes_match_stages_daily"],
         ),
         (
-            "marts/flywheel/momentum.sql",
+            "intermediate/int_momentum__periods.sql",
             "    select distinct\n        'month' as period_type,",
             "    select\n        'month' as period_type,",
             ["momentum_monthly_volumes_match_stages_daily"],

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.sources.demo import DemoConfig, simulate, write_landing_files
+from flywheel_pipeline.sources.demo import DemoConfig, effects, simulate, write_landing_files
 from flywheel_pipeline.sources.demo.assets import DEMO_BUSINESS, DemoResource, demo_business
 from flywheel_pipeline.sources.files.assets import build_file_assets
 from flywheel_pipeline.warehouse import WarehouseResource, connect
@@ -485,3 +485,109 @@ def test_a_shorter_demo_rerun_drops_the_google_days_it_no_longer_simulates(tmp_p
         kept = conn.execute("select date from raw.gsc_search_analytics").fetchall()
     # the days inside the range are the Google assets' to replace; those outside are gone
     assert kept == [(first,)]
+
+
+# --- shift_budget and fix_content ------------------------------------------------------------
+
+SHIFT_BASE = DemoConfig(seed=9, scale=0.3, days=120)
+SHIFT_DAY = dt.date(2026, 8, 15)
+GIVER, RECEIVER = "generic_apparel", "brand_search"
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    control = simulate(SHIFT_BASE)
+    treated = simulate(
+        SHIFT_BASE.with_actions(("shift_budget", f"{GIVER} -> {RECEIVER}", SHIFT_DAY))
+    )
+    return control, treated
+
+
+def _by_campaign(biz, frame: str, column: str) -> pd.DataFrame:
+    if frame == "ad_spend":
+        rows, name = biz.crm["ad_spend"], "campaign"
+    else:
+        rows, name = biz.ga4["traffic_acquisition"], "session_campaign_name"
+    return rows.groupby(["date", name])[column].sum().unstack(fill_value=0)
+
+
+def test_shift_budget_moves_spend_from_the_giver_to_the_receiver_from_its_day(shifted):
+    control, treated = (_by_campaign(b, "ad_spend", "spend") for b in shifted)
+    before, after = (
+        control.index < pd.Timestamp(SHIFT_DAY),
+        control.index >= pd.Timestamp(SHIFT_DAY),
+    )
+    pd.testing.assert_frame_equal(treated[before], control[before])
+    diff = (treated - control)[after]
+    # only the two campaigns move, by the same money, so the day's total spend holds
+    assert (diff.drop(columns=[GIVER, RECEIVER]).abs() < 1e-9).all().all()
+    assert (diff[RECEIVER] > 0).all() and (diff[GIVER] < 0).all()
+    assert np.allclose(diff[RECEIVER], -diff[GIVER], atol=0.011)
+    assert np.allclose(treated[after].sum(axis=1), control[after].sum(axis=1), atol=0.011)
+    share = effects.effect("shift_budget", "campaign_spend")
+    ratio = treated.loc[after, RECEIVER] / control.loc[after, RECEIVER]
+    assert np.allclose(ratio, 1 + share, atol=0.01)
+    clicks = [_by_campaign(b, "ad_spend", "clicks") for b in shifted]
+    assert (clicks[1][after][RECEIVER] >= clicks[0][after][RECEIVER]).all()
+    assert clicks[1][after][RECEIVER].sum() > clicks[0][after][RECEIVER].sum()
+    assert clicks[1][after][GIVER].sum() < clicks[0][after][GIVER].sum()
+
+
+def test_shift_budget_raises_the_receivers_sessions_by_the_planted_share(shifted):
+    control, treated = (_by_campaign(b, "ga4", "sessions") for b in shifted)
+    before, after = (
+        control.index < pd.Timestamp(SHIFT_DAY),
+        control.index >= pd.Timestamp(SHIFT_DAY),
+    )
+    pd.testing.assert_frame_equal(treated[before], control[before])
+    planted = effects.effect("shift_budget", "campaign_sessions")
+    assert planted == pytest.approx(1.25**0.85 - 1)
+    gain = treated.loc[after, RECEIVER].sum() / control.loc[after, RECEIVER].sum() - 1
+    assert gain == pytest.approx(planted, abs=0.04)
+    assert treated.loc[after, GIVER].sum() < control.loc[after, GIVER].sum()
+    others = [c for c in control.columns if c not in (GIVER, RECEIVER)]
+    # other campaigns keep their traffic (a session cell can only grow to hold a moved lead)
+    assert treated.loc[after, others].sum().to_numpy() == pytest.approx(
+        control.loc[after, others].sum().to_numpy(), rel=0.002
+    )
+
+
+def test_shift_budget_leaves_the_history_before_its_day_alone(shifted):
+    control, treated = shifted
+    cut = pd.Timestamp(SHIFT_DAY, tz="UTC")
+    early = [b.crm["contacts"][b.crm["contacts"]["created_at"] < cut] for b in shifted]
+    pd.testing.assert_frame_equal(early[1].reset_index(drop=True), early[0].reset_index(drop=True))
+    late = [b.crm["contacts"][b.crm["contacts"]["created_at"] >= cut] for b in shifted]
+    assert (late[1]["campaign"] == RECEIVER).sum() >= (late[0]["campaign"] == RECEIVER).sum()
+    site = [b.ga4["site_daily"].set_index("date") for b in shifted]
+    early_days = site[0].index < pd.Timestamp(SHIFT_DAY)
+    pd.testing.assert_frame_equal(site[1][early_days], site[0][early_days])
+    assert treated.truth["action_effects"].equals(control.truth["action_effects"])
+
+
+def test_shift_budget_targets_name_two_campaigns():
+    assert effects.budget_pair("a -> b") == ("a", "b")
+    for bad in ("brand_search", "a -> a", " -> b", "a -> b -> c"):
+        with pytest.raises(ValueError, match="shift_budget target"):
+            simulate(
+                DemoConfig(
+                    scale=0.1, days=30, applied_actions=(("shift_budget", bad, "2026-09-20"),)
+                )
+            )
+    # a campaign the shop does not run moves nothing
+    base = DemoConfig(seed=3, scale=0.1, days=40)
+    unknown = simulate(base.with_actions(("shift_budget", "nope -> brand_search", "2026-09-20")))
+    pd.testing.assert_frame_equal(unknown.crm["ad_spend"], simulate(base).crm["ad_spend"])
+
+
+def test_fix_content_is_known_and_plants_nothing():
+    assert effects.effect("fix_content", "topic_resolution_rate") == 0.0
+    base = DemoConfig(seed=3, scale=0.1, days=40)
+    control = simulate(base)
+    fixed = simulate(base.with_actions(("fix_content", "shipping_delay", "2026-09-01")))
+    for table, frame in control.crm.items():
+        pd.testing.assert_frame_equal(fixed.crm[table], frame, obj=table)
+    for report, frame in control.ga4.items():
+        pd.testing.assert_frame_equal(fixed.ga4[report], frame, obj=report)
+    pd.testing.assert_frame_equal(fixed.gsc, control.gsc)
+    assert fixed.conversations == control.conversations

@@ -9,8 +9,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from flywheel_pipeline.cli import whole_history_tags
 from flywheel_pipeline.definitions import build_definitions
+from flywheel_pipeline.runner import whole_history_tags
 from flywheel_pipeline.warehouse import connect
 from tests.support import demo_settings
 

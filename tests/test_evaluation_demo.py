@@ -11,9 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from flywheel_pipeline.cli import whole_history_tags
 from flywheel_pipeline.definitions import build_definitions
 from flywheel_pipeline.evaluation.planted import evaluate
+from flywheel_pipeline.runner import whole_history_tags
 from flywheel_pipeline.settings import load_settings
 from flywheel_pipeline.warehouse import connect
 

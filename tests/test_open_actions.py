@@ -1,4 +1,5 @@
-"""Open recommendations become one CSV per action type under $FLYWHEEL_HOME/actions."""
+"""Open recommendations become one CSV per action type under $FLYWHEEL_HOME/actions; a list
+recommendation becomes its members outside the holdout."""
 
 from __future__ import annotations
 
@@ -55,6 +56,39 @@ def test_open_actions_per_type_highest_priority_first_and_stale_files_go(tmp_pat
     assert list(leads.columns) == COLUMNS
     assert leads["recommendation_id"].tolist() == ["follow_up_lead:b", "follow_up_lead:a"]
     assert leads["rationale"].iloc[0] == "because, with a comma"
+
+
+def test_a_list_is_written_as_its_treated_members_never_its_holdout(tmp_path: Path) -> None:
+    database, folder = tmp_path / "w.duckdb", tmp_path / "actions"
+    recs = _recommendations(
+        {
+            "follow_up_lead:list": "accepted",
+            "follow_up_lead:old": "done",
+            "rewrite_title:q": "proposed",
+        }
+    )
+    recs["target_type"] = ["contact_list", "contact_list", "query"]
+    members = pd.DataFrame({
+        "recommendation_id": ["follow_up_lead:list"] * 4 + ["follow_up_lead:old"],
+        "target_id": ["L2", "L1", "L3", "L4", "L9"], "position": [2, 1, 3, 4, 1],
+        "target_type": "contact", "reason": ["why L2", "why L1", "why L3", "why L4", "old"],
+        "expected_impact": [3.0, 4.0, 2.0, 1.0, 9.0], "score": 0.3,
+        "holdout": [False, False, True, False, False],
+    })  # fmt: skip
+    with connect(database) as conn:
+        replace_table(conn, "flywheel.recommendations", recs)
+        replace_table(conn, "flywheel.recommendation_targets", members)
+        written = export_open_actions(conn, folder)
+    assert written == {"follow_up_lead": 3, "rewrite_title": 1}
+    leads = pd.read_csv(folder / "follow_up_lead.csv")
+    assert list(leads.columns) == COLUMNS
+    assert leads["target_id"].tolist() == ["L1", "L2", "L4"]  # list order, L3 held out
+    assert leads["position"].tolist() == [1, 2, 4]
+    assert leads["rationale"].tolist() == ["why L1", "why L2", "why L4"]
+    assert leads["expected_impact"].tolist() == [4.0, 3.0, 1.0]
+    assert set(leads["recommendation_id"]) == {"follow_up_lead:list"}
+    assert set(leads["status"]) == {"accepted"} and set(leads["target_type"]) == {"contact"}
+    assert (leads["action"] == "act on follow_up_lead:list").all()
 
 
 def test_the_asset_writes_under_flywheel_home(tmp_path: Path) -> None:

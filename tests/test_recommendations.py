@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from flywheel_pipeline.recommendations import (
     CANDIDATE_COLUMNS,
@@ -14,6 +15,8 @@ from flywheel_pipeline.recommendations import (
     shop_economics,
     topic_stats,
 )
+from flywheel_pipeline.recommendations.candidates import build_recommendations
+from flywheel_pipeline.recommendations.lists import TARGET_COLUMNS
 
 DAY = pd.Timestamp("2026-06-30").date()
 END = pd.Timestamp("2026-06-30 23:00")
@@ -99,12 +102,26 @@ def make_inputs(seed: int = 0):
 
 def test_candidates_cover_the_types_and_follow_the_contract():
     inputs = make_inputs()
-    recs = build_candidates(data_through=DAY, cycle=3, max_leads=10, **inputs)
+    built = build_recommendations(data_through=DAY, cycle=3, max_leads=10, **inputs)
+    recs, members = built.candidates, built.targets
     assert list(recs.columns) == CANDIDATE_COLUMNS
+    assert list(members.columns) == TARGET_COLUMNS
     by_type = recs.groupby("type")["target_id"].apply(set).to_dict()
     assert by_type["create_content"] == {"1"}  # the content gap
     assert by_type["fix_content"] == {"2"}  # low resolution, has a page; topic 3 resolves fine
-    assert len(by_type["follow_up_lead"]) == 10 and "L000" in by_type["follow_up_lead"]
+    # the top 10 leads are one list recommendation; its members carry the per-lead evidence
+    assert by_type["follow_up_lead"] == {"follow_up_lead:2026-06-30"}
+    follow = recs[recs["type"] == "follow_up_lead"].iloc[0]
+    assert follow["target_type"] == "contact_list"
+    assert len(members) == 10 and set(members["recommendation_id"]) == {follow["recommendation_id"]}
+    assert "L000" in set(members["target_id"])
+    # position 1 = highest impact (a 90 % lead gains less than an 83 % one: P is capped at 1)
+    assert members.sort_values("position")["expected_impact"].is_monotonic_decreasing
+    assert members["holdout"].sum() == 2  # 20 % of 10
+    treated = members[~members["holdout"]]
+    assert follow["expected_impact"] == pytest.approx(treated["expected_impact"].sum(), abs=0.01)
+    assert "10 open leads" in follow["rationale"] and "2 of the 10" in follow["rationale"]
+    assert follow["action"].startswith("Follow up these 8 leads")
     assert (recs["created_at"] == pd.Timestamp(DAY)).all()
     assert (recs["cycle"] == 3).all()
     assert (recs["impact_unit"] == IMPACT_UNIT).all()
@@ -119,8 +136,9 @@ def test_candidates_cover_the_types_and_follow_the_contract():
         "Create a help page for 'Can I get my zip repaired?' — closest "
         "page today: /products/rain-jacket (similarity 0.12)."
     )
-    lead = recs[recs["target_id"] == "L000"].iloc[0]
-    assert "AUC 0.78" in lead["rationale"] and "90%" in lead["rationale"]
+    lead = members[members["target_id"] == "L000"].iloc[0]
+    assert "AUC 0.78" in lead["reason"] and "90%" in lead["reason"]
+    assert lead["score"] == pytest.approx(0.9)
     assert create["expected_impact"] > 0 and lead["expected_impact"] > 0
 
 

@@ -23,13 +23,19 @@ from flywheel_pipeline.recommendations import (
     build_candidates,
     shop_economics,
 )
-from flywheel_pipeline.recommendations.assets import as_of, recommendation_candidates
+from flywheel_pipeline.recommendations.assets import (
+    RecommendationSettings,
+    as_of,
+    recommendation_candidates,
+)
+from flywheel_pipeline.recommendations.candidates import build_recommendations
 from flywheel_pipeline.recommendations.customers import (
     SPEND_PRIOR_PURCHASES,
     purchase_history,
     reengage_candidates,
 )
 from flywheel_pipeline.recommendations.deals import attend_deal_candidates, attention_uplift
+from flywheel_pipeline.recommendations.lists import LIST_TARGET_TYPES
 from flywheel_pipeline.recommendations.referrals import ask_referral_candidates
 from flywheel_pipeline.recommendations.titles import (
     PRIOR_SESSIONS,
@@ -155,8 +161,14 @@ def test_the_action_types_are_the_simulators():
     """The demo simulator plants each effect on (action_type, target_type): the names must
     match or accepted recommendations would change nothing in the closed loop."""
     planted = set(map(tuple, ACTION_EFFECTS[["action_type", "target_type"]].to_numpy()))
-    recs = build_candidates(data_through=DAY, **full_inputs())
-    assert set(map(tuple, recs[["type", "target_type"]].drop_duplicates().to_numpy())) <= planted
+    built = build_recommendations(data_through=DAY, **full_inputs())
+    recs = built.candidates
+    single = recs[~recs["target_type"].isin(LIST_TARGET_TYPES)]
+    # a list acts on its members: the simulator plants the effect on each of them
+    members = built.targets.merge(recs[["recommendation_id", "type"]])
+    proposed = {*map(tuple, single[["type", "target_type"]].to_numpy()),
+                *map(tuple, members[["type", "target_type"]].to_numpy())}  # fmt: skip
+    assert len(proposed) > 3 and proposed <= planted
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,14 +401,22 @@ def test_cold_start_empty_inputs_and_no_date():
     assert as_of({**events, **models}) == dt.date(2026, 6, 28)  # the models' date wins
 
 
+def _resources(path: Path, share: float = 0.2) -> dict:
+    return {
+        "warehouse": WarehouseResource(path=str(path)),
+        "recommendation_settings": RecommendationSettings(holdout_share=share),
+    }
+
+
 def test_asset_reads_what_exists_and_skips_what_does_not(tmp_path: Path):
     """An empty warehouse (cold start) writes an empty table; with deal scores and deals only,
     only attend_deal is proposed."""
     path = tmp_path / "w.duckdb"
-    resources = {"warehouse": WarehouseResource(path=str(path))}
+    resources = _resources(path)
     assert dg.materialize([recommendation_candidates], resources=resources).success
     with connect(path) as conn:
         assert conn.execute("select count(*) from ml.recommendation_candidates").fetchone()[0] == 0
+        assert conn.execute("select count(*) from ml.recommendation_targets").fetchone()[0] == 0
         deal_scores, deals = make_deals()
         replace_table(conn, "ml.deal_scores", deal_scores)
         replace_table(conn, "staging.stg_crm__deals", deals)
@@ -404,16 +424,23 @@ def test_asset_reads_what_exists_and_skips_what_does_not(tmp_path: Path):
     assert dg.materialize([recommendation_candidates], resources=resources).success
     with connect(path) as conn:
         recs = conn.execute("select * from ml.recommendation_candidates").df()
-    assert set(recs["type"]) == {"attend_deal"} and len(recs) == 4
+        members = conn.execute("select * from ml.recommendation_targets").df()
+    assert set(recs["type"]) == {"attend_deal"} and len(recs) == 1  # one list of the deals
+    assert recs["target_type"].tolist() == ["deal_list"]
+    assert recs["target_id"].tolist() == [f"attend_deal:{DAY.isoformat()}"]
     assert (recs["created_at"] == pd.Timestamp(DAY)).all()
     assert recs["rationale"].str.contains("AUC 0.70").all()
+    assert sorted(members["target_id"]) == ["D1", "D2", "D3", "D4"]
+    assert members["reason"].str.contains("AUC 0.70").all()
+    assert members["holdout"].sum() == 1  # round(0.2 × 4): the setting's default
 
 
 def test_a_decided_recommendation_outlives_the_run_that_proposed_it(tmp_path: Path):
-    """A later run proposes anew (new data_through, new ids); the candidate someone accepted
-    stays with its row, the undecided ones of the earlier run go."""
+    """A later run proposes anew (new data_through, new ids); the list someone accepted stays
+    with its row and its members (holdout included, as drawn), the undecided ones of the
+    earlier run go, and the accepted list's members are not listed again."""
     path = tmp_path / "w.duckdb"
-    resources = {"warehouse": WarehouseResource(path=str(path))}
+    resources = _resources(path)
     deal_scores, deals = make_deals()
     with connect(path) as conn:
         replace_table(conn, "ml.deal_scores", deal_scores)
@@ -422,22 +449,32 @@ def test_a_decided_recommendation_outlives_the_run_that_proposed_it(tmp_path: Pa
     assert dg.materialize([recommendation_candidates], resources=resources).success
     with connect(path) as conn:
         first = conn.execute("select * from ml.recommendation_candidates").df()
+        first_members = conn.execute("select * from ml.recommendation_targets").df()
         chosen = first["recommendation_id"].iloc[0]
         replace_table(
             conn,
             "intermediate.int_recommendations__decisions",
-            pd.DataFrame({"recommendation_id": [chosen], "status": ["accepted"]}),
-        )
+            pd.DataFrame({"recommendation_id": [chosen], "status": ["accepted"],
+                          "accepted_at": [END], "done_at": [pd.NaT]}),
+        )  # fmt: skip
         later = deal_scores.assign(data_through=deal_scores["data_through"] + pd.Timedelta(days=7))
-        replace_table(conn, "ml.deal_scores", later)
+        new_deal = {"deal_id": "D7", "win_probability": 0.5, "data_through": DAY}
+        replace_table(conn, "ml.deal_scores", pd.concat([later, pd.DataFrame([new_deal])]))
+        d7 = deals.iloc[[0]].assign(deal_id="D7", contact_id="C7")
+        replace_table(conn, "staging.stg_crm__deals", pd.concat([deals, d7]))
     for _ in range(2):  # and a rerun neither duplicates nor drops it
         assert dg.materialize([recommendation_candidates], resources=resources).success
         with connect(path) as conn:
             second = conn.execute("select * from ml.recommendation_candidates").df()
-        assert second["recommendation_id"].is_unique
-        assert len(second) == len(first) + 1
+            members = conn.execute("select * from ml.recommendation_targets").df()
+        assert second["recommendation_id"].is_unique and len(second) == 2
         assert set(first["recommendation_id"]) & set(second["recommendation_id"]) == {chosen}
         pd.testing.assert_series_equal(
             second.set_index("recommendation_id").loc[chosen],
             first.set_index("recommendation_id").loc[chosen],
         )
+        kept = members[members["recommendation_id"] == chosen].reset_index(drop=True)
+        pd.testing.assert_frame_equal(kept, first_members)
+        # the new list holds only the deal nobody acted on yet
+        fresh = members[members["recommendation_id"] != chosen]
+        assert fresh["target_id"].tolist() == ["D7"] and not fresh["holdout"].any()

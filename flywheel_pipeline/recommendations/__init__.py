@@ -17,6 +17,11 @@ frame of docs/contracts.md. One small module per action type:
 - :mod:`.referrals` — ``ask_referral`` for recent promoters, from NPS answers and referrals
   (target: contact).
 
+:mod:`.lists` folds the per-person types (leads, deals, customers, promoters) into one list
+recommendation per type and run (``contact_list`` / ``deal_list``), its members in
+``ml.recommendation_targets`` with a seeded random holdout (``FLYWHEEL_HOLDOUT_SHARE``) that
+nobody acts on, so the list's lift is measured as a randomised experiment.
+
 The type names are the ones the demo simulator plants effects for
 (``sources/demo/effects.py``), so accepted recommendations move its data. Each model-driven
 type is capped (``MAX_LEADS``, ``MAX_DEALS``, ``MAX_CUSTOMERS``, ``MAX_TITLES``,

@@ -18,6 +18,7 @@ CANDIDATE_COLUMNS = [
     "target_id",
     "action",
     "rationale",
+    "brief",
     "expected_impact",
     "impact_unit",
     "priority",
@@ -43,20 +44,28 @@ def candidate(
     rationale: str,
     expected_impact: float,
     confidence: float,
+    score: float | None = None,
+    brief: str | None = None,
 ) -> dict:
     """One candidate row (``created_at``, ``cycle`` and ``priority`` are set by
-    :func:`rank`)."""
-    return {
+    :func:`rank`). ``score``: the model's probability or value behind a list member's impact
+    (kept in ``ml.recommendation_targets``, see :mod:`.lists`). ``brief``: what a person
+    needs to do the work, as plain-text lines (content and title actions; else null)."""
+    row = {
         "recommendation_id": recommendation_id(rec_type, target_type, target_id, data_through),
         "type": rec_type,
         "target_type": target_type,
         "target_id": str(target_id),
         "action": action,
         "rationale": rationale,
+        "brief": brief,
         "expected_impact": round(max(0.0, float(expected_impact)), 2),
         "impact_unit": IMPACT_UNIT,
         "confidence": round(min(1.0, max(0.0, float(confidence))), 3),
     }
+    if score is not None:
+        row["score"] = float(score)
+    return row
 
 
 def rank(rows: list[dict], *, data_through: object | None, cycle: int) -> pd.DataFrame:
@@ -76,7 +85,7 @@ def rank(rows: list[dict], *, data_through: object | None, cycle: int) -> pd.Dat
     # Explicit string types too: an empty frame (a cold start) must still write VARCHAR
     # columns, not DuckDB's NULL type.
     text = ("recommendation_id", "type", "target_type", "target_id", "action", "rationale",
-            "impact_unit")  # fmt: skip
+            "brief", "impact_unit")  # fmt: skip
     frame = frame.astype(
         {"created_at": "datetime64[us]", "expected_impact": "float64", "confidence": "float64",
          "priority": "int64", "cycle": "int64", **dict.fromkeys(text, "string")}

@@ -5,10 +5,14 @@
   difference in differences on the log scale (a ratio of ratios).
 - :func:`cohort_lift`: a one-off outcome (a lead converts, a deal is won), observed against
   what a model expected, recalibrated on untouched targets of the same window.
+- :func:`pre_trends_diverge` (:func:`pre_trend_placebo`): whether a DiD's target and controls
+  already moved apart inside the window before — a placebo DiD of its later half against its
+  earlier half; a DiD is not reported when they did.
 
-Both return an :class:`Estimate` with a 95 % interval from ``scipy.stats.bootstrap``, seeded
-by the caller so that reruns reproduce it: percentile for a cohort; for a DiD the bootstrap's
-standard error on the log scale, widened by :func:`between_target_variance`.
+The two estimators return an :class:`Estimate` with a 95 % interval from
+``scipy.stats.bootstrap``, seeded by the caller so that reruns reproduce it: percentile for a
+cohort; for a DiD the bootstrap's standard error on the log scale, widened by
+:func:`between_target_variance`.
 """
 
 from __future__ import annotations
@@ -199,3 +203,71 @@ def cohort_lift(
         ci_low=low,
         ci_high=high,
     )
+
+
+# Pre-trends: the later half of the window before against its earlier half. A 95 % interval
+# that lies wholly beyond ±PRE_TREND_MARGIN (on the log scale: excludes the band
+# ±log(1 + PRE_TREND_MARGIN)) says target and controls were already moving apart before the
+# action.
+PRE_TREND_MARGIN = 0.10
+
+
+def pre_trend_placebo(
+    before: np.ndarray,
+    control_before: np.ndarray | None = None,
+    *,
+    seed: int,
+    n_resamples: int = N_RESAMPLES // 4,
+) -> Estimate | None:
+    """A placebo difference in differences inside the window before the action: its later
+    half against its earlier half (an odd oldest day is dropped), with :func:`did_lift`'s
+    interval widened by :func:`between_target_variance` of the controls over the same halves.
+
+    ``before``: days × ``[target num, den, control num, den]`` as for :func:`did_lift`;
+    ``control_before``: days × controls × ``[num, den]`` (None: no widening). Only days
+    before the action are read. None when the earlier half has no event, or either half no
+    denominator, for the target or the controls (nothing to compare).
+    """
+    before = np.asarray(before, dtype=float)
+    half = len(before) // 2
+    if half < 2:
+        return None
+    early, late = before[-2 * half : -half], before[-half:]
+    e, lt = early.sum(axis=0), late.sum(axis=0)
+    if min(e[1], e[3], lt[1], lt[3], e[0], e[2]) <= 0:
+        return None
+    between_var = 0.0
+    if control_before is not None:
+        cube = np.asarray(control_before, dtype=float)
+        between_var = between_target_variance(
+            cube[-2 * half : -half], cube[-half:], seed=seed + 1, n_resamples=n_resamples
+        )
+    return did_lift(early, late, seed=seed, between_var=between_var, n_resamples=n_resamples)
+
+
+def pre_trends_diverge(
+    before: np.ndarray,
+    control_before: np.ndarray | None = None,
+    *,
+    seed: int,
+    n_resamples: int = N_RESAMPLES // 4,
+    margin: float = PRE_TREND_MARGIN,
+) -> bool:
+    """Whether target and controls already moved apart before the action, so that a
+    difference in differences across the action would be biased.
+
+    Rule: the :func:`pre_trend_placebo` 95 % interval lies wholly above ``+margin`` or wholly
+    below ``1 / (1 + margin) − 1`` (±10 %, symmetric on the log scale). Measured on
+    synthetic 28-day windows before (tests/test_lift_estimators.py: a target and 10 controls,
+    common day shocks, a random walk of every target's level; 1,000 seeds): a target that
+    drifts like its controls is refused in 0.4 % of topic-volume panels (20 conversations a
+    day) and 0.1 % of query-CTR panels (1,000 impressions a day) — 2.5 % and 1 % with 5–7×
+    less data; a target whose volume / CTR doubles from 10–18 days before the action on is refused
+    in 96 % / 99.7 % of panels (from 6 or 20 days before: about half; from the last few days
+    or the window's first days: rarely — the former cannot be told from an effect, the latter
+    shifts both windows alike and does not bias the DiD).
+    """
+    est = pre_trend_placebo(before, control_before, seed=seed, n_resamples=n_resamples)
+    if est is None:
+        return False
+    return est.ci_low > margin or est.ci_high < 1 / (1 + margin) - 1

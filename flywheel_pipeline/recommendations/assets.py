@@ -1,5 +1,6 @@
-"""The recommendation assets: rank every action type together by expected impact, and
-measure the outcome of the done ones."""
+"""The recommendation assets: rank every action type together by expected impact (with the
+members of the list recommendations and their random holdout), and measure the outcome of the
+done ones."""
 
 import datetime as dt
 
@@ -9,8 +10,15 @@ import pandas as pd
 
 from flywheel_pipeline.insights._common import max_date
 from flywheel_pipeline.metadata import frame_metadata
-from flywheel_pipeline.recommendations.candidates import build_candidates, with_decided_history
+from flywheel_pipeline.recommendations.candidates import build_recommendations, with_decided_history
+from flywheel_pipeline.recommendations.lists import (
+    DEFAULT_HOLDOUT_SHARE,
+    TARGET_COLUMNS,
+    acted_members,
+    targets_with_decided_history,
+)
 from flywheel_pipeline.recommendations.outcomes import measure_outcomes
+from flywheel_pipeline.settings import Settings
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
@@ -22,6 +30,15 @@ from flywheel_pipeline.warehouse import (
 
 class RecommendationConfig(dg.Config):
     cycle: int = 0  # the closed-loop simulation numbers its turns of the wheel
+    # Share of every list kept as a random holdout; None: the FLYWHEEL_HOLDOUT_SHARE setting
+    # (resource ``recommendation_settings``). A run may override it (0 ≤ share < 1).
+    holdout_share: float | None = None
+
+
+class RecommendationSettings(dg.ConfigurableResource):
+    """The settings of the recommendation assets (from :class:`Settings`)."""
+
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE
 
 
 # Model-driven inputs: a table an insight asset has not written yet (a cold start, or an asset
@@ -52,6 +69,20 @@ _TRAFFIC_SQL = (
 )
 
 
+# Ad spend and sessions per paid campaign and day (shift_budget), named as budget.py reads them.
+_CAMPAIGN_DAYS = "intermediate.int_ads__campaign_days"
+_CAMPAIGN_DAYS_SQL = (
+    f"select report_date as date, campaign, spend, sessions from {_CAMPAIGN_DAYS} "
+    "order by report_date, campaign"
+)
+
+
+def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    if not relation_exists(conn, _CAMPAIGN_DAYS):
+        return None
+    return conn.execute(_CAMPAIGN_DAYS_SQL).df()
+
+
 def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
     """Every input of :func:`build_candidates` that the warehouse holds (``None`` where a
     table is missing), keyed by its argument name."""
@@ -60,6 +91,7 @@ def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | Non
     runs = [frame for rel in _RUNS if (frame := read_relation_if_exists(conn, rel)) is not None]
     inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
     inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if relation_exists(conn, _TRAFFIC) else None
+    inputs["campaign_days"] = read_campaign_days(conn)
     return inputs
 
 
@@ -90,58 +122,103 @@ def as_of(inputs: dict[str, pd.DataFrame | None]) -> dt.date | None:
 # (as flywheel.recommendations has them), not from that mart: the mart is built by the dbt
 # invocation that also builds flywheel.recommendation_outcomes from this asset's table.
 _CANDIDATES = "ml.recommendation_candidates"
+_TARGETS = "ml.recommendation_targets"
 _DECISIONS = "intermediate.int_recommendations__decisions"
 
+_CANDIDATE_DEPS = [
+    ["ml", "conversation_topics"],
+    ["ml", "conversation_topic_assignments"],
+    ["ml", "lead_scores"],
+    ["ml", "lead_scoring_runs"],
+    ["ml", "deal_scores"],
+    ["ml", "deal_scoring_runs"],
+    ["ml", "customer_value"],
+    ["ml", "customer_value_runs"],
+    ["ml", "search_opportunities"],
+    ["staging", "stg_conversations__conversations"],
+    ["staging", "stg_crm__orders"],
+    ["staging", "stg_crm__contacts"],
+    ["staging", "stg_crm__deals"],
+    ["staging", "stg_crm__nps_responses"],
+    ["staging", "stg_crm__referrals"],
+    ["staging", "stg_ga4__traffic_acquisition"],
+    ["intermediate", "int_ads__campaign_days"],
+    ["intermediate", "int_recommendations__decisions"],
+]
 
-@dg.asset(
-    key=["ml", "recommendation_candidates"],
-    deps=[
-        ["ml", "conversation_topics"],
-        ["ml", "conversation_topic_assignments"],
-        ["ml", "lead_scores"],
-        ["ml", "lead_scoring_runs"],
-        ["ml", "deal_scores"],
-        ["ml", "deal_scoring_runs"],
-        ["ml", "customer_value"],
-        ["ml", "customer_value_runs"],
-        ["ml", "search_opportunities"],
-        ["staging", "stg_conversations__conversations"],
-        ["staging", "stg_crm__orders"],
-        ["staging", "stg_crm__contacts"],
-        ["staging", "stg_crm__deals"],
-        ["staging", "stg_crm__nps_responses"],
-        ["staging", "stg_crm__referrals"],
-        ["staging", "stg_ga4__traffic_acquisition"],
-        ["intermediate", "int_recommendations__decisions"],
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["ml", "recommendation_candidates"],
+            deps=_CANDIDATE_DEPS,
+            description=(
+                "Proposed actions with evidence, expected impact in one unit, priority and "
+                "confidence; per-person actions as one list per type and run."
+            ),
+            kinds={"python", "duckdb"},
+        ),
+        dg.AssetSpec(
+            ["ml", "recommendation_targets"],
+            deps=_CANDIDATE_DEPS,
+            description=(
+                "Members of the list recommendations: position, reason, expected impact, "
+                "model score, and the random holdout recorded when the list was proposed."
+            ),
+            kinds={"python", "duckdb"},
+        ),
     ],
     group_name="flywheel",
-    kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
 )
 def recommendation_candidates(
-    config: RecommendationConfig, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    """Proposed actions with evidence, expected impact in one unit, priority and confidence."""
+    config: RecommendationConfig,
+    warehouse: WarehouseResource,
+    recommendation_settings: RecommendationSettings,
+):
+    """Proposed actions with evidence, expected impact in one unit, priority and confidence,
+    and the members of the list recommendations with their holdout."""
+    share = config.holdout_share
+    share = recommendation_settings.holdout_share if share is None else share
     with warehouse.get_connection() as conn:
         inputs = read_inputs(conn)
         data_through = as_of(inputs)
-        fresh = build_candidates(data_through=data_through, cycle=config.cycle, **inputs)
         decisions = read_relation_if_exists(conn, _DECISIONS)
-        candidates = with_decided_history(
-            fresh,
-            read_relation_if_exists(conn, _CANDIDATES),
-            [] if decisions is None else decisions["recommendation_id"],
-        )
+        previous = read_relation_if_exists(conn, _CANDIDATES)
+        previous_targets = read_relation_if_exists(conn, _TARGETS)
+        if previous_targets is not None and not set(TARGET_COLUMNS) <= set(previous_targets):
+            previous_targets = None
+        acted = acted_members(previous_targets, decisions, inputs.get("deals"), previous)
+        fresh = build_recommendations(
+            data_through=data_through, cycle=config.cycle, holdout_share=share, acted=acted,
+            **inputs,
+        )  # fmt: skip
+        decided = [] if decisions is None else decisions["recommendation_id"]
+        candidates = with_decided_history(fresh.candidates, previous, decided)
+        targets = targets_with_decided_history(fresh.targets, previous_targets, decided)
         replace_table(conn, _CANDIDATES, candidates)
-    return dg.MaterializeResult(
+        replace_table(conn, _TARGETS, targets)
+    yield dg.MaterializeResult(
+        asset_key=["ml", "recommendation_candidates"],
         metadata=frame_metadata(
             candidates.sort_values("priority"),
             preview_rows=10,
             by_type=dg.MetadataValue.json(candidates["type"].value_counts().to_dict()),
             data_through=dg.MetadataValue.text(str(data_through)),
-            proposed_now=dg.MetadataValue.int(len(fresh)),
-            decided_earlier=dg.MetadataValue.int(len(candidates) - len(fresh)),
-        )
+            proposed_now=dg.MetadataValue.int(len(fresh.candidates)),
+            decided_earlier=dg.MetadataValue.int(len(candidates) - len(fresh.candidates)),
+        ),
+    )
+    yield dg.MaterializeResult(
+        asset_key=["ml", "recommendation_targets"],
+        metadata=frame_metadata(
+            targets,
+            preview_rows=10,
+            holdout_share=dg.MetadataValue.float(float(share)),
+            holdout_members=dg.MetadataValue.int(int(targets["holdout"].sum())),
+            excluded_contacts=dg.MetadataValue.int(len(acted["contact"])),
+            excluded_deals=dg.MetadataValue.int(len(acted["deal"])),
+        ),
     )
 
 
@@ -154,7 +231,8 @@ _OUTCOME_INPUTS = {
     "contacts": "staging.stg_crm__contacts",
     "orders": "staging.stg_crm__orders",
     "deals": "staging.stg_crm__deals",
-    "stage_history": "staging.stg_crm__deal_stage_history",
+    "referrals": "staging.stg_crm__referrals",
+    "targets": _TARGETS,
 }
 
 
@@ -163,6 +241,7 @@ def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFra
     a table is missing), keyed by its argument name."""
     inputs = {name: read_relation_if_exists(conn, rel) for name, rel in _OUTCOME_INPUTS.items()}
     inputs["search"] = read_relation_if_exists(conn, _SEARCH)
+    inputs["campaign_days"] = read_campaign_days(conn)
     return inputs
 
 
@@ -181,6 +260,7 @@ def acted_recommendations(
     key=["ml", "recommendation_outcomes"],
     deps=[
         ["ml", "recommendation_candidates"],
+        ["ml", "recommendation_targets"],
         ["intermediate", "int_recommendations__decisions"],
         ["ml", "conversation_topic_assignments"],
         ["intermediate", "int_search__query_pages_daily"],
@@ -188,16 +268,17 @@ def acted_recommendations(
         ["staging", "stg_crm__contacts"],
         ["staging", "stg_crm__orders"],
         ["staging", "stg_crm__deals"],
-        ["staging", "stg_crm__deal_stage_history"],
+        ["staging", "stg_crm__referrals"],
+        ["intermediate", "int_ads__campaign_days"],
     ],
     group_name="flywheel",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
 )
 def recommendation_outcomes(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Measured outcome of every done recommendation against comparable untouched targets
-    (difference in differences or a matched cohort, with a 95 % interval; see
-    flywheel_pipeline/recommendations/outcomes.py)."""
+    """Measured outcome of every done recommendation: against comparable untouched targets
+    (difference in differences), or a list's treated members against its random holdout,
+    with a 95 % interval; see flywheel_pipeline/recommendations/outcomes.py."""
     with warehouse.get_connection() as conn:
         acted = acted_recommendations(
             read_relation_if_exists(conn, _CANDIDATES), read_relation_if_exists(conn, _DECISIONS)
@@ -219,5 +300,9 @@ def recommendation_outcomes(warehouse: WarehouseResource) -> dg.MaterializeResul
     )
 
 
-def build_defs() -> dg.Definitions:
-    return dg.Definitions(assets=[recommendation_candidates, recommendation_outcomes])
+def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    share = DEFAULT_HOLDOUT_SHARE if settings is None else settings.flywheel_holdout_share
+    return dg.Definitions(
+        assets=[recommendation_candidates, recommendation_outcomes],
+        resources={"recommendation_settings": RecommendationSettings(holdout_share=share)},
+    )

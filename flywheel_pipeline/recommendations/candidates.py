@@ -1,14 +1,17 @@
-"""``build_candidates``: every recommendation type, ranked together by expected impact."""
+"""``build_candidates``: every recommendation type, ranked together by expected impact; the
+per-target types folded into one list each (:mod:`.lists`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import pandas as pd
 
 from flywheel_pipeline.insights._common import as_date
 from flywheel_pipeline.recommendations._ids import rank
+from flywheel_pipeline.recommendations.budget import shift_budget_candidates
 from flywheel_pipeline.recommendations.content import content_candidates
 from flywheel_pipeline.recommendations.customers import MAX_CUSTOMERS, reengage_candidates
 from flywheel_pipeline.recommendations.deals import MAX_DEALS, attend_deal_candidates
@@ -18,6 +21,11 @@ from flywheel_pipeline.recommendations.economics import (
     topic_stats,
 )
 from flywheel_pipeline.recommendations.leads import MAX_LEADS, follow_up_candidates
+from flywheel_pipeline.recommendations.lists import (
+    DEFAULT_HOLDOUT_SHARE,
+    empty_targets,
+    fold_lists,
+)
 from flywheel_pipeline.recommendations.referrals import MAX_PROMOTERS, ask_referral_candidates
 from flywheel_pipeline.recommendations.titles import (
     MAX_TITLES,
@@ -26,7 +34,23 @@ from flywheel_pipeline.recommendations.titles import (
 )
 
 
-def build_candidates(
+class Recommendations(NamedTuple):
+    candidates: pd.DataFrame  # ml.recommendation_candidates
+    targets: pd.DataFrame  # ml.recommendation_targets: members of the list recommendations
+
+
+def build_candidates(**kwargs) -> pd.DataFrame:
+    """The ``ml.recommendation_candidates`` frame alone (see :func:`build_recommendations`)."""
+    return build_recommendations(**kwargs).candidates
+
+
+def _without(frame: pd.DataFrame | None, column: str, ids: set[str]) -> pd.DataFrame | None:
+    if frame is None or not ids or column not in frame:
+        return frame
+    return frame[~frame[column].astype(str).isin(ids)]
+
+
+def build_recommendations(
     *,
     data_through: dt.date | None,
     cycle: int = 0,
@@ -44,14 +68,18 @@ def build_candidates(
     traffic: pd.DataFrame | None = None,
     nps: pd.DataFrame | None = None,
     referrals: pd.DataFrame | None = None,
+    campaign_days: pd.DataFrame | None = None,
     assumptions: ImpactAssumptions | None = None,
     max_leads: int = MAX_LEADS,
     max_deals: int = MAX_DEALS,
     max_customers: int = MAX_CUSTOMERS,
     max_titles: int = MAX_TITLES,
     max_promoters: int = MAX_PROMOTERS,
-) -> pd.DataFrame:
-    """The ``ml.recommendation_candidates`` frame (docs/contracts.md).
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE,
+    acted: dict[str, set[str]] | None = None,
+) -> Recommendations:
+    """The ``ml.recommendation_candidates`` and ``ml.recommendation_targets`` frames
+    (docs/contracts.md).
 
     Inputs (each optional; a type whose inputs are missing proposes nothing):
     - ``topics``: topic_id, label, top_terms, conversations, is_content_gap, gap_evidence
@@ -71,13 +99,25 @@ def build_candidates(
       staging.stg_ga4__traffic_acquisition): ``rewrite_title``.
     - ``nps`` + ``referrals``: ``ask_referral`` (staging.stg_crm__nps_responses,
       staging.stg_crm__referrals).
+    - ``campaign_days`` (date, campaign, spend, sessions from
+      intermediate.int_ads__campaign_days) with ``contacts`` (campaign) and ``orders``:
+      ``shift_budget`` (:mod:`.budget`).
 
-    ``max_*`` cap each model-driven type, so no single type floods the list. Without a
-    ``data_through`` (an empty warehouse) the frame is empty.
+    ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
+    ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
+    each, ``holdout_share`` of its members kept as a random holdout (:mod:`.lists`);
+    ``acted`` (``{"contact": ids, "deal": ids}``, :func:`.lists.acted_members`) are never
+    listed again. Without a ``data_through`` (an empty warehouse) the frames are empty.
     """
     if data_through is None:
-        return rank([], data_through=None, cycle=cycle)
+        return Recommendations(rank([], data_through=None, cycle=cycle), empty_targets())
     day = as_date(data_through)
+    acted = acted or {}
+    contacts_done, deals_done = set(acted.get("contact", ())), set(acted.get("deal", ()))
+    lead_scores = _without(lead_scores, "contact_id", contacts_done)
+    customer_value = _without(customer_value, "contact_id", contacts_done)
+    nps = _without(nps, "contact_id", contacts_done)
+    deal_scores = _without(deal_scores, "deal_id", deals_done)
     assumptions = assumptions or ImpactAssumptions()
     econ = shop_economics(orders, day)
     rows: list[dict] = []
@@ -111,26 +151,31 @@ def build_candidates(
             nps, referrals, data_through=day, assumptions=assumptions, orders=orders,
             max_promoters=max_promoters,
         )  # fmt: skip
-    return rank(rows, data_through=day, cycle=cycle)
+    if campaign_days is not None:
+        rows += shift_budget_candidates(
+            campaign_days, contacts, orders, data_through=day, assumptions=assumptions
+        )
+    rows, targets = fold_lists(rows, data_through=day, holdout_share=holdout_share)
+    return Recommendations(rank(rows, data_through=day, cycle=cycle), targets)
 
 
 def with_decided_history(
     fresh: pd.DataFrame, previous: pd.DataFrame | None, decided_ids: Iterable[str]
 ) -> pd.DataFrame:
-    """``fresh`` plus every earlier candidate an operator decided on that ``fresh`` lacks.
+    """``fresh`` plus every earlier candidate an operator decided on.
 
     Each run proposes anew (ids include data_through), so without this a recommendation
     accepted or done last week would vanish from flywheel.recommendations with its status,
-    and its outcome could never be measured. Undecided proposals of earlier runs are dropped:
-    they were never acted on.
+    and its outcome could never be measured. A decided candidate keeps the row it was
+    decided with, even when this run proposes the same id again (a rerun on the same data),
+    as its members do (:func:`.lists.targets_with_decided_history`). Undecided proposals of
+    earlier runs are dropped: they were never acted on.
     """
     if previous is None or previous.empty:
         return fresh
     decided = set(decided_ids)
-    kept = previous[
-        previous["recommendation_id"].isin(decided)
-        & ~previous["recommendation_id"].isin(fresh["recommendation_id"])
-    ]
+    kept = previous[previous["recommendation_id"].isin(decided)]
     if kept.empty:
         return fresh
+    fresh = fresh[~fresh["recommendation_id"].isin(set(kept["recommendation_id"]))]
     return pd.concat([fresh, kept[fresh.columns]], ignore_index=True)

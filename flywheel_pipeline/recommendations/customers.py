@@ -23,7 +23,7 @@ from flywheel_pipeline.insights._common import as_date, end_of_day, to_utc_naive
 from flywheel_pipeline.recommendations._ids import candidate, model_confidence, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
 
-MAX_CUSTOMERS = 25
+MAX_CUSTOMERS = 60
 MIN_P_ALIVE = 0.10
 AT_RISK_P_ALIVE = 0.50
 SPEND_PRIOR_PURCHASES = 2.0
@@ -144,5 +144,6 @@ def reengage_candidates(
                 f"purchases × {spend_text} = {money(c['impact'])}."
             ),
             expected_impact=c["impact"], confidence=confidence,
+            score=c["predicted_orders_90d"],
         ))  # fmt: skip
     return rows

@@ -22,7 +22,7 @@ from flywheel_pipeline.insights._common import (
 from flywheel_pipeline.recommendations._ids import candidate, model_confidence, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
 
-MAX_DEALS = 15
+MAX_DEALS = 20
 STAGE_RATES = "stage win rates"
 
 
@@ -110,6 +110,6 @@ def attend_deal_candidates(
                 f"{money(amount * uplift)}, if the win lands within "
                 f"{assumptions.horizon_days} days ({cycle_text})."
             ),
-            expected_impact=amount * uplift, confidence=confidence,
+            expected_impact=amount * uplift, confidence=confidence, score=p,
         ))  # fmt: skip
     return rows

@@ -14,7 +14,7 @@ import pandas as pd
 from flywheel_pipeline.recommendations._ids import candidate, model_confidence, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
 
-MAX_LEADS = 25
+MAX_LEADS = 60
 
 
 def follow_up_candidates(
@@ -63,6 +63,6 @@ def follow_up_candidates(
                 f"+{extra:.3f} expected customers × {money(econ.revenue_per_new_customer_90d)} "
                 f"first-90-day revenue of a new customer = {money(impact)}."
             ),
-            expected_impact=impact, confidence=confidence,
+            expected_impact=impact, confidence=confidence, score=p,
         ))  # fmt: skip
     return rows

@@ -26,7 +26,7 @@ from flywheel_pipeline.insights._common import as_date, end_of_day, to_utc_naive
 from flywheel_pipeline.recommendations._ids import candidate, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
 
-MAX_PROMOTERS = 15
+MAX_PROMOTERS = 40
 FRESH_DAYS = 180
 PRIOR_DAYS = 90.0
 VALUE_DAYS = 90
@@ -140,6 +140,6 @@ def ask_referral_candidates(
                 f"raises the rate by {lift:.0%}: +{p['extra']:.3f} referrals in {horizon} days "
                 f"× {value_text} = {money(p['impact'])}."
             ),
-            expected_impact=p["impact"], confidence=confidence,
+            expected_impact=p["impact"], confidence=confidence, score=p["rate"],
         ))  # fmt: skip
     return rows

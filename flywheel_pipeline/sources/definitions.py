@@ -33,6 +33,7 @@ def demo_config(settings: Settings):
         seed=settings.flywheel_demo_seed,
         scale=settings.flywheel_demo_scale,
         days=settings.flywheel_demo_days,
+        end_date=settings.flywheel_demo_end_date,
     )
 
 
@@ -86,6 +87,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
             seed=settings.flywheel_demo_seed,
             scale=settings.flywheel_demo_scale,
             days=settings.flywheel_demo_days,
+            end_date=settings.flywheel_demo_end_date.isoformat(),
         )
     assets += build_file_assets(upstream)
     with warnings.catch_warnings():

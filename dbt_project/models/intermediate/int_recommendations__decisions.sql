@@ -15,7 +15,16 @@ ranked as (
         decision_note,
         row_number() over (
             partition by recommendation_id
-            order by decided_at desc, loaded_at desc, status asc
+            -- at one instant (a simulated day accepts and does at once) the later step of
+            -- proposed -> accepted/rejected -> done -> measured wins
+            order by
+                decided_at desc,
+                loaded_at desc,
+                case status
+                    when 'measured' then 4 when 'done' then 3 when 'accepted' then 2
+                    when 'rejected' then 2 else 1
+                end desc,
+                status asc
         ) as decision_rank
 
     from decisions

@@ -1,7 +1,9 @@
 """Paid campaigns: daily spend, ad impressions and clicks.
 
 Budgets move in weekly steps (what a media buyer does), so spend varies enough for a model to
-see that paid sessions follow spend with diminishing returns (clicks ∝ spend^0.85).
+see that paid sessions follow spend with diminishing returns (clicks ∝ spend^0.85). An applied
+``shift_budget`` moves money between two campaigns from its day on (:func:`shift_budgets`);
+clicks and impressions then follow the new spend through the same fixed noise.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from flywheel_pipeline.sources.demo.catalog import (
     weekday,
 )
 from flywheel_pipeline.sources.demo.config import Calendar, day_rng
-from flywheel_pipeline.sources.demo.effects import AppliedActions, effect
+from flywheel_pipeline.sources.demo.effects import (
+    SHIFT_BUDGET_MAX_GIVER_SHARE,
+    AppliedActions,
+    budget_pair,
+    effect,
+)
 
 _SPEND_WEEKDAY = np.array([1.05, 1.05, 1.0, 1.0, 0.95, 0.95, 1.0])
 
@@ -40,13 +47,7 @@ def simulate_ads(cal: Calendar, seed: int, scale: float, actions: AppliedActions
         if flight is not None:
             spend[:, j] *= in_window(cal.days, flight)
     campaign_names = SOURCES.loc[CAMPAIGNS["source_idx"], "campaign"].to_numpy()
-    shift = actions.dates("shift_budget")
-    for j, name in enumerate(campaign_names):
-        if name in shift:
-            spend[:, j] *= np.where(
-                cal.days >= shift[name], 1 + effect("shift_budget", "campaign_spend"), 1.0
-            )
-    spend = np.round(spend, 2)
+    spend = np.round(shift_budgets(spend, cal.days, campaign_names, actions), 2)
     # Clicks follow spend with diminishing returns; the scale term keeps per-euro yield fixed
     # when the whole business grows.
     click_k = CAMPAIGNS["click_k"].to_numpy()[None, :]
@@ -68,6 +69,32 @@ def simulate_ads(cal: Calendar, seed: int, scale: float, actions: AppliedActions
         }
     )
     return frame[frame["spend"] > 0].reset_index(drop=True)
+
+
+def shift_budgets(
+    spend: np.ndarray, days: np.ndarray, campaigns: np.ndarray, actions: AppliedActions
+) -> np.ndarray:
+    """Spend (days × campaigns) after the applied ``shift_budget`` actions.
+
+    Each pair ``"<giver> -> <receiver>"`` moves, every day from its start, the planted share of
+    the receiver's spend that day (before any shift) from the giver to the receiver, at most
+    ``SHIFT_BUDGET_MAX_GIVER_SHARE`` of the giver's spend that day. Total spend is unchanged;
+    a pair naming an unknown campaign moves nothing. Pairs are applied in a fixed (sorted)
+    order, each computed from the spend before any shift.
+    """
+    share = effect("shift_budget", "campaign_spend")
+    column = {str(name): j for j, name in enumerate(campaigns)}
+    out = spend.copy()
+    for target, start in sorted(actions.dates("shift_budget").items()):
+        giver, receiver = budget_pair(target)
+        if giver not in column or receiver not in column:
+            continue
+        g, r = column[giver], column[receiver]
+        moved = np.minimum(share * spend[:, r], SHIFT_BUDGET_MAX_GIVER_SHARE * spend[:, g])
+        moved = np.where(days >= start, moved, 0.0)
+        out[:, r] += moved
+        out[:, g] -= moved
+    return out
 
 
 def paid_clicks_matrix(ads: pd.DataFrame, cal: Calendar, n_sources: int) -> np.ndarray:

@@ -13,7 +13,9 @@ import pandas as pd
 
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.demo import DemoConfig, simulate, write_landing_files
+from flywheel_pipeline.sources.demo.config import DEFAULT_END_DATE
 from flywheel_pipeline.sources.demo.landing import retire_unwritten_files
+from flywheel_pipeline.sources.demo.world import read_applied_actions
 from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
@@ -26,14 +28,20 @@ DEMO_BUSINESS = dg.AssetKey(["demo", "business"])
 
 
 class DemoResource(dg.ConfigurableResource):
-    """The simulated shop's knobs (FLYWHEEL_DEMO_SEED / _SCALE / _DAYS)."""
+    """The simulated shop's knobs (FLYWHEEL_DEMO_SEED / _SCALE / _DAYS / _END_DATE)."""
 
     seed: int = 42
     scale: float = 1.0
     days: int = 180
+    end_date: str = DEFAULT_END_DATE.isoformat()
 
     def config(self) -> DemoConfig:
-        return DemoConfig(seed=self.seed, scale=self.scale, days=self.days)
+        return DemoConfig(
+            seed=self.seed,
+            scale=self.scale,
+            days=self.days,
+            end_date=dt.date.fromisoformat(self.end_date),
+        )
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -70,7 +78,9 @@ def trim_google_history(conn: duckdb.DuckDBPyConnection, first: dt.date, last: d
     description=(
         "Simulates the demo shop: writes landing files (retiring the rows of demo files an "
         "earlier run wrote and this one did not) and GA4/Search Console snapshots, and "
-        "plants the known truths in schema demo_truth."
+        "plants the known truths in schema demo_truth. Actions the team did in the demo "
+        "world (demo/applied_actions.csv, written by `flywheel simulate`) take effect from "
+        "the day they were done."
     ),
 )
 def demo_business(
@@ -79,7 +89,8 @@ def demo_business(
     paths: FlywheelPaths,
     demo: DemoResource,
 ) -> dg.MaterializeResult:
-    business = simulate(demo.config())
+    config = demo.config().with_actions(*read_applied_actions(Path(paths.demo_dir)))
+    business = simulate(config)
     files = write_landing_files(business, paths.landing)
     snapshots = Path(paths.demo_dir)
     for name, frame in business.ga4.items():
@@ -87,7 +98,7 @@ def demo_business(
     _write_parquet(business.gsc, snapshots / "search_console" / "gsc_search_analytics.parquet")
     with warehouse.get_connection() as conn:
         retired = retire_unwritten_files(conn, paths.landing, files)
-        trimmed = trim_google_history(conn, demo.config().start_date, business.data_through)
+        trimmed = trim_google_history(conn, config.start_date, business.data_through)
         for name, frame in business.truth.items():
             replace_table(conn, f"demo_truth.{name}", frame)
     context.log.info(
@@ -98,6 +109,7 @@ def demo_business(
     return dg.MaterializeResult(
         metadata={
             "data_through": str(business.data_through),
+            "applied_actions": len(config.applied_actions),
             "landing_files": len(files),
             "landing_files_retired": len(retired),
             "google_rows_outside_range_deleted": trimmed,

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flywheel_pipeline.settings import DEMO_END_DATE
+
 DOMAIN = "https://shop.example"
 # Growth and trends are anchored to a fixed calendar date, never to the run's start, so that
 # a longer run agrees with a shorter one on the days they share.
 BUSINESS_EPOCH = dt.date(2025, 1, 1)
-DEFAULT_END_DATE = dt.date(2026, 9, 30)
+DEFAULT_END_DATE = DEMO_END_DATE
 
 
 @dataclass(frozen=True)

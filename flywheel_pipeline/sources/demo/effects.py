@@ -14,8 +14,17 @@ made anyway, so a run with actions and its control run differ *only* by the effe
 - attend_deal (deal_id): the same on the deal's contact, × 1.3.
 - reengage_customer (contact_id): purchase rate × 1.6 while the customer is still alive.
 - ask_referral (contact_id): referral rate × 2.
-- shift_budget (campaign name): campaign spend +25 %; sessions and leads follow with
-  elasticity 0.85.
+- shift_budget (campaign pair ``"<giving campaign> -> <receiving campaign>"``, the names of
+  the ad-spend ``campaign`` column, e.g. ``"generic_apparel -> brand_search"``; see
+  :func:`budget_pair`): every day from ``applied_on`` on, 25 % of the receiving campaign's
+  own spend that day is moved to it from the giving campaign (at most half of the giver's
+  spend that day: a giver that is not running gives nothing). The receiver's spend rises by
+  25 % and the giver's falls by the same amount, so total spend is unchanged; ad clicks follow
+  spend with elasticity 0.85 (``catalog.SPEND_ELASTICITY``), so the receiver's paid sessions
+  rise by 1.25^0.85 − 1 ≈ 20.9 % and the giver's fall; leads, customers and revenue follow
+  through the usual chain. A name no campaign has changes nothing.
+- fix_content (topic key): no planted effect at all (the evaluation's zero-effect type: its
+  measured lift must be null).
 
 To add an action type: add its rows to ``ACTION_EFFECTS``, then read
 ``AppliedActions.dates(action_type)`` in the module that simulates the affected metric and
@@ -31,6 +40,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from flywheel_pipeline.sources.demo.catalog import SPEND_ELASTICITY
+
+# shift_budget: the share of the receiving campaign's spend moved to it, and the most of the
+# giving campaign's spend of a day that can go.
+SHIFT_BUDGET_SHARE = 0.25
+SHIFT_BUDGET_MAX_GIVER_SHARE = 0.5
+BUDGET_PAIR_SEPARATOR = " -> "
+
 ACTION_EFFECTS = pd.DataFrame(
     [
         ("create_content", "topic", "topic_conversations", -0.40),
@@ -40,8 +57,15 @@ ACTION_EFFECTS = pd.DataFrame(
         ("attend_deal", "deal", "p_win", 0.30),
         ("reengage_customer", "contact", "purchase_rate", 0.60),
         ("ask_referral", "contact", "referral_rate", 1.00),
-        ("shift_budget", "campaign", "campaign_spend", 0.25),
-        ("shift_budget", "campaign", "campaign_sessions", 1.25**0.85 - 1),
+        # the receiving campaign's spend and paid sessions (the giver loses the same money)
+        ("shift_budget", "campaign_pair", "campaign_spend", SHIFT_BUDGET_SHARE),
+        (
+            "shift_budget",
+            "campaign_pair",
+            "campaign_sessions",
+            (1 + SHIFT_BUDGET_SHARE) ** SPEND_ELASTICITY - 1,
+        ),
+        ("fix_content", "topic", "topic_resolution_rate", 0.0),
     ],
     columns=["action_type", "target_type", "metric", "relative_effect"],
 )
@@ -53,6 +77,17 @@ def effect(action_type: str, metric: str) -> float:
         (ACTION_EFFECTS["action_type"] == action_type) & (ACTION_EFFECTS["metric"] == metric)
     ]
     return float(rows["relative_effect"].iloc[0])
+
+
+def budget_pair(target_id: str) -> tuple[str, str]:
+    """``"<giver> -> <receiver>"`` → ``(giver, receiver)``; a ValueError when malformed."""
+    parts = str(target_id).split(BUDGET_PAIR_SEPARATOR)
+    if len(parts) != 2 or not all(p.strip() for p in parts) or parts[0].strip() == parts[1].strip():
+        raise ValueError(
+            f"shift_budget target must be '<giving campaign>{BUDGET_PAIR_SEPARATOR}<receiving "
+            f"campaign>' (two different campaigns), got {target_id!r}"
+        )
+    return parts[0].strip(), parts[1].strip()
 
 
 def _as_day(value: object) -> np.datetime64:
@@ -82,6 +117,8 @@ class AppliedActions:
                 raise ValueError(
                     f"unknown action type {action_type!r}; known: {sorted(KNOWN_ACTIONS)}"
                 )
+            if action_type == "shift_budget":
+                budget_pair(target)  # malformed pairs fail here, not silently later
             day = _as_day(applied_on)
             targets = by_type.setdefault(action_type, {})
             # The earliest application wins: an effect cannot start twice.

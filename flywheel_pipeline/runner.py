@@ -1,0 +1,149 @@
+"""Run the `everything` job in this process, one line per materialised asset.
+
+Shared by `flywheel demo` (the whole simulated history) and `flywheel simulate` (each cycle
+extracts only its new days). dbt and Dagster write detailed logs to stdout and stderr; those go
+to a log file under $FLYWHEEL_HOME/logs so the terminal shows one line per asset (and each
+failure's cause).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flywheel_pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class RunResult:
+    success: bool
+    log_path: Path
+
+
+def run_everything(
+    settings: Settings,
+    on_progress: Callable[[str], None],
+    *,
+    days: tuple[dt.date, dt.date] | None = None,
+    op_config: dict[str, dict] | None = None,
+    log_name: str | None = None,
+    ephemeral: bool = False,
+) -> RunResult:
+    """Materialise every asset once. The partitioned sources extract ``days`` (first, last;
+    default: every partition); ``op_config`` is run config per op (e.g. the recommendation
+    cycle). ``ephemeral``: an in-memory Dagster instance even when DAGSTER_HOME is set (runs
+    of separate homes side by side must not share its warehouse pool)."""
+    import dagster as dg
+
+    from flywheel_pipeline.definitions import build_definitions
+    from flywheel_pipeline.sources.partitions import range_tags
+
+    on_progress("  preparing definitions (dbt parse when models changed)…")
+    definitions = build_definitions(settings)
+    log_path = settings.home / "logs" / (log_name or f"run-{datetime.now(UTC):%Y%m%dT%H%M%S}.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    on_progress(f"  detailed log: {log_path}")
+    job = definitions.resolve_job_def("everything")
+    tags = (
+        range_tags(days[0].isoformat(), days[1].isoformat())
+        if days is not None
+        else whole_history_tags(job.partitions_def)
+    )
+    persistent = os.environ.get("DAGSTER_HOME") and not ephemeral
+    instance = dg.DagsterInstance.get() if persistent else None
+    instance = instance or dg.DagsterInstance.ephemeral()
+    run_id = str(uuid.uuid4())
+    done = threading.Event()
+    watcher = threading.Thread(
+        target=_report_progress, args=(instance, run_id, done, on_progress), daemon=True
+    )
+    watcher.start()
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if op_config:
+        run_config["ops"] = {op: {"config": config} for op, config in op_config.items()}
+    try:
+        with (
+            log_path.open("w", encoding="utf-8") as log,
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                tags=tags,
+                raise_on_error=False,
+                run_config=run_config,
+            )
+    finally:
+        done.set()
+        watcher.join()
+    return RunResult(success=result.success, log_path=log_path)
+
+
+def whole_history_tags(partitions) -> dict[str, str]:
+    """Run tags that extract every day of the partitioned sources in this one run."""
+    from flywheel_pipeline.sources.partitions import range_tags
+
+    keys = partitions.get_partition_keys() if partitions is not None else []
+    return range_tags(keys[0], keys[-1]) if keys else {}
+
+
+def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None:
+    import dagster as dg
+
+    started = time.monotonic()
+    cursor = None
+    kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_FAILURE}
+    # A partitioned asset extracting a range in one step reports once per day: show it once.
+    shown_assets: set = set()
+    while True:
+        finished = done.is_set()
+        try:
+            batch = instance.get_records_for_run(run_id, cursor=cursor)
+        except Exception as exc:
+            echo(f"  (progress unavailable: {exc})")
+            raise
+        cursor = batch.cursor
+        for record in batch.records:
+            event = record.event_log_entry.dagster_event
+            if event is None or event.event_type not in kinds:
+                continue
+            elapsed = time.monotonic() - started
+            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                echo(f"  {elapsed:6.1f}s  FAILED {event.step_key}: {_failure_cause(event)}")
+                continue
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key in shown_assets:
+                continue
+            shown_assets.add(materialization.asset_key)
+            metadata = materialization.metadata
+            rows = metadata.get("dagster/row_count")
+            shown = f"{rows.value:>10,} rows" if rows is not None else ""
+            days = metadata.get("days")
+            shown += f"  ({days.value})" if days is not None else ""
+            echo(f"  {elapsed:6.1f}s  {materialization.asset_key.to_user_string():<45}{shown}")
+            if "rejections" in metadata:
+                for line in metadata["rejections"].value.splitlines():
+                    echo(f"           rejected {line.removeprefix('- ')}")
+            quarantined = metadata.get("rows_quarantined")
+            if quarantined is not None and quarantined.value:
+                echo(f"           {quarantined.value:,} rows quarantined (see raw.quarantine)")
+        if finished and not batch.has_more:
+            return
+        time.sleep(0.5)
+
+
+def _failure_cause(event) -> str:
+    """The innermost error message: the user's exception, not Dagster's wrapper."""
+    error = event.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip().splitlines()[-1] if error.message.strip() else "unknown error"
