@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # serialises warehouse writes (dagster_home/dagster.yaml).
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo test lint ui prepare bench lock clean
+.PHONY: demo simulate test lint ui prepare bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 demo: $(STAMP)
 	$(BIN)/flywheel demo
+
+simulate: $(STAMP)
+	$(BIN)/flywheel simulate
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
@@ -34,6 +37,7 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulator.py
 	$(BIN)/python benchmarks/bench_demo.py
+	$(BIN)/python benchmarks/bench_simulate.py
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable > requirements.lock.new

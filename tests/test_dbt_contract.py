@@ -165,6 +165,7 @@ SPEC_MARTS: dict[str, tuple[list[str], list[str]]] = {
             "target_id",
             "action",
             "rationale",
+            "brief",
             "expected_impact",
             "impact_unit",
             "priority",
@@ -441,7 +442,8 @@ def _plant_duplicates_and_ml(database: Path, through: dt.date) -> None:
             select 'rec-' || i as recommendation_id,
                 timestamp '{older}' + i * interval 1 day as created_at, 1 as cycle,
                 'follow_up_lead' as type, 'contact' as target_type, 'c' || i as target_id,
-                'call them' as action, 'planted' as rationale, 10.0 * i as expected_impact,
+                'call them' as action, 'planted' as rationale,
+                cast(null as varchar) as brief, 10.0 * i as expected_impact,
                 'orders' as impact_unit, i::integer as priority, 0.5 as confidence
             from range(1, 7) as t(i)""")
         conn.execute("""
@@ -565,13 +567,13 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
             "intermediate/int_momentum__periods.sql",
             "    select distinct\n        'week' as period_type,",
             "    select\n        'week' as period_type,",
-            ["momentum_weekly_volumes_match_stages_daily"],
+            ["int_momentum__periods_weekly_volumes_match_stages_daily"],
         ),
         (
             "intermediate/int_momentum__periods.sql",
             "    select distinct\n        'month' as period_type,",
             "    select\n        'month' as period_type,",
-            ["momentum_monthly_volumes_match_stages_daily"],
+            ["int_momentum__periods_monthly_volumes_match_stages_daily"],
         ),
         (
             # a topic written twice by the model (two versions of the topics table)
@@ -787,6 +789,22 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
             "    select * from {{ source_or_empty('ml', 'recommendation_outcomes') }}\n"
             "    where metric = 'orders'\n",
             ["recommendation_outcomes_one_row_per_measured_outcome"],
+        ),
+        (
+            # a period of the parts read twice by the mart
+            "marts/flywheel/momentum.sql",
+            "    select * from {{ ref('int_momentum__model_quality') }}\n",
+            "    select * from {{ ref('int_momentum__model_quality') }}\n    union all\n"
+            "    select * from {{ ref('int_momentum__model_quality') }}\n"
+            "    where period_type = 'month'\n",
+            ["momentum_one_row_per_period"],
+        ),
+        (
+            # every member joined to every recommendation
+            "marts/flywheel/recommendation_targets.sql",
+            "        on targets.recommendation_id = recommendations.recommendation_id\n",
+            "        on targets.recommendation_id is not null\n",
+            ["recommendation_targets_one_row_per_member"],
         ),
         (
             # contacts without an email dropped from the spine

@@ -102,3 +102,23 @@ def test_the_asset_writes_under_flywheel_home(tmp_path: Path) -> None:
     [event] = result.get_asset_materialization_events()
     assert event.materialization.metadata["open_ask_referral"].value == 1
     assert (tmp_path / "actions" / "ask_referral.csv").exists()
+
+
+def test_a_content_or_title_brief_is_exported_as_one_multi_line_cell(tmp_path: Path) -> None:
+    database, folder = tmp_path / "w.duckdb", tmp_path / "actions"
+    recs = _recommendations({"create_content:7": "proposed", "follow_up_lead:a": "proposed"})
+    brief = (
+        "Topic: Where is my parcel?\n\n"
+        "Customers ask (their first message, redacted; most frequent of 60 conversations):\n"
+        '- 41× where is my parcel, "asap"\n'
+        "- 3× has my order … shipped yet"
+    )
+    recs["brief"] = [brief, None]
+    with connect(database) as conn:
+        replace_table(conn, "flywheel.recommendations", recs)
+        export_open_actions(conn, folder)
+    content = pd.read_csv(folder / "create_content.csv")
+    assert list(content.columns) == COLUMNS and "brief" in COLUMNS
+    assert content["brief"].tolist() == [brief]
+    leads = pd.read_csv(folder / "follow_up_lead.csv")
+    assert list(leads.columns) == COLUMNS and leads["brief"].isna().all()

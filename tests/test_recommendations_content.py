@@ -3,10 +3,12 @@ impact from the topic's own volume, resolution and order rates."""
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pytest
 
-from flywheel_pipeline.recommendations.content import content_candidates
+from flywheel_pipeline.recommendations.assets import read_inputs
+from flywheel_pipeline.recommendations.content import TOPIC_QUESTIONS_SQL, content_candidates
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
 
 DAY = pd.Timestamp("2026-06-30").date()
@@ -140,3 +142,159 @@ def test_impact_comes_from_volume_resolution_and_order_rates():
         112 * 90 / 28 * 0.5 * 0.20 * 0.10 * 80.0, abs=0.01
     )
     assert _rows(stats=_stats().assign(conversations_recent=[5, 5, 5])) == []
+
+
+# --- the brief (issue #10) -------------------------------------------------------------------
+
+
+def _messages_db():
+    """Conversations of topics 1 (washing) and 2 (returns): the customers' first messages with
+    repeats spelled differently, an assistant greeting before one, later user messages."""
+    conn = duckdb.connect()
+    conn.execute("create schema staging; create schema ml")
+    first = {
+        "c1": "How should I wash the merino sweater?",
+        "c2": "how should i  wash the MERINO sweater",
+        "c3": "How should I wash the merino sweater?!",
+        "c4": "Can the wool beanie go in the dryer",
+        "c5": "can the wool beanie go in the dryer.",
+        "c6": "Does it shrink? Order #SE-123456",
+        "c7": "does it shrink? order 998877",
+        "c8": "My sweater has a hole",
+        "r1": "How should I wash the merino sweater?",  # a returns conversation: not topic 1's
+        "r2": "I want to return order 123",
+    }
+    rows = []
+    for conversation, text in first.items():
+        index = 0
+        if conversation == "c3":  # the assistant opens: the first *customer* message counts
+            rows.append((conversation, index, "assistant", "Hello, how can I help?"))
+            index += 1
+        rows.append((conversation, index, "user", text))
+        rows.append((conversation, index + 1, "assistant", "Here is our care guide."))
+        rows.append((conversation, index + 2, "user", "thanks, how do i return it?"))
+    conn.execute(
+        "create table staging.stg_conversations__messages (conversation_id varchar, "
+        "message_index integer, message_role varchar, message_text varchar)"
+    )
+    conn.executemany("insert into staging.stg_conversations__messages values (?, ?, ?, ?)", rows)
+    assigned = [(c, 2 if c.startswith("r") else 1, DAY) for c in first]
+    assigned.append(("r1", 1, DAY - pd.Timedelta(days=7)))  # an older assignment: ignored
+    conn.execute(
+        "create table ml.conversation_topic_assignments (conversation_id varchar, "
+        "topic_id bigint, data_through date)"
+    )
+    conn.executemany("insert into ml.conversation_topic_assignments values (?, ?, ?)", assigned)
+    return conn
+
+
+def _searches() -> pd.DataFrame:
+    site = "https://shop.example"
+    return pd.DataFrame(
+        [
+            ("how to wash merino wool", f"{site}/blog/care", 900, 30, 6.2),
+            ("merino sweater shrink", f"{site}/products/merino-sweater", 400, 4, 11.0),
+            ("wash", f"{site}/blog/care", 50, 1, 14.0),
+            ("merino sweater", f"{site}/products/merino-sweater", 5_000, 300, 3.1),
+            ("returns policy", f"{site}/help/returns", 2_000, 150, 2.0),
+            ("free shipping", f"{site}/help/returns", 100, 2, 9.0),  # lands on the fix's page
+            ("warranty claim", f"{site}/help/warranty", 80, 3, 7.5),
+        ],
+        columns=["query", "page", "impressions", "clicks", "avg_position"],
+    )
+
+
+def _briefs(questions=None, searches=None, topics=None) -> dict[str, dict]:
+    rows = content_candidates(
+        _topics() if topics is None else topics,
+        _stats(),
+        OVERALL,
+        ECON,
+        data_through=DAY,
+        assumptions=ImpactAssumptions(),
+        questions=questions,
+        searches=searches,
+    )
+    return {r["type"]: r for r in rows}
+
+
+def test_topic_questions_count_normalised_repeats_of_the_topics_own_first_messages():
+    with _messages_db() as conn:
+        questions = conn.execute(TOPIC_QUESTIONS_SQL).df()
+    topic1 = questions[questions["topic_id"] == 1]
+    assert list(zip(topic1["question"], topic1["asked"], strict=True)) == [
+        ("how should i wash the merino sweater", 3),  # case, spaces, "?!" fold together
+        ("can the wool beanie go in the dryer", 2),
+        ("does it shrink? order …", 2),  # order numbers masked
+        ("my sweater has a hole", 1),
+    ]
+    assert set(topic1["conversations"]) == {8}  # r1 is topic 2's now, never counted twice
+    assert not questions["question"].str.contains("thanks").any()  # first messages only
+    topic2 = questions[questions["topic_id"] == 2]
+    assert list(topic2["asked"]) == [1, 1]
+
+
+def test_read_inputs_reads_the_brief_inputs_where_the_warehouse_has_them():
+    with _messages_db() as conn:
+        inputs = read_inputs(conn)
+    assert len(inputs["topic_questions"]) == 6
+    assert inputs["search_queries"] is None  # no Search Console model in this warehouse
+
+
+def test_content_brief_lists_questions_with_counts_searches_and_the_closest_page():
+    with _messages_db() as conn:
+        questions = conn.execute(TOPIC_QUESTIONS_SQL).df()
+    create = _briefs(questions, _searches())["create_content"]
+    brief = create["brief"]
+    assert brief.splitlines()[:2] == [
+        "Topic: How should I wash the merino sweater?",
+        "Key terms: wash, shrink, dryer, machine washable, wool",
+    ]
+    assert (
+        "Customers ask (their first message, redacted; most frequent of 8 conversations):\n"
+        "- 3× how should i wash the merino sweater\n"
+        "- 2× can the wool beanie go in the dryer\n"
+        "- 2× does it shrink? order …\n"
+        "- 1× my sweater has a hole\n"
+    ) in brief
+    assert "return order" not in brief  # topic 2's conversations stay out
+    searches = brief.split("Searches around it (Search Console, last 28 days):\n")[1]
+    lines = searches.split("\n\n")[0].splitlines()
+    # largest first; a query shares two words of the topic's terms and question (or is one of
+    # them); a gap's closest page does not answer it, so landing there is no reason to list one
+    assert [line.split('"')[1] for line in lines] == [
+        "merino sweater", "how to wash merino wool", "merino sweater shrink", "wash"
+    ]  # fmt: skip
+    assert lines[1] == (
+        '- "how to wash merino wool" → /blog/care: 900 impressions, 30 clicks, position 6.2'
+    )
+    assert lines[3] == '- "wash" → /blog/care: 50 impressions, 1 click, position 14.0'
+    assert brief.endswith(
+        "Closest existing page: /products/merino-sweater (similarity 0.21) — does not answer it"
+    )
+
+
+def test_fix_content_brief_lists_the_searches_landing_on_the_page_to_improve():
+    fix = _briefs(None, _searches())["fix_content"]
+    assert [line for line in fix["brief"].splitlines() if line.startswith("- ")] == [
+        '- "returns policy" → /help/returns: 2,000 impressions, 150 clicks, position 2.0',
+        '- "free shipping" → /help/returns: 100 impressions, 2 clicks, position 9.0',
+    ]
+    assert fix["brief"].endswith(
+        "Closest existing page: /help/returns (similarity 0.51) — the page to improve"
+    )
+
+
+def test_a_topic_without_texts_or_searches_still_gets_its_candidate_and_a_shorter_brief():
+    with _messages_db() as conn:
+        questions = conn.execute(TOPIC_QUESTIONS_SQL).df()
+    only_topic_2 = questions[questions["topic_id"] == 2]
+    briefs = _briefs(only_topic_2, _searches().iloc[0:0])
+    assert set(briefs) == {"create_content", "fix_content"}
+    create = briefs["create_content"]["brief"]
+    assert "Customers ask" not in create
+    assert "- none share its key terms or land on its closest page" in create
+    assert "Customers ask" in briefs["fix_content"]["brief"]
+    bare = _briefs()["create_content"]["brief"]  # no brief inputs at all
+    assert "Customers ask" not in bare and "Searches around it" not in bare
+    assert "Closest existing page: /products/merino-sweater" in bare

@@ -65,3 +65,29 @@ def test_brand_and_navigational_queries_never_get_a_title_rewrite():
     )
     assert [r["target_id"] for r in rows] == ["waterproof hiking jacket"]
     assert "Benjamini–Hochberg" in rows[0]["rationale"]
+
+
+def test_rewrite_title_brief_names_query_page_and_ctr_against_the_curve():
+    found = pd.DataFrame(
+        [
+            _row("waterproof hiking jacket", "/p/1", 5.04),
+            # a second page under-performs on it, with less to gain: not the target
+            {
+                **_row("waterproof hiking jacket", "/help/returns", 9.0),
+                "estimated_click_gain_28d": 20.0,
+            },
+        ],
+        columns=OPPORTUNITY_COLUMNS,
+    )
+    (row,) = rewrite_title_candidates(
+        found, _values(), data_through=DAY, assumptions=ImpactAssumptions()
+    )
+    assert row["brief"].splitlines() == [
+        'Query: "waterproof hiking jacket" (Search Console, last 28 days)',
+        f"Page: {SITE}/p/1",
+        "Impressions: 5,000 at mean position 5.0",
+        "CTR now: 2.0% (100 clicks)",
+        "Expected CTR at that position (the site's CTR curve): 6.0% (≈300 clicks)",
+        "Write a title and meta description that answer the query in its own words.",
+        "1 more page(s) of the site under-perform on this query.",
+    ]

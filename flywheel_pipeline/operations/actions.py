@@ -2,7 +2,9 @@
 
 After each build, every recommendation still open (proposed or accepted) is written to the CSV
 of its type, highest priority first, with what is needed to act on it (target, action,
-rationale, expected impact, confidence). A list recommendation (`contact_list`, `deal_list`:
+rationale, expected impact, confidence, and for content and title actions the `brief`: the
+customers' questions, searches and page to work from, as lines of text in one quoted cell;
+empty for the other types). A list recommendation (`contact_list`, `deal_list`:
 follow up these leads, attend these deals, …) is written as its members, one row each in
 list order (`position`), with the member's target, reason (`rationale`) and expected impact
 beside the list's id, priority, status and action: a team acts on people. Members in the
@@ -64,7 +66,8 @@ def open_actions(
     single = still_open[~is_list].assign(position=pd.Series(dtype="Int64"))
     rows = pd.concat([single, _treated_members(still_open[is_list], targets)], ignore_index=True)
     rows["position"] = rows["position"].astype("Int64")
-    ordered = rows.sort_values(["type", "priority", "position"])[COLUMNS]
+    # reindex: a mart built before a column was added (brief) exports it empty
+    ordered = rows.sort_values(["type", "priority", "position"]).reindex(columns=COLUMNS)
     return {str(kind): rows for kind, rows in ordered.groupby("type", sort=True)}
 
 

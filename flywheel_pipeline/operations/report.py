@@ -72,6 +72,52 @@ def _momentum(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.table(months[[c for c in shown if c in months.columns]].tail(6))
 
 
+def _loop(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
+    """`flywheel simulate` only: the wheel turning beside a control arm that did nothing."""
+    cycles = read_relation_if_exists(conn, "flywheel.simulation_cycles")
+    if cycles is None or cycles.empty:
+        return
+    page.heading("Loop: recommend, act, measure (flywheel simulate)")
+    arms = cycles.sort_values(["arm", "cycle"])
+    done = int(arms.loc[arms["arm"] == "treated", "recommendations_done"].sum())
+    page.note(
+        f"{int(arms['cycle'].max())} cycles after the history; the treated arm did the top "
+        f"recommendations of each cycle ({done} in all), the control arm (same business, same "
+        "random draws) did nothing."
+    )
+    for metric, title in (("revenue", "Revenue per cycle"), ("customers", "New customers")):
+        page.figure(
+            px.line(arms, x="data_through", y=metric, color="arm", markers=True, title=title),
+            height=300,
+        )
+    lift = read_relation_if_exists(conn, "flywheel.simulation_lift")
+    if lift is None or lift.empty:
+        page.note("No outcome measured yet.")
+        return
+    lift = lift.assign(
+        plus=lift["ci_high"] - lift["measured_lift"], minus=lift["measured_lift"] - lift["ci_low"]
+    )
+    fig = px.scatter(
+        lift,
+        x="measured_lift",
+        y="type",
+        error_x="plus",
+        error_x_minus="minus",
+        hover_data={"outcomes": True, "plus": False, "minus": False},
+        labels={"measured_lift": "lift, 95 % interval", "type": ""},
+        title="Measured (pooled over the outcomes of each type) vs planted lift (x)",
+    )
+    planted = {"symbol": "x", "size": 12, "color": "#d62728"}
+    fig.add_scatter(
+        x=lift["planted_lift"], y=lift["type"], mode="markers", name="planted", marker=planted
+    )
+    fig.add_vline(x=0, line_dash="dash", line_color="#777")
+    fig.update_xaxes(tickformat=".0%")
+    page.figure(fig, height=max(300, 100 + 40 * len(lift)))
+    shown = ["type", "outcomes", "measured_lift", "ci_low", "ci_high", "planted_lift"]
+    page.table(lift[[*shown, "covering_share"]].round(3))
+
+
 def _channels(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Attract: sessions by channel")
     channels = read_relation_if_exists(conn, "attract.channel_daily")
@@ -311,8 +357,9 @@ def _outcomes(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
             "No outcomes measured yet. A recommendation marked done in the decisions folder "
             "($FLYWHEEL_LANDING_DIR/decisions/*.csv, status done) is measured against "
             "comparable untouched targets once its window after done_at has passed in the "
-            f"data: {WINDOW_DAYS} days for titles and content, {HORIZON_DAYS} days for leads "
-            "and deals. Re-engagement and referral requests are not measured."
+            f"data: {WINDOW_DAYS} days for titles, content and budget shifts, {HORIZON_DAYS} "
+            "days for leads and deals (against the list's random holdout), "
+            f"{2 * WINDOW_DAYS} days for re-engaged customers and referral requests."
         )
         return
     points = outcome_estimates(outcomes)
@@ -419,6 +466,7 @@ def _evaluation(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 SECTIONS = (
     _stages,
     _momentum,
+    _loop,
     _channels,
     _search_opportunities,
     _topics,

@@ -11,6 +11,7 @@ import pandas as pd
 from flywheel_pipeline.insights._common import max_date
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.recommendations.candidates import build_recommendations, with_decided_history
+from flywheel_pipeline.recommendations.content import BRIEF_INPUTS
 from flywheel_pipeline.recommendations.lists import (
     DEFAULT_HOLDOUT_SHARE,
     TARGET_COLUMNS,
@@ -92,6 +93,9 @@ def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | Non
     inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
     inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if relation_exists(conn, _TRAFFIC) else None
     inputs["campaign_days"] = read_campaign_days(conn)
+    for name, sql, needs in BRIEF_INPUTS:  # the content actions' brief, aggregated in SQL
+        present = all(relation_exists(conn, relation) for relation in needs)
+        inputs[name] = conn.execute(sql).df() if present else None
     return inputs
 
 
@@ -136,6 +140,7 @@ _CANDIDATE_DEPS = [
     ["ml", "customer_value_runs"],
     ["ml", "search_opportunities"],
     ["staging", "stg_conversations__conversations"],
+    ["staging", "stg_conversations__messages"],
     ["staging", "stg_crm__orders"],
     ["staging", "stg_crm__contacts"],
     ["staging", "stg_crm__deals"],
@@ -143,6 +148,7 @@ _CANDIDATE_DEPS = [
     ["staging", "stg_crm__referrals"],
     ["staging", "stg_ga4__traffic_acquisition"],
     ["intermediate", "int_ads__campaign_days"],
+    ["intermediate", "int_search__query_pages_daily"],
     ["intermediate", "int_recommendations__decisions"],
 ]
 

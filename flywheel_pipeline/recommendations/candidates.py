@@ -69,6 +69,8 @@ def build_recommendations(
     nps: pd.DataFrame | None = None,
     referrals: pd.DataFrame | None = None,
     campaign_days: pd.DataFrame | None = None,
+    topic_questions: pd.DataFrame | None = None,
+    search_queries: pd.DataFrame | None = None,
     assumptions: ImpactAssumptions | None = None,
     max_leads: int = MAX_LEADS,
     max_deals: int = MAX_DEALS,
@@ -102,6 +104,8 @@ def build_recommendations(
     - ``campaign_days`` (date, campaign, spend, sessions from
       intermediate.int_ads__campaign_days) with ``contacts`` (campaign) and ``orders``:
       ``shift_budget`` (:mod:`.budget`).
+    - ``topic_questions`` (:data:`.content.TOPIC_QUESTIONS_SQL`) and ``search_queries``
+      (:data:`.content.SEARCH_QUERIES_SQL`): the brief of the content actions.
 
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
@@ -124,8 +128,9 @@ def build_recommendations(
     if topics is not None and assignments is not None and conversations is not None:
         stats, overall = topic_stats(assignments, conversations, orders, day)
         rows += content_candidates(
-            topics, stats, overall, econ, data_through=day, assumptions=assumptions
-        )
+            topics, stats, overall, econ, data_through=day, assumptions=assumptions,
+            questions=topic_questions, searches=search_queries,
+        )  # fmt: skip
     if lead_scores is not None:
         rows += follow_up_candidates(
             lead_scores, econ, data_through=day, assumptions=assumptions, contacts=contacts,
@@ -178,4 +183,5 @@ def with_decided_history(
     if kept.empty:
         return fresh
     fresh = fresh[~fresh["recommendation_id"].isin(set(kept["recommendation_id"]))]
-    return pd.concat([fresh, kept[fresh.columns]], ignore_index=True)
+    # reindex: a table written before a column was added (brief) reads it as null
+    return pd.concat([fresh, kept.reindex(columns=fresh.columns)], ignore_index=True)

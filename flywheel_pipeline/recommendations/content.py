@@ -12,18 +12,108 @@ Expected impact (revenue over the next 90 days) =
 × ``reach`` (assumed share of unresolved askers the content resolves)
 × ``(order rate after a resolved conversation − after an unresolved one)`` (from the data)
 × average order value (from the data).
+
+Every candidate carries a ``brief`` (plain-text lines a writer reads, :func:`content_brief`):
+the topic's most frequent customer questions — the customer's first message of each of the
+topic's conversations, normalised (lower case, whitespace, trailing punctuation; order
+numbers, codes and amounts masked as ``…``, as in the representative question) so repeats
+count together, top :data:`QUESTIONS_SHOWN` with counts, from :data:`TOPIC_QUESTIONS_SQL`
+(the texts are redacted in staging); the Search Console queries around the topic (sharing
+two of the words of its key terms and representative question, or the one word of a one-word
+query; for a fix, also every query landing on the page that answers it), top
+:data:`QUERIES_SHOWN` by impressions over the last 28 days, from :data:`SEARCH_QUERIES_SQL`;
+and the closest existing page with its similarity. A part whose input is missing is left out.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
+from flywheel_pipeline.insights.content_gaps import page_path, words
+from flywheel_pipeline.insights.search_opportunities import WINDOW_DAYS as SEARCH_WINDOW_DAYS
 from flywheel_pipeline.recommendations._ids import candidate, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
 
 MIN_RECENT_CONVERSATIONS = 10
+QUESTIONS_SHOWN = 5
+QUERIES_SHOWN = 5
+QUESTION_MAX_CHARS = 140  # a longer question is cut in the brief (counted whole)
+
+# The customers' first messages per topic, normalised so that repeats count together, with
+# their counts: the QUESTIONS_SHOWN most frequent per topic (topic_id, question, asked) and
+# the topic's conversations with a first message (conversations). Aggregated in the
+# warehouse, so no conversation text travels into pandas.
+TOPIC_QUESTIONS_SQL = rf"""
+with first_messages as (
+    select conversation_id, arg_min(message_text, message_index) as message_text
+    from staging.stg_conversations__messages
+    where message_role = 'user' and trim(coalesce(message_text, '')) <> ''
+    group by conversation_id
+),
+assigned as (
+    select conversation_id, topic_id
+    from ml.conversation_topic_assignments
+    where topic_id is not null
+        and data_through = (select max(data_through) from ml.conversation_topic_assignments)
+),
+normalised as (
+    select
+        assigned.topic_id,
+        trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+            lower(first_messages.message_text),
+            '\S+@\S+', '…', 'g'),
+            '[#(]?\S*\d\S*', '…', 'g'),
+            '\s+', ' ', 'g'),
+            '[\s.!?,;:]+$', '')) as question
+    from assigned
+    inner join first_messages on assigned.conversation_id = first_messages.conversation_id
+),
+counted as (
+    select
+        topic_id,
+        question,
+        count(*) as asked,
+        sum(count(*)) over (partition by topic_id) as conversations
+    from normalised
+    where question <> ''
+    group by topic_id, question
+)
+select topic_id, question, asked, conversations
+from counted
+qualify row_number() over (partition by topic_id order by asked desc, question) <= {QUESTIONS_SHOWN}
+order by topic_id, asked desc, question
+"""
+
+# Search Console per query × page over the last SEARCH_WINDOW_DAYS days of its data
+# (country and device already summed by dbt), position weighted by impressions.
+SEARCH_QUERIES_SQL = f"""
+select
+    search_query as query,
+    page_url as page,
+    sum(impressions) as impressions,
+    sum(clicks) as clicks,
+    sum(avg_position * impressions) / nullif(sum(impressions), 0) as avg_position
+from intermediate.int_search__query_pages_daily
+where report_date > (
+    select max(report_date) from intermediate.int_search__query_pages_daily
+) - {SEARCH_WINDOW_DAYS}
+group by search_query, page_url
+having sum(impressions) > 0
+"""
+
+# The brief's inputs as build_candidates names them: (argument, SQL, relations it reads); an
+# input is None when one of its relations is missing (read_inputs in .assets).
+BRIEF_INPUTS = (
+    (
+        "topic_questions",
+        TOPIC_QUESTIONS_SQL,
+        ("staging.stg_conversations__messages", "ml.conversation_topic_assignments"),
+    ),
+    ("search_queries", SEARCH_QUERIES_SQL, ("intermediate.int_search__query_pages_daily",)),
+)
 
 
 def _impact(
@@ -105,6 +195,84 @@ def _answered(topic: pd.Series) -> bool:
     return _page(topic)[0] is not None
 
 
+def _topic_words(topic: pd.Series) -> set[str]:
+    """The stemmed words of the topic's key terms and representative question (its label
+    without one)."""
+    texts = [topic.get("top_terms"), topic_question(topic)]
+    return {w for text in texts if isinstance(text, str) for w in words(text.replace(",", " "))}
+
+
+class _Searches:
+    """Search Console query × page rows (:data:`SEARCH_QUERIES_SQL`), their words and paths
+    computed once for every topic."""
+
+    def __init__(self, searches: pd.DataFrame):
+        frame = searches[searches["impressions"] > 0].reset_index(drop=True)
+        self.frame = frame
+        self.words = [set(words(q)) for q in frame["query"].astype(str)]
+        self.paths = frame["page"].map(page_path).to_numpy()
+
+    def around(self, topic: pd.Series, page: str | None) -> pd.DataFrame:
+        """Queries sharing two of the topic's words (the word of a one-word query), or
+        landing on ``page`` (the page that answers it); per query the page with most
+        impressions, largest first."""
+        terms = _topic_words(topic)
+        close = [
+            (page is not None and path == page)
+            or (len(shared := q & terms) >= min(2, len(q)) and len(shared) > 0)
+            for q, path in zip(self.words, self.paths, strict=True)
+        ]
+        near = self.frame.loc[np.asarray(close, dtype=bool)].sort_values(
+            ["impressions", "query"], ascending=[False, True]
+        )
+        return near.drop_duplicates("query").head(QUERIES_SHOWN)
+
+
+def _clicks(n: int) -> str:
+    return f"{n:,} click" + ("" if n == 1 else "s")
+
+
+def _cut(text: str, limit: int = QUESTION_MAX_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def content_brief(
+    topic: pd.Series,
+    questions: pd.DataFrame | None,
+    searches: _Searches | None,
+    *,
+    fix: bool,
+) -> str:
+    """The brief of a content action (see the module docstring): plain-text lines, a part
+    whose input is missing left out. ``questions``: rows of :data:`TOPIC_QUESTIONS_SQL` for
+    this topic."""
+    lines = [f"Topic: {topic_question(topic)}"]
+    terms = topic.get("top_terms")
+    if isinstance(terms, str) and terms.strip():
+        lines.append(f"Key terms: {terms.strip()}")
+    if questions is not None and not questions.empty:
+        total = int(questions["conversations"].max())
+        lines += ["", f"Customers ask (their first message, redacted; most frequent of "
+                      f"{total:,} conversations):"]  # fmt: skip
+        lines += [f"- {int(q.asked)}× {_cut(str(q.question))}" for q in questions.itertuples()]
+    page, similarity = _page(topic)
+    if searches is not None:
+        near = searches.around(topic, page if fix else None)  # a gap's page does not answer
+        lines += ["", f"Searches around it (Search Console, last {SEARCH_WINDOW_DAYS} days):"]
+        lines += [
+            f'- "{q.query}" → {page_path(q.page)}: {int(q.impressions):,} impressions, '
+            f"{_clicks(int(q.clicks))}, position {q.avg_position:.1f}"
+            for q in near.itertuples()
+        ] or ["- none share its key terms or land on its closest page"]
+    lines.append("")
+    if page is None:
+        lines.append("Closest existing page: none comes close")
+    else:
+        role = "the page to improve" if fix else "does not answer it"
+        lines.append(f"Closest existing page: {_with_similarity(page, similarity)} — {role}")
+    return "\n".join(lines)
+
+
 def content_candidates(
     topics: pd.DataFrame,
     stats: pd.DataFrame,
@@ -114,15 +282,26 @@ def content_candidates(
     data_through: object,
     assumptions: ImpactAssumptions,
     min_recent_conversations: int = MIN_RECENT_CONVERSATIONS,
+    questions: pd.DataFrame | None = None,
+    searches: pd.DataFrame | None = None,
 ) -> list[dict]:
     """``create_content`` and ``fix_content`` candidates.
 
     ``topics``: topic_id, label, is_content_gap, gap_evidence (optional:
-    representative_question, is_answered, best_page, best_page_similarity).
-    ``stats``/``overall``: from :func:`..economics.topic_stats`.
+    representative_question, top_terms, is_answered, best_page, best_page_similarity).
+    ``stats``/``overall``: from :func:`..economics.topic_stats`. For the brief (optional):
+    ``questions`` (:data:`TOPIC_QUESTIONS_SQL`: topic_id, question, asked, conversations)
+    and ``searches`` (:data:`SEARCH_QUERIES_SQL`: query, page, impressions, clicks,
+    avg_position).
     """
     if topics is None or topics.empty or stats is None or stats.empty:
         return []
+    by_topic = (
+        {}
+        if questions is None or questions.empty
+        else {str(k): g for k, g in questions.groupby(questions["topic_id"].astype(str))}
+    )
+    near = None if searches is None else _Searches(searches)
     merged = topics.merge(stats, on="topic_id", how="inner")
     overall_resolution = overall.get("resolution_rate", math.nan)
     rows = []
@@ -154,6 +333,7 @@ def content_candidates(
                 rationale=f"{why} {text}.",
                 expected_impact=impact,
                 confidence=_confidence(t),
+                brief=content_brief(t, by_topic.get(str(t["topic_id"])), near, fix=not is_gap),
             )
         )
     return rows

@@ -20,6 +20,9 @@ channels) over the same days, shrunk towards the site-wide ratio with a prior wo
 count (they have had their full 90 days) — unless none is that old, when every contact
 counts with what it has spent so far (a lower bound, said so in the rationale). Without GA4
 traffic a visit has no value to go by and the type proposes nothing.
+
+The ``brief`` (:func:`title_brief`) names the query and the page, its CTR now against the
+site's expected CTR at its position, and the impressions behind them.
 """
 
 from __future__ import annotations
@@ -122,6 +125,24 @@ def visit_values(
     return VisitValues(site_value, site_sessions, pages, mature)
 
 
+def title_brief(q: pd.Series, other_pages: int = 0) -> str:
+    """What the writer needs: the query, the page, CTR now vs expected at its position."""
+    impressions, clicks = int(q["impressions_28d"]), int(q["clicks_28d"])
+    expected_clicks = clicks + float(q["estimated_click_gain_28d"])
+    lines = [
+        f'Query: "{q["query"]}" (Search Console, last {OPPORTUNITY_WINDOW_DAYS} days)',
+        f"Page: {q['page']}",
+        f"Impressions: {impressions:,} at mean position {q['avg_position']:.1f}",
+        f"CTR now: {q['ctr']:.1%} ({clicks:,} clicks)",
+        f"Expected CTR at that position (the site's CTR curve): {q['expected_ctr']:.1%} "
+        f"(≈{expected_clicks:,.0f} clicks)",
+        "Write a title and meta description that answer the query in its own words.",
+    ]
+    if other_pages > 0:
+        lines.append(f"{other_pages} more page(s) of the site under-perform on this query.")
+    return "\n".join(lines)
+
+
 def rewrite_title_candidates(
     opportunities: pd.DataFrame,
     values: VisitValues | None,
@@ -204,6 +225,6 @@ def rewrite_title_candidates(
                 f" × {share:.0%} ≈ {q['extra_clicks']:,.0f} extra visits; {value_text}; "
                 f"{q['extra_clicks']:,.0f} × {money(q['visit_value'])} = {money(q['impact'])}."
             ),
-            expected_impact=q["impact"], confidence=confidence,
+            expected_impact=q["impact"], confidence=confidence, brief=title_brief(q, others),
         ))  # fmt: skip
     return rows

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def run_arm(plan: SimulationPlan, arm: str, rows: multiprocessing.Queue) -> None
     try:
         with log_path.open("a", encoding="utf-8") as log:
             for cycle in range(plan.cycles + 1):
+                started = time.monotonic()
                 done = run_cycle(plan, arm, cycle, lambda line: print(line, file=log, flush=True))
                 settings = plan.settings(arm, cycle)
                 with connect(settings.duckdb_path, read_only=True) as conn:
@@ -54,7 +56,7 @@ def run_arm(plan: SimulationPlan, arm: str, rows: multiprocessing.Queue) -> None
                         window=plan.window(cycle),
                         recommendations_done=len(done),
                     )
-                rows.put(("row", row))
+                rows.put(("row", {**row, "seconds": time.monotonic() - started}))
     except Exception as exc:  # reported by the parent, which stops the other arm
         rows.put(("error", f"{arm} arm: {type(exc).__name__}: {exc}"))
     finally:
@@ -71,13 +73,14 @@ def format_row(row: dict) -> str:
         f"{row['leads']:>7,}{row['customers']:>7,}{row['revenue']:>12,.0f}"
         f"{row['conversations']:>7,}{row['recommendations_done']:>6}"
         f"{row['outcomes_measured']:>6}{row['outcomes_covering_planted']:>6}  {models}  "
-        f"{row['phase'] or '-'}"
+        f"{row['phase'] or '-':<16}{row['seconds']:>6.0f}s"
     )
 
 
 HEADER = (
     f"{'arm':<8}{'cyc':>3}  {'through':<10}  {'sessions':>8}{'leads':>7}{'custs':>7}"
-    f"{'revenue':>12}{'convs':>7}{'done':>6}{'meas':>6}{'cover':>6}  lead  deal AUC  phase"
+    f"{'revenue':>12}{'convs':>7}{'done':>6}{'meas':>6}{'cover':>6}  lead  deal AUC  "
+    f"{'phase':<16}{'took':>7}"
 )
 
 
@@ -109,8 +112,9 @@ def run_simulation(plan: SimulationPlan, echo: Callable[[str], None]) -> pd.Data
                     break
                 continue
             if kind == "row":
-                collected.append(payload)
                 echo(format_row(payload))
+                # wall-clock seconds are printed, not recorded: a rerun gives the same table
+                collected.append({k: v for k, v in payload.items() if k != "seconds"})
             elif kind == "error":
                 error = payload
                 break

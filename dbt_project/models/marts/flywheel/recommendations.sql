@@ -42,6 +42,7 @@ final as (
         cast(candidates.target_id as {{ dbt.type_string() }}) as target_id,
         candidates.action,
         candidates.rationale,
+        candidates.brief,
         cast(candidates.expected_impact as {{ type_double() }})
             as expected_impact,
         candidates.impact_unit,
