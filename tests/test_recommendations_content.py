@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline.recommendations.assets import read_inputs
-from flywheel_pipeline.recommendations.content import TOPIC_QUESTIONS_SQL, content_candidates
+from flywheel_pipeline.recommendations.content import content_candidates, topic_questions
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
 
 DAY = pd.Timestamp("2026-06-30").date()
@@ -147,45 +147,34 @@ def test_impact_comes_from_volume_resolution_and_order_rates():
 # --- the brief (issue #10) -------------------------------------------------------------------
 
 
-def _messages_db():
-    """Conversations of topics 1 (washing) and 2 (returns): the customers' first messages with
-    repeats spelled differently, an assistant greeting before one, later user messages."""
-    conn = duckdb.connect()
-    conn.execute("create schema staging; create schema ml")
-    first = {
-        "c1": "How should I wash the merino sweater?",
-        "c2": "how should i  wash the MERINO sweater",
-        "c3": "How should I wash the merino sweater?!",
-        "c4": "Can the wool beanie go in the dryer",
-        "c5": "can the wool beanie go in the dryer.",
-        "c6": "Does it shrink? Order #SE-123456",
-        "c7": "does it shrink? order 998877",
-        "c8": "My sweater has a hole",
-        "r1": "How should I wash the merino sweater?",  # a returns conversation: not topic 1's
-        "r2": "I want to return order 123",
-    }
-    rows = []
-    for conversation, text in first.items():
-        index = 0
-        if conversation == "c3":  # the assistant opens: the first *customer* message counts
-            rows.append((conversation, index, "assistant", "Hello, how can I help?"))
-            index += 1
-        rows.append((conversation, index, "user", text))
-        rows.append((conversation, index + 1, "assistant", "Here is our care guide."))
-        rows.append((conversation, index + 2, "user", "thanks, how do i return it?"))
-    conn.execute(
-        "create table staging.stg_conversations__messages (conversation_id varchar, "
-        "message_index integer, message_role varchar, message_text varchar)"
-    )
-    conn.executemany("insert into staging.stg_conversations__messages values (?, ?, ?, ?)", rows)
-    assigned = [(c, 2 if c.startswith("r") else 1, DAY) for c in first]
-    assigned.append(("r1", 1, DAY - pd.Timedelta(days=7)))  # an older assignment: ignored
-    conn.execute(
-        "create table ml.conversation_topic_assignments (conversation_id varchar, "
-        "topic_id bigint, data_through date)"
-    )
-    conn.executemany("insert into ml.conversation_topic_assignments values (?, ?, ?)", assigned)
-    return conn
+# the customers' first messages (intermediate.int_conversations__texts.first_user_text: the
+# first *user* message, a dbt unit test shows it) with repeats spelled differently
+FIRST = {
+    "c1": "How should I wash the merino sweater?",
+    "c2": "how should i  wash the MERINO sweater",
+    "c3": "How should I wash the merino sweater?!",
+    "c4": "Can the wool beanie go in the dryer",
+    "c5": "can the wool beanie go in the dryer.",
+    "c6": "Does it shrink? Order #SE-123456",
+    "c7": "does it shrink? order 998877",
+    "c8": "My sweater has a hole",
+    "r1": "How should I wash the merino sweater?",  # a returns conversation: not topic 1's
+    "r2": "I want to return order 123",
+}
+
+
+def _first_messages() -> pd.DataFrame:
+    return pd.DataFrame({"conversation_id": list(FIRST), "first_user_text": list(FIRST.values())})
+
+
+def _assignments() -> pd.DataFrame:
+    rows = [(c, 2 if c.startswith("r") else 1, DAY) for c in FIRST]
+    rows.append(("r1", 1, DAY - pd.Timedelta(days=7)))  # an older assignment: ignored
+    return pd.DataFrame(rows, columns=["conversation_id", "topic_id", "data_through"])
+
+
+def _questions() -> pd.DataFrame:
+    return topic_questions(_first_messages(), _assignments())
 
 
 def _searches() -> pd.DataFrame:
@@ -200,7 +189,7 @@ def _searches() -> pd.DataFrame:
             ("free shipping", f"{site}/help/returns", 100, 2, 9.0),  # lands on the fix's page
             ("warranty claim", f"{site}/help/warranty", 80, 3, 7.5),
         ],
-        columns=["query", "page", "impressions", "clicks", "avg_position"],
+        columns=["search_query", "page_url", "impressions", "clicks", "avg_position"],
     )
 
 
@@ -219,8 +208,7 @@ def _briefs(questions=None, searches=None, topics=None) -> dict[str, dict]:
 
 
 def test_topic_questions_count_normalised_repeats_of_the_topics_own_first_messages():
-    with _messages_db() as conn:
-        questions = conn.execute(TOPIC_QUESTIONS_SQL).df()
+    questions = _questions()
     topic1 = questions[questions["topic_id"] == 1]
     assert list(zip(topic1["question"], topic1["asked"], strict=True)) == [
         ("how should i wash the merino sweater", 3),  # case, spaces, "?!" fold together
@@ -229,21 +217,25 @@ def test_topic_questions_count_normalised_repeats_of_the_topics_own_first_messag
         ("my sweater has a hole", 1),
     ]
     assert set(topic1["conversations"]) == {8}  # r1 is topic 2's now, never counted twice
-    assert not questions["question"].str.contains("thanks").any()  # first messages only
     topic2 = questions[questions["topic_id"] == 2]
     assert list(topic2["asked"]) == [1, 1]
 
 
 def test_read_inputs_reads_the_brief_inputs_where_the_warehouse_has_them():
-    with _messages_db() as conn:
+    with duckdb.connect() as conn:
+        conn.execute("create schema intermediate")
+        conn.execute(
+            "create table intermediate.int_conversations__texts as "
+            "select * from (values ('c1', 'hi'), ('c2', null)) as t(conversation_id, "
+            "first_user_text)"
+        )
         inputs = read_inputs(conn)
-    assert len(inputs["topic_questions"]) == 6
+    assert inputs["first_messages"]["conversation_id"].tolist() == ["c1"]
     assert inputs["search_queries"] is None  # no Search Console model in this warehouse
 
 
 def test_content_brief_lists_questions_with_counts_searches_and_the_closest_page():
-    with _messages_db() as conn:
-        questions = conn.execute(TOPIC_QUESTIONS_SQL).df()
+    questions = _questions()
     create = _briefs(questions, _searches())["create_content"]
     brief = create["brief"]
     assert brief.splitlines()[:2] == [
@@ -286,8 +278,7 @@ def test_fix_content_brief_lists_the_searches_landing_on_the_page_to_improve():
 
 
 def test_a_topic_without_texts_or_searches_still_gets_its_candidate_and_a_shorter_brief():
-    with _messages_db() as conn:
-        questions = conn.execute(TOPIC_QUESTIONS_SQL).df()
+    questions = _questions()
     only_topic_2 = questions[questions["topic_id"] == 2]
     briefs = _briefs(only_topic_2, _searches().iloc[0:0])
     assert set(briefs) == {"create_content", "fix_content"}

@@ -11,7 +11,6 @@ import pandas as pd
 from flywheel_pipeline.insights._common import max_date
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.recommendations.candidates import build_recommendations, with_decided_history
-from flywheel_pipeline.recommendations.content import BRIEF_INPUTS
 from flywheel_pipeline.recommendations.lists import (
     DEFAULT_HOLDOUT_SHARE,
     TARGET_COLUMNS,
@@ -84,6 +83,13 @@ def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     return conn.execute(_CAMPAIGN_DAYS_SQL).df()
 
 
+_TEXTS = "intermediate.int_conversations__texts"
+_FIRST_MESSAGES_SQL = (
+    f"select conversation_id, first_user_text from {_TEXTS} where first_user_text is not null"
+)
+_RECENT_SEARCHES = "intermediate.int_search__query_pages_recent"
+
+
 def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
     """Every input of :func:`build_candidates` that the warehouse holds (``None`` where a
     table is missing), keyed by its argument name."""
@@ -93,9 +99,11 @@ def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | Non
     inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
     inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if relation_exists(conn, _TRAFFIC) else None
     inputs["campaign_days"] = read_campaign_days(conn)
-    for name, sql, needs in BRIEF_INPUTS:  # the content actions' brief, aggregated in SQL
-        present = all(relation_exists(conn, relation) for relation in needs)
-        inputs[name] = conn.execute(sql).df() if present else None
+    # the content actions' brief: customers' first messages (their text only) and searches
+    inputs["first_messages"] = (
+        conn.execute(_FIRST_MESSAGES_SQL).df() if relation_exists(conn, _TEXTS) else None
+    )
+    inputs["search_queries"] = read_relation_if_exists(conn, _RECENT_SEARCHES)
     return inputs
 
 
@@ -140,7 +148,7 @@ _CANDIDATE_DEPS = [
     ["ml", "customer_value_runs"],
     ["ml", "search_opportunities"],
     ["staging", "stg_conversations__conversations"],
-    ["staging", "stg_conversations__messages"],
+    ["intermediate", "int_conversations__texts"],
     ["staging", "stg_crm__orders"],
     ["staging", "stg_crm__contacts"],
     ["staging", "stg_crm__deals"],
@@ -148,7 +156,7 @@ _CANDIDATE_DEPS = [
     ["staging", "stg_crm__referrals"],
     ["staging", "stg_ga4__traffic_acquisition"],
     ["intermediate", "int_ads__campaign_days"],
-    ["intermediate", "int_search__query_pages_daily"],
+    ["intermediate", "int_search__query_pages_recent"],
     ["intermediate", "int_recommendations__decisions"],
 ]
 

@@ -12,7 +12,7 @@ import pandas as pd
 from flywheel_pipeline.insights._common import as_date
 from flywheel_pipeline.recommendations._ids import rank
 from flywheel_pipeline.recommendations.budget import shift_budget_candidates
-from flywheel_pipeline.recommendations.content import content_candidates
+from flywheel_pipeline.recommendations.content import content_candidates, topic_questions
 from flywheel_pipeline.recommendations.customers import MAX_CUSTOMERS, reengage_candidates
 from flywheel_pipeline.recommendations.deals import MAX_DEALS, attend_deal_candidates
 from flywheel_pipeline.recommendations.economics import (
@@ -69,7 +69,7 @@ def build_recommendations(
     nps: pd.DataFrame | None = None,
     referrals: pd.DataFrame | None = None,
     campaign_days: pd.DataFrame | None = None,
-    topic_questions: pd.DataFrame | None = None,
+    first_messages: pd.DataFrame | None = None,
     search_queries: pd.DataFrame | None = None,
     assumptions: ImpactAssumptions | None = None,
     max_leads: int = MAX_LEADS,
@@ -104,8 +104,9 @@ def build_recommendations(
     - ``campaign_days`` (date, campaign, spend, sessions from
       intermediate.int_ads__campaign_days) with ``contacts`` (campaign) and ``orders``:
       ``shift_budget`` (:mod:`.budget`).
-    - ``topic_questions`` (:data:`.content.TOPIC_QUESTIONS_SQL`) and ``search_queries``
-      (:data:`.content.SEARCH_QUERIES_SQL`): the brief of the content actions.
+    - ``first_messages`` (conversation_id, first_user_text from
+      intermediate.int_conversations__texts) and ``search_queries``
+      (intermediate.int_search__query_pages_recent): the brief of the content actions.
 
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
@@ -127,10 +128,19 @@ def build_recommendations(
     rows: list[dict] = []
     if topics is not None and assignments is not None and conversations is not None:
         stats, overall = topic_stats(assignments, conversations, orders, day)
+        questions = None
+        if first_messages is not None:
+            questions = topic_questions(first_messages, assignments)
         rows += content_candidates(
-            topics, stats, overall, econ, data_through=day, assumptions=assumptions,
-            questions=topic_questions, searches=search_queries,
-        )  # fmt: skip
+            topics,
+            stats,
+            overall,
+            econ,
+            data_through=day,
+            assumptions=assumptions,
+            questions=questions,
+            searches=search_queries,
+        )
     if lead_scores is not None:
         rows += follow_up_candidates(
             lead_scores, econ, data_through=day, assumptions=assumptions, contacts=contacts,

@@ -17,12 +17,13 @@ Every candidate carries a ``brief`` (plain-text lines a writer reads, :func:`con
 the topic's most frequent customer questions — the customer's first message of each of the
 topic's conversations, normalised (lower case, whitespace, trailing punctuation; order
 numbers, codes and amounts masked as ``…``, as in the representative question) so repeats
-count together, top :data:`QUESTIONS_SHOWN` with counts, from :data:`TOPIC_QUESTIONS_SQL`
-(the texts are redacted in staging); the Search Console queries around the topic (sharing
+count together, top :data:`QUESTIONS_SHOWN` with counts (:func:`topic_questions`;
+the texts are redacted in staging); the Search Console queries around the topic (sharing
 two of the words of its key terms and representative question, or the one word of a one-word
 query; for a fix, also every query landing on the page that answers it), top
-:data:`QUERIES_SHOWN` by impressions over the last 28 days, from :data:`SEARCH_QUERIES_SQL`;
-and the closest existing page with its similarity. A part whose input is missing is left out.
+:data:`QUERIES_SHOWN` by impressions over the last 28 days
+(intermediate.int_search__query_pages_recent); and the closest existing page with its
+similarity. A part whose input is missing is left out.
 """
 
 from __future__ import annotations
@@ -33,87 +34,45 @@ import numpy as np
 import pandas as pd
 
 from flywheel_pipeline.insights.content_gaps import page_path, words
-from flywheel_pipeline.insights.search_opportunities import WINDOW_DAYS as SEARCH_WINDOW_DAYS
 from flywheel_pipeline.recommendations._ids import candidate, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
 
 MIN_RECENT_CONVERSATIONS = 10
 QUESTIONS_SHOWN = 5
 QUERIES_SHOWN = 5
+RECENT_SEARCH_DAYS = 28  # the window intermediate.int_search__query_pages_recent sums
 QUESTION_MAX_CHARS = 140  # a longer question is cut in the brief (counted whole)
 
-# The customers' first messages per topic, normalised so that repeats count together, with
-# their counts: the QUESTIONS_SHOWN most frequent per topic (topic_id, question, asked) and
-# the topic's conversations with a first message (conversations). Aggregated in the
-# warehouse, so no conversation text travels into pandas.
-TOPIC_QUESTIONS_SQL = rf"""
-with first_messages as (
-    select conversation_id, arg_min(message_text, message_index) as message_text
-    from staging.stg_conversations__messages
-    where message_role = 'user' and trim(coalesce(message_text, '')) <> ''
-    group by conversation_id
-),
-assigned as (
-    select conversation_id, topic_id
-    from ml.conversation_topic_assignments
-    where topic_id is not null
-        and data_through = (select max(data_through) from ml.conversation_topic_assignments)
-),
-normalised as (
-    select
-        assigned.topic_id,
-        trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-            lower(first_messages.message_text),
-            '\S+@\S+', '…', 'g'),
-            '[#(]?\S*\d\S*', '…', 'g'),
-            '\s+', ' ', 'g'),
-            '[\s.!?,;:]+$', '')) as question
-    from assigned
-    inner join first_messages on assigned.conversation_id = first_messages.conversation_id
-),
-counted as (
-    select
-        topic_id,
-        question,
-        count(*) as asked,
-        sum(count(*)) over (partition by topic_id) as conversations
-    from normalised
-    where question <> ''
-    group by topic_id, question
-)
-select topic_id, question, asked, conversations
-from counted
-qualify row_number() over (partition by topic_id order by asked desc, question) <= {QUESTIONS_SHOWN}
-order by topic_id, asked desc, question
-"""
+# Masked before counting, as in the representative question: e-mails, then any token with a
+# digit (order numbers, codes, amounts); then whitespace and trailing punctuation.
+_MASKS = ((r"\S+@\S+", "…"), (r"[#(]?\S*\d\S*", "…"), (r"\s+", " "), (r"[\s.!?,;:]+$", ""))
 
-# Search Console per query × page over the last SEARCH_WINDOW_DAYS days of its data
-# (country and device already summed by dbt), position weighted by impressions.
-SEARCH_QUERIES_SQL = f"""
-select
-    search_query as query,
-    page_url as page,
-    sum(impressions) as impressions,
-    sum(clicks) as clicks,
-    sum(avg_position * impressions) / nullif(sum(impressions), 0) as avg_position
-from intermediate.int_search__query_pages_daily
-where report_date > (
-    select max(report_date) from intermediate.int_search__query_pages_daily
-) - {SEARCH_WINDOW_DAYS}
-group by search_query, page_url
-having sum(impressions) > 0
-"""
 
-# The brief's inputs as build_candidates names them: (argument, SQL, relations it reads); an
-# input is None when one of its relations is missing (read_inputs in .assets).
-BRIEF_INPUTS = (
-    (
-        "topic_questions",
-        TOPIC_QUESTIONS_SQL,
-        ("staging.stg_conversations__messages", "ml.conversation_topic_assignments"),
-    ),
-    ("search_queries", SEARCH_QUERIES_SQL, ("intermediate.int_search__query_pages_daily",)),
-)
+def normalise_question(texts: pd.Series) -> pd.Series:
+    """Customers' messages as a brief counts them: lower case, e-mails and tokens with a digit
+    masked as ``…``, whitespace folded, trailing punctuation dropped."""
+    out = texts.astype(str).str.lower()
+    for pattern, replacement in _MASKS:
+        out = out.str.replace(pattern, replacement, regex=True)
+    return out.str.strip()
+
+
+def topic_questions(first_messages: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`QUESTIONS_SHOWN` most frequent first customer messages per topic, normalised
+    (:func:`normalise_question`): topic_id, question, asked, and conversations (the topic's
+    conversations with a first message). ``first_messages``: conversation_id,
+    first_user_text (intermediate.int_conversations__texts); ``assignments``: the topic
+    model's (its latest run where several are kept)."""
+    if "data_through" in assignments and len(assignments):
+        assignments = assignments[assignments["data_through"] == assignments["data_through"].max()]
+    assigned = assignments.loc[assignments["topic_id"].notna(), ["conversation_id", "topic_id"]]
+    asked = first_messages.dropna(subset=["first_user_text"]).merge(assigned, on="conversation_id")
+    asked = asked.assign(question=normalise_question(asked["first_user_text"]))
+    asked = asked[asked["question"] != ""]
+    counts = asked.groupby(["topic_id", "question"]).size().rename("asked").reset_index()
+    counts["conversations"] = counts.groupby("topic_id")["asked"].transform("sum")
+    counts = counts.sort_values(["topic_id", "asked", "question"], ascending=[True, False, True])
+    return counts.groupby("topic_id").head(QUESTIONS_SHOWN).reset_index(drop=True)
 
 
 def _impact(
@@ -203,11 +162,12 @@ def _topic_words(topic: pd.Series) -> set[str]:
 
 
 class _Searches:
-    """Search Console query × page rows (:data:`SEARCH_QUERIES_SQL`), their words and paths
+    """Search Console query × page rows (int_search__query_pages_recent), their words and paths
     computed once for every topic."""
 
     def __init__(self, searches: pd.DataFrame):
-        frame = searches[searches["impressions"] > 0].reset_index(drop=True)
+        frame = searches.rename(columns={"search_query": "query", "page_url": "page"})
+        frame = frame[frame["impressions"] > 0].reset_index(drop=True)
         self.frame = frame
         self.words = [set(words(q)) for q in frame["query"].astype(str)]
         self.paths = frame["page"].map(page_path).to_numpy()
@@ -244,8 +204,8 @@ def content_brief(
     fix: bool,
 ) -> str:
     """The brief of a content action (see the module docstring): plain-text lines, a part
-    whose input is missing left out. ``questions``: rows of :data:`TOPIC_QUESTIONS_SQL` for
-    this topic."""
+    whose input is missing left out. ``questions``: rows of :func:`topic_questions` for this
+    topic."""
     lines = [f"Topic: {topic_question(topic)}"]
     terms = topic.get("top_terms")
     if isinstance(terms, str) and terms.strip():
@@ -258,7 +218,7 @@ def content_brief(
     page, similarity = _page(topic)
     if searches is not None:
         near = searches.around(topic, page if fix else None)  # a gap's page does not answer
-        lines += ["", f"Searches around it (Search Console, last {SEARCH_WINDOW_DAYS} days):"]
+        lines += ["", f"Searches around it (Search Console, last {RECENT_SEARCH_DAYS} days):"]
         lines += [
             f'- "{q.query}" → {page_path(q.page)}: {int(q.impressions):,} impressions, '
             f"{_clicks(int(q.clicks))}, position {q.avg_position:.1f}"
@@ -290,9 +250,9 @@ def content_candidates(
     ``topics``: topic_id, label, is_content_gap, gap_evidence (optional:
     representative_question, top_terms, is_answered, best_page, best_page_similarity).
     ``stats``/``overall``: from :func:`..economics.topic_stats`. For the brief (optional):
-    ``questions`` (:data:`TOPIC_QUESTIONS_SQL`: topic_id, question, asked, conversations)
-    and ``searches`` (:data:`SEARCH_QUERIES_SQL`: query, page, impressions, clicks,
-    avg_position).
+    ``questions`` (:func:`topic_questions`: topic_id, question, asked, conversations) and
+    ``searches`` (intermediate.int_search__query_pages_recent: search_query, page_url,
+    impressions, clicks, avg_position).
     """
     if topics is None or topics.empty or stats is None or stats.empty:
         return []

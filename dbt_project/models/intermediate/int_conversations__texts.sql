@@ -1,7 +1,8 @@
 {#
     One row per conversation with the text the topic model reads: user_text is the user
-    messages joined with a single space in message order. person_id is resolved through
-    the identity spine by contact_id, then email, then ga_client_id.
+    messages joined with a single space in message order; first_user_text the customer's
+    first message (what a content brief counts). person_id is resolved through the
+    identity spine by contact_id, then email, then ga_client_id.
 #}
 with
 
@@ -51,6 +52,27 @@ user_texts as (
 
 ),
 
+first_user_texts as (
+
+    select
+        conversation_id,
+        message_text as first_user_text
+
+    from (
+        select
+            conversation_id,
+            message_text,
+            row_number() over (
+                partition by conversation_id order by message_index
+            ) as user_message_rank
+
+        from messages
+        where message_role = 'user' and message_text is not null
+    ) as ranked_user_messages
+    where user_message_rank = 1
+
+),
+
 resolved as (
 
     select
@@ -86,6 +108,7 @@ final as (
         conversations.contact_email,
         conversations.ga_client_id,
         coalesce(user_texts.user_text, '') as user_text,
+        first_user_texts.first_user_text,
         coalesce(message_stats.message_count, 0) as message_count,
         coalesce(message_stats.user_message_count, 0) as user_message_count,
         message_stats.first_message_at,
@@ -97,6 +120,8 @@ final as (
     from conversations
     left join resolved
         on conversations.conversation_id = resolved.conversation_id
+    left join first_user_texts
+        on conversations.conversation_id = first_user_texts.conversation_id
     left join message_stats
         on conversations.conversation_id = message_stats.conversation_id
     left join user_texts
