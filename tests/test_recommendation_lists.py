@@ -245,3 +245,43 @@ def test_a_done_list_is_measured_against_its_holdout_once_its_window_has_ended()
     # a day short of the window: not measured yet
     short = pd.concat([contacts, last.assign(created_at=window_end - pd.Timedelta(days=1))])
     assert measure_outcomes(recs, targets=targets, contacts=short, orders=orders).empty
+
+
+def test_an_action_taken_on_a_target_is_not_proposed_again(monkeypatch):
+    candidates = pd.DataFrame({
+        "recommendation_id": ["t1", "t2", "c1"],
+        "target_type": ["query", "query", "topic"],
+        "target_id": ["wool beanie", "rain jacket", "7"],
+    })  # fmt: skip
+    decisions = pd.DataFrame({
+        "recommendation_id": ["t1", "t2", "c1"],
+        "status": ["done", "rejected", "accepted"],
+        "accepted_at": [pd.Timestamp(DAY), pd.NaT, pd.Timestamp(DAY)],
+        "done_at": [pd.Timestamp(DAY), pd.NaT, pd.NaT],
+    })  # fmt: skip
+    acted = acted_members(None, decisions, candidates=candidates)
+    assert acted["query"] == {"wool beanie"} and acted["topic"] == {"7"}
+
+    def proposals(*args, **kwargs) -> list[dict]:
+        return [
+            candidate(
+                rec_type="create_content",
+                target_type="topic",
+                target_id=topic,
+                data_through=DAY,
+                action="write",
+                rationale="why",
+                expected_impact=10.0,
+                confidence=0.5,
+            )
+            for topic in ("7", "8")
+        ]
+
+    module = "flywheel_pipeline.recommendations.candidates"
+    monkeypatch.setattr(f"{module}.content_candidates", proposals)
+    monkeypatch.setattr(f"{module}.topic_stats", lambda *args: (None, {}))
+    frame = pd.DataFrame({"topic_id": [7], "conversation_id": ["a"]})
+    built = build_recommendations(
+        data_through=DAY, topics=frame, assignments=frame, conversations=frame, acted=acted
+    )
+    assert built.candidates["target_id"].tolist() == ["8"]  # topic 7 was acted on

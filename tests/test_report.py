@@ -240,7 +240,7 @@ def test_without_measured_outcomes_the_report_says_how_they_appear(tmp_path: Pat
         section = _section(_render(tmp_path / name, tables), "Measured outcomes")
         assert "No outcomes measured yet" in section
         assert "marked done in the decisions folder" in section
-        assert "28 days for titles and content, 90 days for leads and deals" in section
+        assert "28 days for titles, content and budget shifts, 90 days for leads" in section
         assert "Plotly.newPlot" not in section and "<table" not in section
 
 
@@ -303,3 +303,37 @@ def test_topics_show_the_most_common_the_fastest_rising_and_the_gaps(tmp_path: P
     assert rising.index("Bulk quote?") < rising.index("Gift card?") < rising.index("parcel")
     gaps = section[section.index("Content gaps") :]
     assert "/collections/workwear" in gaps and "/help/delivery" not in gaps
+
+
+def test_the_loop_section_shows_the_arms_and_measured_against_planted_lift(tmp_path: Path) -> None:
+    assert "Loop:" not in _render(tmp_path / "none", {})  # only after `flywheel simulate`
+    cycles = pd.DataFrame(
+        {
+            "arm": ["treated", "treated", "control", "control"],
+            "cycle": [0, 1, 0, 1],
+            "data_through": pd.to_datetime(["2026-09-30", "2026-10-28"] * 2).date,
+            "revenue": [100.0, 130.0, 100.0, 110.0],
+            "customers": [10, 14, 10, 11],
+            "recommendations_done": [10, 10, 0, 0],
+        }
+    )
+    lift = pd.DataFrame(
+        {
+            "type": ["follow_up_lead", "fix_content"],
+            "outcomes": [3, 2],
+            "measured_lift": [0.42, 0.01],
+            "ci_low": [0.1, -0.1],
+            "ci_high": [0.8, 0.12],
+            "planted_lift": [0.5, 0.0],
+            "covering_share": [1.0, 1.0],
+            "significant_share": [0.67, 0.0],
+        }
+    )
+    html = _render(
+        tmp_path / "sim",
+        {"flywheel.simulation_cycles": cycles, "flywheel.simulation_lift": lift},
+    )
+    section = _section(html, "Loop: recommend, act, measure (flywheel simulate)")
+    assert "1 cycle after the history" in section and "(20 in all)" in section
+    assert section.count("Plotly.newPlot") == 3  # revenue, customers, measured vs planted
+    assert "follow_up_lead" in section and "0.42" in section and "planted" in section

@@ -72,6 +72,10 @@ def _momentum(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.table(months[[c for c in shown if c in months.columns]].tail(6))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def _loop(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     """`flywheel simulate` only: the wheel turning beside a control arm that did nothing."""
     cycles = read_relation_if_exists(conn, "flywheel.simulation_cycles")
@@ -81,7 +85,8 @@ def _loop(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     arms = cycles.sort_values(["arm", "cycle"])
     done = int(arms.loc[arms["arm"] == "treated", "recommendations_done"].sum())
     page.note(
-        f"{int(arms['cycle'].max())} cycles after the history; the treated arm did the top "
+        f"{_plural(int(arms['cycle'].max()), 'cycle')} after the history; the treated arm did "
+        "the top "
         f"recommendations of each cycle ({done} in all), the control arm (same business, same "
         "random draws) did nothing."
     )

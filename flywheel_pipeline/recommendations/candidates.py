@@ -111,8 +111,8 @@ def build_recommendations(
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
     each, ``holdout_share`` of its members kept as a random holdout (:mod:`.lists`);
-    ``acted`` (``{"contact": ids, "deal": ids}``, :func:`.lists.acted_members`) are never
-    listed again. Without a ``data_through`` (an empty warehouse) the frames are empty.
+    ``acted`` (target ids per target type, :func:`.lists.acted_members`) are never proposed
+    or listed again. Without a ``data_through`` (an empty warehouse) the frames are empty.
     """
     if data_through is None:
         return Recommendations(rank([], data_through=None, cycle=cycle), empty_targets())
@@ -170,6 +170,8 @@ def build_recommendations(
         rows += shift_budget_candidates(
             campaign_days, contacts, orders, data_through=day, assumptions=assumptions
         )
+    # an action already taken on a target is not proposed again (lists: their members)
+    rows = [r for r in rows if r["target_id"] not in acted.get(r["target_type"], ())]
     rows, targets = fold_lists(rows, data_through=day, holdout_share=holdout_share)
     return Recommendations(rank(rows, data_through=day, cycle=cycle), targets)
 

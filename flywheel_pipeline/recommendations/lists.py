@@ -194,10 +194,12 @@ def acted_members(
     deals: pd.DataFrame | None = None,
     candidates: pd.DataFrame | None = None,
 ) -> dict[str, set[str]]:
-    """``{"contact": ids, "deal": ids}`` that must not be listed again: members (holdout or
-    not) of recommendations accepted or done, plus the targets of per-target candidates of
-    earlier versions that were; the contact of an acted deal counts as acted, and so do the
-    deals of an acted contact (``deals``: deal_id, contact_id)."""
+    """Target ids per target type that must not be proposed again: members (holdout or not)
+    of list recommendations accepted or done (``"contact"``, ``"deal"``), and the targets of
+    every other recommendation accepted or done (``"query"``, ``"topic"``,
+    ``"campaign_pair"`` …: a title rewritten once is not proposed for a rewrite again, and a
+    later outcome would measure nothing); the contact of an acted deal counts as acted, and
+    so do the deals of an acted contact (``deals``: deal_id, contact_id)."""
     acted: dict[str, set[str]] = {"contact": set(), "deal": set()}
     if decisions is None or decisions.empty:
         return acted
@@ -214,8 +216,8 @@ def acted_members(
         frames.append(candidates[["recommendation_id", "target_type", "target_id"]])
     for frame in frames:
         rows = frame[frame["recommendation_id"].astype(str).isin(ids)]
-        for kind in acted:
-            acted[kind] |= set(rows.loc[rows["target_type"] == kind, "target_id"].astype(str))
+        for kind, group in rows.groupby(rows["target_type"].astype(str)):
+            acted.setdefault(kind, set()).update(group["target_id"].astype(str))
     if deals is not None and len(deals) and {"deal_id", "contact_id"} <= set(deals):
         pairs = deals[["deal_id", "contact_id"]].dropna().astype(str)
         deal_contacts = set(pairs.loc[pairs["deal_id"].isin(acted["deal"]), "contact_id"])
