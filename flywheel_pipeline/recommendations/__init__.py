@@ -15,7 +15,10 @@ frame of docs/contracts.md. One small module per action type:
   from the search opportunities and the first-touch value of a visit (target: query, the
   query text);
 - :mod:`.referrals` — ``ask_referral`` for recent promoters, from NPS answers and referrals
-  (target: contact).
+  (target: contact);
+- :mod:`.budget` — ``shift_budget`` from the paid campaign with the worst marginal return to
+  the one with the best, from ad spend, sessions and first-touch revenue (target: campaign
+  pair), and its measurement.
 
 :mod:`.lists` folds the per-person types (leads, deals, customers, promoters) into one list
 recommendation per type and run (``contact_list`` / ``deal_list``), its members in
@@ -34,8 +37,10 @@ sizes of the actions are stated assumptions (:class:`.economics.ImpactAssumption
 measured outcomes can replace.
 
 :func:`measure_outcomes` (:mod:`.outcomes`) closes the loop: the ``ml.recommendation_outcomes``
-frame, one row per done recommendation × metric, with the lift against comparable untouched
-targets and its interval.
+frame, one row per done recommendation × metric, with the lift against a list's random
+holdout or (difference in differences, :mod:`._windows`, refused when pre-trends diverge)
+comparable untouched targets, and its interval. An action taken on a target is never proposed
+for it again.
 """
 
 from flywheel_pipeline.recommendations._ids import CANDIDATE_COLUMNS, IMPACT_UNIT, recommendation_id

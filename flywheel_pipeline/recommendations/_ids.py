@@ -3,6 +3,8 @@ from a model's holdout evaluation."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from flywheel_pipeline.insights._common import SERVED_BY_BASELINE, as_date, stable_hash
@@ -132,3 +134,19 @@ def model_confidence(
 
 def _from_auc(auc: float) -> float:
     return min(0.9, max(0.1, 2 * (auc - 0.5)))
+
+
+def keep_decided(
+    fresh: pd.DataFrame, previous: pd.DataFrame | None, decided_ids: Iterable[str]
+) -> pd.DataFrame:
+    """``fresh`` rows plus the ``previous`` rows of every recommendation someone decided on,
+    as they were decided (a fresh proposal of the same id, a rerun on the same data, gives
+    way); columns ``previous`` lacks (added since it was written) read as null."""
+    if previous is None or previous.empty:
+        return fresh
+    decided = set(decided_ids)
+    kept = previous[previous["recommendation_id"].isin(decided)]
+    if kept.empty:
+        return fresh
+    fresh = fresh[~fresh["recommendation_id"].isin(set(kept["recommendation_id"]))]
+    return pd.concat([fresh, kept.reindex(columns=fresh.columns)], ignore_index=True)

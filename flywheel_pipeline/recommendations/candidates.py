@@ -10,7 +10,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from flywheel_pipeline.insights._common import as_date
-from flywheel_pipeline.recommendations._ids import rank
+from flywheel_pipeline.recommendations._ids import keep_decided, rank
 from flywheel_pipeline.recommendations.budget import shift_budget_candidates
 from flywheel_pipeline.recommendations.content import content_candidates, topic_questions
 from flywheel_pipeline.recommendations.customers import MAX_CUSTOMERS, reengage_candidates
@@ -188,12 +188,4 @@ def with_decided_history(
     as its members do (:func:`.lists.targets_with_decided_history`). Undecided proposals of
     earlier runs are dropped: they were never acted on.
     """
-    if previous is None or previous.empty:
-        return fresh
-    decided = set(decided_ids)
-    kept = previous[previous["recommendation_id"].isin(decided)]
-    if kept.empty:
-        return fresh
-    fresh = fresh[~fresh["recommendation_id"].isin(set(kept["recommendation_id"]))]
-    # reindex: a table written before a column was added (brief) reads it as null
-    return pd.concat([fresh, kept.reindex(columns=fresh.columns)], ignore_index=True)
+    return keep_decided(fresh, previous, decided_ids)

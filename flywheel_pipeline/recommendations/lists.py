@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from flywheel_pipeline.insights._common import as_date, stable_hash
-from flywheel_pipeline.recommendations._ids import candidate, money
+from flywheel_pipeline.recommendations._ids import candidate, keep_decided, money
 
 DEFAULT_HOLDOUT_SHARE = 0.2
 TOP_REASONS = 3
@@ -233,12 +233,5 @@ def targets_with_decided_history(
     """``fresh`` members plus the members of every earlier recommendation someone decided
     on; a decided recommendation keeps the members (and holdout) it was decided with, even
     when this run proposes it again (a rerun on the same data)."""
-    if previous is None or previous.empty:
-        return fresh
-    decided = set(decided_ids)
-    kept = previous[previous["recommendation_id"].isin(decided)]
-    if kept.empty:
-        return fresh
-    fresh = fresh[~fresh["recommendation_id"].isin(set(kept["recommendation_id"]))]
-    kept = _targets_frame(kept[TARGET_COLUMNS].to_dict("records"))
-    return pd.concat([fresh, kept], ignore_index=True)
+    merged = keep_decided(fresh, previous, decided_ids)
+    return merged if merged is fresh else _targets_frame(merged.to_dict("records"))
