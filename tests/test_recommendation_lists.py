@@ -12,11 +12,13 @@ from flywheel_pipeline.recommendations._ids import candidate
 from flywheel_pipeline.recommendations._randomised import randomised_lift
 from flywheel_pipeline.recommendations.candidates import build_recommendations
 from flywheel_pipeline.recommendations.lists import (
+    LIST_TYPES,
     TARGET_COLUMNS,
     acted_members,
     fold_lists,
     holdout_mask,
     holdout_size,
+    one_list_per_person,
     targets_with_decided_history,
 )
 from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, measure_outcomes
@@ -285,3 +287,18 @@ def test_an_action_taken_on_a_target_is_not_proposed_again(monkeypatch):
         data_through=DAY, topics=frame, assignments=frame, conversations=frame, acted=acted
     )
     assert built.candidates["target_id"].tolist() == ["8"]  # topic 7 was acted on
+
+
+def test_a_person_is_in_one_list_of_a_run_at_most():
+    rows = _members("follow_up_lead", 3) + _members("reengage_customer", 2)
+    rows[3]["target_id"] = "f001"  # also a lead of the follow-up list, with more impact there
+    rows[3]["expected_impact"] = 10.0
+    rows[4]["target_id"] = "C9"  # the contact of deal d000
+    rows[4]["expected_impact"] = 500.0
+    rows += _members("attend_deal", 2, target_type="deal")
+    deals = pd.DataFrame({"deal_id": ["a000", "a001"], "contact_id": ["C9", "C8"]})
+    kept = one_list_per_person(rows, deals)
+    by_type = {t: sorted(r["target_id"] for r in kept if r["type"] == t) for t in LIST_TYPES}
+    assert by_type["follow_up_lead"] == ["f000", "f001", "f002"]
+    assert by_type["reengage_customer"] == ["C9"]  # its larger impact beats the deal's
+    assert by_type["attend_deal"] == ["a001"]  # a000 is C9's deal: C9 is in one list only

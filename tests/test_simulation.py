@@ -239,17 +239,20 @@ def test_a_simulation_turns_the_wheel_and_a_rerun_gives_the_same_table(tmp_path:
     assert by_arm.loc[(CONTROL, 0), "recommendations_done"] == 0
     assert by_arm.loc[(TREATED, 1), "data_through"] == dt.date(2026, 10, 28)
     # the same business: identical until the first actions take effect on 2026-10-01
-    assert (
-        by_arm.loc[(TREATED, 0)]
-        .drop("recommendations_done")
-        .equals(by_arm.loc[(CONTROL, 0)].drop("recommendations_done"))
+    pd.testing.assert_series_equal(
+        by_arm.loc[(TREATED, 0)].drop("recommendations_done"),
+        by_arm.loc[(CONTROL, 0)].drop("recommendations_done"),
+        check_names=False,
     )
     treated = plan.settings(TREATED, 1)
     decisions = pd.read_csv(treated.landing_dir / "decisions" / "simulate-cycle-000.csv")
     assert set(decisions["decided_at"]) == {"2026-10-01T00:00:00+00:00"}
     assert sorted(decisions["status"].unique()) == ["accepted", "done"]
+    later = pd.read_csv(treated.landing_dir / "decisions" / "simulate-cycle-001.csv")
+    assert set(later["decided_at"]) == {"2026-10-29T00:00:00+00:00"}
+    # the world applies each cycle's actions from the day they were done
     applied = pd.read_csv(treated.demo_dir / "applied_actions.csv", dtype=str)
-    assert set(applied["applied_on"]) == {"2026-10-01"}
+    assert set(applied["applied_on"]) == {"2026-10-01", "2026-10-29"}
     with connect(treated.duckdb_path, read_only=True) as conn:
         statuses = dict(
             conn.execute(

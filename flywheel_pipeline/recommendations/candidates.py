@@ -25,6 +25,7 @@ from flywheel_pipeline.recommendations.lists import (
     DEFAULT_HOLDOUT_SHARE,
     empty_targets,
     fold_lists,
+    one_list_per_person,
 )
 from flywheel_pipeline.recommendations.referrals import MAX_PROMOTERS, ask_referral_candidates
 from flywheel_pipeline.recommendations.titles import (
@@ -172,6 +173,7 @@ def build_recommendations(
         )
     # an action already taken on a target is not proposed again (lists: their members)
     rows = [r for r in rows if r["target_id"] not in acted.get(r["target_type"], ())]
+    rows = one_list_per_person(rows, deals)
     rows, targets = fold_lists(rows, data_through=day, holdout_share=holdout_share)
     return Recommendations(rank(rows, data_through=day, cycle=cycle), targets)
 

@@ -170,6 +170,29 @@ def _score(value: object) -> float:
     return float(value) if value is not None and pd.notna(value) else float("nan")
 
 
+def one_list_per_person(rows: list[dict], deals: pd.DataFrame | None = None) -> list[dict]:
+    """Per-member rows of :data:`LIST_TYPES` with each person in one list at most: the row with
+    the highest expected impact wins (a deal is its contact's). Otherwise a customer could be
+    held out of one list and contacted through another, and the holdout would not be
+    untouched."""
+    contact_of: dict[str, str] = {}
+    if deals is not None and len(deals) and {"deal_id", "contact_id"} <= set(deals):
+        pairs = deals[["deal_id", "contact_id"]].dropna().astype(str)
+        contact_of = dict(zip(pairs["deal_id"], pairs["contact_id"], strict=True))
+    members = [r for r in rows if r["type"] in LIST_TYPES]
+    members.sort(key=lambda r: (-r["expected_impact"], r["type"], r["target_id"]))
+    seen: set[str] = set()
+    kept: list[dict] = []
+    for row in members:
+        person = contact_of.get(row["target_id"], row["target_id"])
+        if row["target_type"] == "deal" and row["target_id"] not in contact_of:
+            person = f"deal:{row['target_id']}"
+        if person not in seen:
+            seen.add(person)
+            kept.append(row)
+    return [r for r in rows if r["type"] not in LIST_TYPES] + kept
+
+
 def fold_lists(
     rows: list[dict], *, data_through: object, holdout_share: float
 ) -> tuple[list[dict], pd.DataFrame]:
