@@ -11,8 +11,9 @@ from flywheel_pipeline.evaluation.loop import outcomes_against_planted
 from flywheel_pipeline.warehouse import relation_exists
 
 # Per model, the metric that says most about it (flywheel.model_runs; higher is better except
-# for the CTR curve's error).
+# for the CTR curve's error; topics: how stably held-out conversations are assigned).
 PRIMARY_METRICS = {
+    "conversation_topics": "holdout_assignment_stability_ari",
     "lead_scoring": "auc",
     "deal_scoring": "auc",
     "customer_value": "correlation",
