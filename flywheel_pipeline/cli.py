@@ -174,8 +174,20 @@ def evaluate_and_report(settings: Settings):
 
 
 @main.command()
-@click.option("--cycles", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option("--cycle-days", type=click.IntRange(min=1), default=28, show_default=True)
+@click.option(
+    "--cycles",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Turns of the wheel after the history.",
+)
+@click.option(
+    "--cycle-days",
+    type=click.IntRange(min=1),
+    default=28,
+    show_default=True,
+    help="Simulated days each cycle adds.",
+)
 @click.option(
     "--accept-top",
     type=click.IntRange(min=0),
@@ -228,6 +240,10 @@ def simulate(
         control=not no_control,
         holdout_share=settings.flywheel_holdout_share,
     )
+    try:  # the last cycle's settings: a history too long for the demo stops here, not later
+        plan.settings(TREATED, cycles)
+    except SettingsError as exc:
+        raise click.ClickException(f"{exc} (at cycle {cycles})") from None
     started = time.monotonic()
     click.echo(
         f"Flywheel simulate: seed {plan.seed}, scale {plan.scale:g}, {plan.days} days of history, "

@@ -282,3 +282,14 @@ def test_a_simulation_turns_the_wheel_and_a_rerun_gives_the_same_table(tmp_path:
     )
     again = run_simulation(treated_only, lines.append)
     pd.testing.assert_frame_equal(again, cycles[cycles["arm"] == TREATED].reset_index(drop=True))
+
+
+def test_a_simulation_longer_than_the_demo_allows_stops_before_it_starts(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from flywheel_pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["simulate", "--cycles", "40", "--home", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "FLYWHEEL_DEMO_DAYS" in result.output and "(at cycle 40)" in result.output
+    assert not (tmp_path / TREATED).exists()  # nothing was prepared
