@@ -21,7 +21,7 @@ from flywheel_pipeline.recommendations.lists import (
     one_list_per_person,
     targets_with_decided_history,
 )
-from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, measure_outcomes
+from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, _list_row, measure_outcomes
 from flywheel_pipeline.settings import SettingsError, load_settings
 
 DAY = pd.Timestamp("2026-06-30").date()
@@ -302,3 +302,21 @@ def test_a_person_is_in_one_list_of_a_run_at_most():
     assert by_type["follow_up_lead"] == ["f000", "f001", "f002"]
     assert by_type["reengage_customer"] == ["C9"]  # its larger impact beats the deal's
     assert by_type["attend_deal"] == ["a001"]  # a000 is C9's deal: C9 is in one list only
+
+
+def test_a_list_whose_holdout_had_no_event_is_not_reported():
+    members = pd.DataFrame(
+        {
+            "recommendation_id": "r",
+            "target_id": [f"c{i}" for i in range(10)],
+            "score": 0.2,
+            "holdout": [True, True] + [False] * 8,
+        }
+    )
+    rec = pd.Series(
+        {"recommendation_id": "r", "type": "reengage_customer", "done_day": pd.Timestamp(DAY)}
+    )
+    none_held = pd.Series(1.0, index=[f"c{i}" for i in range(2, 10)])  # only treated ordered
+    assert _list_row(rec, members, none_held, n_resamples=200) is None
+    some = pd.concat([none_held, pd.Series({"c0": 1.0})])
+    assert _list_row(rec, members, some, n_resamples=200)["n"] == 10

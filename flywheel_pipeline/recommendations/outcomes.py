@@ -76,8 +76,11 @@ holdout's small size. On 1 000 simulated lists per case (60 leads × 1.5, 20 dea
 covered the true lift 92–98 % of the time and called a zero effect significant 2–8 % of the
 time; a holdout of 12 leads leaves little power (a +50 % lift stands out of one list about
 one time in five), so a lift is established over several lists. A list without a holdout
-member cannot be measured; per-target rows of these types from before the lists are not
-measured.
+member cannot be measured, nor one whose holdout or treated members had no event at all in
+the window: the ratio would rest on the half-event correction alone, with an interval
+unbounded on that side (in a simulation it read +1 800 % [+770 %, +3 500 %] for a +60 %
+effect on a holdout of 12 customers without an order); per-target rows of these types from
+before the lists are not measured.
 
 Controls of a difference in differences are never acted on: no recommendation of their
 target (same ``target_type``) was accepted or done, whenever. The bootstraps are seeded by
@@ -467,6 +470,10 @@ def _list_row(rec, members: pd.DataFrame, outcome: pd.Series, *, n_resamples: in
     if held.all() or not held.any():
         return None
     y = outcome.reindex(members["target_id"]).fillna(0).to_numpy(dtype=float)
+    if y[held].sum() == 0 or y[~held].sum() == 0:
+        # without an event on one side the ratio rests on the half-event correction alone
+        # and its interval is unbounded on that side: nothing to report
+        return None
     score = pd.to_numeric(members["score"], errors="coerce").to_numpy(dtype=float)
     scored = bool(np.isfinite(score).all() and (score > 0).all())
     est = randomised_lift(
