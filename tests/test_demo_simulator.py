@@ -21,8 +21,18 @@ SMALL = DemoConfig(seed=7, scale=0.2, days=120)
 
 CRM_COLUMNS = {
     "contacts": [
-        "contact_id", "email", "created_at", "source", "medium", "campaign", "ga_client_id",
-        "company", "industry", "company_size", "country", "first_landing_page",
+        "contact_id",
+        "email",
+        "created_at",
+        "source",
+        "medium",
+        "campaign",
+        "ga_client_id",
+        "company",
+        "industry",
+        "company_size",
+        "country",
+        "first_landing_page",
     ],
     "deals": ["deal_id", "contact_id", "created_at", "stage", "amount", "closed_at", "is_won"],
     "deal_stage_history": ["deal_id", "stage", "entered_at"],
@@ -30,37 +40,67 @@ CRM_COLUMNS = {
     "nps_responses": ["contact_id", "responded_at", "score", "comment"],
     "referrals": ["referrer_contact_id", "referred_contact_id", "referred_at"],
     "ad_spend": ["date", "source", "medium", "campaign", "spend", "impressions", "clicks"],
-}  # fmt: skip
+}
 GA4_COLUMNS = {
     "traffic_acquisition": [
-        "date", "session_source", "session_medium", "session_campaign_name",
-        "session_default_channel_group", "landing_page", "device_category", "sessions",
-        "engaged_sessions", "new_users", "key_events", "total_revenue",
+        "date",
+        "session_source",
+        "session_medium",
+        "session_campaign_name",
+        "session_default_channel_group",
+        "landing_page",
+        "device_category",
+        "sessions",
+        "engaged_sessions",
+        "new_users",
+        "key_events",
+        "total_revenue",
     ],
     "pages": [
-        "date", "page_path", "page_title", "screen_page_views", "sessions", "engaged_sessions",
+        "date",
+        "page_path",
+        "page_title",
+        "screen_page_views",
+        "sessions",
+        "engaged_sessions",
         "key_events",
     ],
     "events": ["date", "event_name", "event_count", "total_users"],
     "site_daily": ["date", "sessions", "new_users", "total_users"],
-}  # fmt: skip
+}
 GSC_COLUMNS = [
-    "date", "query", "page", "country", "device", "clicks", "impressions", "ctr", "position",
-]  # fmt: skip
+    "date",
+    "query",
+    "page",
+    "country",
+    "device",
+    "clicks",
+    "impressions",
+    "ctr",
+    "position",
+]
 TRUTH_COLUMNS = {
     "topics": ["topic_key", "label", "has_help_page", "help_page_path", "is_content_gap"],
     "conversation_topics": ["conversation_id", "topic_key"],
     "leads": ["contact_id", "p_convert_90d", "converted_90d"],
     "deals": ["deal_id", "p_win"],
     "customers": [
-        "contact_id", "purchase_rate_per_day", "dropout_p", "is_alive", "expected_orders_90d",
+        "contact_id",
+        "purchase_rate_per_day",
+        "dropout_p",
+        "is_alive",
+        "expected_orders_90d",
     ],
     "queries": [
-        "query", "page", "true_ctr_factor", "expected_ctr_at_position", "true_click_gain",
+        "query",
+        "page",
+        "true_ctr_factor",
+        "expected_ctr_at_position",
+        "true_click_gain",
     ],
     "action_effects": ["action_type", "metric", "relative_effect"],
     "run": ["seed", "scale", "days", "start_date", "end_date"],
-}  # fmt: skip
+}
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 PHONE = re.compile(r"(\+\d[\d \-]{7,}\d|\(\d{3}\) \d{3}-\d{4}|\b0\d(?: \d{2}){4}\b)")
@@ -421,8 +461,10 @@ def test_create_content_effect_reduces_topic_volume():
     assert after(treated, "product_care", False) == pytest.approx(
         after(control, "product_care", False), rel=0.03
     )
-    anon = [b.truth["conversation_topics"].query("origin == 'anon' and topic_key != 'product_care'")
-            for b in (treated, control)]  # fmt: skip
+    anon = [
+        b.truth["conversation_topics"].query("origin == 'anon' and topic_key != 'product_care'")
+        for b in (treated, control)
+    ]
     pd.testing.assert_frame_equal(anon[0].reset_index(drop=True), anon[1].reset_index(drop=True))
     assert "/help/product-care" in set(treated.ga4["pages"]["page_path"])
     assert "/help/product-care" not in set(control.ga4["pages"]["page_path"])

@@ -46,8 +46,12 @@ def make_deals(
     size = rng.choice(["1-10", "11-50", "51-200", "201+"], n)
     early_chat = rng.random(n) < 0.35
     if signal:
-        logit = (-0.2 + np.select([channel == "Email", channel == "Paid Social"], [1.4, -1.4], 0)
-                 + np.where(size == "201+", 1.2, 0) + np.where(early_chat, 1.3, 0))  # fmt: skip
+        logit = (
+            -0.2
+            + np.select([channel == "Email", channel == "Paid Social"], [1.4, -1.4], 0)
+            + np.where(size == "201+", 1.2, 0)
+            + np.where(early_chat, 1.3, 0)
+        )
     else:
         logit = np.zeros(n)
     if flip_days is not None:
@@ -79,24 +83,38 @@ def make_deals(
     history = history[history["entered_at"] <= END].reset_index(drop=True)
     is_closed = closed_at <= END
     current = history.sort_values("entered_at").groupby("deal_id")["stage"].last()
-    deals = pd.DataFrame({
-        "deal_id": ids, "contact_id": contacts, "created_at": created,
-        "stage": current.reindex(ids).to_numpy(),
-        "amount": np.round(np.exp(rng.normal(8, 0.7, n)), -1),
-        "closed_at": closed_at.where(is_closed),
-        "is_won": pd.array(np.where(is_closed, won, pd.NA), dtype="boolean"),
-    })  # fmt: skip
-    crm = pd.DataFrame({"contact_id": contacts, "created_at": created - pd.Timedelta(days=3),
-                        "channel_group": channel, "company_size": size,
-                        "industry": rng.choice(["retail", "health", "software"], n),
-                        "country": rng.choice(["DE", "FR", "US"], n)})  # fmt: skip
+    deals = pd.DataFrame(
+        {
+            "deal_id": ids,
+            "contact_id": contacts,
+            "created_at": created,
+            "stage": current.reindex(ids).to_numpy(),
+            "amount": np.round(np.exp(rng.normal(8, 0.7, n)), -1),
+            "closed_at": closed_at.where(is_closed),
+            "is_won": pd.array(np.where(is_closed, won, pd.NA), dtype="boolean"),
+        }
+    )
+    crm = pd.DataFrame(
+        {
+            "contact_id": contacts,
+            "created_at": created - pd.Timedelta(days=3),
+            "channel_group": channel,
+            "company_size": size,
+            "industry": rng.choice(["retail", "health", "software"], n),
+            "country": rng.choice(["DE", "FR", "US"], n),
+        }
+    )
     created = pd.DatetimeIndex(created)
-    chats = [(contacts[i], created[i] - pd.Timedelta(hours=float(rng.uniform(1, 48))))
-             for i in np.flatnonzero(early_chat)]  # fmt: skip
+    chats = [
+        (contacts[i], created[i] - pd.Timedelta(hours=float(rng.uniform(1, 48))))
+        for i in np.flatnonzero(early_chat)
+    ]
     if post_outcome_chats:
         for i in np.flatnonzero(won):
-            chats += [(contacts[i], closed_at[i] + pd.Timedelta(days=float(rng.uniform(0, 3))))
-                      for _ in range(3)]  # fmt: skip
+            chats += [
+                (contacts[i], closed_at[i] + pd.Timedelta(days=float(rng.uniform(0, 3))))
+                for _ in range(3)
+            ]
     conversations = pd.DataFrame(chats, columns=["contact_id", "started_at"])
     conversations = conversations[conversations["started_at"] <= END].reset_index(drop=True)
     return deals, history, crm, conversations, won
@@ -137,10 +155,12 @@ def test_beats_the_stage_baseline_with_real_signal_and_serves(pipeline, scored):
     deals, *_ = pipeline
     m = scored.model_runs.set_index("metric")
     auc, brier, lift = m.loc["auc"], m.loc["brier"], m.loc["lift_top_decile"]
-    print(f"holdout AUC {auc.value:.3f} (stage rate {auc.baseline_value:.3f}), Brier "
-          f"{brier.value:.4f} ({brier.baseline_value:.4f}), lift@10% {lift.value:.2f} "
-          f"({lift.baseline_value:.2f}); train {int(auc.train_rows)}, "
-          f"holdout {int(auc.holdout_rows)} snapshots")  # fmt: skip
+    print(
+        f"holdout AUC {auc.value:.3f} (stage rate {auc.baseline_value:.3f}), Brier "
+        f"{brier.value:.4f} ({brier.baseline_value:.4f}), lift@10% {lift.value:.2f} "
+        f"({lift.baseline_value:.2f}); train {int(auc.train_rows)}, "
+        f"holdout {int(auc.holdout_rows)} snapshots"
+    )
     assert m.loc["cold_start", "value"] == 0
     assert auc.value > 0.75 and auc.value > auc.baseline_value + 0.05
     assert brier.value < brier.baseline_value

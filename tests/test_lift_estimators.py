@@ -164,6 +164,5 @@ def test_did_outcome_refuses_a_target_shocked_inside_the_window_before():
     for seed in range(3):
         shocked = _daily(seed, effect=-0.4, shock_start=14)
         assert _did_outcome(rec, shocked, controls, counts=True, n_resamples=FAST) is None
-        row = _did_outcome(rec, _daily(seed, effect=-0.4), controls, counts=True,
-                           n_resamples=FAST)  # fmt: skip
+        row = _did_outcome(rec, _daily(seed, effect=-0.4), controls, counts=True, n_resamples=FAST)
         assert row is not None and row["ci_low"] <= -0.4 <= row["ci_high"], row

@@ -68,13 +68,18 @@ def test_a_list_is_written_as_its_treated_members_never_its_holdout(tmp_path: Pa
         }
     )
     recs["target_type"] = ["contact_list", "contact_list", "query"]
-    members = pd.DataFrame({
-        "recommendation_id": ["follow_up_lead:list"] * 4 + ["follow_up_lead:old"],
-        "target_id": ["L2", "L1", "L3", "L4", "L9"], "position": [2, 1, 3, 4, 1],
-        "target_type": "contact", "reason": ["why L2", "why L1", "why L3", "why L4", "old"],
-        "expected_impact": [3.0, 4.0, 2.0, 1.0, 9.0], "score": 0.3,
-        "holdout": [False, False, True, False, False],
-    })  # fmt: skip
+    members = pd.DataFrame(
+        {
+            "recommendation_id": ["follow_up_lead:list"] * 4 + ["follow_up_lead:old"],
+            "target_id": ["L2", "L1", "L3", "L4", "L9"],
+            "position": [2, 1, 3, 4, 1],
+            "target_type": "contact",
+            "reason": ["why L2", "why L1", "why L3", "why L4", "old"],
+            "expected_impact": [3.0, 4.0, 2.0, 1.0, 9.0],
+            "score": 0.3,
+            "holdout": [False, False, True, False, False],
+        }
+    )
     with connect(database) as conn:
         replace_table(conn, "flywheel.recommendations", recs)
         replace_table(conn, "flywheel.recommendation_targets", members)

@@ -45,8 +45,7 @@ def _members(rec_type: str, n: int, target_type: str = "contact") -> list[dict]:
 
 
 def test_holdout_is_seeded_exact_and_reproducible():
-    assert [holdout_size(n, 0.2) for n in (0, 1, 2, 4, 5, 20, 60, 61)] == [0, 0, 1, 1, 1, 4,
-                                                                         12, 12]  # fmt: skip
+    assert [holdout_size(n, 0.2) for n in (0, 1, 2, 4, 5, 20, 60, 61)] == [0, 0, 1, 1, 1, 4, 12, 12]
     assert holdout_size(60, 0.0) == 0 and holdout_size(3, 0.9) == 2  # someone is treated
     with pytest.raises(ValueError):
         holdout_size(10, 1.0)
@@ -58,10 +57,20 @@ def test_holdout_is_seeded_exact_and_reproducible():
 
 
 def test_per_member_rows_fold_into_one_list_per_type():
-    rows = [*_members("follow_up_lead", 60), *_members("attend_deal", 20, "deal"),
-            candidate(rec_type="rewrite_title", target_type="query", target_id="q",
-                      data_through=DAY, action="a", rationale="r", expected_impact=5,
-                      confidence=0.5)]  # fmt: skip
+    rows = [
+        *_members("follow_up_lead", 60),
+        *_members("attend_deal", 20, "deal"),
+        candidate(
+            rec_type="rewrite_title",
+            target_type="query",
+            target_id="q",
+            data_through=DAY,
+            action="a",
+            rationale="r",
+            expected_impact=5,
+            confidence=0.5,
+        ),
+    ]
     kept, targets = fold_lists(rows, data_through=DAY, holdout_share=0.2)
     assert list(targets.columns) == TARGET_COLUMNS
     by_type = {r["type"]: r for r in kept}
@@ -97,32 +106,44 @@ def test_per_member_rows_fold_into_one_list_per_type():
 
 
 def test_members_of_acted_lists_are_not_listed_again():
-    targets = pd.DataFrame({
-        "recommendation_id": ["done", "done", "done", "proposed", "deals"],
-        "target_type": ["contact", "contact", "contact", "contact", "deal"],
-        "target_id": ["L1", "L2", "K1", "L3", "D1"],
-        "holdout": [False, True, False, False, True],
-    })  # fmt: skip
-    decisions = pd.DataFrame({
-        "recommendation_id": ["done", "proposed", "deals"],
-        "status": ["done", "rejected", "accepted"],
-        "accepted_at": [pd.Timestamp(DAY), pd.NaT, pd.Timestamp(DAY)],
-        "done_at": [pd.Timestamp(DAY), pd.NaT, pd.NaT],
-    })  # fmt: skip
+    targets = pd.DataFrame(
+        {
+            "recommendation_id": ["done", "done", "done", "proposed", "deals"],
+            "target_type": ["contact", "contact", "contact", "contact", "deal"],
+            "target_id": ["L1", "L2", "K1", "L3", "D1"],
+            "holdout": [False, True, False, False, True],
+        }
+    )
+    decisions = pd.DataFrame(
+        {
+            "recommendation_id": ["done", "proposed", "deals"],
+            "status": ["done", "rejected", "accepted"],
+            "accepted_at": [pd.Timestamp(DAY), pd.NaT, pd.Timestamp(DAY)],
+            "done_at": [pd.Timestamp(DAY), pd.NaT, pd.NaT],
+        }
+    )
     deals = pd.DataFrame({"deal_id": ["D1", "D2", "D3"], "contact_id": ["C1", "L1", "C3"]})
     acted = acted_members(targets, decisions, deals)
     # the holdout member L2 too; the rejected list's L3 is free; D1's contact C1 is acted,
     # and so is D2, the deal of the followed-up lead L1
     assert acted == {"contact": {"L1", "L2", "K1", "C1"}, "deal": {"D1", "D2"}}
-    leads = pd.DataFrame({
-        "contact_id": ["L1", "L2", "L3", "C1", "L4"], "lead_score": [0.5, 0.4, 0.3, 0.2, 0.1],
-    })  # fmt: skip
-    value = pd.DataFrame({
-        "contact_id": ["K1", "K2"], "predicted_orders_90d": [1.0, 1.0],
-        "predicted_clv_365d": [100.0, 100.0], "p_alive": [0.3, 0.3],
-    })  # fmt: skip
-    orders = pd.DataFrame({"contact_id": ["K1", "K2"], "ordered_at": [pd.Timestamp(DAY)] * 2,
-                           "revenue": [50.0, 50.0]})  # fmt: skip
+    leads = pd.DataFrame(
+        {
+            "contact_id": ["L1", "L2", "L3", "C1", "L4"],
+            "lead_score": [0.5, 0.4, 0.3, 0.2, 0.1],
+        }
+    )
+    value = pd.DataFrame(
+        {
+            "contact_id": ["K1", "K2"],
+            "predicted_orders_90d": [1.0, 1.0],
+            "predicted_clv_365d": [100.0, 100.0],
+            "p_alive": [0.3, 0.3],
+        }
+    )
+    orders = pd.DataFrame(
+        {"contact_id": ["K1", "K2"], "ordered_at": [pd.Timestamp(DAY)] * 2, "revenue": [50.0, 50.0]}
+    )
     built = build_recommendations(
         data_through=DAY, lead_scores=leads, customer_value=value, orders=orders, acted=acted
     )
@@ -132,16 +153,26 @@ def test_members_of_acted_lists_are_not_listed_again():
 
 
 def test_decided_lists_keep_their_members_as_drawn():
-    old = pd.DataFrame({
-        "recommendation_id": ["r1", "r1", "r2"], "target_type": "contact",
-        "target_id": ["A", "B", "C"], "position": [1, 2, 1], "reason": "why",
-        "expected_impact": 1.0, "score": 0.3, "holdout": [True, False, False],
-    })  # fmt: skip
+    old = pd.DataFrame(
+        {
+            "recommendation_id": ["r1", "r1", "r2"],
+            "target_type": "contact",
+            "target_id": ["A", "B", "C"],
+            "position": [1, 2, 1],
+            "reason": "why",
+            "expected_impact": 1.0,
+            "score": 0.3,
+            "holdout": [True, False, False],
+        }
+    )
     fresh = old.iloc[[0, 1]].assign(holdout=[False, True])  # r1 proposed again, drawn anew
     fresh = pd.concat([fresh, old.iloc[[2]].assign(recommendation_id="r3")])
     out = targets_with_decided_history(fresh, old, ["r1"])
     assert out.sort_values(["recommendation_id", "target_id"])["holdout"].tolist() == [
-        True, False, False]  # fmt: skip
+        True,
+        False,
+        False,
+    ]
     assert set(out["recommendation_id"]) == {"r1", "r3"}  # r2 was never decided
 
 
@@ -169,8 +200,9 @@ def _experiments(n: int, effect: float, kind: str, seed: int) -> tuple[float, fl
         held = holdout_mask(f"sim-{seed}-{i}", n, 0.2)
         mean = score * np.where(held, 1.0, 1.0 + effect)
         y = rng.random(n) < mean if kind == "binary" else rng.poisson(mean)
-        est = randomised_lift((y[~held], score[~held]), (y[held], score[held]), seed=i,
-                              n_resamples=1000)  # fmt: skip
+        est = randomised_lift(
+            (y[~held], score[~held]), (y[held], score[held]), seed=i, n_resamples=1000
+        )
         covered += est.ci_low <= effect <= est.ci_high
         significant += est.ci_low > 0 or est.ci_high < 0
     return covered / N_EXPERIMENTS, significant / N_EXPERIMENTS
@@ -214,16 +246,28 @@ def test_a_done_list_is_measured_against_its_holdout_once_its_window_has_ended()
     n = 30
     ids = [f"L{i:02d}" for i in range(n)]
     held = holdout_mask("list", n, 0.2)
-    targets = pd.DataFrame({
-        "recommendation_id": "list", "target_type": "contact", "target_id": ids,
-        "position": range(1, n + 1), "reason": "why", "expected_impact": 1.0,
-        "score": 0.4, "holdout": held,
-    })  # fmt: skip
-    recs = pd.DataFrame({
-        "recommendation_id": ["list"], "type": ["follow_up_lead"],
-        "target_type": ["contact_list"], "target_id": ["follow_up_lead:2026-03-01"],
-        "accepted_at": [done], "done_at": [done + pd.Timedelta(hours=10)],
-    })  # fmt: skip
+    targets = pd.DataFrame(
+        {
+            "recommendation_id": "list",
+            "target_type": "contact",
+            "target_id": ids,
+            "position": range(1, n + 1),
+            "reason": "why",
+            "expected_impact": 1.0,
+            "score": 0.4,
+            "holdout": held,
+        }
+    )
+    recs = pd.DataFrame(
+        {
+            "recommendation_id": ["list"],
+            "type": ["follow_up_lead"],
+            "target_type": ["contact_list"],
+            "target_id": ["follow_up_lead:2026-03-01"],
+            "accepted_at": [done],
+            "done_at": [done + pd.Timedelta(hours=10)],
+        }
+    )
     contacts = pd.DataFrame({"contact_id": ids, "created_at": done - pd.Timedelta(days=10)})
     # every other treated lead converts 20 days on; 1 of the 6 held out; one treated lead
     # bought before the done day (not a conversion in the window)
@@ -234,8 +278,9 @@ def test_a_done_list_is_measured_against_its_holdout_once_its_window_has_ended()
     orders.loc[len(orders)] = [early, done - pd.Timedelta(days=2)]
     window_end = done + pd.Timedelta(days=HORIZON_DAYS - 1)
     last = pd.DataFrame({"contact_id": ["X"], "created_at": [window_end]})
-    out = measure_outcomes(recs, targets=targets, contacts=pd.concat([contacts, last]),
-                           orders=orders, n_resamples=200)  # fmt: skip
+    out = measure_outcomes(
+        recs, targets=targets, contacts=pd.concat([contacts, last]), orders=orders, n_resamples=200
+    )
     assert len(out) == 1
     row = out.iloc[0]
     assert row["metric"] == "conversion_90d" and row["n"] == n
@@ -250,17 +295,21 @@ def test_a_done_list_is_measured_against_its_holdout_once_its_window_has_ended()
 
 
 def test_an_action_taken_on_a_target_is_not_proposed_again(monkeypatch):
-    candidates = pd.DataFrame({
-        "recommendation_id": ["t1", "t2", "c1"],
-        "target_type": ["query", "query", "topic"],
-        "target_id": ["wool beanie", "rain jacket", "7"],
-    })  # fmt: skip
-    decisions = pd.DataFrame({
-        "recommendation_id": ["t1", "t2", "c1"],
-        "status": ["done", "rejected", "accepted"],
-        "accepted_at": [pd.Timestamp(DAY), pd.NaT, pd.Timestamp(DAY)],
-        "done_at": [pd.Timestamp(DAY), pd.NaT, pd.NaT],
-    })  # fmt: skip
+    candidates = pd.DataFrame(
+        {
+            "recommendation_id": ["t1", "t2", "c1"],
+            "target_type": ["query", "query", "topic"],
+            "target_id": ["wool beanie", "rain jacket", "7"],
+        }
+    )
+    decisions = pd.DataFrame(
+        {
+            "recommendation_id": ["t1", "t2", "c1"],
+            "status": ["done", "rejected", "accepted"],
+            "accepted_at": [pd.Timestamp(DAY), pd.NaT, pd.Timestamp(DAY)],
+            "done_at": [pd.Timestamp(DAY), pd.NaT, pd.NaT],
+        }
+    )
     acted = acted_members(None, decisions, candidates=candidates)
     assert acted["query"] == {"wool beanie"} and acted["topic"] == {"7"}
 

@@ -54,8 +54,9 @@ def _search(ctr: dict[str, tuple[float, float]], *, days: int = WINDOW_DAYS) -> 
             rate = after if day >= DONE else before
             # two rows a day (devices): the CTR is measured on date × query
             for share in (0.4, 0.6):
-                rows.append((day.date(), query, rate * impressions * share,
-                             impressions * share, 5.0))  # fmt: skip
+                rows.append(
+                    (day.date(), query, rate * impressions * share, impressions * share, 5.0)
+                )
     return pd.DataFrame(
         rows, columns=["report_date", "search_query", "clicks", "impressions", "avg_position"]
     )
@@ -131,8 +132,9 @@ def _conversations(spec: dict[int, tuple[int, int, int, int]]) -> tuple[pd.DataF
         for topic, (n_before, ok_before, n_after, ok_after) in spec.items():
             n, ok = (n_after, ok_after) if day >= DONE else (n_before, ok_before)
             for i in range(n):
-                rows.append((f"c{day:%Y%m%d}-{topic}-{i}", day + pd.Timedelta(hours=9 + i),
-                             i < ok, topic))  # fmt: skip
+                rows.append(
+                    (f"c{day:%Y%m%d}-{topic}-{i}", day + pd.Timedelta(hours=9 + i), i < ok, topic)
+                )
     frame = pd.DataFrame(rows, columns=["conversation_id", "started_at", "resolved", "topic_id"])
     return frame.drop(columns="topic_id"), frame[["conversation_id", "topic_id"]]
 
@@ -183,17 +185,24 @@ def test_asset_writes_the_outcomes_of_done_recommendations(tmp_path: Path):
     assert dg.materialize([recommendation_outcomes], resources=resources).success
     with connect(path) as conn:
         assert conn.execute("select count(*) from ml.recommendation_outcomes").fetchone()[0] == 0
-        candidates = pd.DataFrame({
-            "recommendation_id": ["r1", "r2"], "type": "rewrite_title", "target_type": "query",
-            "target_id": ["blue shirt", "control 0"],
-        })  # fmt: skip
+        candidates = pd.DataFrame(
+            {
+                "recommendation_id": ["r1", "r2"],
+                "type": "rewrite_title",
+                "target_type": "query",
+                "target_id": ["blue shirt", "control 0"],
+            }
+        )
         replace_table(conn, "ml.recommendation_candidates", candidates)
         # as intermediate.int_recommendations__decisions folds the decision rows
-        decisions = pd.DataFrame({
-            "recommendation_id": ["r1", "r2"], "status": ["done", "rejected"],
-            "accepted_at": [DONE - pd.Timedelta(days=1), pd.NaT],
-            "done_at": [DONE + pd.Timedelta(hours=9), pd.NaT],
-        })  # fmt: skip
+        decisions = pd.DataFrame(
+            {
+                "recommendation_id": ["r1", "r2"],
+                "status": ["done", "rejected"],
+                "accepted_at": [DONE - pd.Timedelta(days=1), pd.NaT],
+                "done_at": [DONE + pd.Timedelta(hours=9), pd.NaT],
+            }
+        )
         replace_table(conn, "intermediate.int_recommendations__decisions", decisions)
         search = _search({"blue shirt": (0.02, 0.03), **CONTROLS})
         replace_table(conn, "intermediate.int_search__query_pages_daily", search)
@@ -216,13 +225,16 @@ TOPIC = "product_care"  # a content gap, as create_content targets
 
 def _staged(business) -> dict[str, pd.DataFrame]:
     """The simulator's output in the shape of the staging tables the asset reads."""
-    conversations = pd.DataFrame({
-        "conversation_id": [c["conversation_id"] for c in business.conversations],
-        "started_at": pd.to_datetime([c["started_at"] for c in business.conversations],
-                                     utc=True, format="ISO8601"),
-        "resolved": [c.get("resolved") for c in business.conversations],
-        "contact_id": [c["contact"].get("contact_id") for c in business.conversations],
-    })  # fmt: skip
+    conversations = pd.DataFrame(
+        {
+            "conversation_id": [c["conversation_id"] for c in business.conversations],
+            "started_at": pd.to_datetime(
+                [c["started_at"] for c in business.conversations], utc=True, format="ISO8601"
+            ),
+            "resolved": [c.get("resolved") for c in business.conversations],
+            "contact_id": [c["contact"].get("contact_id") for c in business.conversations],
+        }
+    )
     # The planted topics stand in for the topic model's: its accuracy is tested elsewhere,
     # here the measurement is.
     topics = business.truth["conversation_topics"]
@@ -243,8 +255,11 @@ def _targets(staged: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
     """What the recommendations would pick on DAY, from the data before it: busy queries,
     the top-scored open leads, the most valuable open deals of other contacts."""
     search = staged["search"]
-    recent = search[pd.to_datetime(search["report_date"]).dt.date.between(
-        DAY - dt.timedelta(days=WINDOW_DAYS), DAY - dt.timedelta(days=1))]  # fmt: skip
+    recent = search[
+        pd.to_datetime(search["report_date"]).dt.date.between(
+            DAY - dt.timedelta(days=WINDOW_DAYS), DAY - dt.timedelta(days=1)
+        )
+    ]
     busy = recent.groupby("search_query")["impressions"].sum().sort_values(ascending=False)
     titles = [q for q in busy.index if q != "shop example"][:N_TITLES]  # the brand query
     before = DAY - dt.timedelta(days=1)
@@ -266,8 +281,12 @@ def _targets(staged: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
     }
 
 
-TARGET_TYPES = {"rewrite_title": "query", "create_content": "topic", "follow_up_lead": "contact",
-                "attend_deal": "deal"}  # fmt: skip
+TARGET_TYPES = {
+    "rewrite_title": "query",
+    "create_content": "topic",
+    "follow_up_lead": "contact",
+    "attend_deal": "deal",
+}
 
 
 LISTS = ("follow_up_lead", "attend_deal")
@@ -277,11 +296,18 @@ def _list_members(kind: str, ids: list[str]) -> pd.DataFrame:
     """The members of ``kind``'s list as ml.recommendation_targets records them: the score
     is unknown here (plain means), the holdout drawn as the lists draw it."""
     held = holdout_mask(kind, len(ids), 0.2)
-    return pd.DataFrame({
-        "recommendation_id": kind, "target_type": LIST_TYPES[kind][1], "target_id": ids,
-        "position": range(1, len(ids) + 1), "reason": "planted", "expected_impact": 1.0,
-        "score": np.nan, "holdout": held,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "recommendation_id": kind,
+            "target_type": LIST_TYPES[kind][1],
+            "target_id": ids,
+            "position": range(1, len(ids) + 1),
+            "reason": "planted",
+            "expected_impact": 1.0,
+            "score": np.nan,
+            "holdout": held,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -293,12 +319,17 @@ def demo_outcomes() -> dict:
     treated_members = set(members.loc[~members["holdout"], "target_id"])
     # one recommendation per title and topic; one list per lead and deal type, whose
     # holdout is left alone
-    actions = [(kind, t, DAY) for kind, ids in targets.items() for t in ids
-               if kind not in LISTS or t in treated_members]  # fmt: skip
+    actions = [
+        (kind, t, DAY)
+        for kind, ids in targets.items()
+        for t in ids
+        if kind not in LISTS or t in treated_members
+    ]
     treated = simulate(DEMO.with_actions(*actions))
     done = pd.Timestamp(DAY)
-    singles = [(f"{kind}:{t}", kind, TARGET_TYPES[kind], t) for kind, t, _ in actions
-               if kind not in LISTS]  # fmt: skip
+    singles = [
+        (f"{kind}:{t}", kind, TARGET_TYPES[kind], t) for kind, t, _ in actions if kind not in LISTS
+    ]
     lists = [(kind, kind, LIST_TYPES[kind][0], f"{kind}:{DAY}") for kind in LISTS]
     recs = _recs(*singles, *lists, done=done)
     measured = {
@@ -307,8 +338,12 @@ def demo_outcomes() -> dict:
         )
         for name, staged in (("treated", _staged(treated)), ("control", staged_control))
     }
-    return {"business": {"treated": treated, "control": control}, "targets": targets,
-            "members": members, **measured}  # fmt: skip
+    return {
+        "business": {"treated": treated, "control": control},
+        "targets": targets,
+        "members": members,
+        **measured,
+    }
 
 
 def _planted(business, action_type: str, metric: str) -> float:
@@ -345,8 +380,9 @@ def test_demo_create_content_measures_the_planted_drop_in_conversations(demo_out
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "metric"), [("follow_up_lead", "p_convert_90d"),
-                                              ("attend_deal", "p_win")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "metric"), [("follow_up_lead", "p_convert_90d"), ("attend_deal", "p_win")]
+)
 def test_demo_lists_cover_the_planted_effect_and_zero_without_actions(demo_outcomes, kind, metric):
     planted = _planted(demo_outcomes["business"]["treated"], kind, metric)
     treated = demo_outcomes["treated"].query("type == @kind")

@@ -49,13 +49,15 @@ from flywheel_pipeline.warehouse import WarehouseResource, connect, replace_tabl
 DAY = dt.date(2026, 6, 30)
 END = pd.Timestamp("2026-06-30 23:00")
 ASSUME = ImpactAssumptions()
-RUNS = pd.DataFrame({
-    "model": ["deal_scoring"] * 2 + ["customer_value"] * 2,
-    "metric": ["cold_start", "auc"] * 2,
-    "value": [0.0, 0.70, 0.0, 0.65],
-    "baseline_value": [np.nan, 0.62, np.nan, 0.60],
-    "data_through": DAY,
-})  # fmt: skip
+RUNS = pd.DataFrame(
+    {
+        "model": ["deal_scoring"] * 2 + ["customer_value"] * 2,
+        "metric": ["cold_start", "auc"] * 2,
+        "value": [0.0, 0.70, 0.0, 0.65],
+        "baseline_value": [np.nan, 0.62, np.nan, 0.60],
+        "data_through": DAY,
+    }
+)
 
 
 def _impact(rows: list[dict]) -> dict[str, float]:
@@ -67,20 +69,24 @@ def _impact(rows: list[dict]) -> dict[str, float]:
 
 
 def make_deals():
-    deal_scores = pd.DataFrame({
-        "deal_id": ["D1", "D2", "D3", "D4", "D5"],
-        "win_probability": [0.5, 0.97, 0.5, 0.3, 0.6],
-        "data_through": DAY,
-    })  # fmt: skip
-    deals = pd.DataFrame({
-        "deal_id": ["D1", "D2", "D3", "D4", "D5", "D9"],
-        "contact_id": ["C1", "C2", "C3", "C4", "C5", "C9"],
-        "created_at": [END - pd.Timedelta(days=d) for d in (10, 20, 30, 40, 50, 100)],
-        "stage": ["proposal", "negotiation", "qualified", "proposal", "proposal", "closed_won"],
-        "amount": [10_000.0, 10_000.0, 1_000.0, 20_000.0, np.nan, 5_000.0],
-        "closed_at": [pd.NaT] * 5 + [END - pd.Timedelta(days=60)],
-        "is_won": [False] * 5 + [True],
-    })  # fmt: skip
+    deal_scores = pd.DataFrame(
+        {
+            "deal_id": ["D1", "D2", "D3", "D4", "D5"],
+            "win_probability": [0.5, 0.97, 0.5, 0.3, 0.6],
+            "data_through": DAY,
+        }
+    )
+    deals = pd.DataFrame(
+        {
+            "deal_id": ["D1", "D2", "D3", "D4", "D5", "D9"],
+            "contact_id": ["C1", "C2", "C3", "C4", "C5", "C9"],
+            "created_at": [END - pd.Timedelta(days=d) for d in (10, 20, 30, 40, 50, 100)],
+            "stage": ["proposal", "negotiation", "qualified", "proposal", "proposal", "closed_won"],
+            "amount": [10_000.0, 10_000.0, 1_000.0, 20_000.0, np.nan, 5_000.0],
+            "closed_at": [pd.NaT] * 5 + [END - pd.Timedelta(days=60)],
+            "is_won": [False] * 5 + [True],
+        }
+    )
     return deal_scores, deals
 
 
@@ -94,8 +100,9 @@ def test_attention_moves_the_odds_so_undecided_deals_gain_most():
 
 def test_attend_deal_impact_is_amount_times_the_rise_in_p_win():
     deal_scores, deals = make_deals()
-    rows = attend_deal_candidates(deal_scores, deals, data_through=DAY, assumptions=ASSUME,
-                                  model_runs=RUNS)  # fmt: skip
+    rows = attend_deal_candidates(
+        deal_scores, deals, data_through=DAY, assumptions=ASSUME, model_runs=RUNS
+    )
     impact = _impact(rows)
     assert set(impact) == {"D1", "D2", "D3", "D4"}  # D5 has no amount: nothing at stake
     assert impact["D1"] == pytest.approx(10_000 * 0.1, abs=0.01)
@@ -107,8 +114,9 @@ def test_attend_deal_impact_is_amount_times_the_rise_in_p_win():
     assert "50% → 60%" in d1["rationale"] and "10,000" in d1["rationale"]
     assert "AUC 0.70 vs 0.62" in d1["rationale"] and "median 40 days" in d1["rationale"]
     assert d1["confidence"] == pytest.approx(0.4)  # 2·(0.70 − 0.5)
-    capped = attend_deal_candidates(deal_scores, deals, data_through=DAY, assumptions=ASSUME,
-                                    max_deals=2)  # fmt: skip
+    capped = attend_deal_candidates(
+        deal_scores, deals, data_through=DAY, assumptions=ASSUME, max_deals=2
+    )
     assert [r["target_id"] for r in capped] == ["D4", "D1"]
 
 
@@ -117,19 +125,23 @@ def test_attend_deal_impact_is_amount_times_the_rise_in_p_win():
 
 
 def make_customers():
-    value = pd.DataFrame({
-        "contact_id": ["K1", "K2", "K3", "K4", "K5"],
-        "predicted_orders_90d": [0.8, 0.4, 2.0, 0.05, 0.6],
-        "predicted_clv_365d": [900.0, 300.0, 3000.0, 20.0, 500.0],
-        "p_alive": [0.4, 0.3, 0.9, 0.05, 0.45],
-        "data_through": DAY,
-    })  # fmt: skip
+    value = pd.DataFrame(
+        {
+            "contact_id": ["K1", "K2", "K3", "K4", "K5"],
+            "predicted_orders_90d": [0.8, 0.4, 2.0, 0.05, 0.6],
+            "predicted_clv_365d": [900.0, 300.0, 3000.0, 20.0, 500.0],
+            "p_alive": [0.4, 0.3, 0.9, 0.05, 0.45],
+            "data_through": DAY,
+        }
+    )
     # K1: first order 300, then two repeat days of 100 and 140; K2: one order; K5: none here
-    orders = pd.DataFrame({
-        "contact_id": ["K1", "K1", "K1", "K1", "K2", "K3", "K3"],
-        "ordered_at": [END - pd.Timedelta(days=d) for d in (200, 150, 150, 100, 120, 30, 10)],
-        "revenue": [300.0, 60.0, 40.0, 140.0, 80.0, 50.0, 70.0],
-    })  # fmt: skip
+    orders = pd.DataFrame(
+        {
+            "contact_id": ["K1", "K1", "K1", "K1", "K2", "K3", "K3"],
+            "ordered_at": [END - pd.Timedelta(days=d) for d in (200, 150, 150, 100, 120, 30, 10)],
+            "revenue": [300.0, 60.0, 40.0, 140.0, 80.0, 50.0, 70.0],
+        }
+    )
     return value, orders
 
 
@@ -139,8 +151,9 @@ def test_reengage_only_at_risk_customers_with_a_shrunk_spend_per_purchase():
     assert history.loc["K1", "purchases"] == 3 and history.loc["K1", "repeats"] == 2
     assert history.loc["K1", "repeat_spend"] == pytest.approx(120.0)  # one purchase per day
     econ = shop_economics(orders, DAY)
-    rows = reengage_candidates(value, econ, data_through=DAY, assumptions=ASSUME,
-                               orders=orders, model_runs=RUNS)  # fmt: skip
+    rows = reengage_candidates(
+        value, econ, data_through=DAY, assumptions=ASSUME, orders=orders, model_runs=RUNS
+    )
     impact = _impact(rows)
     assert set(impact) == {"K1", "K2", "K5"}  # K3 is healthy, K4 most likely gone
     prior = (100 + 140 + 70) / 3  # the shop's mean repeat purchase (K1's two, K3's one)
@@ -152,8 +165,9 @@ def test_reengage_only_at_risk_customers_with_a_shrunk_spend_per_purchase():
     assert k1["type"] == "reengage_customer" and k1["target_type"] == "contact"
     assert "P(alive) 40%" in k1["rationale"] and "the last 100 days ago" in k1["rationale"]
     assert "AUC 0.65 vs 0.60" in k1["rationale"] and "25%" in k1["rationale"]
-    capped = reengage_candidates(value, econ, data_through=DAY, assumptions=ASSUME,
-                                 orders=orders, max_customers=1)  # fmt: skip
+    capped = reengage_candidates(
+        value, econ, data_through=DAY, assumptions=ASSUME, orders=orders, max_customers=1
+    )
     assert [r["target_id"] for r in capped] == ["K1"]
 
 
@@ -166,8 +180,10 @@ def test_the_action_types_are_the_simulators():
     single = recs[~recs["target_type"].isin(LIST_TARGET_TYPES)]
     # a list acts on its members: the simulator plants the effect on each of them
     members = built.targets.merge(recs[["recommendation_id", "type"]])
-    proposed = {*map(tuple, single[["type", "target_type"]].to_numpy()),
-                *map(tuple, members[["type", "target_type"]].to_numpy())}  # fmt: skip
+    proposed = {
+        *map(tuple, single[["type", "target_type"]].to_numpy()),
+        *map(tuple, members[["type", "target_type"]].to_numpy()),
+    }
     assert len(proposed) > 3 and proposed <= planted
 
 
@@ -191,11 +207,16 @@ def search_rows(poor=frozenset({3, 5})) -> pd.DataFrame:
             position = 1 + (query % 20)
             factor = 0.4 if (query in poor) else 1.0
             ctr = float(prior_ctr(position)) * factor * (0.5 if i == 60 else 1.0)
-            records.append({
-                "report_date": date, "search_query": f"query {query}", "page_url": page,
-                "impressions": 60, "clicks": int(rng.binomial(60, ctr)),
-                "avg_position": float(position),
-            })  # fmt: skip
+            records.append(
+                {
+                    "report_date": date,
+                    "search_query": f"query {query}",
+                    "page_url": page,
+                    "impressions": 60,
+                    "clicks": int(rng.binomial(60, ctr)),
+                    "avg_position": float(position),
+                }
+            )
     return pd.DataFrame(records)
 
 
@@ -207,15 +228,20 @@ def make_site():
         columns=["report_date", "landing_page", "sessions"],
     )
     created = END - pd.Timedelta(days=150)
-    contacts = pd.DataFrame({
-        "contact_id": ["A", "B", "C"], "created_at": [created] * 3,
-        "first_landing_page": ["/p/3", "/p/3", "/p/4"],
-    })  # fmt: skip
-    orders = pd.DataFrame({
-        "contact_id": ["A", "B", "C", "A"],
-        "ordered_at": [created + pd.Timedelta(days=d) for d in (5, 30, 10, 120)],
-        "revenue": [500.0, 300.0, 200.0, 999.0],  # A's last order is after its 90 days
-    })  # fmt: skip
+    contacts = pd.DataFrame(
+        {
+            "contact_id": ["A", "B", "C"],
+            "created_at": [created] * 3,
+            "first_landing_page": ["/p/3", "/p/3", "/p/4"],
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "contact_id": ["A", "B", "C", "A"],
+            "ordered_at": [created + pd.Timedelta(days=d) for d in (5, 30, 10, 120)],
+            "revenue": [500.0, 300.0, 200.0, 999.0],  # A's last order is after its 90 days
+        }
+    )
     return traffic, contacts, orders
 
 
@@ -260,8 +286,9 @@ def test_rewrite_title_for_ctr_underperformers_one_per_query():
     assert not set(striking["query"]) - set(under["query"]) & set(ids)
     # no traffic, no value of a visit: nothing proposed
     assert rewrite_title_candidates(found, None, data_through=DAY, assumptions=ASSUME) == []
-    capped = rewrite_title_candidates(found, values, data_through=DAY, assumptions=ASSUME,
-                                      max_titles=1)  # fmt: skip
+    capped = rewrite_title_candidates(
+        found, values, data_through=DAY, assumptions=ASSUME, max_titles=1
+    )
     assert [r["target_id"] for r in capped] == [rows[0]["target_id"]]
 
 
@@ -282,34 +309,43 @@ def test_young_site_values_are_a_stated_lower_bound():
 
 
 def make_referrals():
-    nps = pd.DataFrame({
-        "contact_id": ["P1", "P2", "P3", "P3", "P4", "P5"],
-        "responded_at": [END - pd.Timedelta(days=d) for d in (100, 50, 300, 20, 250, 60)],
-        "score": [10, 9, 10, 4, 9, 7],
-    })  # fmt: skip
-    referrals = pd.DataFrame({
-        "referrer_contact_id": ["P1", "P1", "P4", "P5"],
-        "referred_contact_id": ["R1", "R2", "R3", "R4"],
-        "referred_at": [END - pd.Timedelta(days=d) for d in (95, 10, 200, 40)],
-    })  # fmt: skip
-    orders = pd.DataFrame({
-        "contact_id": ["R1", "R3", "R3", "R2"],
-        "ordered_at": [END - pd.Timedelta(days=d) for d in (90, 190, 50, 5)],
-        "revenue": [120.0, 80.0, 500.0, 60.0],  # R3's 500 is after its 90 days
-    })  # fmt: skip
+    nps = pd.DataFrame(
+        {
+            "contact_id": ["P1", "P2", "P3", "P3", "P4", "P5"],
+            "responded_at": [END - pd.Timedelta(days=d) for d in (100, 50, 300, 20, 250, 60)],
+            "score": [10, 9, 10, 4, 9, 7],
+        }
+    )
+    referrals = pd.DataFrame(
+        {
+            "referrer_contact_id": ["P1", "P1", "P4", "P5"],
+            "referred_contact_id": ["R1", "R2", "R3", "R4"],
+            "referred_at": [END - pd.Timedelta(days=d) for d in (95, 10, 200, 40)],
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "contact_id": ["R1", "R3", "R3", "R2"],
+            "ordered_at": [END - pd.Timedelta(days=d) for d in (90, 190, 50, 5)],
+            "revenue": [120.0, 80.0, 500.0, 60.0],  # R3's 500 is after its 90 days
+        }
+    )
     return nps, referrals, orders
 
 
 def test_ask_referral_rate_and_value_from_the_data():
     nps, referrals, orders = make_referrals()
-    rows = ask_referral_candidates(nps, referrals, data_through=DAY, assumptions=ASSUME,
-                                   orders=orders)  # fmt: skip
+    rows = ask_referral_candidates(
+        nps, referrals, data_through=DAY, assumptions=ASSUME, orders=orders
+    )
     impact = _impact(rows)
     # P3's latest answer is a detractor's, P5 is passive, P4 answered too long ago
     assert set(impact) == {"P1", "P2"}
     stop = pd.Timestamp(DAY) + pd.Timedelta(days=1)
-    days = {c: (stop - (END - pd.Timedelta(days=d))) / pd.Timedelta(days=1)
-            for c, d in (("P1", 100), ("P2", 50), ("P4", 250))}  # fmt: skip
+    days = {
+        c: (stop - (END - pd.Timedelta(days=d))) / pd.Timedelta(days=1)
+        for c, d in (("P1", 100), ("P2", 50), ("P4", 250))
+    }
     rate = 3 / sum(days.values())  # P1's two and P4's one, over all promoters' days
     value = (120 + 80) / 2  # mature referrals R1 and R3, within 90 days of each
     p1_rate = (2 + rate * 90) / (days["P1"] + 90)
@@ -319,10 +355,15 @@ def test_ask_referral_rate_and_value_from_the_data():
     p1 = next(r for r in rows if r["target_id"] == "P1")
     assert p1["type"] == "ask_referral" and "NPS 10" in p1["rationale"]
     assert "2 referral(s)" in p1["rationale"] and "a referral brought 100 in" in p1["rationale"]
-    assert ask_referral_candidates(nps, referrals.iloc[0:0], data_through=DAY,
-                                   assumptions=ASSUME, orders=orders) == []  # fmt: skip
-    capped = ask_referral_candidates(nps, referrals, data_through=DAY, assumptions=ASSUME,
-                                     orders=orders, max_promoters=1)  # fmt: skip
+    assert (
+        ask_referral_candidates(
+            nps, referrals.iloc[0:0], data_through=DAY, assumptions=ASSUME, orders=orders
+        )
+        == []
+    )
+    capped = ask_referral_candidates(
+        nps, referrals, data_through=DAY, assumptions=ASSUME, orders=orders, max_promoters=1
+    )
     assert [r["target_id"] for r in capped] == ["P1"]
 
 
@@ -336,24 +377,40 @@ def full_inputs() -> dict:
     traffic, contacts, site_orders = make_site()
     nps, referrals, referral_orders = make_referrals()
     return dict(
-        deal_scores=deal_scores, deals=deals, customer_value=value,
+        deal_scores=deal_scores,
+        deals=deals,
+        customer_value=value,
         search_opportunities=find_search_opportunities(search_rows()).opportunities,
-        traffic=traffic, contacts=contacts, nps=nps, referrals=referrals, model_runs=RUNS,
+        traffic=traffic,
+        contacts=contacts,
+        nps=nps,
+        referrals=referrals,
+        model_runs=RUNS,
         orders=pd.concat([customer_orders, site_orders, referral_orders], ignore_index=True),
-    )  # fmt: skip
+    )
 
 
 def test_all_types_ranked_together_in_one_unit_and_capped():
     recs = build_candidates(data_through=DAY, cycle=2, **full_inputs())
     assert list(recs.columns) == CANDIDATE_COLUMNS
-    assert set(recs["type"]) == {"attend_deal", "reengage_customer", "rewrite_title",
-                                 "ask_referral"}  # fmt: skip
+    assert set(recs["type"]) == {
+        "attend_deal",
+        "reengage_customer",
+        "rewrite_title",
+        "ask_referral",
+    }
     assert (recs["impact_unit"] == IMPACT_UNIT).all()
     assert recs["expected_impact"].is_monotonic_decreasing
     assert recs["priority"].tolist() == list(range(1, len(recs) + 1))
     assert recs["recommendation_id"].is_unique and recs["confidence"].between(0, 1).all()
-    capped = build_candidates(data_through=DAY, max_deals=1, max_customers=1, max_titles=1,
-                              max_promoters=1, **full_inputs())  # fmt: skip
+    capped = build_candidates(
+        data_through=DAY,
+        max_deals=1,
+        max_customers=1,
+        max_titles=1,
+        max_promoters=1,
+        **full_inputs(),
+    )
     assert capped["type"].value_counts().to_dict() == dict.fromkeys(
         ["attend_deal", "reengage_customer", "rewrite_title", "ask_referral"], 1
     )
@@ -454,9 +511,15 @@ def test_a_decided_recommendation_outlives_the_run_that_proposed_it(tmp_path: Pa
         replace_table(
             conn,
             "intermediate.int_recommendations__decisions",
-            pd.DataFrame({"recommendation_id": [chosen], "status": ["accepted"],
-                          "accepted_at": [END], "done_at": [pd.NaT]}),
-        )  # fmt: skip
+            pd.DataFrame(
+                {
+                    "recommendation_id": [chosen],
+                    "status": ["accepted"],
+                    "accepted_at": [END],
+                    "done_at": [pd.NaT],
+                }
+            ),
+        )
         later = deal_scores.assign(data_through=deal_scores["data_through"] + pd.Timedelta(days=7))
         new_deal = {"deal_id": "D7", "win_probability": 0.5, "data_through": DAY}
         replace_table(conn, "ml.deal_scores", pd.concat([later, pd.DataFrame([new_deal])]))

@@ -44,28 +44,37 @@ def synthetic_campaigns(
     dates = pd.date_range(START, periods=days, freq="D")
     week = ((dates - START).days // 7).to_numpy()
     spend = {
-        c: b * np.exp(rng.normal(0, 0.28, week.max() + 1))[week]
+        c: b
+        * np.exp(rng.normal(0, 0.28, week.max() + 1))[week]
         * np.exp(0.08 * rng.normal(size=days))
         for c, b in budgets.items()
-    }  # fmt: skip
+    }
     if "recv" in spend and "give" in spend:
         moved = np.where(dates >= done, share * spend["recv"], 0.0)
         spend["recv"], spend["give"] = spend["recv"] + moved, spend["give"] - moved
     frames = [
-        pd.DataFrame({
-            "date": dates, "campaign": c, "spend": np.round(s, 2),
-            "sessions": rng.poisson(2.0 * s**ELASTICITY * np.exp(0.06 * rng.normal(size=days))),
-        })
+        pd.DataFrame(
+            {
+                "date": dates,
+                "campaign": c,
+                "spend": np.round(s, 2),
+                "sessions": rng.poisson(2.0 * s**ELASTICITY * np.exp(0.06 * rng.normal(size=days))),
+            }
+        )
         for c, s in spend.items()
-    ]  # fmt: skip
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
 def _done(target: str = "give -> recv", day: pd.Timestamp = DONE) -> pd.DataFrame:
     return pd.DataFrame(
-        {"recommendation_id": ["r1"], "type": ["shift_budget"], "target_id": [target],
-         "done_day": [day]}
-    )  # fmt: skip
+        {
+            "recommendation_id": ["r1"],
+            "type": ["shift_budget"],
+            "target_id": [target],
+            "done_day": [day],
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,8 +161,10 @@ def test_no_shift_without_a_large_enough_gap_or_enough_data():
     through = dt.date(2026, 8, 28)
     flat, orders_flat = _customers(days, dict.fromkeys(BUDGETS, 1.0))
     # equal values a session: the sessions-per-spend gap alone is below MIN_RETURN_RATIO
-    assert shift_budget_candidates(days, flat, orders_flat, data_through=through,
-                                   assumptions=ASSUME) == []  # fmt: skip
+    assert (
+        shift_budget_candidates(days, flat, orders_flat, data_through=through, assumptions=ASSUME)
+        == []
+    )
     contacts, orders = _customers(days, VALUES)
     # the best campaign stopped a week ago: it is not running, so it receives nothing
     stopped = days[
@@ -166,10 +177,20 @@ def test_no_shift_without_a_large_enough_gap_or_enough_data():
         stopped, contacts, orders, data_through=through, assumptions=ASSUME
     )
     assert all("recv" not in r["target_id"] for r in rows)
-    assert shift_budget_candidates(days[days["campaign"] == "recv"], contacts, orders,
-                                   data_through=through, assumptions=ASSUME) == []  # fmt: skip
-    assert shift_budget_candidates(None, contacts, orders, data_through=through,
-                                   assumptions=ASSUME) == []  # fmt: skip
+    assert (
+        shift_budget_candidates(
+            days[days["campaign"] == "recv"],
+            contacts,
+            orders,
+            data_through=through,
+            assumptions=ASSUME,
+        )
+        == []
+    )
+    assert (
+        shift_budget_candidates(None, contacts, orders, data_through=through, assumptions=ASSUME)
+        == []
+    )
     # without orders every session is worth the same (nothing): nothing to gain
     assert shift_budget_candidates(days, None, None, data_through=through, assumptions=ASSUME) == []
 
@@ -225,10 +246,14 @@ def test_a_stopped_campaign_is_no_control():
 
 @pytest.mark.parametrize(
     ("budgets", "share"),
-    [(BUDGETS, 0.25), (BUDGETS, 0.0), ({k: BUDGETS[k] for k in ("recv", "give", "c1", "c2")}, 0.25),
-     ({k: BUDGETS[k] for k in ("recv", "give", "c1", "c2")}, 0.0)],
+    [
+        (BUDGETS, 0.25),
+        (BUDGETS, 0.0),
+        ({k: BUDGETS[k] for k in ("recv", "give", "c1", "c2")}, 0.25),
+        ({k: BUDGETS[k] for k in ("recv", "give", "c1", "c2")}, 0.0),
+    ],
     ids=["3 controls, effect", "3 controls, none", "2 controls, effect", "2 controls, none"],
-)  # fmt: skip
+)
 def test_intervals_cover_the_true_lift_across_seeds(budgets, share):
     """Weekly budget steps make paid traffic drift: 60 seeds, the 95 % interval must cover the
     true lift ≥ 88 % of the time, and a null effect be called significant ≤ 10 %."""
@@ -277,9 +302,11 @@ def test_the_demo_loop_recommends_a_pair_the_simulator_applies_and_measures_its_
     config = DemoConfig(seed=11, scale=0.5, days=150, end_date=dt.date(2026, 7, 20))
     control = simulate(config)
     rows = shift_budget_candidates(
-        _campaign_days(control), *_contacts_orders(control), data_through=config.end_date,
+        _campaign_days(control),
+        *_contacts_orders(control),
+        data_through=config.end_date,
         assumptions=ASSUME,
-    )  # fmt: skip
+    )
     assert len(rows) == 1
     target = rows[0]["target_id"]
     giver, receiver = parse_pair(target)

@@ -255,8 +255,11 @@ def test_content_brief_lists_questions_with_counts_searches_and_the_closest_page
     # largest first; a query shares two words of the topic's terms and question (or is one of
     # them); a gap's closest page does not answer it, so landing there is no reason to list one
     assert [line.split('"')[1] for line in lines] == [
-        "merino sweater", "how to wash merino wool", "merino sweater shrink", "wash"
-    ]  # fmt: skip
+        "merino sweater",
+        "how to wash merino wool",
+        "merino sweater shrink",
+        "wash",
+    ]
     assert lines[1] == (
         '- "how to wash merino wool" → /blog/care: 900 impressions, 30 clicks, position 6.2'
     )

@@ -166,22 +166,60 @@ def _outcome(rec_id: str, metric: str, lift: float, low: float, high: float, **e
 
 def _planted_outcomes() -> dict[str, pd.DataFrame]:
     """The mart as dbt builds it: the outcomes with their recommendation's type and target."""
-    cohort = {"n": 40, "method": "matched cohort: leads followed up that day", "baseline_value":
-              0.2, "observed_value": 0.22, "measured_at": dt.datetime(2026, 9, 20)}  # fmt: skip
+    cohort = {
+        "n": 40,
+        "method": "matched cohort: leads followed up that day",
+        "baseline_value": 0.2,
+        "observed_value": 0.22,
+        "measured_at": dt.datetime(2026, 9, 20),
+    }
     rows = [
-        ("r_title", "rewrite_title", "query", "wool <beanie>",
-         _outcome("r_title", "query_ctr", 0.2, 0.05, 0.35)),
-        ("r_create", "create_content", "topic", "3",
-         _outcome("r_create", "topic_conversations", -0.3, -0.5, -0.1, baseline_value=3.0,
-                  observed_value=2.1, higher_is_better=False)),
+        (
+            "r_title",
+            "rewrite_title",
+            "query",
+            "wool <beanie>",
+            _outcome("r_title", "query_ctr", 0.2, 0.05, 0.35),
+        ),
+        (
+            "r_create",
+            "create_content",
+            "topic",
+            "3",
+            _outcome(
+                "r_create",
+                "topic_conversations",
+                -0.3,
+                -0.5,
+                -0.1,
+                baseline_value=3.0,
+                observed_value=2.1,
+                higher_is_better=False,
+            ),
+        ),
         # written before higher_is_better existed: read as higher is better
-        ("r_fix", "fix_content", "topic", "5",
-         _outcome("r_fix", "topic_resolution_rate", -0.2, -0.35, -0.05, higher_is_better=None)),
-        ("r_lead1", "follow_up_lead", "contact", "c1",
-         _outcome("r_lead1", "conversion_90d", 0.1, -0.2, 0.4, **cohort)),
-        ("r_lead2", "follow_up_lead", "contact", "c2",
-         _outcome("r_lead2", "conversion_90d", 0.1, -0.2, 0.4, **cohort)),
-    ]  # fmt: skip
+        (
+            "r_fix",
+            "fix_content",
+            "topic",
+            "5",
+            _outcome("r_fix", "topic_resolution_rate", -0.2, -0.35, -0.05, higher_is_better=None),
+        ),
+        (
+            "r_lead1",
+            "follow_up_lead",
+            "contact",
+            "c1",
+            _outcome("r_lead1", "conversion_90d", 0.1, -0.2, 0.4, **cohort),
+        ),
+        (
+            "r_lead2",
+            "follow_up_lead",
+            "contact",
+            "c2",
+            _outcome("r_lead2", "conversion_90d", 0.1, -0.2, 0.4, **cohort),
+        ),
+    ]
     frame = pd.DataFrame(
         [
             {**outcome, "type": kind, "target_type": target_type, "target_id": target_id}

@@ -38,8 +38,13 @@ COLUMNS = [
     "position",
     *(c for c in CANDIDATE_COLUMNS if c not in {"recommendation_id", "priority", "cycle"}),
 ]
-_MEMBER = {"target_type": "target_type", "target_id": "target_id", "reason": "rationale",
-           "expected_impact": "expected_impact", "position": "position"}  # fmt: skip
+_MEMBER = {
+    "target_type": "target_type",
+    "target_id": "target_id",
+    "reason": "rationale",
+    "expected_impact": "expected_impact",
+    "position": "position",
+}
 
 
 def _treated_members(lists: pd.DataFrame, targets: pd.DataFrame | None) -> pd.DataFrame:

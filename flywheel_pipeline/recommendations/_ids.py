@@ -76,8 +76,9 @@ def rank(rows: list[dict], *, data_through: object | None, cycle: int) -> pd.Dat
     only without rows (nothing in the warehouse to date them by)."""
     if data_through is None and rows:
         raise ValueError("candidates need a data_through")
-    frame = pd.DataFrame(rows, columns=[c for c in CANDIDATE_COLUMNS if c not in
-                                        ("created_at", "cycle", "priority")])  # fmt: skip
+    frame = pd.DataFrame(
+        rows, columns=[c for c in CANDIDATE_COLUMNS if c not in ("created_at", "cycle", "priority")]
+    )
     frame = frame.sort_values(
         ["expected_impact", "confidence", "recommendation_id"], ascending=[False, False, True]
     ).reset_index(drop=True)
@@ -86,12 +87,26 @@ def rank(rows: list[dict], *, data_through: object | None, cycle: int) -> pd.Dat
     frame["priority"] = range(1, len(frame) + 1)
     # Explicit string types too: an empty frame (a cold start) must still write VARCHAR
     # columns, not DuckDB's NULL type.
-    text = ("recommendation_id", "type", "target_type", "target_id", "action", "rationale",
-            "brief", "impact_unit")  # fmt: skip
+    text = (
+        "recommendation_id",
+        "type",
+        "target_type",
+        "target_id",
+        "action",
+        "rationale",
+        "brief",
+        "impact_unit",
+    )
     frame = frame.astype(
-        {"created_at": "datetime64[us]", "expected_impact": "float64", "confidence": "float64",
-         "priority": "int64", "cycle": "int64", **dict.fromkeys(text, "string")}
-    )  # fmt: skip
+        {
+            "created_at": "datetime64[us]",
+            "expected_impact": "float64",
+            "confidence": "float64",
+            "priority": "int64",
+            "cycle": "int64",
+            **dict.fromkeys(text, "string"),
+        }
+    )
     return frame[CANDIDATE_COLUMNS]
 
 

@@ -92,9 +92,14 @@ def between_target_variance(
         return np.moveaxis(did, -1, 0)  # scipy wants the statistic's own axis first
 
     result = stats.bootstrap(
-        (np.arange(len(before)), np.arange(len(after))), placebos, n_resamples=n_resamples,
-        vectorized=True, method="percentile", batch=100, rng=np.random.default_rng(seed),
-    )  # fmt: skip
+        (np.arange(len(before)), np.arange(len(after))),
+        placebos,
+        n_resamples=n_resamples,
+        vectorized=True,
+        method="percentile",
+        batch=100,
+        rng=np.random.default_rng(seed),
+    )
     estimate = placebos(np.arange(len(before)), np.arange(len(after)))
     weights = 1 / np.maximum(result.standard_error, 1e-6) ** 2
     mean = (weights * estimate).sum() / weights.sum()

@@ -121,10 +121,13 @@ def as_of(inputs: dict[str, pd.DataFrame | None]) -> dt.date | None:
     wall clock, so replays reproduce), else the last event in the staging inputs."""
 
     def latest(columns: dict[str, str]) -> dt.date | None:
-        return max_date(*(
-            frame[column] for name, column in columns.items()
-            if (frame := inputs.get(name)) is not None and column in frame
-        ))  # fmt: skip
+        return max_date(
+            *(
+                frame[column]
+                for name, column in columns.items()
+                if (frame := inputs.get(name)) is not None and column in frame
+            )
+        )
 
     return latest(dict.fromkeys(_ML_INPUTS, "data_through")) or latest(_EVENT_TIMES)
 
@@ -204,9 +207,12 @@ def recommendation_candidates(
             previous_targets = None
         acted = acted_members(previous_targets, decisions, inputs.get("deals"), previous)
         fresh = build_recommendations(
-            data_through=data_through, cycle=config.cycle, holdout_share=share, acted=acted,
+            data_through=data_through,
+            cycle=config.cycle,
+            holdout_share=share,
+            acted=acted,
             **inputs,
-        )  # fmt: skip
+        )
         decided = [] if decisions is None else decisions["recommendation_id"]
         candidates = with_decided_history(fresh.candidates, previous, decided)
         targets = targets_with_decided_history(fresh.targets, previous_targets, decided)

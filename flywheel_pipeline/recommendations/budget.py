@@ -128,9 +128,19 @@ METHOD = (
     f"by the drift among untouched campaigns"
 )
 OUTCOME_KEYS = [
-    "recommendation_id", "metric", "baseline_value", "observed_value", "control_change",
-    "estimated_lift", "ci_low", "ci_high", "n", "method", "measured_at", "higher_is_better",
-]  # fmt: skip
+    "recommendation_id",
+    "metric",
+    "baseline_value",
+    "observed_value",
+    "control_change",
+    "estimated_lift",
+    "ci_low",
+    "ci_high",
+    "n",
+    "method",
+    "measured_at",
+    "higher_is_better",
+]
 
 
 def pair_target(giver: str, receiver: str) -> str:
@@ -306,10 +316,14 @@ def shift_budget_candidates(
         return []
     n = int(min(values.loc[receiver, "customers"], values.loc[giver, "customers"]))
     confidence = 0.8 * n / (n + 20) * (1.0 if elasticity.estimated else 0.7)
-    lower = "" if mature else (
-        f"; contacts younger than {VALUE_DAYS} days count what they spent so far, so the "
-        f"values are lower bounds"
-    )  # fmt: skip
+    lower = (
+        ""
+        if mature
+        else (
+            f"; contacts younger than {VALUE_DAYS} days count what they spent so far, so the "
+            f"values are lower bounds"
+        )
+    )
 
     def describe(name: str, row: pd.Series) -> str:
         v = values.loc[name]
@@ -325,7 +339,9 @@ def shift_budget_candidates(
 
     return [
         candidate(
-            rec_type=REC_TYPE, target_type=TARGET_TYPE, target_id=pair_target(giver, receiver),
+            rec_type=REC_TYPE,
+            target_type=TARGET_TYPE,
+            target_id=pair_target(giver, receiver),
             data_through=data_through,
             action=(
                 f"Move {money(moved)} a day of ad budget from campaign {giver} to campaign "
@@ -340,9 +356,10 @@ def shift_budget_candidates(
                 f"{loss:,.1f} on {giver} × {money(g['value'])}, over {horizon} days = "
                 f"{money(impact)}."
             ),
-            expected_impact=impact, confidence=confidence,
+            expected_impact=impact,
+            confidence=confidence,
         )
-    ]  # fmt: skip
+    ]
 
 
 # --- measurement ---------------------------------------------------------------------------
@@ -444,24 +461,36 @@ def measure_budget(
             continue
         control_before, control_after = control_panels(window, controls, rec.done_day, counts=True)
         between_var = between_target_variance(
-            _blocks(control_before), _blocks(control_after),
+            _blocks(control_before),
+            _blocks(control_after),
             seed=seed_of(rec.recommendation_id, "placebo"),
-        )  # fmt: skip
+        )
         est = did_lift(
-            _blocks(before), _blocks(after), seed=seed_of(rec.recommendation_id, REC_TYPE),
-            between_var=between_var, n_resamples=n_resamples,
-        )  # fmt: skip
+            _blocks(before),
+            _blocks(after),
+            seed=seed_of(rec.recommendation_id, REC_TYPE),
+            between_var=between_var,
+            n_resamples=n_resamples,
+        )
         factor = SMALL_SAMPLE_FACTOR
         if between_var == 0.0:  # too few controls for placebos: correct for adjacent blocks
             rho = block_autocorrelation(units, [receiver, *sorted(controls)], rec.done_day)
             factor *= math.sqrt(1 + 2 * rho * (_BLOCKS - 1) / _BLOCKS)
         est = _widen(est, factor)
-        rows.append({
-            "recommendation_id": rec.recommendation_id, "metric": METRIC,
-            "baseline_value": est.baseline, "observed_value": est.observed,  # a day
-            "control_change": est.control_change, "estimated_lift": est.lift,
-            "ci_low": est.ci_low, "ci_high": est.ci_high, "n": 1 + len(controls),
-            "method": METHOD, "measured_at": rec.done_day + pd.Timedelta(days=WINDOW_DAYS - 1),
-            "higher_is_better": True,
-        })  # fmt: skip
+        rows.append(
+            {
+                "recommendation_id": rec.recommendation_id,
+                "metric": METRIC,
+                "baseline_value": est.baseline,
+                "observed_value": est.observed,  # a day
+                "control_change": est.control_change,
+                "estimated_lift": est.lift,
+                "ci_low": est.ci_low,
+                "ci_high": est.ci_high,
+                "n": 1 + len(controls),
+                "method": METHOD,
+                "measured_at": rec.done_day + pd.Timedelta(days=WINDOW_DAYS - 1),
+                "higher_is_better": True,
+            }
+        )
     return rows

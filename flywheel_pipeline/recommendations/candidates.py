@@ -144,29 +144,50 @@ def build_recommendations(
         )
     if lead_scores is not None:
         rows += follow_up_candidates(
-            lead_scores, econ, data_through=day, assumptions=assumptions, contacts=contacts,
-            model_runs=model_runs, max_leads=max_leads,
-        )  # fmt: skip
+            lead_scores,
+            econ,
+            data_through=day,
+            assumptions=assumptions,
+            contacts=contacts,
+            model_runs=model_runs,
+            max_leads=max_leads,
+        )
     if deal_scores is not None and deals is not None:
         rows += attend_deal_candidates(
-            deal_scores, deals, data_through=day, assumptions=assumptions,
-            model_runs=model_runs, max_deals=max_deals,
-        )  # fmt: skip
+            deal_scores,
+            deals,
+            data_through=day,
+            assumptions=assumptions,
+            model_runs=model_runs,
+            max_deals=max_deals,
+        )
     if customer_value is not None:
         rows += reengage_candidates(
-            customer_value, econ, data_through=day, assumptions=assumptions, orders=orders,
-            model_runs=model_runs, max_customers=max_customers,
-        )  # fmt: skip
+            customer_value,
+            econ,
+            data_through=day,
+            assumptions=assumptions,
+            orders=orders,
+            model_runs=model_runs,
+            max_customers=max_customers,
+        )
     if search_opportunities is not None and traffic is not None:
         rows += rewrite_title_candidates(
-            search_opportunities, visit_values(traffic, contacts, orders, day),
-            data_through=day, assumptions=assumptions, max_titles=max_titles,
-        )  # fmt: skip
+            search_opportunities,
+            visit_values(traffic, contacts, orders, day),
+            data_through=day,
+            assumptions=assumptions,
+            max_titles=max_titles,
+        )
     if nps is not None and referrals is not None:
         rows += ask_referral_candidates(
-            nps, referrals, data_through=day, assumptions=assumptions, orders=orders,
+            nps,
+            referrals,
+            data_through=day,
+            assumptions=assumptions,
+            orders=orders,
             max_promoters=max_promoters,
-        )  # fmt: skip
+        )
     if campaign_days is not None:
         rows += shift_budget_candidates(
             campaign_days, contacts, orders, data_through=day, assumptions=assumptions

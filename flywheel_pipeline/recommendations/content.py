@@ -212,8 +212,11 @@ def content_brief(
         lines.append(f"Key terms: {terms.strip()}")
     if questions is not None and not questions.empty:
         total = int(questions["conversations"].max())
-        lines += ["", f"Customers ask (their first message, redacted; most frequent of "
-                      f"{total:,} conversations):"]  # fmt: skip
+        lines += [
+            "",
+            f"Customers ask (their first message, redacted; most frequent of "
+            f"{total:,} conversations):",
+        ]
         lines += [f"- {int(q.asked)}× {_cut(str(q.question))}" for q in questions.itertuples()]
     page, similarity = _page(topic)
     if searches is not None:

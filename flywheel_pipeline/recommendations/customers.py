@@ -47,9 +47,11 @@ def purchase_history(orders: pd.DataFrame | None, data_through: object) -> pd.Da
     days["first"] = days.groupby("contact_id")["day"].transform("min")
     repeat = days[days["day"] > days["first"]]
     history = days.groupby("contact_id").agg(
-        purchases=("day", "size"), revenue=("revenue", "sum"),
-        first_day=("day", "min"), last_day=("day", "max"),
-    )  # fmt: skip
+        purchases=("day", "size"),
+        revenue=("revenue", "sum"),
+        first_day=("day", "min"),
+        last_day=("day", "max"),
+    )
     history["repeats"] = repeat.groupby("contact_id").size().reindex(history.index, fill_value=0)
     history["repeat_spend"] = repeat.groupby("contact_id")["revenue"].mean()
     return history[HISTORY_COLUMNS]
@@ -129,21 +131,28 @@ def reengage_candidates(
         else:
             past = "no orders under this contact_id"
             spend_text = f"{money(c['spend'])} per purchase (the shop's mean repeat purchase)"
-        rows.append(candidate(
-            rec_type="reengage_customer", target_type="contact", target_id=cid,
-            data_through=data_through,
-            action=(f"Re-engage customer {cid} with a personal win-back offer (a note from "
-                    f"the team, a recommendation based on past orders, a loyalty discount)."),
-            rationale=(
-                f"Customer {cid}: {past}. P(alive) {c['p_alive']:.0%} (at risk: between "
-                f"{min_p_alive:.0%} and {at_risk_p_alive:.0%}; {n_at_risk} of {n_customers} "
-                f"customers), expected {c['predicted_orders_90d']:.2f} purchases in the next "
-                f"90 days, 365-day value {money(c.get('predicted_clv_365d', 0.0))}; rank "
-                f"{rank} by impact; {model_text}. Assuming a win-back raises the purchase rate "
-                f"by {lift:.0%} while the customer is still active: +{c['extra']:.3f} "
-                f"purchases × {spend_text} = {money(c['impact'])}."
-            ),
-            expected_impact=c["impact"], confidence=confidence,
-            score=c["predicted_orders_90d"],
-        ))  # fmt: skip
+        rows.append(
+            candidate(
+                rec_type="reengage_customer",
+                target_type="contact",
+                target_id=cid,
+                data_through=data_through,
+                action=(
+                    f"Re-engage customer {cid} with a personal win-back offer (a note from "
+                    f"the team, a recommendation based on past orders, a loyalty discount)."
+                ),
+                rationale=(
+                    f"Customer {cid}: {past}. P(alive) {c['p_alive']:.0%} (at risk: between "
+                    f"{min_p_alive:.0%} and {at_risk_p_alive:.0%}; {n_at_risk} of {n_customers} "
+                    f"customers), expected {c['predicted_orders_90d']:.2f} purchases in the next "
+                    f"90 days, 365-day value {money(c.get('predicted_clv_365d', 0.0))}; rank "
+                    f"{rank} by impact; {model_text}. Assuming a win-back raises the purchase rate "
+                    f"by {lift:.0%} while the customer is still active: +{c['extra']:.3f} "
+                    f"purchases × {spend_text} = {money(c['impact'])}."
+                ),
+                expected_impact=c["impact"],
+                confidence=confidence,
+                score=c["predicted_orders_90d"],
+            )
+        )
     return rows

@@ -96,20 +96,28 @@ def attend_deal_candidates(
             facts.append(f"open {max(0, (stop - deal['created_at']).days)} days")
         if pd.notna(deal.get("contact_id")):
             facts.append(f"contact {deal['contact_id']}")
-        rows.append(candidate(
-            rec_type="attend_deal", target_type="deal", target_id=deal["deal_id"],
-            data_through=data_through,
-            action=(f"Give deal {deal['deal_id']} focused attention this week (a senior call, "
-                    f"answer open objections, a tailored proposal): amount {money(amount)}."),
-            rationale=(
-                f"Deal {deal['deal_id']} ({', '.join(facts)}), amount {money(amount)} (median "
-                f"of {n_open} scored open deals {money(median_amount)}): win probability "
-                f"{p:.0%}, rank {rank} of {n_open} by revenue at stake; {model_text}. Assuming "
-                f"focused attention multiplies the odds of winning by {k:g}: P(win) {p:.0%} → "
-                f"{p + uplift:.0%}, +{uplift:.3f} × amount {money(amount)} = "
-                f"{money(amount * uplift)}, if the win lands within "
-                f"{assumptions.horizon_days} days ({cycle_text})."
-            ),
-            expected_impact=amount * uplift, confidence=confidence, score=p,
-        ))  # fmt: skip
+        rows.append(
+            candidate(
+                rec_type="attend_deal",
+                target_type="deal",
+                target_id=deal["deal_id"],
+                data_through=data_through,
+                action=(
+                    f"Give deal {deal['deal_id']} focused attention this week (a senior call, "
+                    f"answer open objections, a tailored proposal): amount {money(amount)}."
+                ),
+                rationale=(
+                    f"Deal {deal['deal_id']} ({', '.join(facts)}), amount {money(amount)} (median "
+                    f"of {n_open} scored open deals {money(median_amount)}): win probability "
+                    f"{p:.0%}, rank {rank} of {n_open} by revenue at stake; {model_text}. Assuming "
+                    f"focused attention multiplies the odds of winning by {k:g}: P(win) {p:.0%} → "
+                    f"{p + uplift:.0%}, +{uplift:.3f} × amount {money(amount)} = "
+                    f"{money(amount * uplift)}, if the win lands within "
+                    f"{assumptions.horizon_days} days ({cycle_text})."
+                ),
+                expected_impact=amount * uplift,
+                confidence=confidence,
+                score=p,
+            )
+        )
     return rows

@@ -119,8 +119,9 @@ def topic_stats(
         o["ordered_at"] = to_utc_naive(o["ordered_at"])
         o = o[o["ordered_at"] < stop]
         mature = c["started_at"] < stop - pd.Timedelta(days=order_window_days)
-        pairs = c.loc[mature & c["contact_id"].notna(), ["conversation_id", "contact_id",
-                                                           "started_at"]]  # fmt: skip
+        pairs = c.loc[
+            mature & c["contact_id"].notna(), ["conversation_id", "contact_id", "started_at"]
+        ]
         joined = pairs.merge(o, on="contact_id")
         ok = (joined["ordered_at"] >= joined["started_at"]) & (
             joined["ordered_at"] < joined["started_at"] + pd.Timedelta(days=order_window_days)
@@ -136,8 +137,12 @@ def topic_stats(
         unres = known[~known["resolved"].fillna(False)]
         r_rate, r_n = _rate(res["ordered_after"].astype(float))
         u_rate, u_n = _rate(unres["ordered_after"].astype(float))
-        return {"order_rate_resolved": r_rate, "n_resolved_known": r_n,
-                "order_rate_unresolved": u_rate, "n_unresolved_known": u_n}  # fmt: skip
+        return {
+            "order_rate_resolved": r_rate,
+            "n_resolved_known": r_n,
+            "order_rate_unresolved": u_rate,
+            "n_unresolved_known": u_n,
+        }
 
     overall = rates(c)
     resolved_known = c["resolved"].dropna()
@@ -155,11 +160,13 @@ def topic_stats(
             prior = 0.0 if pd.isna(prior) else prior
             r[f"order_rate_{kind}"] = (local * n + prior * prior_strength) / (n + prior_strength)
         res = g["resolved"].dropna()
-        rows.append({
-            "topic_id": topic_id,
-            "conversations_total": len(g),
-            "conversations_recent": int(recent[g.index].sum()),
-            "resolution_rate": float(res.mean()) if len(res) else np.nan,
-            **r,
-        })  # fmt: skip
+        rows.append(
+            {
+                "topic_id": topic_id,
+                "conversations_total": len(g),
+                "conversations_recent": int(recent[g.index].sum()),
+                "resolution_rate": float(res.mean()) if len(res) else np.nan,
+                **r,
+            }
+        )
     return pd.DataFrame(rows), overall

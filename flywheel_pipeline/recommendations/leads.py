@@ -52,17 +52,24 @@ def follow_up_candidates(
             origin.append(f"via {lead['channel_group']}")
         if pd.notna(lead.get("created_at", math.nan)):
             origin.append(f"created {pd.Timestamp(lead['created_at']).date()}")
-        rows.append(candidate(
-            rec_type="follow_up_lead", target_type="contact", target_id=lead["contact_id"],
-            data_through=data_through,
-            action=f"Follow up lead {lead['contact_id']} personally (call or tailored email).",
-            rationale=(
-                f"Lead score {p:.0%} (rank {rank} of {n_open} open leads, mean {mean_score:.1%})"
-                f"{' ' + ', '.join(origin) if origin else ''}; {model_text}. Assuming a "
-                f"follow-up raises the conversion probability by {lift:.0%} (relative): "
-                f"+{extra:.3f} expected customers × {money(econ.revenue_per_new_customer_90d)} "
-                f"first-90-day revenue of a new customer = {money(impact)}."
-            ),
-            expected_impact=impact, confidence=confidence, score=p,
-        ))  # fmt: skip
+        rows.append(
+            candidate(
+                rec_type="follow_up_lead",
+                target_type="contact",
+                target_id=lead["contact_id"],
+                data_through=data_through,
+                action=f"Follow up lead {lead['contact_id']} personally (call or tailored email).",
+                rationale=(
+                    f"Lead score {p:.0%} (rank {rank} of {n_open} open leads, "
+                    f"mean {mean_score:.1%})"
+                    f"{' ' + ', '.join(origin) if origin else ''}; {model_text}. Assuming a "
+                    f"follow-up raises the conversion probability by {lift:.0%} (relative): "
+                    f"+{extra:.3f} expected customers × {money(econ.revenue_per_new_customer_90d)} "
+                    f"first-90-day revenue of a new customer = {money(impact)}."
+                ),
+                expected_impact=impact,
+                confidence=confidence,
+                score=p,
+            )
+        )
     return rows

@@ -54,24 +54,32 @@ TARGET_COLUMNS = [
 # type: (list target_type, member target_type, members in words, action on the treated)
 LIST_TYPES: dict[str, tuple[str, str, str, str]] = {
     "follow_up_lead": (
-        "contact_list", "contact", "open leads",
+        "contact_list",
+        "contact",
+        "open leads",
         "Follow up these {k} leads personally (call or tailored email)",
     ),
     "attend_deal": (
-        "deal_list", "deal", "open deals",
+        "deal_list",
+        "deal",
+        "open deals",
         "Give these {k} deals focused attention this week (a senior call, answer open "
         "objections, a tailored proposal)",
     ),
     "reengage_customer": (
-        "contact_list", "contact", "customers at risk",
+        "contact_list",
+        "contact",
+        "customers at risk",
         "Re-engage these {k} customers with a personal win-back offer (a note from the team, "
         "a recommendation based on past orders, a loyalty discount)",
     ),
     "ask_referral": (
-        "contact_list", "contact", "promoters",
+        "contact_list",
+        "contact",
+        "promoters",
         "Ask these {k} promoters for a referral (refer-a-friend link) or a public review",
     ),
-}  # fmt: skip
+}
 LIST_TARGET_TYPES = frozenset(kind for kind, *_ in LIST_TYPES.values())
 
 
@@ -108,9 +116,14 @@ def _targets_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=TARGET_COLUMNS)
     text = ("recommendation_id", "target_type", "target_id", "reason")
     return frame.astype(
-        {"position": "int64", "expected_impact": "float64", "score": "float64",
-         "holdout": "bool", **dict.fromkeys(text, "string")}
-    )  # fmt: skip
+        {
+            "position": "int64",
+            "expected_impact": "float64",
+            "score": "float64",
+            "holdout": "bool",
+            **dict.fromkeys(text, "string"),
+        }
+    )
 
 
 def fold_list(
@@ -124,10 +137,15 @@ def fold_list(
     ordered = sorted(members, key=lambda r: (-r["expected_impact"], r["target_id"]))
     target_id = list_target_id(rec_type, data_through)
     row = candidate(
-        rec_type=rec_type, target_type=list_type, target_id=target_id,
-        data_through=data_through, action="", rationale="", expected_impact=0.0,
+        rec_type=rec_type,
+        target_type=list_type,
+        target_id=target_id,
+        data_through=data_through,
+        action="",
+        rationale="",
+        expected_impact=0.0,
         confidence=float(np.mean([m["confidence"] for m in ordered])),
-    )  # fmt: skip
+    )
     rec_id = row["recommendation_id"]
     held = holdout_mask(rec_id, len(ordered), holdout_share)
     treated = [m for m, h in zip(ordered, held, strict=True) if not h]
@@ -203,8 +221,10 @@ def fold_lists(
     for rec_type in LIST_TYPES:
         row, targets = fold_list(
             [r for r in rows if r["type"] == rec_type],
-            rec_type=rec_type, data_through=data_through, holdout_share=holdout_share,
-        )  # fmt: skip
+            rec_type=rec_type,
+            data_through=data_through,
+            holdout_share=holdout_share,
+        )
         if row is not None:
             kept.append(row)
             members += targets

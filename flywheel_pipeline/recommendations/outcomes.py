@@ -209,24 +209,43 @@ def empty_outcomes() -> pd.DataFrame:
 def _frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
     # explicit types: an empty frame must still write VARCHAR/DOUBLE columns, not NULL ones
-    floats = ["baseline_value", "observed_value", "control_change", "estimated_lift", "ci_low",
-              "ci_high"]  # fmt: skip
+    floats = [
+        "baseline_value",
+        "observed_value",
+        "control_change",
+        "estimated_lift",
+        "ci_low",
+        "ci_high",
+    ]
     return frame.astype(
-        {"recommendation_id": "string", "metric": "string", "method": "string", "n": "int64",
-         "measured_at": "datetime64[us]", "higher_is_better": "bool",
-         **dict.fromkeys(floats, "float64")}
-    ).sort_values(["recommendation_id", "metric"], ignore_index=True)  # fmt: skip
+        {
+            "recommendation_id": "string",
+            "metric": "string",
+            "method": "string",
+            "n": "int64",
+            "measured_at": "datetime64[us]",
+            "higher_is_better": "bool",
+            **dict.fromkeys(floats, "float64"),
+        }
+    ).sort_values(["recommendation_id", "metric"], ignore_index=True)
 
 
 def _row(rec_id: str, rec_type: str, est: Estimate, n: int, measured_at) -> dict:
     metric, higher_is_better, method = METRICS[rec_type]
     return {
-        "recommendation_id": rec_id, "metric": metric, "baseline_value": est.baseline,
-        "observed_value": est.observed, "control_change": est.control_change,
-        "estimated_lift": est.lift, "ci_low": est.ci_low, "ci_high": est.ci_high, "n": int(n),
-        "method": method, "measured_at": pd.Timestamp(measured_at),
+        "recommendation_id": rec_id,
+        "metric": metric,
+        "baseline_value": est.baseline,
+        "observed_value": est.observed,
+        "control_change": est.control_change,
+        "estimated_lift": est.lift,
+        "ci_low": est.ci_low,
+        "ci_high": est.ci_high,
+        "n": int(n),
+        "method": method,
+        "measured_at": pd.Timestamp(measured_at),
         "higher_is_better": higher_is_better,
-    }  # fmt: skip
+    }
 
 
 # --- who was acted on --------------------------------------------------------------------
@@ -283,13 +302,14 @@ def _did_outcome(
     if _pre_trends_refuse(rec, before, control_before, n_resamples=n_resamples):
         return None
     est = did_lift(
-        before, after,
+        before,
+        after,
         seed=seed_of(rec.recommendation_id, rec.type),
         between_var=between_target_variance(
             control_before, control_after, seed=seed_of(rec.recommendation_id, "placebo")
         ),
         n_resamples=n_resamples,
-    )  # fmt: skip
+    )
     measured_at = rec.done_day + n_days(WINDOW_DAYS - 1)
     return _row(rec.recommendation_id, rec.type, est, 1 + len(controls), measured_at)
 
@@ -450,7 +470,8 @@ def _events(
 # type → (window in days, outcome per member from (members, day, inputs))
 _LIST_OUTCOMES = {
     "follow_up_lead": (
-        HORIZON_DAYS, lambda m, day, i: lead_units(m, day, i["contacts"], i["orders"])
+        HORIZON_DAYS,
+        lambda m, day, i: lead_units(m, day, i["contacts"], i["orders"]),
     ),
     "attend_deal": (HORIZON_DAYS, lambda m, day, i: deal_units(m, day, i["deals"])),
     "reengage_customer": (
@@ -461,7 +482,7 @@ _LIST_OUTCOMES = {
         LIST_WINDOW_DAYS,
         lambda m, day, i: _events(m, day, i["referrals"], "referrer_contact_id", "referred_at"),
     ),
-}  # fmt: skip
+}
 
 
 def _list_row(rec, members: pd.DataFrame, outcome: pd.Series, *, n_resamples: int) -> dict | None:
@@ -502,10 +523,12 @@ def measure_lists(
         return []
     inputs = {k: inputs.get(k) for k in ("contacts", "orders", "deals", "referrals")}
     last = _crm_last_day(
-        (inputs["contacts"], "created_at"), (inputs["orders"], "ordered_at"),
-        (inputs["deals"], "created_at"), (inputs["deals"], "closed_at"),
+        (inputs["contacts"], "created_at"),
+        (inputs["orders"], "ordered_at"),
+        (inputs["deals"], "created_at"),
+        (inputs["deals"], "closed_at"),
         (inputs["referrals"], "referred_at"),
-    )  # fmt: skip
+    )
     members_of = {
         rec_id: rows.assign(target_id=rows["target_id"].astype(str))
         for rec_id, rows in targets.groupby("recommendation_id")
@@ -564,18 +587,27 @@ def measure_outcomes(
         return empty_outcomes()
     acted = acted_targets(recommendations)
     of = {t: done[done["type"] == t] for t in MEASURED_TYPES}
-    rows = measure_titles(of["rewrite_title"], acted.get("query", set()), search,
-                          n_resamples=n_resamples)  # fmt: skip
+    rows = measure_titles(
+        of["rewrite_title"], acted.get("query", set()), search, n_resamples=n_resamples
+    )
     rows += measure_topics(
-        pd.concat([of["create_content"], of["fix_content"]]), acted.get("topic", set()),
-        conversations, assignments, n_resamples=n_resamples,
-    )  # fmt: skip
+        pd.concat([of["create_content"], of["fix_content"]]),
+        acted.get("topic", set()),
+        conversations,
+        assignments,
+        n_resamples=n_resamples,
+    )
     # per-target rows of these types from before the lists are not measured
     lists = done[done["type"].isin(_LIST_OUTCOMES) & done["target_type"].isin(LIST_TARGET_TYPES)]
     rows += measure_lists(
-        lists, targets, contacts=contacts, orders=orders, deals=deals, referrals=referrals,
+        lists,
+        targets,
+        contacts=contacts,
+        orders=orders,
+        deals=deals,
+        referrals=referrals,
         n_resamples=n_resamples,
-    )  # fmt: skip
+    )
     rows += budget.measure_budget(
         of[budget.REC_TYPE],
         acted.get(budget.TARGET_TYPE, set()),

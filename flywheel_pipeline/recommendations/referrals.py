@@ -87,8 +87,9 @@ def ask_referral_candidates(
     r["referred_at"] = to_utc_naive(r["referred_at"])
     r = r[r["referred_at"] < stop].merge(
         promoters[["contact_id", "responded_at"]],
-        left_on="referrer_contact_id", right_on="contact_id",
-    )  # fmt: skip
+        left_on="referrer_contact_id",
+        right_on="contact_id",
+    )
     made = r[r["referred_at"] >= r["responded_at"]].groupby("contact_id").size()
     promoters["referrals"] = promoters["contact_id"].map(made).fillna(0).astype(int)
     promoters["days"] = (stop - promoters["responded_at"]).dt.total_seconds() / 86_400
@@ -126,20 +127,28 @@ def ask_referral_candidates(
             if p["referrals"]
             else "no referral since then"
         )
-        rows.append(candidate(
-            rec_type="ask_referral", target_type="contact", target_id=p["contact_id"],
-            data_through=data_through,
-            action=(f"Ask promoter {p['contact_id']} for a referral (refer-a-friend link) or a "
-                    f"public review."),
-            rationale=(
-                f"NPS {int(p['score'])} on {p['responded_at'].date()} "
-                f"({p['days']:.0f} days ago), {own}. Promoters refer at "
-                f"{rate * 30:.2f} per month after answering ({n_made} referrals over "
-                f"{total_days:,.0f} promoter-days, {len(promoters)} promoters); this one's "
-                f"rate shrunk towards it: {p['rate'] * 30:.2f} per month. Assuming asking "
-                f"raises the rate by {lift:.0%}: +{p['extra']:.3f} referrals in {horizon} days "
-                f"× {value_text} = {money(p['impact'])}."
-            ),
-            expected_impact=p["impact"], confidence=confidence, score=p["rate"],
-        ))  # fmt: skip
+        rows.append(
+            candidate(
+                rec_type="ask_referral",
+                target_type="contact",
+                target_id=p["contact_id"],
+                data_through=data_through,
+                action=(
+                    f"Ask promoter {p['contact_id']} for a referral (refer-a-friend link) or a "
+                    f"public review."
+                ),
+                rationale=(
+                    f"NPS {int(p['score'])} on {p['responded_at'].date()} "
+                    f"({p['days']:.0f} days ago), {own}. Promoters refer at "
+                    f"{rate * 30:.2f} per month after answering ({n_made} referrals over "
+                    f"{total_days:,.0f} promoter-days, {len(promoters)} promoters); this one's "
+                    f"rate shrunk towards it: {p['rate'] * 30:.2f} per month. Assuming asking "
+                    f"raises the rate by {lift:.0%}: +{p['extra']:.3f} referrals in {horizon} days "
+                    f"× {value_text} = {money(p['impact'])}."
+                ),
+                expected_impact=p["impact"],
+                confidence=confidence,
+                score=p["rate"],
+            )
+        )
     return rows

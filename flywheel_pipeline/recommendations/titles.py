@@ -177,10 +177,14 @@ def rewrite_title_candidates(
     under["extra_clicks"] = under["estimated_click_gain_28d"] * scale * share
     under["impact"] = under["extra_clicks"] * under["visit_value"]
     under = under.sort_values(["impact", "query"], ascending=[False, True])
-    lower_bound = "" if values.mature else (
-        f"; contacts younger than {VALUE_DAYS} days count what they spent so far, so this is "
-        f"a lower bound"
-    )  # fmt: skip
+    lower_bound = (
+        ""
+        if values.mature
+        else (
+            f"; contacts younger than {VALUE_DAYS} days count what they spent so far, so this is "
+            f"a lower bound"
+        )
+    )
     rows = []
     for _, q in under.head(max_titles).iterrows():
         impressions, clicks = int(q["impressions_28d"]), int(q["clicks_28d"])
@@ -203,28 +207,38 @@ def rewrite_title_candidates(
         # The shortfall is established by the significance test; what is uncertain is how much a
         # rewrite recovers and what a visit is worth, so evidence volume sets the confidence.
         confidence = (
-            0.8 * impressions / (impressions + 2_000)
+            0.8
+            * impressions
+            / (impressions + 2_000)
             * (0.5 + 0.5 * q["page_sessions"] / (q["page_sessions"] + PRIOR_SESSIONS))
-        )  # fmt: skip
+        )
         p_value = q.get("p_value")
         p_text = (
             f", one-sided p = {p_value:.1g} after Benjamini–Hochberg" if pd.notna(p_value) else ""
         )
-        rows.append(candidate(
-            rec_type="rewrite_title", target_type="query", target_id=q["query"],
-            data_through=data_through,
-            action=(f"Rewrite the title and meta description of {q['page']} to answer the "
-                    f"search '{q['query']}' directly{also}."),
-            rationale=(
-                f"'{q['query']}' → {q['page']}: {clicks:,} clicks from {impressions:,} "
-                f"impressions in the last {OPPORTUNITY_WINDOW_DAYS} days (CTR {q['ctr']:.1%}) "
-                f"at mean position {q['avg_position']:.1f}, where the site's CTR curve expects "
-                f"{q['expected_ctr']:.1%} (≈{expected_clicks:,.0f} clicks{p_text}). Assuming "
-                f"a rewrite closes {share:.0%} of the gap: {q['estimated_click_gain_28d']:,.0f}"
-                f" × {scale:.1f} ({OPPORTUNITY_WINDOW_DAYS} → {assumptions.horizon_days} days)"
-                f" × {share:.0%} ≈ {q['extra_clicks']:,.0f} extra visits; {value_text}; "
-                f"{q['extra_clicks']:,.0f} × {money(q['visit_value'])} = {money(q['impact'])}."
-            ),
-            expected_impact=q["impact"], confidence=confidence, brief=title_brief(q, others),
-        ))  # fmt: skip
+        rows.append(
+            candidate(
+                rec_type="rewrite_title",
+                target_type="query",
+                target_id=q["query"],
+                data_through=data_through,
+                action=(
+                    f"Rewrite the title and meta description of {q['page']} to answer the "
+                    f"search '{q['query']}' directly{also}."
+                ),
+                rationale=(
+                    f"'{q['query']}' → {q['page']}: {clicks:,} clicks from {impressions:,} "
+                    f"impressions in the last {OPPORTUNITY_WINDOW_DAYS} days (CTR {q['ctr']:.1%}) "
+                    f"at mean position {q['avg_position']:.1f}, where the site's CTR curve expects "
+                    f"{q['expected_ctr']:.1%} (≈{expected_clicks:,.0f} clicks{p_text}). Assuming "
+                    f"a rewrite closes {share:.0%} of the gap: {q['estimated_click_gain_28d']:,.0f}"
+                    f" × {scale:.1f} ({OPPORTUNITY_WINDOW_DAYS} → {assumptions.horizon_days} days)"
+                    f" × {share:.0%} ≈ {q['extra_clicks']:,.0f} extra visits; {value_text}; "
+                    f"{q['extra_clicks']:,.0f} × {money(q['visit_value'])} = {money(q['impact'])}."
+                ),
+                expected_impact=q["impact"],
+                confidence=confidence,
+                brief=title_brief(q, others),
+            )
+        )
     return rows

@@ -155,9 +155,14 @@ def anonymous_specs(cal: Calendar, seed: int, scale: float) -> pd.DataFrame:
     if not cols:
         empty = np.array([], dtype=np.int64)
         return _spec(
-            np.array([], "datetime64[ns]"), empty, empty, empty,
-            np.zeros((0, N_OUTCOME_U)), "anon", np.array([], str),
-        )  # fmt: skip
+            np.array([], "datetime64[ns]"),
+            empty,
+            empty,
+            empty,
+            np.zeros((0, N_OUTCOME_U)),
+            "anon",
+            np.array([], str),
+        )
     started = cols["day"].astype("datetime64[ns]") + (cols["tod"] * 10**9).astype("timedelta64[ns]")
     lu = cols["u"][:, 5]
     link = np.select([lu < 0.33, lu < 0.4], [LINK_GA, LINK_EMAIL], LINK_NONE)

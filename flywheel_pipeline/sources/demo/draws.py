@@ -17,13 +17,61 @@ from flywheel_pipeline.sources.demo.config import day_rng
 DayDraw = Callable[[np.random.Generator, int, np.datetime64, int], dict[str, np.ndarray]]
 
 HOURS_CONSUMER = np.array(
-    [0.5, 0.3, 0.2, 0.15, 0.15, 0.3, 0.8, 1.5, 2.2, 2.6, 2.8, 2.9,
-     3.0, 2.9, 2.8, 2.8, 3.0, 3.4, 4.0, 4.6, 4.8, 4.2, 3.0, 1.5]
-)  # fmt: skip
+    [
+        0.5,
+        0.3,
+        0.2,
+        0.15,
+        0.15,
+        0.3,
+        0.8,
+        1.5,
+        2.2,
+        2.6,
+        2.8,
+        2.9,
+        3.0,
+        2.9,
+        2.8,
+        2.8,
+        3.0,
+        3.4,
+        4.0,
+        4.6,
+        4.8,
+        4.2,
+        3.0,
+        1.5,
+    ]
+)
 HOURS_BUSINESS = np.array(
-    [0.05, 0.05, 0.05, 0.05, 0.1, 0.3, 1.0, 2.5, 4.0, 4.5, 4.5, 4.0,
-     3.2, 4.0, 4.3, 4.0, 3.2, 2.0, 1.0, 0.6, 0.4, 0.3, 0.2, 0.1]
-)  # fmt: skip
+    [
+        0.05,
+        0.05,
+        0.05,
+        0.05,
+        0.1,
+        0.3,
+        1.0,
+        2.5,
+        4.0,
+        4.5,
+        4.5,
+        4.0,
+        3.2,
+        4.0,
+        4.3,
+        4.0,
+        3.2,
+        2.0,
+        1.0,
+        0.6,
+        0.4,
+        0.3,
+        0.2,
+        0.1,
+    ]
+)
 
 
 def seconds_of_day(rng: np.random.Generator, n: int, profile: np.ndarray) -> np.ndarray:

@@ -17,11 +17,25 @@ from flywheel_pipeline.sources.demo.config import key_rng
 # Public priors (#1 ≈ 28 %, #3 ≈ 11 %, #10 ≈ 2.5 %, page 2 < 1 %), interpolated in log space.
 _CTR_POINTS = np.array(
     [
-        (1, 0.28), (2, 0.16), (3, 0.11), (4, 0.08), (5, 0.062), (6, 0.048), (7, 0.039),
-        (8, 0.032), (9, 0.028), (10, 0.025), (11, 0.0095), (12, 0.008), (15, 0.0062),
-        (20, 0.0045), (30, 0.0028), (50, 0.0015), (100, 0.0008),
+        (1, 0.28),
+        (2, 0.16),
+        (3, 0.11),
+        (4, 0.08),
+        (5, 0.062),
+        (6, 0.048),
+        (7, 0.039),
+        (8, 0.032),
+        (9, 0.028),
+        (10, 0.025),
+        (11, 0.0095),
+        (12, 0.008),
+        (15, 0.0062),
+        (20, 0.0045),
+        (30, 0.0028),
+        (50, 0.0015),
+        (100, 0.0008),
     ]
-)  # fmt: skip
+)
 
 
 def expected_ctr(position: np.ndarray) -> np.ndarray:
@@ -72,20 +86,48 @@ _CORE = [
     ("womens clothing sale", "/collections/sale", 1400, 18.5, "product", None),
     ("knitwear sale", "/collections/sale", 380, 9.1, "product", None),
     ("clothing returns policy 60 days", "/help/returns", 210, 3.8, "help", "returns_exchanges"),
-    ("how to exchange clothes online order", "/help/returns", 160, 5.5, "help", "returns_exchanges"),  # noqa: E501
+    (
+        "how to exchange clothes online order",
+        "/help/returns",
+        160,
+        5.5,
+        "help",
+        "returns_exchanges",
+    ),
     ("clothing delivery time europe", "/help/shipping", 240, 6.1, "help", "shipping_delay"),
     ("why is my parcel late", "/help/shipping", 180, 9.6, "help", "shipping_delay"),
     ("sweater size guide", "/help/size-guide", 330, 3.1, "help", "sizing_fit"),
     ("what size jacket should i get", "/help/size-guide", 260, 7.4, "help", "sizing_fit"),
-    ("clothing discount code first order", "/help/discount-codes", 300, 8.3, "help", "discount_codes"),  # noqa: E501
+    (
+        "clothing discount code first order",
+        "/help/discount-codes",
+        300,
+        8.3,
+        "help",
+        "discount_codes",
+    ),
     ("card payment declined online shop", "/help/payment", 150, 8.9, "help", "payment_failed"),
     ("klarna payment failed", "/help/payment", 90, 11.8, "help", "payment_failed"),
     ("track clothing order", "/help/order-tracking", 120, 6.3, "help", "order_tracking"),
     ("reset password online shop account", "/help/account", 70, 9.9, "help", "account_login"),
     ("clothing gift card online", "/help/gift-cards", 260, 12.5, "help", "gift_cards"),
     ("how to wash merino wool", "/blog/how-to-layer-for-autumn", 1600, 24.0, "gap", "product_care"),
-    ("does organic cotton shrink", "/products/organic-cotton-tee", 700, 21.5, "gap", "product_care"),  # noqa: E501
-    ("how to reproof a rain jacket", "/products/rain-shell-jacket", 450, 27.0, "gap", "product_care"),  # noqa: E501
+    (
+        "does organic cotton shrink",
+        "/products/organic-cotton-tee",
+        700,
+        21.5,
+        "gap",
+        "product_care",
+    ),
+    (
+        "how to reproof a rain jacket",
+        "/products/rain-shell-jacket",
+        450,
+        27.0,
+        "gap",
+        "product_care",
+    ),
     ("wool beanie care instructions", "/products/wool-beanie", 160, 16.5, "gap", "product_care"),
     ("bulk order t shirts with logo", "/collections/workwear", 800, 19.0, "gap", "bulk_quotes"),
     ("custom workwear quote company", "/collections/workwear", 320, 22.5, "gap", "bulk_quotes"),
@@ -95,7 +137,7 @@ _CORE = [
     ("does shop example ship to canada", "/help/shipping", 90, 12.0, "gap", "customs_duties"),
     ("received damaged clothes what to do", "/help/returns", 260, 17.0, "gap", "damaged_item"),
     ("broken zip on new jacket", "/products/rain-shell-jacket", 210, 25.0, "gap", "damaged_item"),
-]  # fmt: skip
+]
 
 _LONG_TAIL_PRODUCTS = [
     ("merino sweater", "/products/merino-crew-sweater"),
@@ -111,9 +153,23 @@ _LONG_TAIL_PRODUCTS = [
     ("work polo", "/products/work-polo"),
 ]
 _LONG_TAIL_MODIFIERS = [
-    "black", "navy", "olive", "grey", "cream", "womens", "mens", "sustainable", "best",
-    "cheap", "oversized", "slim fit", "organic", "recycled", "plus size", "tall",
-]  # fmt: skip
+    "black",
+    "navy",
+    "olive",
+    "grey",
+    "cream",
+    "womens",
+    "mens",
+    "sustainable",
+    "best",
+    "cheap",
+    "oversized",
+    "slim fit",
+    "organic",
+    "recycled",
+    "plus size",
+    "tall",
+]
 
 
 def query_catalog(seed: int, scale: float) -> pd.DataFrame:
