@@ -28,7 +28,7 @@ PLANTED_METRIC = {
     "shift_budget": "campaign_sessions",
 }
 _Z = stats.norm.ppf(0.975)
-OUTCOME_COLUMNS = [
+JUDGED_COLUMNS = [
     "recommendation_id",
     "type",
     "metric",
@@ -69,14 +69,14 @@ def outcomes_against_planted(conn) -> pd.DataFrame:
     """Every measured outcome with the planted effect of its action beside it."""
     frame = read_relation_if_exists(conn, "flywheel.recommendation_outcomes")
     if frame is None or frame.empty:
-        return pd.DataFrame(columns=OUTCOME_COLUMNS)
+        return pd.DataFrame(columns=JUDGED_COLUMNS)
     planted = planted_effects(conn)
     frame["planted_lift"] = frame["type"].map(planted)
     frame["covers_planted"] = (frame["ci_low"] <= frame["planted_lift"]) & (
         frame["planted_lift"] <= frame["ci_high"]
     )
     frame["significant"] = (frame["ci_low"] > 0) | (frame["ci_high"] < 0)
-    return frame[OUTCOME_COLUMNS].sort_values(["type", "recommendation_id"], ignore_index=True)
+    return frame[JUDGED_COLUMNS].sort_values(["type", "recommendation_id"], ignore_index=True)
 
 
 def lift_by_type(outcomes: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 CONFIDENCE = 0.95
@@ -37,6 +38,49 @@ class Estimate:
     lift: float  # relative lift attributed to the action: 0.1 = +10 %
     ci_low: float
     ci_high: float
+
+    def outcome_row(
+        self,
+        recommendation_id: str,
+        *,
+        metric: str,
+        higher_is_better: bool,
+        method: str,
+        n: int,
+        measured_at: object,
+    ) -> dict:
+        """The estimate as a row of ``ml.recommendation_outcomes`` (:data:`OUTCOME_COLUMNS`)."""
+        return {
+            "recommendation_id": recommendation_id,
+            "metric": metric,
+            "baseline_value": self.baseline,
+            "observed_value": self.observed,
+            "control_change": self.control_change,
+            "estimated_lift": self.lift,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": int(n),
+            "method": method,
+            "measured_at": pd.Timestamp(measured_at),
+            "higher_is_better": higher_is_better,
+        }
+
+
+# The columns of ml.recommendation_outcomes (docs/contracts.md), one row per estimate.
+OUTCOME_COLUMNS = [
+    "recommendation_id",
+    "metric",
+    "baseline_value",
+    "observed_value",
+    "control_change",
+    "estimated_lift",
+    "ci_low",
+    "ci_high",
+    "n",
+    "method",
+    "measured_at",
+    "higher_is_better",
+]
 
 
 def _interval(samples: tuple[np.ndarray, ...], statistic, seed: int, n_resamples: int):

@@ -127,20 +127,6 @@ METHOD = (
     f"95 % interval: bootstrap over {BLOCK_DAYS}-day blocks, small-sample widened, and widened "
     f"by the drift among untouched campaigns"
 )
-OUTCOME_KEYS = [
-    "recommendation_id",
-    "metric",
-    "baseline_value",
-    "observed_value",
-    "control_change",
-    "estimated_lift",
-    "ci_low",
-    "ci_high",
-    "n",
-    "method",
-    "measured_at",
-    "higher_is_better",
-]
 
 
 def pair_target(giver: str, receiver: str) -> str:
@@ -431,7 +417,7 @@ def measure_budget(
     n_resamples: int = N_RESAMPLES,
 ) -> list[dict]:
     """``campaign_sessions`` outcomes of done ``shift_budget`` recommendations (module
-    docstring), rows with the keys of ``outcomes.OUTCOME_COLUMNS``.
+    docstring), rows with the keys of ``_lift.OUTCOME_COLUMNS``.
 
     ``done``: recommendation_id, type, target_id, done_day (UTC midnight), as from
     ``outcomes.done_recommendations``; ``acted``: target_ids (pairs) of every ``shift_budget``
@@ -478,19 +464,13 @@ def measure_budget(
             factor *= math.sqrt(1 + 2 * rho * (_BLOCKS - 1) / _BLOCKS)
         est = _widen(est, factor)
         rows.append(
-            {
-                "recommendation_id": rec.recommendation_id,
-                "metric": METRIC,
-                "baseline_value": est.baseline,
-                "observed_value": est.observed,  # a day
-                "control_change": est.control_change,
-                "estimated_lift": est.lift,
-                "ci_low": est.ci_low,
-                "ci_high": est.ci_high,
-                "n": 1 + len(controls),
-                "method": METHOD,
-                "measured_at": rec.done_day + pd.Timedelta(days=WINDOW_DAYS - 1),
-                "higher_is_better": True,
-            }
+            est.outcome_row(
+                rec.recommendation_id,
+                metric=METRIC,
+                higher_is_better=True,
+                method=METHOD,
+                n=1 + len(controls),
+                measured_at=rec.done_day + pd.Timedelta(days=WINDOW_DAYS - 1),
+            )
         )
     return rows

@@ -101,6 +101,7 @@ from flywheel_pipeline.insights.lead_scoring import first_orders
 from flywheel_pipeline.recommendations import budget
 from flywheel_pipeline.recommendations._lift import (
     N_RESAMPLES,
+    OUTCOME_COLUMNS,
     Estimate,
     between_target_variance,
     did_lift,
@@ -130,20 +131,6 @@ MIN_CONTROLS = 3
 # common, and a month holds too few).
 LIST_WINDOW_DAYS = 2 * WINDOW_DAYS
 
-OUTCOME_COLUMNS = [
-    "recommendation_id",
-    "metric",
-    "baseline_value",
-    "observed_value",
-    "control_change",
-    "estimated_lift",
-    "ci_low",
-    "ci_high",
-    "n",
-    "method",
-    "measured_at",
-    "higher_is_better",
-]
 
 _DID_INTERVAL = "95 % interval: day bootstrap widened by the drift among untouched targets"
 _HOLDOUT = (
@@ -232,20 +219,14 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 def _row(rec_id: str, rec_type: str, est: Estimate, n: int, measured_at) -> dict:
     metric, higher_is_better, method = METRICS[rec_type]
-    return {
-        "recommendation_id": rec_id,
-        "metric": metric,
-        "baseline_value": est.baseline,
-        "observed_value": est.observed,
-        "control_change": est.control_change,
-        "estimated_lift": est.lift,
-        "ci_low": est.ci_low,
-        "ci_high": est.ci_high,
-        "n": int(n),
-        "method": method,
-        "measured_at": pd.Timestamp(measured_at),
-        "higher_is_better": higher_is_better,
-    }
+    return est.outcome_row(
+        rec_id,
+        metric=metric,
+        higher_is_better=higher_is_better,
+        method=method,
+        n=n,
+        measured_at=measured_at,
+    )
 
 
 # --- who was acted on --------------------------------------------------------------------
