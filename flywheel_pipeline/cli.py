@@ -56,14 +56,7 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
         f"scale {settings.flywheel_demo_scale:g}, {settings.flywheel_demo_days} days "
         f"→ {settings.duckdb_path}"
     )
-    from flywheel_pipeline.dbt.project import DbtParseError
-    from flywheel_pipeline.runner import run_everything
-
-    try:
-        run = run_everything(settings, on_progress=lambda line: click.echo(line, file=terminal))
-    except DbtParseError as exc:
-        raise click.ClickException(str(exc)) from None
-    if not run.success:
+    if not _run(settings, terminal):
         raise click.ClickException("the run failed; the log above has the details")
     from flywheel_pipeline.evaluation.planted import targets_met
 
@@ -75,6 +68,130 @@ def demo(seed: int | None, scale: float | None, days: int | None) -> None:
         "(`flywheel evaluate` prints the table)."
     )
     click.echo(f"Done in {time.monotonic() - started:.0f} s.")
+
+
+@main.command("run")
+@click.option(
+    "--from",
+    "first_day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day the partitioned sources (GA4, Search Console) extract. Default: the first "
+    "day not extracted yet, or the trailing 3 days (restated) when every day is in.",
+)
+@click.option(
+    "--to",
+    "last_day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Last day they extract (default: the last complete day).",
+)
+@click.option(
+    "--select",
+    help="Only these assets, as a Dagster asset selection: `raw/crm_contacts+` (and the "
+    "next layer down), `key:raw/crm_contacts+++`, `group:attract`.",
+)
+def run_command(first_day: datetime | None, last_day: datetime | None, select: str | None) -> None:
+    """Materialise everything once in the configured mode (live or demo)."""
+    from flywheel_pipeline.sources.definitions import google_partitions
+
+    settings = _settings()
+    started = time.monotonic()
+    terminal = sys.stdout
+    days = None
+    if first_day or last_day:
+        keys = google_partitions(settings).get_partition_keys()
+        days = _day_range(keys, first_day, last_day)
+    click.echo(f"Flywheel run ({settings.source} mode) → {settings.duckdb_path}")
+    for line in _source_lines(settings):
+        click.echo(f"  {line}")
+    success = _run(settings, terminal, days=days, selection=select, catch_up=True)
+    if settings.duckdb_path.exists():
+        print_summary(settings)
+    if not success:
+        raise click.ClickException(
+            "the run failed (the failures are listed above; `flywheel status` shows each "
+            "source's state)"
+        )
+    click.echo(f"Done in {time.monotonic() - started:.0f} s.")
+
+
+@main.command()
+def status() -> None:
+    """The last runs, each source's state, landing files and quarantine, the warehouse pool."""
+    import os
+
+    import dagster as dg
+
+    from flywheel_pipeline.operations import status as report
+
+    settings = _settings()
+    click.echo(f"Flywheel status ({settings.source} mode), warehouse {settings.duckdb_path}")
+    sections: dict[str, list[str]] = {}
+    if os.environ.get("DAGSTER_HOME"):
+        with dg.DagsterInstance.get() as instance:
+            sections["Last runs"] = report.run_lines(instance)
+            sections["Sources"] = report.source_lines(instance, settings)
+            sections["Warehouse pool"] = report.pool_lines(instance)
+    else:
+        sections["Runs"] = [
+            "DAGSTER_HOME is not set, so no run history is kept (the Makefile sets it to "
+            "./dagster_home)"
+        ]
+    sections["Landing files"] = report.drop_lines(settings)
+    for title, lines in sections.items():
+        click.echo(f"\n{title}:")
+        for line in lines:
+            click.echo(f"  {line}")
+
+
+def _day_range(keys: list[str], first_day: datetime | None, last_day: datetime | None):
+    """--from/--to as dates inside the sources' partitions, or a usage error naming the bound."""
+    import datetime as dt
+
+    if not keys:
+        raise click.UsageError("the partitioned sources have no day to extract yet")
+    low, high = dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
+    first = first_day.date() if first_day else low
+    last = last_day.date() if last_day else high
+    for option, day in (("--from", first), ("--to", last)):
+        if not low <= day <= high:
+            raise click.BadParameter(
+                f"{day} is outside the days the sources cover ({low} .. {high}; "
+                "FLYWHEEL_START_DATE moves the first)",
+                param_hint=option,
+            )
+    if first > last:
+        raise click.BadParameter(f"{first} is after --to {last}", param_hint="--from")
+    return first, last
+
+
+def _source_lines(settings: Settings) -> list[str]:
+    """What each source will do in this mode, before anything runs."""
+    if settings.source == "demo":
+        return [
+            f"demo business: seed {settings.flywheel_demo_seed}, scale "
+            f"{settings.flywheel_demo_scale:g}, {settings.flywheel_demo_days} days"
+        ]
+    ga4 = f"property {settings.ga4_property_id}" if settings.ga4_property_id else None
+    gsc = settings.gsc_site_url
+    return [
+        f"GA4: {ga4 or 'not configured (GA4_PROPERTY_ID unset): skipped'}",
+        f"Search Console: {gsc or 'not configured (GSC_SITE_URL unset): skipped'}",
+        f"file drops: {settings.landing_dir}",
+    ]
+
+
+def _run(settings: Settings, terminal, **options) -> bool:
+    """Run the job with progress on the terminal; False when a step failed."""
+    from flywheel_pipeline.dbt.project import DbtParseError
+    from flywheel_pipeline.runner import SelectionError, run_everything
+
+    try:
+        run = run_everything(
+            settings, on_progress=lambda line: click.echo(line, file=terminal), **options
+        )
+    except (DbtParseError, SelectionError) as exc:
+        raise click.ClickException(str(exc)) from None
+    return run.success
 
 
 def _connect_read_only(settings: Settings):

@@ -31,9 +31,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         recommendation_defs(settings),
     )
     warehouse_assets = [spec.key for spec in domains.resolve_all_asset_specs()]
-    return dg.Definitions.merge(
-        domains, operation_defs(settings, warehouse_assets, google_partitions(settings))
-    )
+    operations = operation_defs(settings, warehouse_assets, google_partitions(settings), domains)
+    return dg.Definitions.merge(domains, operations)
 
 
 @dg.definitions

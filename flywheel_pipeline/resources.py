@@ -16,6 +16,8 @@ class FlywheelPaths(dg.ConfigurableResource):
     reports_dir: str
     serving_dir: str
     demo_dir: str
+    # FLYWHEEL_TIMEZONE: how the file drops read timestamps without an offset.
+    timezone: str | None = None
 
     @property
     def landing(self) -> Path:
@@ -31,5 +33,6 @@ def build_resources(settings: Settings) -> dict[str, object]:
             reports_dir=str(settings.reports_dir),
             serving_dir=str(settings.serving_dir),
             demo_dir=str(settings.demo_dir),
+            timezone=settings.flywheel_timezone,
         ),
     }

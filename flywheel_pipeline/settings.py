@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     flywheel_home: Path = Path("data")
     flywheel_duckdb_path: Path | None = None
     flywheel_landing_dir: Path | None = None
+    # The zone of file-drop timestamps without an offset (a mapping.yaml's `timezone:` wins);
+    # unset, such values are quarantined, never read as UTC.
+    flywheel_timezone: str | None = None
     flywheel_source: Literal["demo", "live"] | None = None
     flywheel_demo_seed: int = 42
     flywheel_demo_scale: float = pydantic.Field(default=1.0, gt=0, le=100)
@@ -75,6 +79,13 @@ class Settings(BaseSettings):
     def _reports_file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError("file not found")
+        return value
+
+    @pydantic.field_validator("flywheel_timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str | None) -> str | None:
+        if value is not None and not is_timezone(value):
+            raise ValueError("unknown time zone; want an IANA name such as Europe/Berlin")
         return value
 
     @pydantic.field_validator("ga4_api_endpoint", "gsc_api_endpoint")
@@ -162,6 +173,15 @@ class Settings(BaseSettings):
         os.environ["FLYWHEEL_DUCKDB_PATH"] = str(self.duckdb_path)
         if self.google_application_credentials is not None:
             os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.google_application_credentials)
+
+
+def is_timezone(name: str) -> bool:
+    """Whether `name` is an IANA time zone (`Europe/Berlin`, `UTC`)."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -23,6 +23,10 @@ SETTINGS_VARIABLES = [
     "FLYWHEEL_START_DATE",
     "FLYWHEEL_REPORTS_FILE",
     "FLYWHEEL_HOLDOUT_SHARE",
+    "FLYWHEEL_TIMEZONE",
+    # The Makefile points DAGSTER_HOME at the project's instance: a test's runs stay in an
+    # ephemeral one unless the test sets its own.
+    "DAGSTER_HOME",
 ]
 
 

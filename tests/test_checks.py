@@ -254,11 +254,11 @@ def test_quarantine_warns_above_the_rate_and_names_the_files(tmp_path: Path) -> 
 def test_a_rejected_file_warns_too(tmp_path: Path) -> None:
     drop = Drop(tmp_path)
     drop.write("crm/orders/good.csv", _orders("a", good=10, bad=0))
-    drop.write("crm/orders/semicolons.csv", "order_id;contact_id;ordered_at;revenue\n")
+    drop.write("crm/orders/no_revenue.csv", "order_id,contact_id,ordered_at\n")
     evaluation = _load_orders(drop, dg.DagsterInstance.ephemeral())
     assert not evaluation.passed
     assert evaluation.metadata["files_rejected"].value == 1
-    assert "crm/orders/semicolons.csv" in evaluation.metadata["rejected_files"].value
+    assert "crm/orders/no_revenue.csv" in evaluation.metadata["rejected_files"].value
 
 
 def test_quarantine_reasons_never_show_a_value(tmp_path: Path) -> None:

@@ -335,7 +335,7 @@ def test_memory_cap_applies_inside_the_block_only(drop: Drop) -> None:
 
 def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
     drop.write("crm/orders/a.csv", ORDERS_HEADER + order("o1") + order("o2", revenue="-1"))
-    drop.write("crm/orders/bad.csv", "order_id;contact_id;ordered_at;revenue\n")
+    drop.write("crm/orders/bad.csv", "order_id;contact_id;revenue\n")
     asset = file_table_asset(ORDERS_TABLE, [])
     resources = drop.resources()
 

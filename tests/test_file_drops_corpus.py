@@ -70,26 +70,34 @@ def test_invalid_utf8_in_a_row_is_quarantined_in_the_header_rejects(drop: Drop) 
         )
     ]
     assert [o.error for o in report.rejected] == [
-        "crm/orders/b.csv, line 1: header is not valid UTF-8 (byte 0xf6 at byte 41)"
+        "crm/orders/b.csv, line 1: header is not valid UTF-8 (byte 0xf6 at byte 41); if the "
+        "file is in another encoding, set its encoding as `encoding:` (e.g. `cp1252`, "
+        "`latin-1`) in landing/crm/orders/mapping.yaml"
     ]
 
 
-def test_semicolon_delimited_file_is_rejected_with_a_hint(drop: Drop) -> None:
+def test_semicolon_delimited_file_loads_an_ambiguous_header_is_rejected_with_a_hint(
+    drop: Drop,
+) -> None:
     drop.write(
         "crm/orders/a.csv",
         ORDERS_HEADER.replace(",", ";") + "o1;c1;2026-03-01T10:00:00Z;5;1\n",
     )
     drop.write("crm/orders/b.csv", ORDERS_HEADER + order("o2"))
+    drop.write("crm/orders/c.csv", "order_id;contact_id|ordered_at;revenue\n")
     report = drop.load()
 
-    assert drop.ids() == ["o2"]
+    assert drop.ids() == ["o1", "o2"]
     assert [o.error for o in report.rejected] == [
-        "crm/orders/a.csv, line 1: missing required column(s) order_id, contact_id, ordered_at, "
-        "revenue; the header looks semicolon-separated (';'), Flywheel reads comma-separated CSV"
+        "crm/orders/c.csv, line 1: missing required column(s) order_id, ordered_at, revenue; "
+        "the header looks semicolon-separated (';') or pipe-separated ('|'), Flywheel reads "
+        "comma-separated CSV; set the one it uses as `delimiter:` in "
+        "landing/crm/orders/mapping.yaml"
     ]
     assert drop.query("select file, status, error is not null from raw.file_manifest") == [
-        ("crm/orders/a.csv", "rejected", True),
+        ("crm/orders/a.csv", "loaded", False),
         ("crm/orders/b.csv", "loaded", False),
+        ("crm/orders/c.csv", "rejected", True),
     ]
 
 
@@ -121,8 +129,13 @@ def test_unparseable_and_timezone_less_timestamps_are_quarantined(drop: Drop) ->
         ("o4", pd.Timestamp("2026-03-01 10:00:00.5")),
     ]
     reason = "ordered_at: unparseable or timezone-less timestamp"
+    local = (  # no zone configured: read as UTC it could be hours off
+        "ordered_at: timezone-less timestamp; set FLYWHEEL_TIMEZONE or `timezone:` in "
+        "landing/crm/orders/mapping.yaml"
+    )
     assert drop.quarantine() == [
-        ("crm/orders/a.csv", line, "ordered_at", reason) for line in (3, 4, 6)
+        ("crm/orders/a.csv", line, "ordered_at", reason if line != 4 else local)
+        for line in (3, 4, 6)
     ]
 
 

@@ -37,6 +37,7 @@ from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
 from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
 from flywheel_pipeline.sources.report_file import load_reports
+from flywheel_pipeline.sources.source_health import EXTRACTION_FAILED, extraction_check
 from flywheel_pipeline.warehouse import WarehouseResource
 from tests.fakes.ga4_server import FakeGa4Server
 
@@ -272,8 +273,12 @@ def _materialize(
     reports: tuple[Ga4Report, ...] = DEFAULT_REPORTS,
     days: tuple[date, date] = (RUN_START, RUN_END),
 ) -> dg.ExecuteInProcessResult:
+    assets = build_ga4_assets(reports, PARTITIONS)
+    # As in the definitions: a failed extraction keeps the last good rows, and this check fails
+    # the run (sources/source_health.py).
+    checks = [extraction_check(asset.key, "GA4") for asset in assets]
     return dg.materialize(
-        build_ga4_assets(reports, PARTITIONS),
+        [*assets, *checks],
         resources={"warehouse": WarehouseResource(path=str(warehouse)), "ga4": ga4},
         tags=range_tags(days[0].isoformat(), days[1].isoformat()),
         raise_on_error=False,
@@ -348,6 +353,10 @@ def test_a_failed_page_leaves_the_previous_table_untouched(
     assert not result.success
     assert {r.offset for r in ga4_server.successful_requests()} == {0, 200, 400}
     pd.testing.assert_frame_equal(_read(warehouse, TRAFFIC.table), before)
+    metadata = result.get_asset_materialization_events()[-1].materialization.metadata
+    assert "InternalServerError" in metadata[EXTRACTION_FAILED].value
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
 
     ga4_server.set_faults()
     assert _materialize(warehouse, _live(ga4_server), (TRAFFIC,)).success

@@ -17,6 +17,7 @@ from flywheel_pipeline.sources.partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     daily_partitions,
+    pending_range,
     range_tags,
     restatement_range,
 )
@@ -149,3 +150,15 @@ def test_running_without_a_day_says_how_to_pick_one(tmp_path: Path) -> None:
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)
     assert "partitioned by day" in message and RANGE_START_TAG in message
+
+
+def test_a_catching_up_run_extracts_from_the_first_missing_day_or_restates() -> None:
+    keys = PARTITIONS.get_partition_keys()
+    assert pending_range(keys, [set(), set()]) == ("2026-09-01", "2026-09-30")
+    everything = set(keys)
+    # one source behind the other: from the first day the slower one lacks
+    assert pending_range(keys, [everything, set(keys[:20])]) == ("2026-09-21", "2026-09-30")
+    # a hole in the middle counts too
+    assert pending_range(keys, [everything - {"2026-09-05"}]) == ("2026-09-05", "2026-09-30")
+    assert pending_range(keys, [everything, everything]) == ("2026-09-28", "2026-09-30")
+    assert pending_range([], [set()]) is None

@@ -40,6 +40,21 @@ def test_publish_copies_marts_only_and_replaces_previous_copy(tmp_path: Path) ->
     assert len(list((serving / ".versions").iterdir())) == 2
 
 
+def test_publish_removes_what_a_killed_publish_left(tmp_path: Path) -> None:
+    serving = tmp_path / "serving"
+    with _warehouse(tmp_path / "w.duckdb", rows=3) as conn:
+        publish(conn, serving)
+    previous = (serving / "parquet").resolve().parent.name
+    # a publish killed part-way: a half-written version, newer than the one in use, and its link
+    (serving / ".versions" / "123-dead" / "parquet").mkdir(parents=True)
+    (serving / ".parquet-123-dead").symlink_to(Path(".versions") / "123-dead" / "parquet")
+    with _warehouse(tmp_path / "w.duckdb", rows=4) as conn:
+        publish(conn, serving)
+    current = (serving / "parquet").resolve().parent.name
+    assert {v.name for v in (serving / ".versions").iterdir()} == {previous, current}
+    assert not list(serving.glob(".parquet-*"))
+
+
 def test_a_home_folder_with_a_quote_in_its_name_works(tmp_path: Path) -> None:
     """Paths reach SQL as literals: O'Brien's home must neither break nor inject."""
     home = tmp_path / "o'brien's data"

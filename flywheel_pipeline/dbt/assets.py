@@ -8,6 +8,7 @@ downstream of them. Two explicit steps keep the graph acyclic and cost two dbt s
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from flywheel_pipeline.dbt.launcher import mark_parent
 from flywheel_pipeline.dbt.project import DBT_EXECUTABLE, dbt_project
 from flywheel_pipeline.dbt.translator import FlywheelDbtTranslator
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL
@@ -20,6 +21,7 @@ translator = FlywheelDbtTranslator(
 
 
 def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    mark_parent()  # dbt (through flywheel-dbt) dies with this process, even killed outright
     yield from dbt.cli(["build"], context=context).stream()
 
 

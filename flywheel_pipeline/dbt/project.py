@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from flywheel_pipeline.dbt.launcher import mark_parent
+
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 
-# The dbt installed beside this Python, so a venv works without being activated.
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# The dbt installed beside this Python, so a venv works without being activated: through
+# `flywheel-dbt` (launcher.py), which dies with the process that started it, when installed.
+_LAUNCHER = Path(sys.executable).with_name("flywheel-dbt")
+DBT_EXECUTABLE = str(_LAUNCHER if _LAUNCHER.exists() else Path(sys.executable).with_name("dbt"))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -45,6 +50,7 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
             [DBT_EXECUTABLE, "parse", "--quiet", "--profiles-dir", str(project.profiles_dir)],
             cwd=project.project_dir,
             check=False,
+            env=mark_parent(dict(os.environ)),
         )
         if parsed.returncode != 0:
             raise DbtParseError(f"`dbt parse` failed in {project.project_dir} (errors above)")

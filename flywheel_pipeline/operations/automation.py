@@ -71,11 +71,11 @@ weekly_retrain_schedule = dg.ScheduleDefinition(
 
 def folder_fingerprints(landing_dir: Path) -> dict[str, str]:
     """Per landing folder holding files: a digest that changes whenever a file the loader would
-    read there is added, removed, replaced or rewritten. Other files (a `.partial` being
-    written, a README) are not the loader's and change nothing."""
+    read there (or its mapping.yaml) is added, removed, replaced or rewritten. Other files
+    (a `.partial` being written, a README) are not the loader's and change nothing."""
     fingerprints = {}
     for drop in FILE_DROPS:
-        paths = list_files(landing_dir, drop.folder, drop.patterns)
+        paths = list_files(landing_dir, drop.folder, (*drop.patterns, *drop.settings_files))
         digest = _digest(landing_dir, paths)
         if digest is not None:
             fingerprints[drop.folder] = digest

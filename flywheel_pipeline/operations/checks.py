@@ -3,7 +3,9 @@
 - `row_count_anomaly` (GA4 and Search Console tables, blocking): each settled day the run
   wrote must have at least half the rows of its usual day (the median of the same weekday over
   the four weeks before). A half-empty day fails with severity ERROR and holds back everything
-  downstream in the run, so dbt never builds the marts on it.
+  downstream in the run, so dbt never builds the marts on it. A run whose extraction failed
+  wrote nothing and is not judged: `extraction_succeeded` (sources/source_health.py, beside
+  the sources) fails that run while what is downstream builds on the last good data.
 - `quarantine_rate` (file drops, WARN): the share of records the latest load quarantined,
   with the worst files and the reasons counted (never the records: they may hold personal data).
 - `freshness_check` (live mode only, WARN): Dagster's freshness checks, evaluated by the
@@ -29,6 +31,7 @@ from flywheel_pipeline.sources.files.drops import FILE_DROPS, DropSource
 from flywheel_pipeline.sources.files.manifest import MANIFEST_RELATION
 from flywheel_pipeline.sources.files.schemas import QUARANTINE_RELATION
 from flywheel_pipeline.sources.partitions import RESTATED_DAYS, run_days
+from flywheel_pipeline.sources.source_health import EXTRACTION_CHECK, extraction_health
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, table_columns
 
 # Row counts --------------------------------------------------------------------------------
@@ -234,6 +237,18 @@ def row_count_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
     def _check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
+        extraction = extraction_health(context.instance, key, relation)
+        if extraction.stale and extraction.run_id == context.run.run_id:
+            # Nothing was written: the table is as the last good run left it, judged then.
+            # Holding back what is downstream would defeat the isolation of the failure.
+            return dg.AssetCheckResult(
+                passed=True,
+                description=(
+                    f"not judged: the extraction failed in this run and wrote nothing; "
+                    f"{EXTRACTION_CHECK} fails the run"
+                ),
+                metadata={"days_judged": dg.MetadataValue.int(0)},
+            )
         with warehouse.get_connection() as conn:
             columns = table_columns(conn, relation)
             days = run_days(context)

@@ -20,19 +20,31 @@ from flywheel_pipeline.operations.checks import build_defs as check_defs
 from flywheel_pipeline.operations.report import report_asset
 from flywheel_pipeline.operations.serving import MART_SCHEMAS, serving_copy_asset
 from flywheel_pipeline.settings import Settings
+from flywheel_pipeline.sources.source_health import google_sources
 
 
 def build_defs(
     settings: Settings,
     upstream: Sequence[dg.AssetKey],
     partitions: dg.PartitionsDefinition,
+    warehouse: dg.Definitions | None = None,
 ) -> dg.Definitions:
     """`upstream` are the warehouse assets: the report and serving copy come after the marts,
     the checks watch the raw ones. `partitions` are the Google sources' days, restated by the
-    daily schedule."""
+    daily schedule. `warehouse` (the definitions of the warehouse assets) tells the report
+    what is built on each Google source, to flag it when that source's extraction failed."""
     marts = [key for key in upstream if key.path[0] in MART_SCHEMAS]
+    present = set(upstream)
+    sources = [(label, key) for label, key in google_sources(settings) if key in present]
+    graph = warehouse.resolve_asset_graph() if warehouse is not None else None
+    downstream = {
+        key: sorted(dg.AssetSelection.assets(key).downstream().resolve(graph) - {key})
+        for _, key in sources
+        if graph is not None
+    }
+    report = report_asset(marts, sources, downstream)
     operations = dg.Definitions(
-        assets=[report_asset(marts), serving_copy_asset(marts), actions_asset()],
+        assets=[report, serving_copy_asset(marts), actions_asset()],
         jobs=[everything, landing_refresh, retrain],
         schedules=[daily_schedule(partitions), weekly_retrain_schedule],
         sensors=[landing_sensor(settings.landing_dir)],

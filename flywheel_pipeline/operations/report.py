@@ -4,6 +4,7 @@ Charts are Plotly figures with the library inlined once, so the file opens witho
 """
 
 import html
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,12 @@ import plotly.express as px
 from flywheel_pipeline.insights.runs import latest_run
 from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, WINDOW_DAYS
 from flywheel_pipeline.resources import FlywheelPaths
+from flywheel_pipeline.sources.source_health import (
+    SourceHealth,
+    describe_last_good,
+    extraction_health,
+    stale_sources,
+)
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, read_relation_if_exists
 
 REPORT_FILE = "flywheel.html"
@@ -22,15 +29,30 @@ STAGES = ["stranger", "prospect", "customer", "promoter"]
 
 
 class _Page:
-    def __init__(self) -> None:
+    """The report being written. `stale` maps a relation to the notes that say what stale
+    source data it was built on; a section that reads the relation shows them."""
+
+    def __init__(self, stale: Mapping[str, Sequence[str]] | None = None) -> None:
         self.parts: list[str] = []
         self._plotly_inlined = False
+        self.stale = stale or {}
+        self._noted: set[str] = set()
 
     def heading(self, text: str) -> None:
         self.parts.append(f"<h2>{html.escape(text)}</h2>")
+        self._noted = set()
 
     def note(self, text: str) -> None:
         self.parts.append(f"<p class='note'>{html.escape(text)}</p>")
+
+    def read(self, conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame | None:
+        """The relation (None if it does not exist), saying first, once per section, when it
+        was built on a source's stale data."""
+        for note in self.stale.get(relation, ()):
+            if note not in self._noted:
+                self._noted.add(note)
+                self.parts.append(f"<p class='stale'>{html.escape(note)}</p>")
+        return read_relation_if_exists(conn, relation)
 
     def figure(self, fig, height: int = 360) -> None:
         fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=height)
@@ -44,7 +66,7 @@ class _Page:
 
 def _stages(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("The wheel: people per stage")
-    stages_daily = read_relation_if_exists(conn, "flywheel.stages_daily")
+    stages_daily = page.read(conn, "flywheel.stages_daily")
     if stages_daily is None or stages_daily.empty:
         page.note("flywheel.stages_daily is not built yet.")
         return
@@ -63,7 +85,7 @@ def _stages(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _momentum(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Momentum and phase")
-    momentum = read_relation_if_exists(conn, "flywheel.momentum")
+    momentum = page.read(conn, "flywheel.momentum")
     if momentum is None or momentum.empty:
         page.note("flywheel.momentum is not built yet.")
         return
@@ -78,7 +100,7 @@ def _plural(n: int, word: str) -> str:
 
 def _loop(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     """`flywheel simulate` only: the wheel turning beside a control arm that did nothing."""
-    cycles = read_relation_if_exists(conn, "flywheel.simulation_cycles")
+    cycles = page.read(conn, "flywheel.simulation_cycles")
     if cycles is None or cycles.empty:
         return
     page.heading("Loop: recommend, act, measure (flywheel simulate)")
@@ -95,7 +117,7 @@ def _loop(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
             px.line(arms, x="data_through", y=metric, color="arm", markers=True, title=title),
             height=300,
         )
-    lift = read_relation_if_exists(conn, "flywheel.simulation_lift")
+    lift = page.read(conn, "flywheel.simulation_lift")
     if lift is None or lift.empty:
         page.note("No outcome measured yet.")
         return
@@ -125,7 +147,7 @@ def _loop(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _channels(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Attract: sessions by channel")
-    channels = read_relation_if_exists(conn, "attract.channel_daily")
+    channels = page.read(conn, "attract.channel_daily")
     if channels is None or channels.empty:
         page.note("attract.channel_daily is not built yet.")
         return
@@ -143,8 +165,8 @@ def _percent(values: pd.Series) -> pd.Series:
 
 def _search_opportunities(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Attract: search opportunities")
-    curve = read_relation_if_exists(conn, "ml.search_ctr_curve")
-    found = read_relation_if_exists(conn, "ml.search_opportunities")
+    curve = page.read(conn, "ml.search_ctr_curve")
+    found = page.read(conn, "ml.search_opportunities")
     if curve is None or curve.empty or found is None:
         page.note("No Search Console data modelled yet (ml.search_ctr_curve).")
         return
@@ -210,7 +232,7 @@ def _search_opportunities(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _topics(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Engage: what customers ask about")
-    topics = read_relation_if_exists(conn, "engage.conversation_topics")
+    topics = page.read(conn, "engage.conversation_topics")
     if topics is None or topics.empty:
         page.note("engage.conversation_topics is not built yet.")
         return
@@ -232,7 +254,7 @@ def _topics(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _recommendations(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Recommendations")
-    recommendations = read_relation_if_exists(conn, "flywheel.recommendations")
+    recommendations = page.read(conn, "flywheel.recommendations")
     if recommendations is None or recommendations.empty:
         page.note("No recommendations yet.")
         return
@@ -356,7 +378,7 @@ def _forest(page: _Page, points: pd.DataFrame) -> None:
 
 def _outcomes(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Measured outcomes")
-    outcomes = read_relation_if_exists(conn, "flywheel.recommendation_outcomes")
+    outcomes = page.read(conn, "flywheel.recommendation_outcomes")
     if outcomes is None or outcomes.empty:
         page.note(
             "No outcomes measured yet. A recommendation marked done in the decisions folder "
@@ -416,7 +438,7 @@ def _outcomes(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Model quality (holdout metric beside a naive baseline)")
-    runs = read_relation_if_exists(conn, "flywheel.model_runs")
+    runs = page.read(conn, "flywheel.model_runs")
     if runs is None or runs.empty:
         page.note("No model runs yet.")
         return
@@ -448,7 +470,7 @@ def _model_runs(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 def _evaluation(page: _Page, conn: duckdb.DuckDBPyConnection) -> None:
     """Demo only: `flywheel evaluate` scores the published models against planted truths."""
-    evaluation = read_relation_if_exists(conn, "flywheel.model_evaluation")
+    evaluation = page.read(conn, "flywheel.model_evaluation")
     if evaluation is None or evaluation.empty:
         return
     latest = evaluation[evaluation["data_through"] == evaluation["data_through"].max()]
@@ -492,18 +514,86 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#2
 h1{margin-bottom:0}.note{color:#777}
 table.data{border-collapse:collapse;font-size:.85rem;margin:1rem 0}
 table.data td,table.data th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}
+.banner{background:#fdecea;border:1px solid #d93025;border-radius:4px;padding:.6rem 1rem;
+margin:1rem 0}.banner p{margin:.3rem 0}
+.stale{color:#b3261e;font-size:.9rem}
 """
+_LISTED_DEPENDANTS = 12
+_INNER_SCHEMAS = {"raw", "staging", "intermediate"}
 
 
-def render_report(conn: duckdb.DuckDBPyConnection, path: Path) -> Path:
-    page = _Page()
+def _relation(key: dg.AssetKey) -> str:
+    return ".".join(key.path)
+
+
+def _stale_lines(
+    health: Sequence[SourceHealth], downstream: Mapping[dg.AssetKey, Sequence[dg.AssetKey]]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The banner's lines (one per failed source) and, per relation built on a failed
+    source's data, the note its section shows."""
+    banner: list[str] = []
+    stale: dict[str, list[str]] = {}
+    for source, entries in stale_sources(health).items():
+        loaded = [e.last_good_load for e in entries if e.last_good_load is not None]
+        through = [e.data_through for e in entries if e.data_through is not None]
+        as_of = describe_last_good(
+            min(loaded) if len(loaded) == len(entries) else None,
+            min(through) if through else None,
+        )
+        dependants = sorted(
+            {_relation(k) for e in entries for k in downstream.get(e.asset_key, ())}
+            - {e.table for e in entries}
+        )
+        # What a reader knows by name: the marts and the insight tables, not the layers below.
+        shown = [r for r in dependants if r.split(".")[0] not in _INNER_SCHEMAS]
+        line = f"{source}: extraction failed in the last run ({entries[0].cause}); {as_of}."
+        if shown:
+            listed = ", ".join(shown[:_LISTED_DEPENDANTS])
+            more = len(shown) - _LISTED_DEPENDANTS
+            line += f" Built on that data: {listed}" + (f" and {more} more." if more > 0 else ".")
+        banner.append(line)
+        note = f"Built on stale {source} data ({as_of}): the last run's extraction failed."
+        for relation in dependants:
+            stale.setdefault(relation, []).append(note)
+    return banner, stale
+
+
+def _banner(lines: Sequence[str], skipped: Sequence[str]) -> str:
+    parts = []
+    if lines:
+        parts.append(
+            "<div class='banner'><p><strong>Stale sources</strong></p>"
+            + "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+            + "</div>"
+        )
+    if skipped:
+        parts.append(
+            f"<p class='note'>Not configured (skipped): {html.escape(', '.join(skipped))}.</p>"
+        )
+    return "".join(parts)
+
+
+def render_report(
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    health: Sequence[SourceHealth] = (),
+    downstream: Mapping[dg.AssetKey, Sequence[dg.AssetKey]] | None = None,
+) -> Path:
+    """Write the report. `health`: the sources' health (sources/source_health.py); a failed
+    source gets a banner at the top, and every section built on its data (`downstream`: the
+    assets downstream of each raw asset) says so."""
+    banner, stale = _stale_lines(health, downstream or {})
+    skipped = sorted({e.source for e in health if e.status == "skipped"})
+    page = _Page(stale)
     for section in SECTIONS:
         section(page, conn)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     document = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Flywheel</title>"
         f"<style>{_STYLE}</style></head><body><h1>Flywheel</h1>"
-        f"<p class='note'>Generated {generated}</p>{''.join(page.parts)}</body></html>"
+        f"<p class='note'>Generated {generated}</p>{_banner(banner, skipped)}"
+        f"{''.join(page.parts)}</body></html>"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
@@ -512,7 +602,14 @@ def render_report(conn: duckdb.DuckDBPyConnection, path: Path) -> Path:
     return path
 
 
-def report_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
+def report_asset(
+    upstream: list[dg.AssetKey],
+    sources: Sequence[tuple[str, dg.AssetKey]] = (),
+    downstream: Mapping[dg.AssetKey, Sequence[dg.AssetKey]] | None = None,
+) -> dg.AssetsDefinition:
+    """`sources`: (label, raw asset key) of the extracted sources whose failure the report
+    flags; `downstream`: the assets built on each of them."""
+
     @dg.asset(
         key=["reports", "flywheel_html"],
         group_name="flywheel",
@@ -521,9 +618,21 @@ def report_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         deps=[*upstream, *INSIGHT_INPUTS],
         description="Self-contained HTML report ($FLYWHEEL_HOME/reports/flywheel.html).",
     )
-    def flywheel_html(warehouse: WarehouseResource, paths: FlywheelPaths) -> dg.MaterializeResult:
+    def flywheel_html(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: FlywheelPaths
+    ) -> dg.MaterializeResult:
+        health = [extraction_health(context.instance, key, label) for label, key in sources]
         with warehouse.get_connection() as conn:
-            path = render_report(conn, Path(paths.reports_dir) / REPORT_FILE)
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
+            path = render_report(
+                conn,
+                Path(paths.reports_dir) / REPORT_FILE,
+                health=health,
+                downstream=downstream,
+            )
+        metadata: dict[str, object] = {"path": dg.MetadataValue.path(str(path))}
+        stale = stale_sources(health)
+        if stale:
+            metadata["flywheel/stale_sources"] = ", ".join(stale)
+        return dg.MaterializeResult(metadata=metadata)
 
     return flywheel_html

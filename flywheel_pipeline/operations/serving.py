@@ -54,22 +54,25 @@ def publish(conn: duckdb.DuckDBPyConnection, serving_dir: Path) -> list[str]:
     # os.replace is atomic: a reader sees the old copy or the new one, never a mix.
     os.replace(database, serving_dir / SERVING_DATABASE)
     link = serving_dir / "parquet"
+    previous = Path(os.readlink(link)).parent.name if link.is_symlink() else None
     staged_link = serving_dir / f".parquet-{version.name}"
     staged_link.symlink_to(Path(".versions") / version.name / "parquet")
     if link.exists() and not link.is_symlink():
         shutil.rmtree(link)
     os.replace(staged_link, link)
-    _remove_old_versions(serving_dir / ".versions", keep=version.name)
+    _remove_old_versions(serving_dir, keep={version.name, previous})
     return [f"{schema}.{table}" for schema, table in tables]
 
 
-def _remove_old_versions(versions: Path, keep: str) -> None:
-    # The previous version stays: a reader that resolved the old link may still be reading it.
-    older = sorted(
-        (v for v in versions.iterdir() if v.name != keep), key=lambda v: v.stat().st_mtime
-    )
-    for old in older[:-1]:
-        shutil.rmtree(old, ignore_errors=True)
+def _remove_old_versions(serving_dir: Path, keep: set[str | None]) -> None:
+    """Remove every version but `keep` (the new one and the one the link pointed to: a reader
+    that resolved the old link may still be reading it), and what a publish killed part-way
+    left: its version folder and its staged link."""
+    for old in (serving_dir / ".versions").iterdir():
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for staged in serving_dir.glob(".parquet-*"):
+        staged.unlink(missing_ok=True)
 
 
 def serving_copy_asset(marts: list[dg.AssetKey]) -> dg.AssetsDefinition:

@@ -14,6 +14,12 @@ from flywheel_pipeline.sources.partitions import daily_partitions
 from flywheel_pipeline.sources.report_file import ReportDefinitions, load_reports
 from flywheel_pipeline.sources.search_console.assets import build_search_console_assets
 from flywheel_pipeline.sources.search_console.resource import SearchConsoleResource
+from flywheel_pipeline.sources.source_health import (
+    drop_sources,
+    extraction_check,
+    google_sources,
+    rejected_files_check,
+)
 
 
 def google_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -96,4 +102,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
         warnings.filterwarnings("ignore", ".*backfill_policy", dg.BetaWarning)
         assets += build_ga4_assets(reports.ga4, partitions, upstream)
         assets += build_search_console_assets(reports.search_console, partitions, upstream)
-    return dg.Definitions(assets=assets, resources=resources)
+    # A source that fails keeps its last good data and lets the rest of the run build; these
+    # checks then fail the run (sources/source_health.py).
+    checks = [
+        *(extraction_check(key, source) for source, key in google_sources(settings)),
+        *(rejected_files_check(key, folder) for folder, key in drop_sources()),
+    ]
+    return dg.Definitions(assets=assets, asset_checks=checks, resources=resources)

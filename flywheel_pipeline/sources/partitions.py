@@ -13,6 +13,7 @@ report for the whole range, rather than one per day.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
@@ -43,6 +44,18 @@ def restatement_range(
         return None
     window = keys[-RESTATED_DAYS:]
     return window[0], window[-1]
+
+
+def pending_range(keys: Sequence[str], extracted: Iterable[set[str]]) -> tuple[str, str] | None:
+    """What a run that catches up should extract: from the first day some source has not
+    extracted yet through the last day, or, when every day is in, the trailing restated days."""
+    if not keys:
+        return None
+    missing = [next((k for k in keys if k not in done), None) for done in extracted]
+    first = min((k for k in missing if k is not None), default=None)
+    if first is None:
+        first = keys[-RESTATED_DAYS:][0]
+    return first, keys[-1]
 
 
 def run_days(

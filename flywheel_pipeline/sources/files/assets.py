@@ -2,7 +2,9 @@
 
 Each run loads only what is new in the asset's landing folder (drops.py): every file version
 exactly once and atomically, recorded in `raw.file_manifest`. Rows accumulate across files;
-a changed file replaces its earlier version's rows; a removed file keeps its rows.
+a changed file replaces its earlier version's rows; a removed file keeps its rows. Tables are
+read under their folder's mapping.yaml and the `paths` resource's time zone
+(FLYWHEEL_TIMEZONE).
 """
 
 from collections.abc import Sequence
@@ -112,7 +114,6 @@ def table_metadata(
 
 
 def file_table_asset(table: FileTable, deps: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
-    source = table_drop(table)
 
     @dg.asset(
         key=["raw", table.name],
@@ -126,6 +127,7 @@ def file_table_asset(table: FileTable, deps: Sequence[dg.AssetKey]) -> dg.Assets
     def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, paths: FlywheelPaths
     ) -> dg.MaterializeResult:
+        source = table_drop(table, timezone=paths.timezone)
         with warehouse.get_connection() as conn:
             report = _load(context, conn, source, paths)
             metadata = {**table_metadata(conn, table.relation), **arrival_metadata(conn, source)}

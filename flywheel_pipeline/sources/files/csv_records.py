@@ -14,14 +14,22 @@ pandas only well-formed records, and reports every other record with its line nu
   only its first line is reported and reading resumes on the next line: one stray quote cannot
   take the rest of the file with it.
 - Blank lines are skipped. A UTF-8 byte-order mark is ignored. Lines end with LF or CRLF.
+- Fields are separated by a comma unless the caller names another delimiter, or the header
+  line (outside quotes) holds exactly one of `;`, tab or `|` and no comma.
+- Text is UTF-8. A file in another encoding is read through `Transcoded` (the caller states
+  the encoding; a UTF-16 byte-order mark is recognised). A file that is not UTF-8 at all (its
+  header, or its first non-ASCII record, is not) is rejected with `advice` on how to state
+  its encoding; invalid UTF-8 in a record after valid non-ASCII text is that record's problem.
 
 Memory holds one block plus at most one unfinished record, whatever the file's size.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -46,8 +54,12 @@ BLOCK_BYTES = 8 * 1024 * 1024
 RESYNC_WINDOW = 64 * 1024
 NL, CR, QUOTE, COMMA = 10, 13, 34, 44
 BOM = b"\xef\xbb\xbf"
-# The other delimiters exports use; named in the rejection when the header splits on one.
-OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# The other delimiters exports use: detected from the header when it holds just one of them.
+OTHER_DELIMITERS = {d: label for d, label in DELIMITERS.items() if d != ","}
+ENCODING_SETTING = "its encoding as `encoding:` (e.g. `cp1252`, `latin-1`)"
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ class _Scan:
     ends: np.ndarray  # offset of its terminating newline (or of the end of the data)
     fields: np.ndarray  # number of fields
     newlines: np.ndarray  # offset of every newline, record ends and quoted ones alike
-    commas: np.ndarray  # offset of every comma that separates fields
+    commas: np.ndarray  # offset of every delimiter that separates fields
     unclosed_last: bool  # the last record opens a quoted field that the file never closes
     consumed: int  # where the next scan starts
 
@@ -86,7 +98,9 @@ class _Scan:
         )
 
 
-def _quoted_fields(a: np.ndarray, quotes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _quoted_fields(
+    a: np.ndarray, quotes: np.ndarray, delimiter: int = COMMA
+) -> tuple[np.ndarray, np.ndarray]:
     """Opening and closing quote of every quoted field (closing = len(a) when it never closes)."""
     first_of_run = np.ones(quotes.size, dtype=bool)
     first_of_run[1:] = quotes[1:] != quotes[:-1] + 1
@@ -95,7 +109,7 @@ def _quoted_fields(a: np.ndarray, quotes: np.ndarray) -> tuple[np.ndarray, np.nd
     run_length = np.diff(np.append(run_index, quotes.size))
     run_last = run_start + run_length - 1
     before = a[np.maximum(run_start - 1, 0)]
-    at_field_start = (run_start == 0) | (before == COMMA) | (before == NL)
+    at_field_start = (run_start == 0) | (before == delimiter) | (before == NL)
     candidates = np.flatnonzero(at_field_start)
     if candidates.size == 0:
         return candidates, candidates
@@ -131,15 +145,15 @@ def _outside(positions: np.ndarray, openers: np.ndarray, closers: np.ndarray) ->
     return (field < 0) | (positions > closers[np.maximum(field, 0)])
 
 
-def _scan(a: np.ndarray, final: bool) -> _Scan:
+def _scan(a: np.ndarray, final: bool, delimiter: int = COMMA) -> _Scan:
     """Split `a` into records; unless `final`, the unfinished record at the end is left over."""
     newlines = np.flatnonzero(a == NL)
-    commas = np.flatnonzero(a == COMMA)
+    commas = np.flatnonzero(a == delimiter)
     breaks = newlines
     unclosed = False
     quotes = np.flatnonzero(a == QUOTE)
     if quotes.size:
-        openers, closers = _quoted_fields(a, quotes)
+        openers, closers = _quoted_fields(a, quotes, delimiter)
         if openers.size:
             breaks = newlines[_outside(newlines, openers, closers)]
             commas = commas[_outside(commas, openers, closers)]
@@ -157,9 +171,21 @@ def _scan(a: np.ndarray, final: bool) -> _Scan:
 
 
 class CsvReader:
-    """The header and then the records of one CSV file, read from `stream` block by block."""
+    """The header and then the records of one CSV file, read from `stream` block by block.
 
-    def __init__(self, stream: BinaryIO, file: str, block_bytes: int = BLOCK_BYTES) -> None:
+    `delimiter`: the field separator, or None to detect it from the header. `advice`: how to
+    state the file's encoding or delimiter, appended to the rejections that need it.
+    """
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        file: str,
+        block_bytes: int = BLOCK_BYTES,
+        *,
+        delimiter: str | None = None,
+        advice: str = "",
+    ) -> None:
         self.file = file
         self._stream = stream
         self._block_bytes = block_bytes
@@ -167,6 +193,13 @@ class CsvReader:
         self._pos = 0  # offset in _buf of the next record
         self._line = 1  # physical line number at _pos
         self._eof = False
+        self._advice = advice
+        self.delimiter = delimiter or ","
+        self._detect = delimiter is None
+        self._sep = ord(self.delimiter)
+        # Valid non-ASCII UTF-8 seen (or a UTF-8 byte-order mark): the file is UTF-8, and
+        # invalid bytes after that are a record's problem, not the file's encoding.
+        self._utf8_seen = False
         self.header = self._read_header()
 
     # --- buffer ---------------------------------------------------------------------------
@@ -193,8 +226,17 @@ class CsvReader:
             raise FileRejected(f"{self.file}: empty file (0 bytes); expected a header on line 1")
         if self._buf.startswith(BOM):
             self._pos = len(BOM)
+            self._utf8_seen = True
+        elif self._buf.startswith(UTF16_BOMS):
+            raise FileRejected(
+                f"{self.file}, line 1: the file is UTF-16 (byte-order mark {self._buf[:2].hex()}); "
+                f"Flywheel reads UTF-8{self._advice_for('`encoding: utf-16`')}"
+            )
+        if self._detect:
+            self.delimiter = self._detected_delimiter()
+            self._sep = ord(self.delimiter)
         while True:
-            scan = _scan(self._view(len(self._buf) - self._pos), self._eof)
+            scan = _scan(self._view(len(self._buf) - self._pos), self._eof, self._sep)
             if scan.starts.size:
                 break
             if len(self._buf) - self._pos > MAX_RECORD_BYTES:
@@ -211,8 +253,11 @@ class CsvReader:
             raise FileRejected(
                 f"{self.file}, line 1: header is not valid UTF-8 "
                 f"(byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})"
+                f"{self._advice_for(ENCODING_SETTING, 'if the file is in another encoding')}"
             ) from None
-        names = [name.strip() for name in next(csv.reader(io.StringIO(text, newline="")), [])]
+        self._utf8_seen = self._utf8_seen or not text.isascii()
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=self.delimiter)
+        names = [name.strip() for name in next(rows, [])]
         if not any(names):
             raise FileRejected(f"{self.file}, line 1: empty header; expected column names")
         seen: dict[str, str] = {}
@@ -225,17 +270,35 @@ class CsvReader:
             seen[name.lower()] = name
         return names
 
+    def _detected_delimiter(self) -> str:
+        """The one delimiter the header line holds outside quotes; else the comma."""
+        end = self._buf.find(b"\n", self._pos)
+        line = self._buf[self._pos : end if end >= 0 else len(self._buf)]
+        unquoted = _QUOTED.sub("", line.decode("utf-8", errors="replace"))
+        found = [d for d in DELIMITERS if d in unquoted]
+        return found[0] if len(found) == 1 else ","
+
+    def _advice_for(self, setting: str, condition: str = "") -> str:
+        """`; [condition, ]set <setting> <advice>`, or nothing without advice."""
+        if not self._advice:
+            return ""
+        return f"; {condition + ', ' if condition else ''}set {setting} {self._advice}"
+
     def delimiter_hint(self) -> str:
-        """Why a header may lack the expected columns: another delimiter than the comma."""
+        """Why a header may lack the expected columns: the delimiter it was split on."""
+        if self.delimiter != ",":
+            return f" (header read as {DELIMITERS[self.delimiter]}-separated)"
         if len(self.header) != 1:
             return ""
-        for delimiter, label in OTHER_DELIMITERS.items():
-            if self.header[0].count(delimiter):
-                return (
-                    f"; the header looks {label}-separated ({delimiter!r}), Flywheel reads "
-                    "comma-separated CSV"
-                )
-        return ""
+        looks = " or ".join(
+            f"{label}-separated ({d!r})"
+            for d, label in OTHER_DELIMITERS.items()
+            if d in self.header[0]
+        )
+        if not looks:
+            return ""
+        fix = self._advice_for("the one it uses as `delimiter:`")
+        return f"; the header looks {looks}, Flywheel reads comma-separated CSV{fix}"
 
     # --- records --------------------------------------------------------------------------
 
@@ -247,7 +310,7 @@ class CsvReader:
                 return
             length = available if window is None else min(available, window)
             final = self._eof and length == available
-            scan = _scan(self._view(length), final)
+            scan = _scan(self._view(length), final, self._sep)
             chunk, offset, resynced = self._take(scan)
             if chunk is not None:
                 yield chunk
@@ -345,6 +408,9 @@ class CsvReader:
         last = self._pos + int(scan.ends[good[-1]])
         try:
             str(memoryview(self._buf)[first:last], "utf-8")
+            if not self._utf8_seen:
+                view = np.frombuffer(self._buf, np.uint8, count=last - first, offset=first)
+                self._utf8_seen = bool((view >= 0x80).any())
             return good, []
         except UnicodeDecodeError:
             pass
@@ -354,12 +420,19 @@ class CsvReader:
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                at = int(scan.starts[index]) + exc.start
-                field = self.header[min(scan.field_at(int(index), at), len(self.header) - 1)]
                 line = int(self._lines(scan, np.array([index]))[0])
                 problem = f"invalid UTF-8 (byte 0x{data[exc.start]:02x} at byte {exc.start + 1})"
+                if not self._utf8_seen:  # no UTF-8 text before it: the file is not UTF-8
+                    fix = self._advice_for(ENCODING_SETTING, "if the file is in another encoding")
+                    raise FileRejected(
+                        f"{self.file}, line {line}: not UTF-8 text, {problem}; Flywheel reads "
+                        f"UTF-8{fix}"
+                    ) from None
+                at = int(scan.starts[index]) + exc.start
+                field = self.header[min(scan.field_at(int(index), at), len(self.header) - 1)]
                 problems.append(RowProblem(line, field, problem, excerpt(data)))
             else:
+                self._utf8_seen = self._utf8_seen or not data.isascii()
                 valid.append(index)
         return np.array(valid, dtype=np.int64), problems
 
@@ -371,7 +444,7 @@ class CsvReader:
             data = self._buf[self._pos + int(scan.starts[first]) : self._pos + int(scan.ends[last])]
         else:
             data = b"\n".join(self._record_bytes(scan, int(i)) for i in good)
-        rows = _parse_records(data, len(self.header))
+        rows = _parse_records(data, len(self.header), self.delimiter)
         if rows.num_rows != good.size:  # the scanner and the parser disagree: never guess
             raise RuntimeError(
                 f"{self.file}: {good.size} records from line {self._line} parsed into "
@@ -403,7 +476,7 @@ class CsvReader:
         return RowProblem(line, "line", f"record is {size_text(size)}", excerpt(head))
 
 
-def _parse_records(data: bytes, columns: int) -> pa.Table:
+def _parse_records(data: bytes, columns: int, delimiter: str = ",") -> pa.Table:
     """Text columns of well-formed records (scanned: every one has `columns` fields).
 
     Arrow's parser is the fast one, and quotes as pandas does, but it also ends a line at a
@@ -415,7 +488,7 @@ def _parse_records(data: bytes, columns: int) -> pa.Table:
         return pa_csv.read_csv(
             io.BytesIO(data),
             read_options=pa_csv.ReadOptions(column_names=names, block_size=2 * MAX_RECORD_BYTES),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
                 strings_can_be_null=False,
@@ -427,6 +500,7 @@ def _parse_records(data: bytes, columns: int) -> pa.Table:
         io.BytesIO(data),
         header=None,
         names=names,
+        sep=delimiter,
         dtype=str,
         na_filter=False,
         keep_default_na=False,
@@ -439,3 +513,38 @@ def _parse_records(data: bytes, columns: int) -> pa.Table:
     last = names[-1]
     rows[last] = rows[last].str.removesuffix("\r")  # a CRLF's CR stays in the last field
     return pa.Table.from_pandas(rows, preserve_index=False)
+
+
+class Transcoded(io.RawIOBase):
+    """A byte stream in `encoding`, read as UTF-8: for `CsvReader`, which reads UTF-8 only.
+
+    Bytes that are not text in that encoding reject the file, naming the line and `advice`
+    (how to state another encoding).
+    """
+
+    def __init__(self, stream: BinaryIO, encoding: str, file: str, advice: str = "") -> None:
+        self._stream = stream
+        self._encoding = encoding
+        self._decoder = codecs.getincrementaldecoder(encoding)("strict")
+        self._file = file
+        self._advice = advice
+        self._lines = 1  # line number where the next decoded text starts
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            data = self._stream.read(size)
+            try:
+                text = self._decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                line = self._lines + exc.object[: exc.start].count(b"\n")
+                fix = f"; set {ENCODING_SETTING} {self._advice}" if self._advice else ""
+                raise FileRejected(
+                    f"{self._file}, line {line}: byte 0x{exc.object[exc.start]:02x} is not "
+                    f"{self._encoding} text{fix}"
+                ) from None
+            self._lines += text.count("\n")
+            if text or not data:
+                return text.encode("utf-8")

@@ -3,15 +3,18 @@
 For each file of a source's folder, in path order:
 
 - Its path and content hash are looked up in `raw.file_manifest`. A file whose latest version
-  has the same hash is skipped: a rerun writes nothing and leaves every table as it was.
-- Otherwise it is a new file, or a new version of a known path. Its rows are parsed in
+  has the same hash, read under the same mapping (`DropSource.reading_key`: its folder's
+  mapping.yaml and the time zone), is skipped: a rerun writes nothing and leaves every table
+  as it was.
+- Otherwise it is a new file, or a new version of a known path (new content, or a changed
+  mapping: a file rejected or loaded under the old one is read again). Its rows are parsed in
   bounded chunks, each committed to staging tables (`StagedAppend`), so memory stays flat
   whatever the file's size. Then one transaction deletes what the path's earlier version left
   (its raw rows and its `raw.quarantine` rows), inserts the staged rows and bad records, and
   adds the version to the manifest: readers see all of a file version or none of it, and a
   crash before the commit leaves nothing of it (staging is dropped on the next load).
 - A file rejected as a whole is recorded (status `rejected`, the error) and not read again
-  until its content changes; rows of an earlier good version of the path stay.
+  until its content or its mapping changes; rows of an earlier good version of the path stay.
 - Each file load is stamped with its own `_loaded_at`, later than every load before it, so
   staging's dedupe rule (latest `_loaded_at`, then `_source_file`, then `_line`, all
   descending) keeps the row of the file loaded last and, within a file, the later line.
@@ -45,6 +48,7 @@ from flywheel_pipeline.sources.files.conversations import (
     read_conversation_file,
 )
 from flywheel_pipeline.sources.files.csv_records import BLOCK_BYTES
+from flywheel_pipeline.sources.files.mapping import MAPPING_FILE, read_folder_mapping
 from flywheel_pipeline.sources.files.parsed import (
     FileRejected,
     ParsedChunk,
@@ -66,6 +70,7 @@ from flywheel_pipeline.sources.files.schemas import (
 from flywheel_pipeline.sources.files.tables import list_files, read_table_file
 from flywheel_pipeline.warehouse import (
     StagedAppend,
+    add_missing_columns,
     create_table_if_missing,
     memory_limit,
     transaction,
@@ -87,14 +92,33 @@ class DropSource:
     # relation -> declared columns (name -> SQL type); the first is the one counted as rows
     tables: Mapping[str, Mapping[str, str]]
     parse: Callable[[Path, str], Iterator[ParsedChunk]]
+    # What the folder's files are read under besides their content, as a hash (landing
+    # folder -> key; None: nothing): a file read under another key is read again.
+    reading_key: Callable[[Path], str | None] = lambda landing_dir: None
+    # Files of the folder that say how to read the others (the landing sensor watches them).
+    settings_files: tuple[str, ...] = ()
 
 
-def table_drop(table: FileTable, *, block_bytes: int = BLOCK_BYTES) -> DropSource:
+def table_drop(
+    table: FileTable, *, block_bytes: int = BLOCK_BYTES, timezone: str | None = None
+) -> DropSource:
+    """The drop of `table`'s folder, read under its mapping.yaml, with `timezone` for
+    timestamps without an offset (FLYWHEEL_TIMEZONE) unless the mapping states one."""
+
     def parse(path: Path, file: str) -> Iterator[ParsedChunk]:
-        return read_table_file(table, path, file, block_bytes=block_bytes)
+        return read_table_file(table, path, file, block_bytes=block_bytes, timezone=timezone)
+
+    def reading_key(landing_dir: Path) -> str | None:
+        return read_folder_mapping(landing_dir / table.folder, table).reading_key(timezone)
 
     return DropSource(
-        table.name, table.folder, table.patterns, {table.relation: table.sql_columns}, parse
+        table.name,
+        table.folder,
+        table.patterns,
+        {table.relation: table.sql_columns},
+        parse,
+        reading_key,
+        (MAPPING_FILE,) if table.mappable else (),
     )
 
 
@@ -161,6 +185,7 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection, source: DropSource) -> None:
     """The raw tables exist with their declared columns even before any file arrives."""
     for relation, columns in source.tables.items():
         create_table_if_missing(conn, relation, columns)
+        add_missing_columns(conn, relation, columns)  # a column declared since it was made
     create_table_if_missing(conn, QUARANTINE_RELATION, QUARANTINE_SQL_COLUMNS)
     manifest.ensure_manifest(conn)
 
@@ -176,11 +201,12 @@ def load_new_files(
     known = manifest.latest_versions(conn, source.name)
     report = DropReport(source.name)
     present: set[str] = set()
+    key = source.reading_key(landing_dir)
     with memory_limit(conn, LOAD_MEMORY_LIMIT):
         for path in list_files(landing_dir, source.folder, source.patterns):
             file = path.relative_to(landing_dir).as_posix()
             present.add(file)
-            _load_if_new(conn, source, path, file, known.get(file), report, clock)
+            _load_if_new(conn, source, path, file, known.get(file), key, report, clock)
         if report.outcomes:
             # Written now, under the cap: at close, DuckDB would checkpoint without it.
             conn.execute("checkpoint")
@@ -250,6 +276,7 @@ def _load_if_new(
     path: Path,
     file: str,
     latest: manifest.ManifestEntry | None,
+    key: str | None,
     report: DropReport,
     clock: Callable[[], datetime],
 ) -> None:
@@ -257,7 +284,7 @@ def _load_if_new(
     if seen is None:  # removed since the folder was listed
         return
     sha256 = manifest.file_sha256(path)
-    if latest is not None and latest.sha256 == sha256:
+    if latest is not None and latest.sha256 == sha256 and latest.mapping_sha256 == key:
         if latest.status == "rejected":
             report.still_rejected[file] = latest.error or ""
         else:
@@ -274,6 +301,7 @@ def _load_if_new(
         rows_quarantined=0,
         error=None,
         loaded_at=manifest.next_loaded_at(conn, clock()),
+        mapping_sha256=key,
     )
     outcome = _load_file(conn, source, path, entry, seen)
     if outcome is None:

@@ -1,9 +1,11 @@
 """`raw.file_manifest`: every version of every landing file the loaders have seen.
 
 One row per file version (source, file path relative to the landing folder, version): its
-content hash and size, whether it was loaded or rejected (with the error), how many rows it
-loaded and quarantined, and when. A path whose latest version has the same hash is not read
-again; a different hash is a new version of that path. A path whose rows an owner withdrew
+content hash and size, the hash of what it was read under besides its content (its folder's
+mapping.yaml and the time zone; null when neither), whether it was loaded or rejected (with
+the error), how many rows it loaded and quarantined, and when. A path whose latest version
+has the same hashes is not read again; a different content or mapping is a new version of
+that path. A path whose rows an owner withdrew
 (`drops.retire_files`) gets a `retired` version without hash or size, so the same content
 dropped there again loads again. Rows are only ever inserted, so the manifest is the history
 of what was loaded.
@@ -19,7 +21,7 @@ from typing import Literal
 
 import duckdb
 
-from flywheel_pipeline.warehouse import create_table_if_missing
+from flywheel_pipeline.warehouse import add_missing_columns, create_table_if_missing
 
 MANIFEST_RELATION = "raw.file_manifest"
 MANIFEST_COLUMNS = {
@@ -33,6 +35,7 @@ MANIFEST_COLUMNS = {
     "rows_quarantined": "BIGINT",
     "error": "VARCHAR",
     "loaded_at": "TIMESTAMP",
+    "mapping_sha256": "VARCHAR",
 }
 Status = Literal["loaded", "rejected", "retired"]
 
@@ -49,10 +52,12 @@ class ManifestEntry:
     rows_quarantined: int
     error: str | None
     loaded_at: datetime
+    mapping_sha256: str | None = None  # see mapping.FolderMapping.reading_key
 
 
 def ensure_manifest(conn: duckdb.DuckDBPyConnection) -> None:
     create_table_if_missing(conn, MANIFEST_RELATION, MANIFEST_COLUMNS)
+    add_missing_columns(conn, MANIFEST_RELATION, MANIFEST_COLUMNS)  # a manifest of before
 
 
 def latest_versions(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, ManifestEntry]:
@@ -63,6 +68,32 @@ def latest_versions(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, M
         [source],
     ).fetchall()
     return {row[1]: ManifestEntry(*row) for row in rows}
+
+
+@dataclass(frozen=True)
+class DropSummary:
+    """One source's landing files as they stand: the latest version of each path."""
+
+    source: str
+    files: int
+    loaded: int
+    rejected: int
+    rows_loaded: int
+    rows_quarantined: int
+    last_loaded_at: datetime | None
+
+
+def summary(conn: duckdb.DuckDBPyConnection) -> list[DropSummary]:
+    """Per source, its files' latest versions (retired paths left out), by source name."""
+    rows = conn.execute(
+        "select source, count(*), count(*) filter (status = 'loaded'), "
+        "count(*) filter (status = 'rejected'), coalesce(sum(rows_loaded), 0), "
+        "coalesce(sum(rows_quarantined), 0), max(loaded_at) filter (status = 'loaded') "
+        f"from (select * from {MANIFEST_RELATION} "
+        "qualify row_number() over (partition by source, file order by version desc) = 1) "
+        "where status <> 'retired' group by source order by source"
+    ).fetchall()
+    return [DropSummary(*row) for row in rows]
 
 
 def last_loaded_at(conn: duckdb.DuckDBPyConnection, source: str) -> datetime | None:

@@ -1,8 +1,11 @@
 """What each file drop must contain: columns, types and the rules a row must satisfy.
 
-A column marked `required` must be in the file's header, or the file is rejected whole.
-Rules on values (`nullable`, `non_negative`, `allowed`, `value_range`) send a failing row to
-`raw.quarantine` while the other rows load. Columns not listed here are kept as text.
+A column marked `required` must be in the file's header (under its own name or the one a
+mapping gives it, mapping.py), or the file is rejected whole: only the columns a table cannot
+live without are (its id, its timestamp, an amount where it is the point). Any other column
+may be absent, and is null then; present, it may also be empty. Rules on values
+(`nullable`, `non_negative`, `allowed`, `value_range`) send a failing row to `raw.quarantine`
+while the other rows load. Columns not listed here are kept as text.
 The SQL types here are the raw tables' types; extra columns are VARCHAR.
 """
 
@@ -47,6 +50,8 @@ class FileTable:
     folder: str
     columns: tuple[Column, ...]
     patterns: tuple[str, ...] = field(default=("*.csv", "*.parquet"))
+    # Whether the folder may hold a mapping.yaml (column names, presets, zone, delimiter…).
+    mappable: bool = True
 
     @property
     def relation(self) -> str:
@@ -76,12 +81,12 @@ CRM_TABLES: tuple[FileTable, ...] = (
         "crm/contacts",
         (
             _id("contact_id"),
-            Column("email"),
+            _optional("email"),
             Column("created_at", "timestamp", nullable=False),
-            Column("source"),
-            Column("medium"),
-            Column("campaign"),
-            Column("ga_client_id"),
+            _optional("source"),
+            _optional("medium"),
+            _optional("campaign"),
+            _optional("ga_client_id"),
             _optional("company"),
             _optional("industry"),
             _optional("company_size"),
@@ -93,12 +98,12 @@ CRM_TABLES: tuple[FileTable, ...] = (
         "crm/deals",
         (
             _id("deal_id"),
-            Column("contact_id"),
+            _optional("contact_id"),
             Column("created_at", "timestamp", nullable=False),
-            Column("stage", nullable=False),
-            Column("amount", "float", non_negative=True),
-            Column("closed_at", "timestamp"),
-            Column("is_won", "bool"),
+            _optional("stage"),
+            Column("amount", "float", required=False, non_negative=True),
+            _optional("closed_at", "timestamp"),
+            _optional("is_won", "bool"),
         ),
     ),
     FileTable(
@@ -115,10 +120,12 @@ CRM_TABLES: tuple[FileTable, ...] = (
         "crm/orders",
         (
             _id("order_id"),
-            Column("contact_id"),
+            _optional("contact_id"),
             Column("ordered_at", "timestamp", nullable=False),
             Column("revenue", "float", nullable=False, non_negative=True),
             _optional("items", "int"),
+            # reaches the person when the export has no contact id (Shopify)
+            _optional("email"),
         ),
     ),
     FileTable(
@@ -146,8 +153,8 @@ CRM_TABLES: tuple[FileTable, ...] = (
         (
             Column("date", "date", nullable=False),
             Column("source", nullable=False),
-            Column("medium", nullable=False),
-            Column("campaign"),
+            _optional("medium"),
+            _optional("campaign"),
             Column("spend", "float", nullable=False, non_negative=True),
             _optional("impressions", "int"),
             _optional("clicks", "int"),
@@ -165,6 +172,7 @@ DECISIONS = FileTable(
         _optional("note"),
     ),
     patterns=("*.csv",),
+    mappable=False,
 )
 
 CONVERSATION_ROLES = frozenset({"user", "assistant", "agent"})

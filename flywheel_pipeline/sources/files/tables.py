@@ -6,11 +6,17 @@ read or lacks a required column is rejected whole (`FileRejected`, naming file, 
 problem); inside a readable file each bad row becomes a problem with its line, field and
 reason, and the good rows load. Column names match the declared ones without regard to case;
 columns whose names start with `_` are reserved for lineage and are not loaded.
+
+A file is read under its folder's mapping (mapping.py: column names, a tool's preset, time
+zone, delimiter, encoding), reshaped by the export's rules (exports.py) and then typed
+(values.py), timestamps without an offset in the mapping's zone or else `timezone`
+(FLYWHEEL_TIMEZONE).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +26,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel_pipeline.sources.files.csv_records import BLOCK_BYTES, CsvReader
+from flywheel_pipeline.sources.files.csv_records import (
+    BLOCK_BYTES,
+    UTF16_BOMS,
+    CsvReader,
+    Transcoded,
+)
+from flywheel_pipeline.sources.files.exports import LineItems, deal_outcomes
+from flywheel_pipeline.sources.files.mapping import (
+    UTF8,
+    FilePlan,
+    FolderMapping,
+    read_folder_mapping,
+)
 from flywheel_pipeline.sources.files.parsed import (
     FileRejected,
     ParsedChunk,
@@ -28,7 +46,7 @@ from flywheel_pipeline.sources.files.parsed import (
     guard_parsing,
 )
 from flywheel_pipeline.sources.files.schemas import QUARANTINE_COLUMNS, FileTable
-from flywheel_pipeline.sources.files.values import type_rows, typing_connection
+from flywheel_pipeline.sources.files.values import TimeRules, type_rows, typing_connection
 
 PARQUET_BATCH_ROWS = 100_000
 
@@ -55,71 +73,102 @@ def quarantine_frame(records: list[dict]) -> pd.DataFrame:
 
 
 def read_table_file(
-    table: FileTable, path: Path, file: str, *, block_bytes: int = BLOCK_BYTES
+    table: FileTable,
+    path: Path,
+    file: str,
+    *,
+    block_bytes: int = BLOCK_BYTES,
+    timezone: str | None = None,
+    mapping: FolderMapping | None = None,
 ) -> Iterator[ParsedChunk]:
-    """Typed chunks of one file; raises FileRejected when the file is unusable as a whole."""
-    if path.suffix == ".parquet":
-        chunks = _parquet_chunks(table, path, file)
-    else:
-        chunks = _csv_chunks(table, path, file, block_bytes)
-    with typing_connection() as conn:
-        for raw, lines, problems in chunks:
-            typed, bad = type_rows(conn, table, raw, file, lines)
-            found = sorted([*problems, *bad], key=lambda p: p.line)
-            yield ParsedChunk({table.relation: typed}, found)
+    """Typed chunks of one file; raises FileRejected when the file is unusable as a whole.
+
+    `mapping`: its folder's (read from the file's folder when not given); `timezone`: the
+    zone of timestamps without an offset unless the mapping states one.
+    """
+    if mapping is None:
+        mapping = read_folder_mapping(path.parent, table)
+    if mapping.error is not None:
+        raise FileRejected(f"{file}: not read: {mapping.error}")
+    with ExitStack() as stack:
+        if path.suffix == ".parquet":
+            parquet = _open_parquet(path, file)
+            plan = mapping.plan(parquet.schema_arrow.names, f"{file}, Parquet schema")
+            chunks = _parquet_chunks(parquet)
+        else:
+            reader = _open_csv(stack, path, file, block_bytes, mapping)
+            plan = mapping.plan(reader.header, f"{file}, line 1", reader.delimiter_hint())
+            chunks = _csv_chunks(reader)
+        times = _time_rules(plan, mapping, timezone)
+        items = LineItems(plan) if plan.rules.fold_line_items else None
+        with typing_connection() as conn:
+            for raw, lines, problems in chunks:
+                rows = deal_outcomes(_select(raw, plan.columns), plan)
+                if items is not None:
+                    rows, lines = items.fold(rows, lines)
+                typed, bad = type_rows(conn, table, rows, file, lines, times)
+                found = sorted([*problems, *bad], key=lambda p: p.line)
+                yield ParsedChunk({table.relation: typed}, found)
+            last = items.rest() if items is not None else None
+            if last is not None:  # the file's last order
+                rows, lines = last
+                typed, bad = type_rows(conn, table, rows, file, lines, times)
+                yield ParsedChunk({table.relation: typed}, bad)
 
 
 Chunk = tuple[pa.Table, np.ndarray, list[RowProblem]]
 
 
-def _csv_chunks(table: FileTable, path: Path, file: str, block_bytes: int) -> Iterator[Chunk]:
-    with path.open("rb") as stream:
-        reader = CsvReader(stream, file, block_bytes)
-        columns = _match_columns(table, reader.header, f"{file}, line 1", reader.delimiter_hint())
-        for chunk in reader.chunks():
-            yield _select(chunk.rows, columns), chunk.lines, chunk.problems
+def _open_csv(
+    stack: ExitStack, path: Path, file: str, block_bytes: int, mapping: FolderMapping
+) -> CsvReader:
+    stream = stack.enter_context(path.open("rb"))
+    encoding = mapping.encoding
+    if encoding is None and stream.read(2) in UTF16_BOMS:
+        encoding = "utf-16"  # Excel's "Unicode text"
+    stream.seek(0)
+    if encoding is not None and encoding not in UTF8:
+        stream = Transcoded(stream, encoding, file, mapping.advice)
+    return CsvReader(stream, file, block_bytes, delimiter=mapping.delimiter, advice=mapping.advice)
 
 
-def _parquet_chunks(table: FileTable, path: Path, file: str) -> Iterator[Chunk]:
+def _csv_chunks(reader: CsvReader) -> Iterator[Chunk]:
+    for chunk in reader.chunks():
+        yield chunk.rows, chunk.lines, chunk.problems
+
+
+def _open_parquet(path: Path, file: str) -> pq.ParquetFile:
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as exc:
         raise FileRejected(
             f"{file}: unreadable Parquet file ({type(exc).__name__}: {exc})"
         ) from None
-    columns = _match_columns(table, parquet.schema_arrow.names, f"{file}, Parquet schema")
+
+
+def _parquet_chunks(parquet: pq.ParquetFile) -> Iterator[Chunk]:
     first_row = 1  # Parquet has no lines: `_line` is the 1-based row number
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
         lines = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
         first_row += batch.num_rows
-        yield _select(pa.Table.from_batches([batch]), columns), lines, []
+        yield pa.Table.from_batches([batch]), lines, []
 
 
-def _match_columns(
-    table: FileTable, names: list[str], where: str, hint: str = ""
-) -> dict[str, str]:
-    """File column -> raw column for the columns to load; rejects a file that cannot load."""
-    declared = {c.name.lower(): c.name for c in table.columns}
-    seen: set[str] = set()
-    columns: dict[str, str] = {}
-    for name in names:
-        key = name.strip().lower()
-        if key in seen:
-            raise FileRejected(f"{where}: duplicate column {name!r} (case is ignored)")
-        seen.add(key)
-        if not key.startswith("_"):
-            columns[name] = declared.get(key, name.strip())
-    missing = [c for c in table.required_columns if c not in columns.values()]
-    if missing:
-        raise FileRejected(f"{where}: missing required column(s) {', '.join(missing)}{hint}")
-    return columns
+def _time_rules(plan: FilePlan, mapping: FolderMapping, timezone: str | None) -> TimeRules:
+    fix = "set FLYWHEEL_TIMEZONE"
+    if mapping.table.mappable:
+        fix += f" or `timezone:` in {mapping.file}"
+    zone = plan.rules.timezone or timezone
+    return TimeRules(zone, plan.rules.datetime_format, fix)
 
 
 def _select(rows: pa.Table, columns: dict[str, str]) -> pa.Table:
     return rows.select(list(columns)).rename_columns(list(columns.values()))
 
 
-def load_table(table: FileTable, landing_dir: Path, loaded_at: datetime) -> FileLoad:
+def load_table(
+    table: FileTable, landing_dir: Path, loaded_at: datetime, *, timezone: str | None = None
+) -> FileLoad:
     """Every file of the table's folder, in memory (the assets stream through drops.py)."""
     frames: list[pd.DataFrame] = []
     bad: list[dict] = []
@@ -127,7 +176,8 @@ def load_table(table: FileTable, landing_dir: Path, loaded_at: datetime) -> File
     for path in list_files(landing_dir, table.folder, table.patterns):
         name = path.relative_to(landing_dir).as_posix()
         try:
-            chunks = list(guard_parsing(read_table_file(table, path, name), name))
+            parsed = read_table_file(table, path, name, timezone=timezone)
+            chunks = list(guard_parsing(parsed, name))
         except FileRejected as exc:
             result.files_rejected[name] = str(exc)
             continue

@@ -6,9 +6,13 @@ order, whose value breaks a rule ("revenue: negative value"). Vectorised, this m
 a small part of loading a 1 GB file; pandas' per-value parsing (mixed UTC offsets above all)
 took several minutes. The connection is in-memory and only ever sees the rows it types.
 
-Text is trimmed and an empty value is null. Timestamps must be ISO 8601 with an offset (`Z`,
-`+02:00`) and are stored as naive UTC; typed Parquet timestamps are kept (naive ones are taken
-as UTC). Numbers are plain decimals (`1234.5`, `1e3`); `=1+1` or `1,234` is not a number.
+Text is trimmed and an empty value is null. Timestamps are stored as naive UTC. Text ones are
+ISO 8601 with an offset (`Z`, `+02:00`, ` +0200`), or without one (`2026-03-14 18:19`, a date
+alone is midnight; or in one of the `TimeRules.formats`, such as `%m/%d/%Y %I:%M %p`) when a
+zone is configured (`TimeRules.zone`): never read as UTC by default, they are quarantined
+without a zone, the reason saying how to configure one. Typed Parquet timestamps are kept
+(naive ones are taken as UTC). Numbers are plain decimals (`1234.5`, `1e3`); `=1+1` or `1,234`
+is not a number.
 """
 
 from __future__ import annotations
@@ -33,6 +37,22 @@ TRUE = ("true", "t", "1", "yes", "y")
 FALSE = ("false", "f", "0", "no", "n")
 # An ISO 8601 timestamp must end in an offset: without one the instant is unknown.
 HAS_OFFSET = r"(?:[Zz]|[+-]\d{2}:?\d{2})$"
+# `2026-03-14 18:19:00 +0200` (Shopify): DuckDB reads the offset when no space precedes it.
+SPACED_OFFSET = r"\s+([+-]\d{2}:?\d{2})$"
+
+
+@dataclass(frozen=True)
+class TimeRules:
+    """How text timestamps without an offset are read: as local times in `zone` (IANA), in
+    ISO 8601 or one of `formats` (strptime, e.g. `%m/%d/%Y %I:%M %p`; also tried for dates).
+    Without a zone such values are quarantined, the reason ending in `fix`."""
+
+    zone: str | None = None
+    formats: tuple[str, ...] = ()
+    fix: str = "set FLYWHEEL_TIMEZONE"
+
+
+NO_ZONE = TimeRules()
 
 
 @contextmanager
@@ -60,6 +80,7 @@ def type_rows(
     raw: pa.Table,
     file: str,
     lines: np.ndarray,
+    times: TimeRules = NO_ZONE,
 ) -> tuple[pa.Table, list[RowProblem]]:
     """Typed good rows with lineage (`_source_file`, `_line`), and a problem per bad row.
 
@@ -70,7 +91,7 @@ def type_rows(
     source = _trimmed(raw).append_column("_line", pa.array(lines, type=pa.int64()))
     conn.register("_rows", source)
     try:
-        typed = conn.sql(_typing_sql(table, raw.schema), params=[file]).to_arrow_table()
+        typed = conn.sql(_typing_sql(table, raw.schema, times), params=[file]).to_arrow_table()
     finally:
         conn.unregister("_rows")
     bad = pc.is_valid(typed["_reason"])
@@ -87,14 +108,14 @@ def type_rows(
     return good, problems
 
 
-def _typing_sql(table: FileTable, schema: pa.Schema) -> str:
+def _typing_sql(table: FileTable, schema: pa.Schema, times: TimeRules) -> str:
     """One SELECT in layers, so that no expression is written (and computed) twice: the text
     of every column (`t<i>`), then numbers (`n<i>`), then typed values (`v<i>`), then the
     reason a row is bad."""
     present = {name: schema.field(name).type for name in schema.names if name != "_line"}
     texts, numbers, values, outputs, reasons = [], [], [], [], []
     for i, column in enumerate(table.columns):
-        rules = _rules(column, present.get(column.name), f"t{i}", f"n{i}", f"v{i}")
+        rules = _rules(column, present.get(column.name), f"t{i}", f"n{i}", f"v{i}", times)
         if column.name in present:
             texts.append(f"{rules.text} as t{i}")
         if rules.number:
@@ -139,7 +160,9 @@ class _Rules:
     reason: str | None  # why the value breaks a rule, or null
 
 
-def _rules(column: Column, arrow_type: pa.DataType | None, t: str, n: str, v: str) -> _Rules:
+def _rules(
+    column: Column, arrow_type: pa.DataType | None, t: str, n: str, v: str, times: TimeRules
+) -> _Rules:
     """SQL for one declared column, over the names of its text (`t`), number and value."""
     if arrow_type is None:  # an optional column the file does not have
         return _Rules("", None, f"cast(null as {SQL_TYPES[column.kind]})", None)
@@ -152,12 +175,27 @@ def _rules(column: Column, arrow_type: pa.DataType | None, t: str, n: str, v: st
         if arrow_type.tz is not None:  # to UTC (the session's zone), then naive
             value = f"cast(cast({t} as timestamptz) as timestamp)"
     elif column.kind == "timestamp":
-        instant = f"try_cast(regexp_replace({t}, 'z$', 'Z') as timestamptz)"
+        iso = f"regexp_replace(regexp_replace({t}, 'z$', 'Z'), {sql_literal(SPACED_OFFSET)}, '\\1')"
+        instant = f"try_cast({iso} as timestamptz)"
         offset = f"regexp_matches({t}, {sql_literal(HAS_OFFSET)})"
-        value = f"cast(case when {offset} then {instant} end as timestamp)"
-        checks.append((f"{v} is null", "unparseable or timezone-less timestamp"))
+        local = f"try_cast({t} as timestamp)"  # no offset: a local time
+        if times.formats:
+            local = f"coalesce(try_strptime({t}, {_formats(times)}), {local})"
+        if times.zone is None:
+            value = f"cast(case when {offset} then {instant} end as timestamp)"
+            # a local time (and the only one this evaluates for): say how to read it
+            local_only = f"{v} is null and not {offset} and {local} is not null"
+            checks.append((local_only, f"timezone-less timestamp; {times.fix}"))
+            checks.append((f"{v} is null", "unparseable or timezone-less timestamp"))
+        else:
+            number = local
+            in_zone = f"timezone({sql_literal(times.zone)}, {n})"
+            value = f"cast(case when {offset} then {instant} else {in_zone} end as timestamp)"
+            checks.append((f"{v} is null", "unparseable timestamp"))
     elif column.kind == "date":
         value = f"cast(try_strptime({t}, '%Y-%m-%d') as date)"
+        if times.formats:
+            value = f"cast(coalesce(try_strptime({t}, '%Y-%m-%d'), {_dates(t, times)}) as date)"
         checks.append((f"{v} is null", "unparseable date (want YYYY-MM-DD)"))
     elif column.kind == "float":
         number = f"try_cast({t} as double)"
@@ -196,3 +234,11 @@ def _rules(column: Column, arrow_type: pa.DataType | None, t: str, n: str, v: st
     name = column.name
     whens = " ".join(f"when {test} then {sql_literal(f'{name}: {p}')}" for test, p in conditions)
     return _Rules(text, number, value, f"case {whens} end" if conditions else None)
+
+
+def _formats(times: TimeRules) -> str:
+    return f"[{', '.join(map(sql_literal, times.formats))}]"
+
+
+def _dates(t: str, times: TimeRules) -> str:
+    return f"try_strptime({t}, {_formats(times)})"

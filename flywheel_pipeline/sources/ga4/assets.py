@@ -3,13 +3,23 @@
 from collections.abc import Sequence
 
 import dagster as dg
+import duckdb
+from google.api_core import exceptions as api_exceptions
 
 from flywheel_pipeline.metadata import utc_now
 from flywheel_pipeline.sources.ga4.extract import FLAG_COLUMNS, ExtractionStats, raw_frames
+from flywheel_pipeline.sources.ga4.live import Ga4Error
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
 from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
+from flywheel_pipeline.sources.source_health import TRANSPORT_ERRORS, extract_keeping_last_good
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_slice_streaming
+
+SOURCE = "GA4"
+# What a failed GA4 extraction raises (quota, HTTP errors after retries, auth, transport): the
+# asset keeps the last good rows and the `extraction_succeeded` check fails the run, while
+# what is downstream still builds (sources/source_health.py). Other errors fail the step.
+EXTRACTION_ERRORS = (Ga4Error, api_exceptions.GoogleAPIError, *TRANSPORT_ERRORS)
 
 
 def _describe(report: Ga4Report) -> str:
@@ -38,17 +48,19 @@ def ga4_report_asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, ga4: Ga4Resource
     ) -> dg.MaterializeResult:
         start, end = days_of(context)
-        metadata: dict[str, object] = {"days": f"{start} .. {end}"}
         if not ga4.configured:
             # Nothing is written: the rows of earlier runs stay as they were.
             context.log.info("GA4_PROPERTY_ID is not set: GA4 extraction skipped")
-            return dg.MaterializeResult(metadata={**metadata, "skipped": "GA4_PROPERTY_ID unset"})
-        stats = ExtractionStats()
-        pages = ga4.client().pages(report, start, end, stats)
-        # Pages stream into a staging table; the days' old rows are swapped for the new ones
-        # in one transaction at the end, so a failed request (after its retries) or a spent
-        # quota leaves the partitions as they were, never half a range.
-        with warehouse.get_connection() as conn:
+            return dg.MaterializeResult(
+                metadata={"days": f"{start} .. {end}", "skipped": "GA4_PROPERTY_ID unset"}
+            )
+
+        def extract(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
+            stats = ExtractionStats()
+            pages = ga4.client().pages(report, start, end, stats)
+            # Pages stream into a staging table; the days' old rows are swapped for the new
+            # ones in one transaction at the end, so a failed request (after its retries) or a
+            # spent quota leaves the partitions as they were, never half a range.
             replace_slice_streaming(
                 conn,
                 f"raw.{report.table}",
@@ -57,16 +69,23 @@ def ga4_report_asset(
                 params=[start, end],
                 columns=report.column_types,
             )
-        flags = {flag: dg.MetadataValue.bool(getattr(stats, flag)) for flag in FLAG_COLUMNS}
-        return dg.MaterializeResult(
-            metadata={
-                **metadata,
+            flags = {flag: dg.MetadataValue.bool(getattr(stats, flag)) for flag in FLAG_COLUMNS}
+            return {
                 "dagster/row_count": dg.MetadataValue.int(stats.rows),
                 "requests": dg.MetadataValue.int(stats.requests),
                 "retries": dg.MetadataValue.int(stats.retries),
                 "flags_set": ", ".join(stats.flags_set) or "none",
                 **flags,
             }
+
+        return extract_keeping_last_good(
+            context,
+            warehouse,
+            source=SOURCE,
+            relation=f"raw.{report.table}",
+            days=(start, end),
+            extract=extract,
+            errors=EXTRACTION_ERRORS,
         )
 
     return _extract

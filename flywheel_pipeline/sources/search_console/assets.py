@@ -4,14 +4,31 @@ country × device), partitioned by day."""
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
+import duckdb
+import googleapiclient.errors
+import httplib2
 import pandas as pd
 
 from flywheel_pipeline.metadata import utc_now
 from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
 from flywheel_pipeline.sources.search_console.extract import QueryPage, page_frame
+from flywheel_pipeline.sources.search_console.live import SearchConsoleError
 from flywheel_pipeline.sources.search_console.reports import SearchConsoleReport
 from flywheel_pipeline.sources.search_console.resource import SearchConsoleResource
+from flywheel_pipeline.sources.source_health import TRANSPORT_ERRORS, extract_keeping_last_good
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_slice_streaming
+
+SOURCE = "Search Console"
+# What a failed Search Console extraction raises (quota, HTTP errors after retries, a failed
+# token request, transport): the asset keeps the last good rows and the
+# `extraction_succeeded` check fails the run, while what is downstream still builds
+# (sources/source_health.py). Other errors fail the step.
+EXTRACTION_ERRORS = (
+    SearchConsoleError,
+    googleapiclient.errors.Error,
+    httplib2.HttpLib2Error,
+    *TRANSPORT_ERRORS,
+)
 
 
 class _Tally:
@@ -89,17 +106,19 @@ def search_console_report_asset(
         search_console: SearchConsoleResource,
     ) -> dg.MaterializeResult:
         start, end = days_of(context)
-        requested = {"days": f"{start} .. {end}"}
         if not search_console.configured:
             # Nothing is written: the rows of earlier runs stay as they were.
             context.log.info("GSC_SITE_URL is not set: Search Console extraction skipped")
-            return dg.MaterializeResult(metadata={**requested, "skipped": "GSC_SITE_URL unset"})
-        tally = _Tally()
-        pages = search_console.client().pages(report, start, end)
-        # Pages stream into a staging table; the days' old rows are swapped for the new ones
-        # in one transaction at the end: memory stays flat whatever the row count, and a
-        # failed page leaves the partitions as they were.
-        with warehouse.get_connection() as conn:
+            return dg.MaterializeResult(
+                metadata={"days": f"{start} .. {end}", "skipped": "GSC_SITE_URL unset"}
+            )
+
+        def extract(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
+            tally = _Tally()
+            pages = search_console.client().pages(report, start, end)
+            # Pages stream into a staging table; the days' old rows are swapped for the new
+            # ones in one transaction at the end: memory stays flat whatever the row count,
+            # and a failed page leaves the partitions as they were.
             replace_slice_streaming(
                 conn,
                 f"raw.{report.table}",
@@ -108,7 +127,17 @@ def search_console_report_asset(
                 params=[start, end],
                 columns=report.column_types,
             )
-        return dg.MaterializeResult(metadata={**requested, **tally.metadata()})
+            return tally.metadata()
+
+        return extract_keeping_last_good(
+            context,
+            warehouse,
+            source=SOURCE,
+            relation=f"raw.{report.table}",
+            days=(start, end),
+            extract=extract,
+            errors=EXTRACTION_ERRORS,
+        )
 
     return _extract
 

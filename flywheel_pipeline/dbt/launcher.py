@@ -1,0 +1,76 @@
+"""`flywheel-dbt`: dbt's command line in a process that dies with the process that started it.
+
+dagster-dbt runs `dbt build` as a child process. Killed outright (`kill -9`, the OOM killer),
+a run's process cannot stop that child, which would go on writing the warehouse beside the
+next run. On Linux this launcher asks the kernel to SIGKILL it when its parent dies
+(`prctl(PR_SET_PDEATHSIG)`) and then runs dbt's CLI in-process; elsewhere it is dbt's CLI as
+is. The signal fires when the *thread* that started the child ends: dagster-dbt starts dbt
+from the step's thread, which waits for dbt to finish (Dagster's in-process executor runs
+steps on the run's main thread).
+
+A parent killed before the prctl call would go unnoticed, so the launching process names
+itself in FLYWHEEL_DBT_PARENT_PID (:func:`mark_parent`); when that process is gone by the
+time the signal is armed, dbt does not start.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import MutableMapping
+
+PARENT_PID_ENV = "FLYWHEEL_DBT_PARENT_PID"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def mark_parent(environ: MutableMapping[str, str] = os.environ) -> MutableMapping[str, str]:
+    """Name this process as the parent of the dbt processes it starts from now on."""
+    environ[PARENT_PID_ENV] = str(os.getpid())
+    return environ
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def die_with_parent(expected_parent: int | None = None) -> bool:
+    """Arm SIGKILL on the parent's death (Linux). False when the parent is gone already: the
+    expected parent is not this process's parent any more and no longer runs."""
+    if not sys.platform.startswith("linux"):
+        return True
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return True  # not permitted here: run as plain dbt
+    # Checked after arming: a parent that dies from now on kills this process.
+    if expected_parent is None or os.getppid() == expected_parent:
+        return True
+    # Another parent: the expected one died and this process was adopted, unless the variable
+    # was inherited from a process further up (which then still runs).
+    return _pid_alive(expected_parent)
+
+
+def _expected_parent() -> int | None:
+    value = os.environ.get(PARENT_PID_ENV, "")
+    return int(value) if value.isdigit() else None
+
+
+def main() -> None:
+    if not die_with_parent(_expected_parent()):
+        sys.stderr.write("flywheel-dbt: the process that started dbt is gone; dbt not run\n")
+        sys.exit(1)
+    from dbt.cli.main import cli
+
+    sys.argv[0] = "dbt"
+    sys.exit(cli())
+
+
+if __name__ == "__main__":
+    main()
