@@ -31,7 +31,8 @@ def mark_parent(environ: MutableMapping[str, str] = os.environ) -> MutableMappin
     return environ
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -54,7 +55,7 @@ def die_with_parent(expected_parent: int | None = None) -> bool:
         return True
     # Another parent: the expected one died and this process was adopted, unless the variable
     # was inherited from a process further up (which then still runs).
-    return _pid_alive(expected_parent)
+    return pid_alive(expected_parent)
 
 
 def _expected_parent() -> int | None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from flywheel_pipeline.dbt.launcher import pid_alive
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL
 
 HOST_TAG = "flywheel/host"
@@ -131,17 +132,7 @@ def is_alive(
             return False  # a zombie: killed, not yet reaped
         # No entry: gone, or another user's process that /proc hides (hidepid): then it
         # exists but cannot be told from a reused pid, and is left alone.
-    return _pid_exists(process.pid)
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(process.pid)
 
 
 @dataclass(frozen=True)

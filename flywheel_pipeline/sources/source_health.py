@@ -407,10 +407,16 @@ def stale_sources(health: Sequence[SourceHealth]) -> dict[str, list[SourceHealth
 # Checks that fail the run while what is downstream still builds ---------------------------
 
 
-def _fail_after(result: dg.AssetCheckResult, failure: str) -> Iterator[dg.AssetCheckResult]:
-    """Record the failed evaluation, then fail the step so that the run ends failed."""
-    yield result
-    raise dg.Failure(description=failure, metadata=dict(result.metadata or {}))
+def _fail_run(description: str, metadata: dict[str, object]) -> Iterator[dg.AssetCheckResult]:
+    """Record a failed evaluation (severity ERROR), then fail the step so that the run ends
+    failed."""
+    yield dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata=metadata,
+    )
+    raise dg.Failure(description=description, metadata=metadata)
 
 
 def extraction_check(key: dg.AssetKey, source: str) -> dg.AssetChecksDefinition:
@@ -455,15 +461,7 @@ def extraction_check(key: dg.AssetKey, source: str) -> dg.AssetChecksDefinition:
             f"{describe_last_good(health.last_good_load, health.data_through)}. What is "
             "downstream was built on that data."
         )
-        yield from _fail_after(
-            dg.AssetCheckResult(
-                passed=False,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=description,
-                metadata=metadata,
-            ),
-            description,
-        )
+        yield from _fail_run(description, metadata)
 
     return _check
 
@@ -491,14 +489,8 @@ def rejected_files_check(key: dg.AssetKey, folder: str) -> dg.AssetChecksDefinit
         description = (
             f"{folder}: {health.cause}. Fix or replace the file; the rest of the folder loaded."
         )
-        yield from _fail_after(
-            dg.AssetCheckResult(
-                passed=False,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=description,
-                metadata={"run_id": health.run_id or "", "rejected": health.cause or ""},
-            ),
-            description,
+        yield from _fail_run(
+            description, {"run_id": health.run_id or "", "rejected": health.cause or ""}
         )
 
     return _check
