@@ -93,20 +93,26 @@ def per_day(
     `capacity` (≥ count, else count is used) fixes how many rows are drawn whatever the count,
     so that a planted effect that changes a day's count leaves everybody else's draws alone.
     """
-    parts: list[dict[str, np.ndarray]] = []
+    # The columns are filled in place, day by day: memory holds the result and one day's
+    # draws (at scale 100 the lead draws are gigabytes; a list of days then one concatenation
+    # held them twice, with every day's unused capacity).
+    total = int(np.maximum(counts, 0).sum())
+    out: dict[str, np.ndarray] = {}
+    at = 0
     for i, (day, n) in enumerate(zip(days, counts, strict=True)):
+        n = int(n)
         if n <= 0:
             continue
-        size = int(n) if capacity is None else max(int(n), int(capacity[i]))
-        cols = {
-            k: v[: int(n)] for k, v in draw(day_rng(seed, component, day), size, day, i).items()
-        }
-        cols["day"] = np.full(int(n), day, dtype="datetime64[D]")
-        cols["seq"] = np.arange(int(n))
-        parts.append(cols)
-    if not parts:
-        return {}
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        size = n if capacity is None else max(n, int(capacity[i]))
+        cols = draw(day_rng(seed, component, day), size, day, i)
+        cols["day"] = np.full(n, day, dtype="datetime64[D]")
+        cols["seq"] = np.arange(n)
+        for key, values in cols.items():
+            if key not in out:
+                out[key] = np.empty((total, *values.shape[1:]), dtype=values.dtype)
+            out[key][at : at + n] = values[:n]
+        at += n
+    return out
 
 
 def daily_counts(seed: int, component: str, days: np.ndarray, means: np.ndarray) -> np.ndarray:

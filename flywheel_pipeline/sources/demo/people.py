@@ -349,9 +349,13 @@ def _stack(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     parts = [p for p in parts if p]
     if not parts:
         raise ValueError("the demo business has no leads at all: increase scale or days")
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    # Column by column, letting each part's column go once stacked: memory holds the parts
+    # and one stacked column, never everything twice.
+    cols = {k: np.concatenate([p.pop(k) for p in parts]) for k in list(parts[0])}
     order = np.lexsort((cols["seq"], cols["is_b2b"], cols["day"]))
-    return {k: v[order] for k, v in cols.items()}
+    for key in cols:
+        cols[key] = cols[key][order]
+    return cols
 
 
 # Typical leads per day at scale 1 and demand 1: only used to size the fixed draws.
