@@ -101,3 +101,29 @@ def test_flywheel_run_on_a_hubspot_and_a_shopify_export_then_status(
         assert conn.execute("select count(*) from raw.crm_orders").fetchone() == (orders,)
     wrong = CliRunner().invoke(main, ["run", "--select", "raw/crm_order"])
     assert wrong.exit_code == 1 and "--select 'raw/crm_order'" in wrong.output
+
+
+def test_status_marks_a_stale_source_and_a_rejected_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster as dg
+
+    from flywheel_pipeline.operations import status
+    from flywheel_pipeline.settings import load_settings
+    from flywheel_pipeline.sources.source_health import SourceHealth
+
+    health = [
+        SourceHealth(
+            "Search Console",
+            dg.AssetKey(["raw", "gsc_search_analytics"]),
+            "failed",
+            cause="RefreshError: invalid_grant",
+            run_id="1a2b3c4d5e",
+        ),
+        SourceHealth("landing/crm/orders", dg.AssetKey(["raw", "crm_orders"]), "rejected", "x"),
+        SourceHealth("landing/crm/deals", dg.AssetKey(["raw", "crm_deals"]), "ok"),
+    ]
+    monkeypatch.setattr(status, "source_health", lambda instance, settings: health)
+    lines = status.source_lines(None, load_settings())
+    assert lines[0].startswith("STALE: Search Console (raw.gsc_search_analytics): extraction")
+    assert "1a2b3c4d" in lines[0] and "invalid_grant" in lines[0]
+    assert lines[1].startswith("FAILED: landing/crm/orders")
+    assert lines[2] == "landing/crm/deals (raw.crm_deals): ok"

@@ -44,8 +44,8 @@ def source_lines(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
     """One line per source table (Google) or landing folder, marked when stale or failing."""
     lines = []
     for health in source_health(instance, settings):
-        mark = "STALE " if health.stale else "FAILED" if health.status == "rejected" else ""
-        lines.append(f"{mark:<7}{health.summary()}")
+        mark = "STALE: " if health.stale else "FAILED: " if health.status == "rejected" else ""
+        lines.append(mark + health.summary())
     return lines
 
 

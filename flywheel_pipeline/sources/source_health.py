@@ -231,9 +231,9 @@ class SourceHealth:
             return head + f"skipped ({self.cause})"
         if self.status == NOT_LOADED:
             return head + "not loaded yet"
-        loaded = f"last loaded {_when(self.last_good_load)}" if self.last_good_load else "ok"
+        loaded = f", last loaded {_when(self.last_good_load)}" if self.last_good_load else ""
         through = f", data through {self.data_through}" if self.data_through else ""
-        return head + f"ok, {loaded}{through}"
+        return head + f"ok{loaded}{through}"
 
 
 def describe_last_good(loaded_at: dt.datetime | None, through: dt.date | None) -> str:
