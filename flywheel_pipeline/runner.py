@@ -134,7 +134,13 @@ def _without_unconfigured(settings: Settings, definitions, selection: list | Non
     if not excluded:
         return selection
     keys = selection if selection is not None else definitions.resolve_all_asset_keys()
-    return [key for key in keys if key not in excluded]
+    kept = [key for key in keys if key not in excluded]
+    if not kept:  # an empty selection would mean every asset to Dagster
+        missing = ", ".join(skipped.values())
+        raise SelectionError(
+            f"the selection holds only sources that are not configured ({missing})"
+        )
+    return kept
 
 
 def catch_up_tags(definitions, instance, selection: list | None = None) -> dict[str, str]:

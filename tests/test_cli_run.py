@@ -101,6 +101,8 @@ def test_flywheel_run_on_a_hubspot_and_a_shopify_export_then_status(
         assert conn.execute("select count(*) from raw.crm_orders").fetchone() == (orders,)
     wrong = CliRunner().invoke(main, ["run", "--select", "raw/crm_order"])
     assert wrong.exit_code == 1 and "--select 'raw/crm_order'" in wrong.output
+    unconfigured = CliRunner().invoke(main, ["run", "--select", "raw/ga4_pages"])
+    assert unconfigured.exit_code == 1 and "GA4_PROPERTY_ID unset" in unconfigured.output
 
 
 def test_status_marks_a_stale_source_and_a_rejected_file(monkeypatch: pytest.MonkeyPatch) -> None:
