@@ -285,7 +285,7 @@ def test_search_console_failing_leaves_the_rest_of_the_run_intact(
     from flywheel_pipeline.sources.demo import DemoConfig, simulate, write_landing_files
     from tests.fakes.ga4_server import FakeGa4Server
     from tests.fakes.gsc_server import FakeDataset, FakeSearchConsole
-    from tests.test_ga4_extraction import _service_account_file
+    from tests.support import key_secrets, service_account_file
 
     home = tmp_path / "home"
     business = simulate(DemoConfig(seed=7, scale=0.1, days=90, end_date=LAST))
@@ -325,7 +325,7 @@ def test_search_console_failing_leaves_the_rest_of_the_run_intact(
         # own JWT and never asks for a token; Search Console does, and is refused.
         refusing = _RefusingTokenServer("extractor@flywheel-test.iam.gserviceaccount.com")
         try:
-            info = _service_account_file(key_file, token_uri=refusing.url)
+            info = service_account_file(key_file, token_uri=refusing.url)
             monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
             settings = load_settings(**common, google_application_credentials=key_file)
             definitions = build_definitions(settings)
@@ -374,13 +374,6 @@ def test_search_console_failing_leaves_the_rest_of_the_run_intact(
     assert "Built on stale Search Console data" in report  # said by the sections, too
     assert "GA4: extraction failed" not in report
 
-    secrets = [
-        str(key_file),
-        key_file.name,
-        info["client_email"],
-        info["private_key_id"],
-        info["private_key"].splitlines()[1],
-    ]
     events = "\n".join(repr(event) for event in result.all_events)
-    for secret in secrets:
+    for secret in key_secrets(key_file, info):
         assert secret not in events and secret not in report

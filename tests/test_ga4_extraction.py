@@ -6,7 +6,6 @@ faults; every test reconciles what the client extracted with what the server hol
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.sources.source_health import EXTRACTION_FAILED, extraction_check
 from flywheel_pipeline.warehouse import WarehouseResource
 from tests.fakes.ga4_server import FakeGa4Server
+from tests.support import key_secrets, service_account_file
 
 PROPERTY = "123456789"
 DEFAULT_REPORTS = load_reports().ga4
@@ -373,52 +373,22 @@ def test_live_mode_without_a_property_is_skipped(tmp_path: Path) -> None:
         assert conn.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
 
 
-def _service_account_file(path: Path, token_uri: str) -> dict[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": "flywheel-test",
-        "private_key_id": "feedc0ffee1234567890",
-        "private_key": pem,
-        "client_email": "extractor@flywheel-test.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        "token_uri": token_uri,
-    }
-    path.write_text(json.dumps(info))
-    return info
-
-
 def test_credentials_never_reach_the_metadata(
     ga4_server: FakeGa4Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key_file = tmp_path / "secret-service-account.json"
-    info = _service_account_file(key_file, token_uri=f"{ga4_server.url}/token")
+    info = service_account_file(key_file, token_uri=f"{ga4_server.url}/token")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     result = _materialize(tmp_path / "w.duckdb", _live(ga4_server), (SITE,))
     assert result.success
     assert ga4_server.requests and all(r.authorized for r in ga4_server.requests)
 
-    secrets = [
-        str(key_file),
-        key_file.name,
-        info["client_email"],
-        info["private_key_id"],
-        info["private_key"].splitlines()[1],
-    ]
     events = "\n".join(repr(event) for event in result.all_events)
-    for secret in secrets:
+    for secret in key_secrets(key_file, info):
         assert secret not in events
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as conn:
         dump = conn.execute("select * from raw.ga4_site_daily").df().to_csv()
-    assert not any(secret in dump for secret in secrets)
+    assert not any(secret in dump for secret in key_secrets(key_file, info))
 
 
 def test_an_unreadable_key_file_is_named_by_variable_not_path(tmp_path: Path) -> None:
