@@ -104,8 +104,13 @@ def run_command(first_day: datetime | None, last_day: datetime | None, select: s
     for line in _source_lines(settings):
         click.echo(f"  {line}")
     success = _run(settings, terminal, days=days, selection=select, catch_up=True)
-    if settings.duckdb_path.exists():
-        print_summary(settings)
+    if settings.duckdb_path.exists() and select is None:
+        import duckdb
+
+        try:
+            print_summary(settings)
+        except duckdb.CatalogException:  # a first run that failed before the marts built
+            click.echo("\n(no summary: the marts are not built yet)")
     if not success:
         raise click.ClickException(
             "the run failed (the failures are listed above; `flywheel status` shows each "

@@ -129,3 +129,18 @@ def test_status_marks_a_stale_source_and_a_rejected_file(monkeypatch: pytest.Mon
     assert "1a2b3c4d" in lines[0] and "invalid_grant" in lines[0]
     assert lines[1].startswith("FAILED: landing/crm/orders")
     assert lines[2] == "landing/crm/deals (raw.crm_deals): ok"
+
+
+def test_a_first_run_that_failed_before_the_marts_says_so_without_a_traceback(
+    live_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flywheel_pipeline.cli as cli
+
+    warehouse = live_home / "warehouse" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    duckdb.connect(str(warehouse)).close()  # raw loads only: no mart was built
+    monkeypatch.setattr(cli, "_run", lambda settings, terminal, **options: False)
+    result = CliRunner().invoke(main, ["run"])
+    assert result.exit_code == 1, result.output
+    assert "(no summary: the marts are not built yet)" in result.output
+    assert "the run failed" in result.output
