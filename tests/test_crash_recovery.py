@@ -281,6 +281,7 @@ def test_flywheel_dbt_does_not_start_when_its_parent_is_already_gone() -> None:
 
 DEMO = ["demo", "--scale", "0.05", "--days", "56"]  # the smallest demo the settings allow
 VOLATILE = {"_loaded_at", "loaded_at"}  # when a row was loaded, not what it says
+RUN_HISTORY = {"intermediate.int_momentum__model_quality", "flywheel.momentum"}
 RUN_TIMEOUT = 300
 
 
@@ -402,7 +403,7 @@ def test_a_demo_killed_mid_load_and_mid_dbt_recovers_to_a_clean_runs_warehouse(
     # 2. the next run recovers the pool, then is killed inside `dbt build`: dbt dies with it
     second = _Demo(home, dagster_home)
     child = second.wait_for(lambda: _dbt_build_child(second.process.pid), "dbt build child")
-    time.sleep(1.0)  # dbt is writing the warehouse
+    time.sleep(0.5)  # dbt is writing the warehouse
     second.kill()
     assert _gone(child, within=5), "dbt outlived the run that started it"
     assert "died without finishing: marked failed, its warehouse pool slot freed" in (second.output)
@@ -415,7 +416,14 @@ def test_a_demo_killed_mid_load_and_mid_dbt_recovers_to_a_clean_runs_warehouse(
     recovered = _fingerprint(home / "warehouse" / "warehouse.duckdb")
     expected = _fingerprint(clean_home / "warehouse" / "warehouse.duckdb")
     assert recovered.keys() == expected.keys()
-    assert {t: v for t, v in recovered.items() if expected[t] != v} == {}
+    history: set[str] = set()
+    if any(" ml/" in line for line in second.lines):
+        # Killed in the second dbt build, after the models trained (a loaded machine can
+        # outrun the poll): the killed run rightly recorded those training runs, which are
+        # history, and momentum reads model quality from it. Everything else must match.
+        history = {t for t in expected if t.endswith("_runs")} | RUN_HISTORY
+    differ = {t: v for t, v in recovered.items() if expected[t] != v and t not in history}
+    assert differ == {}, second.output
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
         assert info.claimed_slots == [] and info.pending_steps == []
