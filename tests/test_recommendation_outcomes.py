@@ -225,14 +225,15 @@ TOPIC = "product_care"  # a content gap, as create_content targets
 
 def _staged(business) -> dict[str, pd.DataFrame]:
     """The simulator's output in the shape of the staging tables the asset reads."""
+    records = list(business.conversations)
     conversations = pd.DataFrame(
         {
-            "conversation_id": [c["conversation_id"] for c in business.conversations],
+            "conversation_id": [c["conversation_id"] for c in records],
             "started_at": pd.to_datetime(
-                [c["started_at"] for c in business.conversations], utc=True, format="ISO8601"
+                [c["started_at"] for c in records], utc=True, format="ISO8601"
             ),
-            "resolved": [c.get("resolved") for c in business.conversations],
-            "contact_id": [c["contact"].get("contact_id") for c in business.conversations],
+            "resolved": [c.get("resolved") for c in records],
+            "contact_id": [c["contact"].get("contact_id") for c in records],
         }
     )
     # The planted topics stand in for the topic model's: its accuracy is tested elsewhere,

@@ -12,12 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from flywheel_pipeline.settings import DEMO_END_DATE
+
+if TYPE_CHECKING:  # conversations.py imports this module
+    from flywheel_pipeline.sources.demo.conversations import Conversations
 
 DOMAIN = "https://shop.example"
 # Growth and trends are anchored to a fixed calendar date, never to the run's start, so that
@@ -66,7 +69,7 @@ class DemoBusiness:
     config: DemoConfig
     data_through: dt.date
     crm: dict[str, pd.DataFrame]
-    conversations: list[dict[str, Any]]
+    conversations: Conversations
     ga4: dict[str, pd.DataFrame]
     gsc: pd.DataFrame
     truth: dict[str, pd.DataFrame] = field(default_factory=dict)

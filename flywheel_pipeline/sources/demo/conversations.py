@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -291,6 +293,7 @@ def render(specs: pd.DataFrame, contacts: pd.DataFrame, seed: int) -> list[dict[
     handed_all = specs["handed_off"].to_numpy().tolist()
     csat_all = specs["csat"].to_numpy().tolist()
     started_all = started_s.tolist()
+    channels_all = specs["channel"].to_numpy().tolist()
     out: list[dict[str, Any]] = []
     for i, cid in enumerate(specs["conversation_id"].to_numpy().tolist()):
         rnd = random.Random(zlib.crc32(f"{seed}:{cid}".encode()))
@@ -336,7 +339,7 @@ def render(specs: pd.DataFrame, contacts: pd.DataFrame, seed: int) -> list[dict[
         record: dict[str, Any] = {
             "conversation_id": cid,
             "started_at": _iso(started_all[i], offset),
-            "channel": rnd.choices(("web_chat", "whatsapp", "instagram_dm"), (0.78, 0.14, 0.08))[0],
+            "channel": channels_all[i],
             "contact": contact,
             "messages": stamped,
             "resolved": resolved,
@@ -347,6 +350,70 @@ def render(specs: pd.DataFrame, contacts: pd.DataFrame, seed: int) -> list[dict[
             record["csat"] = csat
         out.append(record)
     return out
+
+
+CHANNELS = ("web_chat", "whatsapp", "instagram_dm")
+_CHANNEL_MIX = np.array([0.78, 0.14, 0.08])
+
+
+def channels(conversation_ids: pd.Series, seed: int) -> np.ndarray:
+    """Where each conversation took place, from a hash of its id: known without rendering its
+    text (GA4 counts the web chats), and the same whichever other conversations exist."""
+    u = np.array([zlib.crc32(f"{seed}:{cid}:channel".encode()) for cid in conversation_ids])
+    return np.asarray(CHANNELS, dtype=object)[_pick(u / 2**32, _CHANNEL_MIX)]
+
+
+# What `render` reads of the specs (the rest, such as origin and key, is not kept).
+_RENDER_COLUMNS = [
+    "conversation_id",
+    "channel",
+    "started_at",
+    "topic",
+    "contact_row",
+    "link",
+    "resolved",
+    "handed_off",
+    "csat",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Conversations:
+    """The landing-file records, rendered on demand one month at a time.
+
+    At scale 100 the rendered records of all conversations take more than 1 GB, so they are
+    never all held at once. A subset renders the same records as the whole (each draws from
+    its own `random.Random`), so rendering month by month changes nothing in the output.
+    """
+
+    specs: pd.DataFrame  # in start-time order, as `assign_ids` sorts them
+    contacts: pd.DataFrame  # contact_id, email and ga_client_id by contact row
+    seed: int
+
+    @classmethod
+    def of(cls, specs: pd.DataFrame, contacts: pd.DataFrame, seed: int) -> Conversations:
+        return cls(
+            specs[_RENDER_COLUMNS].copy(),
+            contacts[["contact_id", "email", "ga_client_id"]].copy(),
+            seed,
+        )
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def by_month(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """(YYYY-MM, that month's records) in month order; the month is the UTC day in the
+        conversation id, so it does not depend on the offset the timestamps are written in."""
+        ids = self.specs["conversation_id"].str
+        months = (ids[2:6] + "-" + ids[6:8]).to_numpy()
+        for month in sorted(set(months)):
+            rows = self.specs[months == month]
+            yield month, render(rows, self.contacts, self.seed)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Every record, in start-time order (the specs' order: months follow each other)."""
+        for _, records in self.by_month():
+            yield from records
 
 
 def _messages(

@@ -118,14 +118,10 @@ def write_landing_files(business: DemoBusiness, landing_dir: Path) -> list[Path]
 
     folder = landing_dir / "conversations"
     folder.mkdir(parents=True, exist_ok=True)
-    by_month: dict[str, list[str]] = {}
-    for record in business.conversations:
-        # conversation ids start with the UTC day, so the month key is stable whatever offset
-        # the timestamps are written in.
-        month = f"{record['conversation_id'][2:6]}-{record['conversation_id'][6:8]}"
-        by_month.setdefault(month, []).append(json.dumps(record, ensure_ascii=False))
     mine = set()
-    for month, lines in sorted(by_month.items()):
+    # Rendered and written a month at a time: all the records at once do not fit the budget.
+    for month, records in business.conversations.by_month():
+        lines = [json.dumps(record, ensure_ascii=False) for record in records]
         path = folder / f"{PREFIX}conversations_{month}.jsonl"
         _write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
         mine.add(path)

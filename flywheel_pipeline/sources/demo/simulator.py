@@ -23,11 +23,12 @@ from flywheel_pipeline.sources.demo.analytics import (
 from flywheel_pipeline.sources.demo.catalog import PAGE_INDEX, PAGES, SOURCES, landing_matrix
 from flywheel_pipeline.sources.demo.config import Calendar, DemoBusiness, DemoConfig
 from flywheel_pipeline.sources.demo.conversations import (
+    Conversations,
     anonymous_specs,
     assign_ids,
+    channels,
     lead_specs,
     order_specs,
-    render,
     suppress,
 )
 from flywheel_pipeline.sources.demo.effects import AppliedActions
@@ -101,7 +102,12 @@ def simulate(config: DemoConfig) -> DemoBusiness:
         all_customers.append(r_customers)
         all_nps.append(r_nps)
         all_paths.append(r_paths)
-    pop = Population.concat(parts)
+    referred_ids = referred.df["contact_id"].to_numpy() if referred is not None else []
+    # Only the people go on from here. Their per-slot draws, most of the simulator's memory
+    # at scale, are spent: dropping them before the conversations and GA4 are built keeps
+    # the peak down.
+    pop = Population.concat([Population(part.df) for part in parts])
+    del parts, leads, referred
     orders = pd.concat(all_orders, ignore_index=True)
     customers = pd.concat(all_customers, ignore_index=True)
     nps = pd.concat(all_nps, ignore_index=True)
@@ -109,17 +115,15 @@ def simulate(config: DemoConfig) -> DemoBusiness:
 
     specs.append(anonymous_specs(cal, seed, scale))
     specs_all = suppress(assign_ids(pd.concat(specs, ignore_index=True), end), actions)
-    contacts_for_text = pop.df[["contact_id", "email", "ga_client_id"]]
-    conversations = render(specs_all, contacts_for_text, seed)
+    specs_all["channel"] = channels(specs_all["conversation_id"], seed)
+    conversations = Conversations.of(specs_all, pop.df, seed)
 
     deals, history, deals_truth = deals_frames(pop, paths, end)
     contacts = contacts_frame(pop)
     referrals = pd.DataFrame(
         {
             "referrer_contact_id": pop.df["contact_id"].to_numpy()[refs["referrer_row"].to_numpy()],
-            "referred_contact_id": referred.df["contact_id"].to_numpy()
-            if referred is not None
-            else [],
+            "referred_contact_id": referred_ids,
             "referred_at": pd.to_datetime(refs["referred_at"].to_numpy()).tz_localize("UTC"),
         }
     )
@@ -150,7 +154,7 @@ def simulate(config: DemoConfig) -> DemoBusiness:
         sessions,
         landing,
         organic,
-        _site_events(cal, pop, orders, specs_all, conversations),
+        _site_events(cal, pop, orders, specs_all),
         actions,
     )
     gsc = gsc_frame(gsc_rows, queries, PAGES["page_path"].to_numpy())
@@ -181,7 +185,10 @@ def simulate(config: DemoConfig) -> DemoBusiness:
 
 
 def _site_events(
-    cal: Calendar, pop: Population, orders: pd.DataFrame, specs: pd.DataFrame, conversations: list
+    cal: Calendar,
+    pop: Population,
+    orders: pd.DataFrame,
+    specs: pd.DataFrame,
 ) -> SiteEvents:
     df = pop.df
     leads = event_cube(
@@ -205,7 +212,7 @@ def _site_events(
     order_cube = event_cube(cal, when, src, page, device)
     revenue = event_cube(cal, when, src, page, device, web["revenue"].to_numpy())
     chats = np.zeros(len(cal))
-    is_web = np.array([c["channel"] == "web_chat" for c in conversations], dtype=bool)
+    is_web = specs["channel"].to_numpy() == "web_chat"
     day = (specs["started_at"].to_numpy().astype("datetime64[D]") - cal.start).astype(np.int64)
     np.add.at(chats, day[is_web], 1)
     return SiteEvents(leads=leads, orders=order_cube, revenue=revenue, chats=chats)
