@@ -256,6 +256,39 @@ def test_the_launched_process_dies_when_its_parent_is_killed() -> None:
         parent.wait()
 
 
+_POOL_PARENT = """
+import multiprocessing, os, time
+from concurrent.futures import ProcessPoolExecutor
+from flywheel_pipeline.processes import die_with
+
+def work():
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, spawn, initializer=die_with, initargs=(os.getpid(),)) as pool:
+        pool.submit(work).result()
+"""
+
+
+@LINUX_ONLY
+def test_a_pool_worker_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """The demo simulates in such a worker (sources/demo/assets.py): killed outright, a run
+    must not leave it writing landing files beside the next run."""
+    script = tmp_path / "pool_parent.py"
+    script.write_text(_POOL_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert _gone(worker, within=5), "the pool worker outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 @LINUX_ONLY
 def test_flywheel_dbt_does_not_start_when_its_parent_is_already_gone() -> None:
     launcher = Path(sys.executable).with_name("flywheel-dbt")

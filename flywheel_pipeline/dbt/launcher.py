@@ -15,47 +15,19 @@ time the signal is armed, dbt does not start.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import sys
 from collections.abc import MutableMapping
 
+from flywheel_pipeline.processes import die_with_parent
+
 PARENT_PID_ENV = "FLYWHEEL_DBT_PARENT_PID"
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def mark_parent(environ: MutableMapping[str, str] = os.environ) -> MutableMapping[str, str]:
     """Name this process as the parent of the dbt processes it starts from now on."""
     environ[PARENT_PID_ENV] = str(os.getpid())
     return environ
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process `pid` exists (another user's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def die_with_parent(expected_parent: int | None = None) -> bool:
-    """Arm SIGKILL on the parent's death (Linux). False when the parent is gone already: the
-    expected parent is not this process's parent any more and no longer runs."""
-    if not sys.platform.startswith("linux"):
-        return True
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        return True  # not permitted here: run as plain dbt
-    # Checked after arming: a parent that dies from now on kills this process.
-    if expected_parent is None or os.getppid() == expected_parent:
-        return True
-    # Another parent: the expected one died and this process was adopted, unless the variable
-    # was inherited from a process further up (which then still runs).
-    return pid_alive(expected_parent)
 
 
 def _expected_parent() -> int | None:

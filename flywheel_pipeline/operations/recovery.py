@@ -26,7 +26,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from flywheel_pipeline.dbt.launcher import pid_alive
+from flywheel_pipeline.processes import pid_alive
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL
 
 HOST_TAG = "flywheel/host"
