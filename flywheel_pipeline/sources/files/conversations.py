@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -337,7 +337,7 @@ def _utc(value: object, field_name: str) -> datetime:
         raise RowError(field_name, f"unparseable timestamp {_shown(value)}") from None
     if parsed.tzinfo is None:
         raise RowError(field_name, f"timestamp without UTC offset {_shown(value)}")
-    return pd.Timestamp(parsed).tz_convert("UTC").tz_localize(None).to_pydatetime()
+    return parsed.astimezone(UTC).replace(tzinfo=None)
 
 
 def _not_utf8(raw: bytes) -> str:
