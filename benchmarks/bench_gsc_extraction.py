@@ -34,6 +34,7 @@ def child(rows: int, endpoint: str) -> None:
     from datetime import timedelta
 
     from flywheel_pipeline.metadata import utc_now
+    from flywheel_pipeline.sources.google.stats import ExtractionStats
     from flywheel_pipeline.sources.report_file import load_reports
     from flywheel_pipeline.sources.search_console.extract import page_frame
 
@@ -48,7 +49,8 @@ def child(rows: int, endpoint: str) -> None:
         with connect(Path(tmp) / "bench.duckdb") as conn:
             loaded_at = utc_now()
             end = START + timedelta(days=DAYS - 1)
-            pages = client.pages(report, START, end)
+            stats = ExtractionStats()
+            pages = client.pages(report, START, end, stats)
             written = replace_slice_streaming(  # as the raw/gsc_search_analytics asset does
                 conn,
                 "raw.gsc_search_analytics",
@@ -65,8 +67,8 @@ def child(rows: int, endpoint: str) -> None:
             {
                 "rows": counted,
                 "seconds": seconds,
-                "requests": client.stats.requests,
-                "retries": client.stats.retries,
+                "requests": stats.requests,
+                "retries": stats.retries,
                 "baseline_mb": baseline,
                 "peak_mb": _rss_mb(),
             }

@@ -19,21 +19,17 @@ import pytest
 
 from flywheel_pipeline.metadata import utc_now
 from flywheel_pipeline.sources.ga4.assets import build_ga4_assets
-from flywheel_pipeline.sources.ga4.extract import (
-    DemoGa4Client,
-    ExtractionStats,
-    ReportPage,
-    to_raw_rows,
-)
+from flywheel_pipeline.sources.ga4.extract import DemoGa4Client, ReportPage, to_raw_rows
 from flywheel_pipeline.sources.ga4.live import (
     Ga4Error,
     Ga4QuotaExhausted,
     LiveGa4Client,
-    RetryPolicy,
     spent_quota,
 )
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
+from flywheel_pipeline.sources.google.retry import RetryPolicy
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
 from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.sources.source_health import EXTRACTION_FAILED, extraction_check
@@ -95,8 +91,8 @@ def test_rows_reconcile_exactly_under_a_20_percent_fault_rate(ga4_server: FakeGa
 
     failed = [r for r in ga4_server.requests if r.status != 200]
     assert failed and {r.status for r in failed} <= {429, 500, 503}
-    assert stats.retries == len(failed)
-    assert stats.requests == len(ga4_server.successful_requests()) == math.ceil(1200 / 100)
+    assert stats.retries == len(failed) == stats.requests - stats.pages
+    assert stats.pages == len(ga4_server.successful_requests()) == math.ceil(1200 / 100)
     assert stats.rows == 1200
     assert [p.page for p in pages] == list(range(12))
     assert len({p.request_id for p in pages}) == 12
@@ -110,7 +106,7 @@ def test_slow_answers_time_out_and_are_retried(ga4_server: FakeGa4Server) -> Non
     assert sorted(as_rows(pages)) == sorted(held(ga4_server))
     slow = [r for r in ga4_server.requests if r.fault == "slow"]
     assert slow and stats.retries == len(slow)
-    assert stats.requests == 4
+    assert stats.pages == 4
 
 
 @pytest.mark.parametrize(
@@ -125,7 +121,7 @@ def test_the_fewest_requests_possible(
 
     total = 30 * rows_per_day
     assert pages == max(1, math.ceil(total / page_size))
-    assert stats.requests == len(ga4_server.requests) == pages
+    assert stats.requests == stats.pages == len(ga4_server.requests) == pages
     assert len(as_rows(extracted)) == total
     first = ga4_server.requests[0]
     # As Google's client sends it: limit as a string, no offset on the first page.
@@ -214,7 +210,7 @@ def test_a_page_that_keeps_failing_raises_after_the_retry_deadline(
         for page in client.pages(TRAFFIC, START, END, stats):
             received.append(page)
     assert [p.page for p in received] == [0, 1]
-    assert stats.requests == 2 and stats.retries == len(ga4_server.requests) - 3
+    assert stats.pages == 2 and stats.retries == len(ga4_server.requests) - 3
 
 
 def test_unknown_property_is_not_retried(ga4_server: FakeGa4Server) -> None:
@@ -233,13 +229,13 @@ def test_flags_land_as_columns(ga4_server: FakeGa4Server) -> None:
     assert frame["is_sampled"].all() and frame["subject_to_thresholding"].all()
     assert frame["has_other_row"].all()
     assert (frame["session_source"] == "(other)").sum() == 30
-    assert stats.flags_set == ["is_sampled", "subject_to_thresholding", "has_other_row"]
+    assert stats.flags == {"is_sampled", "subject_to_thresholding", "has_other_row"}
 
     ga4_server.add_property(PROPERTY, rows_per_day=5)
     pages, stats = extract(make_client(ga4_server))
     frame = to_raw_rows(TRAFFIC, iter(pages), utc_now())
     assert not frame[["is_sampled", "subject_to_thresholding", "has_other_row"]].any().any()
-    assert stats.flags_set == []
+    assert stats.flags == set()
 
 
 def test_request_lineage_is_sent_and_kept(ga4_server: FakeGa4Server) -> None:
@@ -258,7 +254,7 @@ def test_demo_client_filters_its_snapshot_to_the_range(tmp_path: Path) -> None:
     client = DemoGa4Client(tmp_path)
     stats = ExtractionStats()
     pages = list(client.pages(SITE, date(2025, 1, 3), date(2025, 1, 5), stats))
-    assert len(pages[0].rows) == 3 and stats.requests == 1 and stats.rows == 3
+    assert len(pages[0].rows) == 3 and stats.pages == 1 and stats.rows == 3
 
 
 # The Dagster asset in live mode -------------------------------------------------------------
@@ -326,7 +322,8 @@ def test_live_asset_materialises_against_the_fake(
         }[report.table]
         pages = math.ceil(len(expected) / 200)
         assert metadata["dagster/row_count"].value == len(expected)
-        assert metadata["requests"].value == pages
+        assert metadata["pages"].value == pages
+        assert metadata["requests"].value == pages + metadata["retries"].value
         assert metadata["days"].value == f"{start} .. {end}"
         assert metadata["flags_set"].value == "none"
     failed = sum(1 for r in ga4_server.requests if r.status != 200)

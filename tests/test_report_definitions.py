@@ -11,7 +11,7 @@ import pytest
 from flywheel_pipeline.settings import SettingsError, load_settings
 from flywheel_pipeline.sources.definitions import build_defs as source_defs
 from flywheel_pipeline.sources.ga4.live import LiveGa4Client
-from flywheel_pipeline.sources.ga4.live import RetryPolicy as Ga4Retry
+from flywheel_pipeline.sources.google.retry import RetryPolicy
 from flywheel_pipeline.sources.report_file import ReportFileError, load_reports
 from flywheel_pipeline.sources.search_console.live import LiveSearchConsoleClient
 from tests.fakes.ga4_server import FakeGa4Server
@@ -140,7 +140,7 @@ def test_filters_reach_the_apis(tmp_path: Path) -> None:
     with FakeGa4Server(max_requests=50, lifetime_seconds=30) as server:
         server.add_property("42", rows_per_day=3, seed=1)
         client = LiveGa4Client(
-            "42", api_endpoint=server.url, retry=Ga4Retry(initial=0.01, deadline=2)
+            "42", api_endpoint=server.url, retry=RetryPolicy(initial=0.01, deadline=2)
         )
         list(client.pages(reports.ga4[0], date(2026, 1, 1), date(2026, 1, 2)))
         sent = server.requests[0].body

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline.metadata import utc_now
+from flywheel_pipeline.sources.google.retry import RetryPolicy
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
 from flywheel_pipeline.sources.report_file import load_reports
 from flywheel_pipeline.sources.search_console.assets import build_search_console_assets
@@ -22,7 +24,6 @@ from flywheel_pipeline.sources.search_console.extract import (
 )
 from flywheel_pipeline.sources.search_console.live import (
     LiveSearchConsoleClient,
-    RetryPolicy,
     SearchConsoleError,
     SearchConsoleQuotaError,
     quota_message,
@@ -39,7 +40,7 @@ from tests.fakes.gsc_server import FakeDataset, FakeSearchConsole, Faults
 SITE = "sc-domain:example.com"
 REPORT = load_reports().search_console[0]
 RELATION = f"raw.{RAW_TABLE}"
-FAST = RetryPolicy(max_attempts=10, initial_delay=0.001, max_delay=0.01)
+FAST = RetryPolicy(max_attempts=10, initial=0.001, maximum=0.01)
 KEY = ["date", "query", "page", "country", "device"]
 
 
@@ -63,7 +64,12 @@ def client_for(fake: FakeSearchConsole, **options) -> LiveSearchConsoleClient:
     return LiveSearchConsoleClient(SITE, api_endpoint=fake.endpoint, **options)
 
 
-def extract(client: LiveSearchConsoleClient, dataset: FakeDataset, warehouse: Path) -> int:
+def extract(
+    client: LiveSearchConsoleClient,
+    dataset: FakeDataset,
+    warehouse: Path,
+    stats: ExtractionStats | None = None,
+) -> int:
     """What the asset does: stream every page into raw.gsc_search_analytics."""
     loaded_at = utc_now()
     with connect(warehouse) as conn:
@@ -72,7 +78,7 @@ def extract(client: LiveSearchConsoleClient, dataset: FakeDataset, warehouse: Pa
             RELATION,
             (
                 page_frame(REPORT, p, loaded_at)
-                for p in client.pages(REPORT, dataset.start, dataset.end)
+                for p in client.pages(REPORT, dataset.start, dataset.end, stats)
             ),
             columns=REPORT.column_types,
         )
@@ -107,7 +113,8 @@ def test_reconciles_exactly_under_a_20_percent_fault_rate(gsc_fake, tmp_path):
     fake = gsc_fake(dataset, faults)
     client = client_for(fake, timeout=0.15)
 
-    written = extract(client, dataset, tmp_path / "w.duckdb")
+    stats = ExtractionStats()
+    written = extract(client, dataset, tmp_path / "w.duckdb", stats)
 
     rows = stored(tmp_path / "w.duckdb")
     assert written == len(rows) == dataset.total_rows
@@ -115,8 +122,8 @@ def test_reconciles_exactly_under_a_20_percent_fault_rate(gsc_fake, tmp_path):
     pd.testing.assert_frame_equal(business_columns(rows), expected_rows(dataset))
     failed = [r for r in fake.requests if r["status"] != 200]
     assert len(failed) >= 2  # the fault rate was really exercised
-    assert client.stats.retries == client.stats.requests - client.stats.pages > 0
-    assert client.stats.pages == 13
+    assert stats.retries == stats.requests - stats.pages > 0
+    assert stats.pages == 13 and stats.rows == dataset.total_rows
     assert rows["_page"].nunique() == 13 and rows["_request_id"].nunique() == 13
 
 
@@ -195,7 +202,7 @@ def test_failure_mid_way_leaves_the_previous_table_intact(gsc_fake, tmp_path):
 
     bigger = FakeDataset(total_rows=9_000)
     failing = gsc_fake(bigger, Faults(failing_start_rows={3_000: 503}))
-    client = client_for(failing, retry=RetryPolicy(max_attempts=3, initial_delay=0.001))
+    client = client_for(failing, retry=RetryPolicy(max_attempts=3, initial=0.001))
     with pytest.raises(SearchConsoleError, match=r"gave up after 3 attempts.*startRow 3000"):
         extract(client, bigger, warehouse)
 
@@ -217,7 +224,7 @@ def test_a_non_retryable_error_is_not_retried(gsc_fake, tmp_path):
 def test_backoff_is_exponential_with_jitter():
     import random
 
-    policy = RetryPolicy(initial_delay=1.0, max_delay=8.0, multiplier=2.0, jitter=0.5)
+    policy = RetryPolicy(initial=1.0, maximum=8.0, multiplier=2.0, jitter=0.5)
     rng = random.Random(0)
     delays = [policy.delay(n, rng) for n in range(6)]
     for n, delay in enumerate(delays):

@@ -6,11 +6,12 @@ import dagster as dg
 import duckdb
 from google.api_core import exceptions as api_exceptions
 
-from flywheel_pipeline.metadata import utc_now
-from flywheel_pipeline.sources.ga4.extract import FLAG_COLUMNS, ExtractionStats, raw_frames
+from flywheel_pipeline.metadata import column_schema_metadata, utc_now
+from flywheel_pipeline.sources.ga4.extract import FLAG_COLUMNS, raw_frames
 from flywheel_pipeline.sources.ga4.live import Ga4Error
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
 from flywheel_pipeline.sources.source_health import TRANSPORT_ERRORS, extract_keeping_last_good
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_slice_streaming
@@ -69,13 +70,12 @@ def ga4_report_asset(
                 params=[start, end],
                 columns=report.column_types,
             )
-            flags = {flag: dg.MetadataValue.bool(getattr(stats, flag)) for flag in FLAG_COLUMNS}
+            flags = [flag for flag in FLAG_COLUMNS if flag in stats.flags]
             return {
-                "dagster/row_count": dg.MetadataValue.int(stats.rows),
-                "requests": dg.MetadataValue.int(stats.requests),
-                "retries": dg.MetadataValue.int(stats.retries),
-                "flags_set": ", ".join(stats.flags_set) or "none",
-                **flags,
+                **stats.metadata(),
+                **column_schema_metadata(conn, f"raw.{report.table}"),
+                "flags_set": ", ".join(flags) or "none",
+                **{flag: dg.MetadataValue.bool(flag in flags) for flag in FLAG_COLUMNS},
             }
 
         return extract_keeping_last_good(

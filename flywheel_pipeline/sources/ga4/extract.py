@@ -15,6 +15,7 @@ from typing import Protocol
 import pandas as pd
 
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 
 FLAG_COLUMNS = ["is_sampled", "subject_to_thresholding", "has_other_row"]
 
@@ -28,31 +29,9 @@ class ReportPage:
     subject_to_thresholding: bool = False
     has_other_row: bool = False
 
-
-@dataclass
-class ExtractionStats:
-    """What one extraction cost and found; clients fill it in as pages go by.
-
-    `requests` counts successful requests (one per page), `retries` the failed attempts that
-    were retried, `rows` the rows received; the flags are true when any page carried them.
-    """
-
-    requests: int = 0
-    retries: int = 0
-    rows: int = 0
-    is_sampled: bool = False
-    subject_to_thresholding: bool = False
-    has_other_row: bool = False
-
-    def add_page(self, page: ReportPage) -> None:
-        self.requests += 1
-        self.rows += len(page.rows)
-        self.is_sampled |= page.is_sampled
-        self.subject_to_thresholding |= page.subject_to_thresholding
-        self.has_other_row |= page.has_other_row
-
     @property
-    def flags_set(self) -> list[str]:
+    def flags(self) -> list[str]:
+        """The data-quality flags this page carries."""
         return [flag for flag in FLAG_COLUMNS if getattr(self, flag)]
 
 
@@ -127,5 +106,6 @@ class DemoGa4Client:
         rows = frame[(days >= start) & (days <= end)].reset_index(drop=True)
         page = ReportPage(rows, request_id=f"demo:{report.table}", page=0)
         if stats is not None:
-            stats.add_page(page)
+            stats.requests += 1
+            stats.add_page(len(rows), page.flags)
         yield page

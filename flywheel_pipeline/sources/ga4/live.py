@@ -6,8 +6,8 @@ extraction costs ceil(rows / limit) successful requests, and at least one. Reque
 sequential (one at a time per client; GA4 allows 10 concurrent requests per property).
 
 Retries: 429 rate limits, 500, 503, 504 and timeouts/connection errors are retried with
-truncated exponential backoff and full jitter (`google.api_core.retry.Retry`), for at most
-`RetryPolicy.deadline` seconds per page. A spent token quota (429 "Exhausted property tokens
+truncated exponential backoff and full jitter (`sources/google/retry.py`), within the
+policy's attempts and deadline per page. A spent token quota (429 "Exhausted property tokens
 per day/hour …", or the per-project server-error quota) is *not* retried: waiting would take
 until the next hour or the next Pacific midnight, so `Ga4QuotaExhausted` is raised at once,
 naming the quota and when to try again. "Exhausted concurrent requests" clears as soon as other
@@ -17,21 +17,19 @@ Request ids: GA4's response carries no request id (its `kind` is the constant
 "analyticsData#runReport"), so each page gets a client-generated UUID4, sent to the server as
 the `x-flywheel-request-id` header (proxies can log it) and stored in `_request_id`.
 
-Credentials: an explicit service-account file (`GOOGLE_APPLICATION_CREDENTIALS`); else, with
-an `http://` endpoint override, anonymous credentials (local fakes, authenticating proxies);
-else Application Default Credentials. Neither the path nor the file's content is logged, put
-in an error message or returned in stats.
+Credentials: `sources/google/credentials.py`. Neither the key file's path nor its content is
+logged, put in an error message or returned in stats.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -47,10 +45,17 @@ from google.analytics.data_v1beta.types import (
     RunReportResponse,
 )
 from google.api_core import exceptions as api_exceptions
-from google.api_core.retry import Retry
 
-from flywheel_pipeline.sources.ga4.extract import ExtractionStats, ReportPage
+from flywheel_pipeline.sources.ga4.extract import ReportPage
 from flywheel_pipeline.sources.ga4.reports import Ga4Report, snake_case, to_filter_expression
+from flywheel_pipeline.sources.google.credentials import google_credentials
+from flywheel_pipeline.sources.google.retry import (
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+)
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +86,6 @@ class Ga4QuotaExhausted(Ga4Error):
         self.quota = quota
         self.retry_after = retry_after
         super().__init__(f"GA4 quota exhausted: {quota}. Retry {retry_after}. (API said: {detail})")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for transient errors: delays grow from `initial` by `multiplier` up to
-    `maximum` seconds, each drawn uniformly below that bound (full jitter); a page gives up
-    after `deadline` seconds of trying."""
-
-    initial: float = 1.0
-    maximum: float = 32.0
-    multiplier: float = 2.0
-    deadline: float = 300.0
 
 
 def _next_pacific_midnight(now: datetime) -> datetime:
@@ -131,33 +124,11 @@ def spent_quota(exc: BaseException, now: datetime | None = None) -> Ga4QuotaExha
     return None
 
 
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT_ERRORS) and spent_quota(exc) is None
-
-
-def resolve_credentials(api_endpoint: str | None, credentials_path: str | None):
-    """Service-account file if given; anonymous for a plain-HTTP endpoint; else ADC."""
-    if credentials_path:
-        from google.oauth2 import service_account
-
-        try:
-            return service_account.Credentials.from_service_account_file(
-                credentials_path, scopes=SCOPES
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            # The path and content stay out of the message: name the variable only.
-            raise Ga4Error(
-                "GOOGLE_APPLICATION_CREDENTIALS: not a readable service-account key file "
-                f"({type(exc).__name__})"
-            ) from None
-    if api_endpoint and api_endpoint.startswith("http://"):
-        from google.auth.credentials import AnonymousCredentials
-
-        return AnonymousCredentials()
-    import google.auth
-
-    credentials, _ = google.auth.default(scopes=SCOPES)
-    return credentials
+def _retryable(exc: Exception) -> Retryable | None:
+    """Rate limits, server errors and transport failures, but not a spent quota."""
+    if isinstance(exc, TRANSIENT_ERRORS) and spent_quota(exc) is None:
+        return Retryable(type(exc).__name__)
+    return None
 
 
 class LiveGa4Client:
@@ -182,6 +153,7 @@ class LiveGa4Client:
         self.page_size = min(page_size, MAX_PAGE_SIZE)
         self.request_timeout = request_timeout
         self.retry_policy = retry or RetryPolicy()
+        self._rng = random.Random()
         self._lock = threading.Lock()
         if client is None:
             api_endpoint = api_endpoint.rstrip("/") if api_endpoint else None
@@ -190,7 +162,7 @@ class LiveGa4Client:
             options = {"api_endpoint": api_endpoint} if api_endpoint else None
             client = BetaAnalyticsDataClient(
                 transport="rest",
-                credentials=resolve_credentials(api_endpoint, credentials_path),
+                credentials=google_credentials(SCOPES, api_endpoint, credentials_path, Ga4Error),
                 client_options=options,
             )
         self._client = client
@@ -222,14 +194,9 @@ class LiveGa4Client:
     def _fetch(
         self, request: RunReportRequest, request_id: str, stats: ExtractionStats
     ) -> RunReportResponse:
-        """One page, retrying transient errors; every retried attempt counts in `stats`."""
-        attempts = 0
+        """One page, retrying transient errors; every attempt counts in `stats`."""
 
         def attempt() -> RunReportResponse:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                stats.retries += 1
             return self._client.run_report(
                 request=request,
                 retry=None,
@@ -237,28 +204,18 @@ class LiveGa4Client:
                 metadata=[(REQUEST_ID_HEADER, request_id)],
             )
 
-        def on_error(exc: Exception) -> None:
-            log.warning(
-                "GA4 runReport offset %s attempt %s failed (%s: %s); backing off",
-                request.offset,
-                attempts,
-                type(exc).__name__,
-                str(exc)[:300],
-            )
-
-        policy = self.retry_policy
-        retrying = Retry(
-            predicate=_is_transient,
-            initial=policy.initial,
-            maximum=policy.maximum,
-            multiplier=policy.multiplier,
-            timeout=policy.deadline,
-            on_error=on_error,
-        )
         try:
             with self._lock:
-                return retrying(attempt)()
-        except api_exceptions.RetryError as exc:
+                return call_with_retries(
+                    attempt,
+                    _retryable,
+                    policy=self.retry_policy,
+                    stats=stats,
+                    rng=self._rng,
+                    log=log,
+                    describe=f"GA4 runReport offset {request.offset}",
+                )
+        except RetriesExhausted as exc:
             cause = exc.__cause__
             if isinstance(cause, api_exceptions.TooManyRequests) and "concurrent" in str(cause):
                 raise Ga4QuotaExhausted(
@@ -268,7 +225,7 @@ class LiveGa4Client:
                 ) from None
             raise Ga4Error(
                 f"GA4 runReport for property {self.property_id} at offset {request.offset} "
-                f"still failing after {attempts} attempts over {policy.deadline:g} s: "
+                f"still failing after {exc.attempts} attempts over {exc.seconds:.1f} s: "
                 f"{type(cause).__name__}: {cause}"
             ) from cause
         except Exception as exc:
@@ -314,7 +271,7 @@ class LiveGa4Client:
                 subject_to_thresholding=metadata.subject_to_thresholding,
                 has_other_row=metadata.data_loss_from_other_row,
             )
-            stats.add_page(page)
+            stats.add_page(len(rows), page.flags)
             yield page
             offset += len(rows)
             page_number += 1

@@ -9,7 +9,8 @@ import googleapiclient.errors
 import httplib2
 import pandas as pd
 
-from flywheel_pipeline.metadata import utc_now
+from flywheel_pipeline.metadata import column_schema_metadata, utc_now
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
 from flywheel_pipeline.sources.search_console.extract import QueryPage, page_frame
 from flywheel_pipeline.sources.search_console.live import SearchConsoleError
@@ -32,10 +33,11 @@ EXTRACTION_ERRORS = (
 
 
 class _Tally:
-    """Running totals over the pages as they stream past (nothing else is kept)."""
+    """What the pages say as they stream past (nothing else is kept); the client counts
+    requests, pages and rows in `stats`."""
 
     def __init__(self) -> None:
-        self.pages = self.requests = self.rows = 0
+        self.stats = ExtractionStats()
         self.first_day = self.last_day = None
         self.first_incomplete_date = None
         self.data_state: str | None = None
@@ -46,9 +48,6 @@ class _Tally:
     ) -> Iterator[pd.DataFrame]:
         for page in pages:
             frame = page_frame(report, page, loaded_at)
-            self.pages += 1
-            self.requests += page.attempts
-            self.rows += len(frame)
             self.data_state = page.data_state
             self.first_incomplete_date = page.first_incomplete_date or self.first_incomplete_date
             if len(frame):
@@ -61,13 +60,10 @@ class _Tally:
 
     def metadata(self) -> dict[str, object]:
         metadata: dict[str, object] = {
-            "dagster/row_count": dg.MetadataValue.int(self.rows),
+            **self.stats.metadata(),
             "preview": dg.MetadataValue.md(
                 self.preview.to_markdown(index=False) if self.preview is not None else "_empty_"
             ),
-            "requests": dg.MetadataValue.int(self.requests),
-            "retries": dg.MetadataValue.int(self.requests - self.pages),
-            "pages": dg.MetadataValue.int(self.pages),
         }
         if self.first_day is not None:
             metadata["first_day"] = str(self.first_day)
@@ -115,7 +111,7 @@ def search_console_report_asset(
 
         def extract(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
             tally = _Tally()
-            pages = search_console.client().pages(report, start, end)
+            pages = search_console.client().pages(report, start, end, tally.stats)
             # Pages stream into a staging table; the days' old rows are swapped for the new
             # ones in one transaction at the end: memory stays flat whatever the row count,
             # and a failed page leaves the partitions as they were.
@@ -127,7 +123,7 @@ def search_console_report_asset(
                 params=[start, end],
                 columns=report.column_types,
             )
-            return tally.metadata()
+            return {**tally.metadata(), **column_schema_metadata(conn, f"raw.{report.table}")}
 
         return extract_keeping_last_good(
             context,

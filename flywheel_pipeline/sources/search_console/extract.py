@@ -10,6 +10,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.search_console.reports import (
     METRICS,
     SearchConsoleReport,
@@ -25,8 +26,7 @@ class QueryPage:
     """One page of a `searchanalytics.query` response, with its lineage.
 
     `data_state` is the request's dataState (`final` or `all`); with `all`, days on or after
-    `first_incomplete_date` are still being collected and may change. `attempts` counts the
-    HTTP requests it took to get this page (1 = no retry).
+    `first_incomplete_date` are still being collected and may change.
     """
 
     rows: pd.DataFrame  # the report's dimensions, then clicks, impressions, ctr, position
@@ -34,11 +34,16 @@ class QueryPage:
     page: int
     data_state: str = "final"
     first_incomplete_date: date | None = None
-    attempts: int = 1
 
 
 class SearchConsoleClient(Protocol):
-    def pages(self, report: SearchConsoleReport, start: date, end: date) -> Iterator[QueryPage]:
+    def pages(
+        self,
+        report: SearchConsoleReport,
+        start: date,
+        end: date,
+        stats: ExtractionStats | None = None,
+    ) -> Iterator[QueryPage]:
         """Pages of `report`'s rows for the days `start`..`end` inclusive."""
         ...
 
@@ -90,11 +95,20 @@ class DemoSearchConsoleClient:
 
     snapshot_dir: Path
 
-    def pages(self, report: SearchConsoleReport, start: date, end: date) -> Iterator[QueryPage]:
+    def pages(
+        self,
+        report: SearchConsoleReport,
+        start: date,
+        end: date,
+        stats: ExtractionStats | None = None,
+    ) -> Iterator[QueryPage]:
         path = self.snapshot_dir / f"{report.table}.parquet"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no demo snapshot; materialise demo/business first")
         rows = pd.read_parquet(path)
         days = pd.to_datetime(rows["date"]).dt.date
         rows = rows[(days >= start) & (days <= end)].reset_index(drop=True)
+        if stats is not None:
+            stats.requests += 1
+            stats.add_page(len(rows))
         yield QueryPage(rows, request_id=f"demo:{report.table}", page=0)

@@ -1,9 +1,10 @@
 """Live Search Console extraction: `searchanalytics.query` through google-api-python-client.
 
 Pages with `startRow` (`rowLimit` ≤ 25 000) until a short or empty page, which is the fewest
-requests the API allows. Retries 429, 5xx, timeouts and dropped connections with exponential
-backoff and jitter; a spent quota fails at once with a message that names the quota and says
-when it resets. Credentials never appear in logs, errors or metadata.
+requests the API allows. Retries 429, 5xx, timeouts and dropped connections
+(`sources/google/retry.py`, honouring Retry-After); a spent quota fails at once with a message
+that names the quota and says when it resets. Credentials never appear in logs, errors or
+metadata.
 """
 
 from __future__ import annotations
@@ -16,21 +17,24 @@ import os
 import random
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import google.auth
-import google.auth.credentials
-import google.auth.exceptions
 import google_auth_httplib2
 import httplib2
 import pandas as pd
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from flywheel_pipeline.sources.google.credentials import google_credentials
+from flywheel_pipeline.sources.google.retry import (
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+)
+from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.search_console.extract import QueryPage
 from flywheel_pipeline.sources.search_console.reports import METRICS, SearchConsoleReport
 
@@ -54,43 +58,6 @@ class SearchConsoleQuotaError(SearchConsoleError):
     """A Search Console quota is spent: retrying now would only waste the next quota."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter: delay n (0-based) is initial·multiplierⁿ capped at
-    max_delay, minus up to `jitter` of it at random; a Retry-After header is honoured up to
-    max_delay."""
-
-    max_attempts: int = 6
-    initial_delay: float = 1.0
-    max_delay: float = 64.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
-
-    def delay(self, retry: int, rng: random.Random, retry_after: float | None = None) -> float:
-        base = min(self.max_delay, self.initial_delay * self.multiplier**retry)
-        delay = base * (1.0 - self.jitter * rng.random())
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.max_delay))
-        return delay
-
-
-@dataclass
-class ExtractionStats:
-    """What one `pages()` call cost: HTTP requests, retries and why, rows and pages."""
-
-    requests: int = 0
-    retries: int = 0
-    pages: int = 0
-    rows: int = 0
-    timeouts: int = 0
-    retried: Counter[str] = field(default_factory=Counter)
-    seconds: float = 0.0
-
-    @property
-    def successful_requests(self) -> int:
-        return self.pages
-
-
 def normalise_endpoint(endpoint: str | None) -> str | None:
     """`host:port` means https (SPEC §3); the client wants a trailing slash."""
     if endpoint is None:
@@ -98,35 +65,6 @@ def normalise_endpoint(endpoint: str | None) -> str | None:
     if "://" not in endpoint:
         endpoint = f"https://{endpoint}"
     return endpoint if endpoint.endswith("/") else f"{endpoint}/"
-
-
-def make_credentials(
-    api_endpoint: str | None, credentials_file: str | None
-) -> google.auth.credentials.Credentials:
-    """Service account from the key file; anonymous for a plain-HTTP endpoint without one."""
-    if credentials_file:
-        from google.oauth2 import service_account
-
-        try:
-            return service_account.Credentials.from_service_account_file(
-                credentials_file, scopes=list(SCOPES)
-            )
-        except (OSError, ValueError, KeyError) as exc:
-            # Neither the path nor the file's content goes into the message.
-            raise SearchConsoleError(
-                "GOOGLE_APPLICATION_CREDENTIALS: not a readable service-account key file "
-                f"({type(exc).__name__})"
-            ) from None
-    if api_endpoint is not None and api_endpoint.startswith("http://"):
-        return google.auth.credentials.AnonymousCredentials()
-    try:
-        credentials, _ = google.auth.default(scopes=list(SCOPES))
-    except google.auth.exceptions.DefaultCredentialsError:
-        raise SearchConsoleError(
-            "GOOGLE_APPLICATION_CREDENTIALS: not set; Search Console needs a service-account "
-            "key file with read access to the site"
-        ) from None
-    return credentials
 
 
 def quota_message(site_url: str, status: int, reason: str, message: str, now: datetime) -> str:
@@ -186,8 +124,7 @@ def rows_frame(rows: list[dict], dimensions: Sequence[str]) -> pd.DataFrame:
 
 
 class LiveSearchConsoleClient:
-    """Pages of `searchanalytics.query` for one site and report definition. `stats` describes
-    the last `pages()` call."""
+    """Pages of `searchanalytics.query` for one site and report definition."""
 
     def __init__(
         self,
@@ -222,7 +159,6 @@ class LiveSearchConsoleClient:
         self._log = logger or log
         self._service = None
         self._http: httplib2.Http | None = None
-        self.stats = ExtractionStats()
 
     def __repr__(self) -> str:  # no credentials, not even their path
         return f"LiveSearchConsoleClient({self.site_url!r}, api_endpoint={self.api_endpoint!r})"
@@ -230,7 +166,9 @@ class LiveSearchConsoleClient:
     def _connect(self) -> None:
         if self._service is not None:
             return
-        credentials = make_credentials(self.api_endpoint, self._credentials_file)
+        credentials = google_credentials(
+            SCOPES, self.api_endpoint, self._credentials_file, SearchConsoleError
+        )
         self._http = httplib2.Http(timeout=self.timeout)
         authorized = google_auth_httplib2.AuthorizedHttp(credentials, http=self._http)
         options = {"api_endpoint": self.api_endpoint} if self.api_endpoint else None
@@ -244,7 +182,6 @@ class LiveSearchConsoleClient:
         )
 
     def _reset_connections(self) -> None:
-        """After a timeout the socket may still deliver the late response: never reuse it."""
         if self._http is None:
             return
         for connection in list(self._http.connections.values()):
@@ -252,12 +189,17 @@ class LiveSearchConsoleClient:
                 connection.close()
         self._http.connections.clear()
 
-    def pages(self, report: SearchConsoleReport, start: date, end: date) -> Iterator[QueryPage]:
+    def pages(
+        self,
+        report: SearchConsoleReport,
+        start: date,
+        end: date,
+        stats: ExtractionStats | None = None,
+    ) -> Iterator[QueryPage]:
         if start > end:
             raise ValueError(f"start {start} is after end {end}")
         self._connect()
-        self.stats = stats = ExtractionStats()
-        began = time.perf_counter()
+        stats = stats if stats is not None else ExtractionStats()
         extraction = uuid.uuid4().hex[:16]
         page = 0
         while True:
@@ -270,12 +212,10 @@ class LiveSearchConsoleClient:
                 "dataState": self.data_state,
             }
             request_id = f"gsc-{extraction}-{page:05d}"
-            response, attempts = self._execute(body, request_id)
+            response = self._execute(body, request_id, stats)
             rows = response.get("rows") or []
             first_incomplete = (response.get("metadata") or {}).get("firstIncompleteDate")
-            stats.pages += 1
-            stats.rows += len(rows)
-            stats.seconds = time.perf_counter() - began
+            stats.add_page(len(rows))
             yield QueryPage(
                 rows_frame(rows, report.dimensions),
                 request_id=request_id,
@@ -284,63 +224,56 @@ class LiveSearchConsoleClient:
                 first_incomplete_date=(
                     date.fromisoformat(first_incomplete) if first_incomplete else None
                 ),
-                attempts=attempts,
             )
             if len(rows) < self.row_limit:  # a short or empty page is the last one
                 return
             page += 1
 
-    def _execute(self, body: dict, request_id: str) -> tuple[dict, int]:
+    def _execute(self, body: dict, request_id: str, stats: ExtractionStats) -> dict:
         assert self._service is not None
-        stats = self.stats
-        policy = self.retry
-        for attempt in range(1, policy.max_attempts + 1):
-            stats.requests += 1
+        where = f"request {request_id}, startRow {body['startRow']}"
+
+        def attempt() -> dict:
             request = self._service.searchanalytics().query(siteUrl=self.site_url, body=body)
             request.headers["x-flywheel-request-id"] = request_id
-            retry_after = None
-            try:
-                return request.execute(num_retries=0), attempt
-            except HttpError as error:
-                status = error.resp.status
-                reason, message = _error_details(error)
-                spent = reason in QUOTA_REASONS or "quota exceeded" in message.lower()
-                if status in (403, 429) and spent:
-                    raise SearchConsoleQuotaError(
-                        quota_message(self.site_url, status, reason, message, datetime.now(PACIFIC))
-                    ) from None
-                if not (
-                    status in RETRYABLE_STATUSES or (status == 403 and reason in RATE_LIMIT_REASONS)
-                ):
-                    raise SearchConsoleError(
-                        f"Search Console searchanalytics.query for {self.site_url} failed: "
-                        f"HTTP {status} {reason or '-'}: {message or 'no message'} "
-                        f"(request {request_id}, startRow {body['startRow']})"
-                    ) from None
-                problem = f"HTTP {status}"
-                retry_after = _retry_after(error)
-            except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
-                self._reset_connections()
-                problem = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
-                if isinstance(error, TimeoutError):
-                    stats.timeouts += 1
-            if attempt == policy.max_attempts:
-                raise SearchConsoleError(
-                    f"Search Console searchanalytics.query for {self.site_url} gave up after "
-                    f"{attempt} attempts (last: {problem}; request {request_id}, "
-                    f"startRow {body['startRow']})"
-                )
-            delay = policy.delay(attempt - 1, self._rng, retry_after)
-            stats.retries += 1
-            stats.retried[problem] += 1
-            self._log.warning(
-                "Search Console %s on request %s (startRow %s), attempt %d/%d; retrying in %.2fs",
-                problem,
-                request_id,
-                body["startRow"],
+            return request.execute(num_retries=0)
+
+        try:
+            return call_with_retries(
                 attempt,
-                policy.max_attempts,
-                delay,
+                lambda error: self._retryable(error, where),
+                policy=self.retry,
+                stats=stats,
+                rng=self._rng,
+                log=self._log,
+                describe=f"Search Console {where}",
+                sleep=self._sleep,
             )
-            self._sleep(delay)
-        raise AssertionError("unreachable")
+        except RetriesExhausted as exc:
+            raise SearchConsoleError(
+                f"Search Console searchanalytics.query for {self.site_url} gave up after "
+                f"{exc.attempts} attempts (last: {exc.problem}; {where})"
+            ) from None
+
+    def _retryable(self, error: Exception, where: str) -> Retryable | None:
+        """Rate limits, server errors, timeouts and dropped connections are retried; a spent
+        quota and any other HTTP error raise at once."""
+        if isinstance(error, HttpError):
+            status = error.resp.status
+            reason, message = _error_details(error)
+            spent = reason in QUOTA_REASONS or "quota exceeded" in message.lower()
+            if status in (403, 429) and spent:
+                raise SearchConsoleQuotaError(
+                    quota_message(self.site_url, status, reason, message, datetime.now(PACIFIC))
+                ) from None
+            if status in RETRYABLE_STATUSES or (status == 403 and reason in RATE_LIMIT_REASONS):
+                return Retryable(f"HTTP {status}", _retry_after(error))
+            raise SearchConsoleError(
+                f"Search Console searchanalytics.query for {self.site_url} failed: "
+                f"HTTP {status} {reason or '-'}: {message or 'no message'} ({where})"
+            ) from None
+        if isinstance(error, TimeoutError | ConnectionError | http.client.HTTPException):
+            # After a timeout the socket may still deliver the late response: never reuse it.
+            self._reset_connections()
+            return Retryable("timeout" if isinstance(error, TimeoutError) else type(error).__name__)
+        return None

@@ -5,36 +5,27 @@ from pathlib import Path
 import dagster as dg
 import pydantic
 
+from flywheel_pipeline.sources.google.resource import GoogleApiResource
 from flywheel_pipeline.sources.search_console.extract import (
     DemoSearchConsoleClient,
     SearchConsoleClient,
 )
-from flywheel_pipeline.sources.search_console.live import (
-    MAX_ROW_LIMIT,
-    LiveSearchConsoleClient,
-    RetryPolicy,
-)
+from flywheel_pipeline.sources.search_console.live import MAX_ROW_LIMIT, LiveSearchConsoleClient
 
 
-class SearchConsoleResource(dg.ConfigurableResource):
-    """`mode` demo serves the simulator's snapshot; live calls `searchanalytics.query`.
+class SearchConsoleResource(GoogleApiResource):
+    """`searchanalytics.query` for one site (GSC_SITE_URL); the shared settings are
+    GoogleApiResource's.
 
     Live mode asks for `dataState: all` (fresh, possibly incomplete days are included and
-    flagged; the daily run restates them). Credentials come from
-    GOOGLE_APPLICATION_CREDENTIALS (a service-account key file); with an `http://` endpoint
-    and no key file the client is anonymous.
+    flagged; the daily run restates them).
     """
 
-    mode: str = "demo"
-    demo_snapshot_dir: str = ""
     site_url: str | None = None
-    api_endpoint: str | None = None
     row_limit: int = pydantic.Field(default=MAX_ROW_LIMIT, ge=1, le=MAX_ROW_LIMIT)
     data_state: str = "all"
-    timeout_seconds: float = 120.0
-    max_attempts: int = pydantic.Field(default=6, ge=1)
-    initial_backoff_seconds: float = 1.0
-    max_backoff_seconds: float = 64.0
+    # Search Analytics answers for months of a large site take longer than GA4's pages.
+    request_timeout_seconds: float = pydantic.Field(default=120.0, gt=0)
 
     @property
     def configured(self) -> bool:
@@ -48,13 +39,10 @@ class SearchConsoleResource(dg.ConfigurableResource):
         return LiveSearchConsoleClient(
             self.site_url,
             api_endpoint=self.api_endpoint,
+            credentials_file=self.credentials_path,
             row_limit=self.row_limit,
             data_state=self.data_state,
-            timeout=self.timeout_seconds,
-            retry=RetryPolicy(
-                max_attempts=self.max_attempts,
-                initial_delay=self.initial_backoff_seconds,
-                max_delay=self.max_backoff_seconds,
-            ),
+            timeout=self.request_timeout_seconds,
+            retry=self.retry_policy(),
             logger=dg.get_dagster_logger(),
         )
