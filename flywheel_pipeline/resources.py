@@ -26,7 +26,7 @@ class FlywheelPaths(dg.ConfigurableResource):
 
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
-        "warehouse": WarehouseResource(path=str(settings.duckdb_path)),
+        "warehouse": WarehouseResource(database=str(settings.duckdb_path)),
         "paths": FlywheelPaths(
             home=str(settings.home),
             landing_dir=str(settings.landing_dir),

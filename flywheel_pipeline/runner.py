@@ -183,7 +183,11 @@ def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None
     started = time.monotonic()
     pool_wait = PoolWait(instance, run_id)  # a wait for the pool names who holds it
     cursor = None
-    kinds = {dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_FAILURE}
+    kinds = {
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.STEP_FAILURE,
+        dg.DagsterEventType.STEP_START,
+    }
     # A partitioned asset extracting a range in one step reports once per day: show it once.
     shown_assets: set = set()
     while True:
@@ -199,6 +203,10 @@ def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None
             if event is None or event.event_type not in kinds:
                 continue
             elapsed = time.monotonic() - started
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                if _is_dbt_step(event.step_key):
+                    echo(f"  {elapsed:6.1f}s  {dbt_start_line(event.step_key)}")
+                continue
             if event.event_type == dg.DagsterEventType.STEP_FAILURE:
                 echo(f"  {elapsed:6.1f}s  FAILED {event.step_key}: {_failure_cause(event)}")
                 continue
@@ -226,6 +234,16 @@ def _report_progress(instance, run_id: str, done: threading.Event, echo) -> None
         if finished and not batch.has_more:
             return
         time.sleep(0.5)
+
+
+def _is_dbt_step(step_key: str | None) -> bool:
+    return bool(step_key) and step_key.startswith("dbt_")
+
+
+def dbt_start_line(step_key: str) -> str:
+    """Said when a dbt step starts: its models' lines (with row counts, read once dbt has
+    exited and released the warehouse) come together when the build ends."""
+    return f"{step_key}: dbt build running (its models follow, with row counts, when it ends)"
 
 
 def _failure_cause(event) -> str:

@@ -62,6 +62,23 @@ class Settings(BaseSettings):
     # holdout, untouched, to measure the lift against.
     flywheel_holdout_share: float = pydantic.Field(default=0.2, ge=0, lt=1)
 
+    # The owner every asset shows in the Dagster catalog: a team (`team:marketing-data`) or an
+    # email address. One owner for the whole pipeline keeps it simple; dbt models may name
+    # their own in `meta: dagster: owners`.
+    flywheel_owner: str = pydantic.Field(
+        default="team:data", pattern=r"^(team:[\w.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+    )
+    # How Dagster runs a job's steps. `in_process` (the default): warehouse steps run one at a
+    # time anyway (single DuckDB writer), and a process per step would add a code-location
+    # load (~10 s) to each. `multiprocess`: Dagster's multi_or_in_process executor, for
+    # deployments whose runs hold network-bound steps outside the warehouse pool; the launchpad
+    # can still pick in-process per run. `flywheel demo`/`run` always execute in process.
+    flywheel_executor: Literal["in_process", "multiprocess"] = "in_process"
+    # Links from each asset to its code on the forge (GitHub/GitLab), e.g.
+    # https://github.com/acme/flywheel and main; unset, the UI shows local file paths.
+    flywheel_git_url: str | None = pydantic.Field(default=None, pattern=r"^https?://\S+$")
+    flywheel_git_branch: str = "main"
+
     @pydantic.field_validator("*", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

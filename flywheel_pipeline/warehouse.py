@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
-import dagster as dg
 import duckdb
 import pandas as pd
+from dagster_duckdb import DuckDBResource
 
 # Every asset that writes the warehouse runs in this Dagster concurrency pool. dagster.yaml
 # limits it to one step at a time because DuckDB allows a single writer process.
@@ -24,9 +25,18 @@ BULK_LOAD_MEMORY_LIMIT = "128MB"
 
 
 @contextmanager
-def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    conn = duckdb.connect()
+def connect(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    config: Mapping[str, object] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection with the warehouse file attached as CATALOG and in use. `config`:
+    DuckDB settings for the connection (threads, memory_limit…)."""
+    conn = duckdb.connect(config=dict(config or {}))
     try:
+        # DuckDB draws a progress bar for queries over two seconds into the run's output.
+        conn.execute("set enable_progress_bar = false")
         mode = " (read_only)" if read_only else ""
         conn.execute(f"attach {sql_literal(path)} as {CATALOG}{mode}")
         conn.execute(f"use {CATALOG}")
@@ -35,15 +45,30 @@ def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.Duc
         conn.close()
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file; assets that use it belong in WAREHOUSE_POOL."""
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse file; assets that use it belong in WAREHOUSE_POOL.
 
-    path: str
+    dagster-duckdb's resource (so the UI and launchpad show it as one, `database` and
+    `connection_config` as its config), with Flywheel's connection: the file is ATTACHed as
+    CATALOG (`warehouse`) rather than opened directly, so a file named like a schema (the
+    legacy `flywheel.duckdb`) leaves `flywheel.momentum` unambiguous. Constructed as
+    `WarehouseResource(path=...)` or `WarehouseResource(database=...)`.
+    """
+
+    def __init__(self, path: str | None = None, **config: Any) -> None:
+        if path is not None:
+            config["database"] = str(path)
+        super().__init__(**config)
+
+    @property
+    def path(self) -> str:
+        """The warehouse file (DuckDBResource's `database`)."""
+        return self.database
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        with connect(self.path) as conn:
+        with connect(self.path, config=self.connection_config) as conn:
             yield conn
 
 

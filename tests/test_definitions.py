@@ -98,3 +98,60 @@ def test_building_the_definitions_prints_no_dagster_warning(
         warnings.simplefilter("always")
         build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
     assert [str(w.message) for w in caught if issubclass(w.category, dg.BetaWarning)] == []
+
+
+def test_every_asset_has_an_owner_and_stage_and_layer_tags(defs: dg.Definitions) -> None:
+    specs = {spec.key.to_user_string(): spec for spec in _specs(defs)}
+    assert all(list(spec.owners) == ["team:data"] for spec in specs.values())
+    assert all({"stage", "layer"} <= set(spec.tags) for spec in specs.values())
+    assert specs["engage/leads"].tags["stage"] == "engage"  # dbt, via the translator
+    assert specs["engage/leads"].tags["layer"] == "marts"
+    assert specs["ml/lead_scores"].tags == {**specs["ml/lead_scores"].tags, "layer": "ml"}
+    assert specs["raw/crm_orders"].tags["layer"] == "raw"
+    assert specs["staging/stg_crm__orders"].tags["stage"] == "foundation"
+
+
+def test_raw_and_ml_tables_name_their_relation(defs: dg.Definitions) -> None:
+    specs = {spec.key.to_user_string(): spec for spec in _specs(defs)}
+    raw_ml = [spec for key, spec in specs.items() if key.split("/")[0] in ("raw", "ml")]
+    assert raw_ml
+    for spec in raw_ml:
+        assert spec.metadata["dagster/table_name"] == "warehouse." + ".".join(spec.key.path)
+
+
+def test_python_assets_link_to_their_code(
+    tmp_path: Path, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLYWHEEL_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+    local = build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
+    linked = build_definitions(
+        load_settings(
+            flywheel_home=tmp_path,
+            flywheel_source="demo",
+            flywheel_owner="ana@shop.example",
+            flywheel_git_url="https://github.com/acme/flywheel",
+            flywheel_git_branch="release",
+        )
+    )
+    key = dg.AssetKey(["raw", "crm_orders"])
+    (reference,) = (
+        local.resolve_assets_def(key)
+        .specs_by_key[key]
+        .metadata["dagster/code_references"]
+        .code_references
+    )
+    assert reference.file_path.endswith("flywheel_pipeline/sources/files/assets.py")
+    spec = linked.resolve_assets_def(key).specs_by_key[key]
+    (url,) = spec.metadata["dagster/code_references"].code_references
+    assert url.url.startswith(
+        "https://github.com/acme/flywheel/tree/release/flywheel_pipeline/sources/files/assets.py#L"
+    )
+    assert list(spec.owners) == ["ana@shop.example"]
+    dbt_key = dg.AssetKey(["engage", "leads"])
+    (dbt_url,) = (
+        linked.resolve_assets_def(dbt_key)
+        .specs_by_key[dbt_key]
+        .metadata["dagster/code_references"]
+        .code_references
+    )
+    assert dbt_url.url.endswith("dbt_project/models/marts/engage/leads.sql")

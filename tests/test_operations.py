@@ -135,3 +135,55 @@ def test_cli_without_a_warehouse_says_how_to_make_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["recommendations", "list"])
     assert result.exit_code != 0
     assert "run `flywheel demo`" in result.output
+
+
+def _full_definitions(tmp_path: Path, **settings: object) -> dg.Definitions:
+    from flywheel_pipeline.definitions import build_definitions
+
+    return build_definitions(
+        load_settings(
+            flywheel_home=tmp_path,
+            flywheel_source="demo",
+            flywheel_duckdb_path=tmp_path / "w.duckdb",
+            **settings,
+        )
+    )
+
+
+def test_the_executor_is_in_process_unless_configured(tmp_path: Path, dbt_manifest: Path) -> None:
+    from flywheel_pipeline.operations.definitions import executor_for
+
+    assert executor_for(load_settings()) is dg.in_process_executor
+    multi = executor_for(load_settings(flywheel_executor="multiprocess"))
+    assert multi is dg.multi_or_in_process_executor
+    job = _full_definitions(tmp_path, flywheel_executor="multiprocess").resolve_job_def(
+        "everything"
+    )
+    assert job.executor_def is dg.multi_or_in_process_executor
+    job = _full_definitions(tmp_path).resolve_job_def("everything")
+    assert job.executor_def is dg.in_process_executor
+
+
+def test_published_outputs_follow_the_marts_declaratively(
+    tmp_path: Path, dbt_manifest: Path
+) -> None:
+    """Nothing is requested on an empty warehouse; once every upstream asset has been
+    updated (e.g. by a partial run), the report, serving copy and action files are."""
+    from flywheel_pipeline.operations.automation import PUBLISHED, publish_sensor
+
+    defs = _full_definitions(tmp_path)
+    graph = defs.resolve_asset_graph()
+    published = PUBLISHED.resolve(graph)
+    assert len(published) == 3
+    assert publish_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    conditioned = {s.key for s in defs.resolve_all_asset_specs() if s.automation_condition}
+    assert conditioned == published  # the dbt and model assets stay with jobs and schedules
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.total_requested == 0
+    for key in graph.materializable_asset_keys - published:
+        instance.report_runless_asset_event(dg.AssetMaterialization(key))
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert second.total_requested == len(published)
+    assert all(second.get_requested_partitions(key) == {None} for key in published)

@@ -54,6 +54,9 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("GA4_PROPERTY_ID", "properties/123"),
         ("GSC_SITE_URL", "example.com"),
         ("GOOGLE_APPLICATION_CREDENTIALS", "/no/such/key.json"),
+        ("FLYWHEEL_OWNER", "data team"),
+        ("FLYWHEEL_EXECUTOR", "k8s"),
+        ("FLYWHEEL_GIT_URL", "github.com/acme/flywheel"),
     ],
 )
 def test_invalid_setting_fails_with_one_line_naming_it(
@@ -83,3 +86,31 @@ def test_credentials_from_dotenv_reach_google_clients(
     monkeypatch.setattr(os, "environ", dict(os.environ))  # the export stays in this test
     load_settings().export_for_subprocesses()
     assert os.environ["GOOGLE_APPLICATION_CREDENTIALS"] == str(key)
+
+
+def test_catalog_settings_default_and_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in (
+        "FLYWHEEL_OWNER",
+        "FLYWHEEL_EXECUTOR",
+        "FLYWHEEL_GIT_URL",
+        "FLYWHEEL_GIT_BRANCH",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    defaults = load_settings()
+    assert defaults.flywheel_owner == "team:data"
+    assert defaults.flywheel_executor == "in_process"
+    assert defaults.flywheel_git_url is None and defaults.flywheel_git_branch == "main"
+    monkeypatch.setenv("FLYWHEEL_OWNER", "ana@shop.example")
+    monkeypatch.setenv("FLYWHEEL_EXECUTOR", "multiprocess")
+    monkeypatch.setenv("FLYWHEEL_GIT_URL", "https://github.com/acme/flywheel")
+    monkeypatch.setenv("FLYWHEEL_GIT_BRANCH", "release")
+    settings = load_settings()
+    assert settings.flywheel_owner == "ana@shop.example"
+    assert settings.flywheel_executor == "multiprocess"
+    assert settings.flywheel_git_url == "https://github.com/acme/flywheel"
+    assert settings.flywheel_git_branch == "release"
+    assert (
+        load_settings(flywheel_owner="team:marketing-data").flywheel_owner == "team:marketing-data"
+    )

@@ -3,15 +3,28 @@
 The project runs in two invocations around the insight assets: first everything that does
 not read a model output (`source:ml`), then the marts that join model outputs and what is
 downstream of them. Two explicit steps keep the graph acyclic and cost two dbt start-ups.
+
+Every model's materialisation carries `dagster/row_count` and `dagster/column_schema`, read
+from the warehouse once dbt has exited (see `_build`).
 """
 
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtCliRuntimeError,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from flywheel_pipeline.dbt.launcher import mark_parent
 from flywheel_pipeline.dbt.project import DBT_EXECUTABLE, dbt_project
 from flywheel_pipeline.dbt.translator import FlywheelDbtTranslator
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL
+from flywheel_pipeline.metadata import table_metadata
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, connect
 
 FED_BY_INSIGHTS = "source:ml+"
 
@@ -20,9 +33,68 @@ translator = FlywheelDbtTranslator(
 )
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def node_relation(node: Mapping[str, Any]) -> str:
+    """`schema.alias` of a manifest node: where dbt wrote it in the warehouse catalog."""
+    return f"{node['schema']}.{node.get('alias') or node['name']}"
+
+
+def event_relation(event: object, manifest: Mapping[str, Any]) -> str | None:
+    """The relation a dbt model/seed/snapshot materialisation event is about, else None."""
+    if not isinstance(event, dg.Output | dg.AssetMaterialization):
+        return None
+    unique_id = event.metadata.get("unique_id")
+    unique_id = getattr(unique_id, "value", unique_id)
+    node = manifest.get("nodes", {}).get(unique_id) if isinstance(unique_id, str) else None
+    return node_relation(node) if node is not None else None
+
+
+def with_relation_metadata(
+    events: Iterable[Any],
+    manifest: Mapping[str, Any],
+    metadata_by_relation: Mapping[str, Mapping[str, Any]],
+) -> Iterator[Any]:
+    """`events` in order, each materialisation with its relation's metadata merged over what
+    dagster-dbt put there."""
+    for event in events:
+        relation = event_relation(event, manifest)
+        extra = metadata_by_relation.get(relation) if relation is not None else None
+        yield event.with_metadata({**event.metadata, **extra}) if extra else event
+
+
+def relations_metadata(path: str, relations: Iterable[str]) -> dict[str, dict]:
+    """Row count and column schema of each relation, read-only, in one connection."""
+    with connect(path, read_only=True) as conn:
+        return {relation: table_metadata(conn, relation) for relation in sorted(set(relations))}
+
+
+def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     mark_parent()  # dbt (through flywheel-dbt) dies with this process, even killed outright
-    yield from dbt.cli(["build"], context=context).stream()
+    invocation = dbt.cli(["build"], context=context)
+    # dagster-dbt's fetch_row_counts() queries through dbt's adapter while dbt still holds
+    # DuckDB's single-writer lock, and skips views (most staging models are views). So the
+    # events are held until dbt has exited, then every built relation is counted read-only
+    # (about a second for the whole project at demo scale) and the events go out in order.
+    events: list[Any] = []
+    failure: DagsterDbtCliRuntimeError | None = None
+    try:
+        events.extend(invocation.stream())
+    except DagsterDbtCliRuntimeError as exc:  # what dbt did build still gets recorded
+        failure = exc
+    manifest = invocation.manifest
+    relations = [r for r in (event_relation(e, manifest) for e in events) if r is not None]
+    started = time.monotonic()
+    try:
+        metadata = relations_metadata(warehouse.path, relations) if relations else {}
+    except Exception as exc:  # metadata must never fail a build that succeeded
+        context.log.warning(f"row counts and column schemas not recorded: {exc}")
+        metadata = {}
+    context.log.info(
+        f"row counts and column schemas of {len(metadata)} relations "
+        f"in {time.monotonic() - started:.2f} s"
+    )
+    yield from with_relation_metadata(events, manifest, metadata)
+    if failure is not None:
+        raise failure
 
 
 @dbt_assets(
@@ -33,9 +105,11 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     dagster_dbt_translator=translator,
     pool=WAREHOUSE_POOL,
 )
-def dbt_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_warehouse(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """Staging, intermediate and the marts built from sources alone."""
-    yield from _build(context, dbt)
+    yield from _build(context, dbt, warehouse)
 
 
 @dbt_assets(
@@ -46,9 +120,11 @@ def dbt_warehouse(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     dagster_dbt_translator=translator,
     pool=WAREHOUSE_POOL,
 )
-def dbt_insight_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_insight_marts(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """The marts that join model outputs (topics, scores, recommendations) and their dependants."""
-    yield from _build(context, dbt)
+    yield from _build(context, dbt, warehouse)
 
 
 def build_defs() -> dg.Definitions:

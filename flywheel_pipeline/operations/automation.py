@@ -170,3 +170,46 @@ def landing_sensor(landing_dir: Path) -> dg.SensorDefinition:
         return dg.SensorResult(run_requests=[request], cursor=json.dumps(current, sort_keys=True))
 
     return landing_files
+
+
+# Declarative automation: the published outputs follow the marts ---------------------------
+
+# What only republishes the warehouse (the HTML report, the serving copy for BI tools, the
+# open-action files). Any run that updates part of the marts (a model materialised from the
+# UI, `flywheel run --select`, the weekly retrain) would otherwise leave them stale until the
+# next full run; a schedule would republish when nothing changed.
+PUBLISHED = dg.AssetSelection.assets(
+    dg.AssetKey(["reports", "flywheel_html"]),
+    dg.AssetKey(["serving", "marts"]),
+    dg.AssetKey(["reports", "open_actions"]),
+)
+
+
+def publish_condition() -> dg.AutomationCondition:
+    """Republish after any upstream update, once none is missing or still running: eager()
+    never fires on an empty warehouse, nor mid-run while dbt or a model still writes."""
+    return dg.AutomationCondition.eager()
+
+
+def with_publish_automation(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+    """`assets` (the published ones) carrying `publish_condition`."""
+    return list(
+        dg.map_asset_specs(
+            lambda spec: spec.replace_attributes(automation_condition=publish_condition()),
+            assets,
+        )
+    )
+
+
+# Off until switched on, like the landing sensor (and idle anyway unless the daemon runs, as
+# under `make ui`): with both on, a file drop loads, rebuilds and republishes without a job.
+publish_sensor = dg.AutomationConditionSensorDefinition(
+    "publish_after_mart_updates",
+    target=PUBLISHED,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=60,
+    description=(
+        "Rebuilds the HTML report, the serving copy and the open-action files after any run "
+        "that updated what they read (declarative automation, AutomationCondition.eager)."
+    ),
+)

@@ -13,14 +13,27 @@ from flywheel_pipeline.operations.automation import (
     everything,
     landing_refresh,
     landing_sensor,
+    publish_sensor,
     retrain,
     weekly_retrain_schedule,
+    with_publish_automation,
 )
 from flywheel_pipeline.operations.checks import build_defs as check_defs
 from flywheel_pipeline.operations.report import report_asset
 from flywheel_pipeline.operations.serving import MART_SCHEMAS, serving_copy_asset
 from flywheel_pipeline.settings import Settings
-from flywheel_pipeline.sources.source_health import google_sources
+from flywheel_pipeline.sources.source_health import google_sources, unconfigured
+
+
+def executor_for(settings: Settings) -> dg.ExecutorDefinition:
+    """The executor FLYWHEEL_EXECUTOR names. In process by default: warehouse steps run one at
+    a time anyway (single DuckDB writer), so a step per process would only add a code-location
+    load per step (~10 s each); the pool still serialises steps across concurrent runs.
+    `multiprocess` is Dagster's own default executor (a process per step, or in process when
+    a run's config says `execution: config: in_process: {}`)."""
+    if settings.flywheel_executor == "multiprocess":
+        return dg.multi_or_in_process_executor
+    return dg.in_process_executor
 
 
 def build_defs(
@@ -42,15 +55,12 @@ def build_defs(
         for _, key in sources
         if graph is not None
     }
-    report = report_asset(marts, sources, downstream)
+    report = report_asset(marts, sources, downstream, unconfigured(settings))
     operations = dg.Definitions(
-        assets=[report, serving_copy_asset(marts), actions_asset()],
+        assets=with_publish_automation([report, serving_copy_asset(marts), actions_asset()]),
         jobs=[everything, landing_refresh, retrain],
         schedules=[daily_schedule(partitions), weekly_retrain_schedule],
-        sensors=[landing_sensor(settings.landing_dir)],
-        # Warehouse steps run one at a time anyway (single DuckDB writer), so a step per
-        # process would only add a code-location load per step (~10 s each); the pool still
-        # serialises steps across concurrent runs.
-        executor=dg.in_process_executor,
+        sensors=[landing_sensor(settings.landing_dir), publish_sensor],
+        executor=executor_for(settings),
     )
     return dg.Definitions.merge(operations, check_defs(settings, upstream))

@@ -13,7 +13,7 @@ from datetime import UTC
 import dagster as dg
 import duckdb
 
-from flywheel_pipeline.metadata import frame_metadata
+from flywheel_pipeline.metadata import column_schema_metadata, frame_metadata
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.files import manifest
 from flywheel_pipeline.sources.files.drops import (
@@ -110,6 +110,8 @@ def table_metadata(
     ).df()
     metadata = frame_metadata(preview)
     metadata["dagster/row_count"] = dg.MetadataValue.int(rows)
+    # the whole table's columns, hidden ones included (the preview leaves those out)
+    metadata.update(column_schema_metadata(conn, relation))
     return metadata
 
 
