@@ -97,9 +97,10 @@ final as (
 
     select
         cast(topics.topic_id as {{ dbt.type_int() }}) as topic_id,
-        topics.label,
-        topics.representative_question,
-        topics.top_terms,
+        cast(topics.label as {{ dbt.type_string() }}) as label,  -- noqa: RF04
+        cast(topics.representative_question as {{ dbt.type_string() }})
+            as representative_question,
+        cast(topics.top_terms as {{ dbt.type_string() }}) as top_terms,
         cast(coalesce(topic_stats.conversations, 0) as {{ dbt.type_bigint() }}) as conversations,
         {{ safe_divide('topic_stats.conversations', 'assigned.assigned_conversations') }}
             as share,
@@ -116,12 +117,12 @@ final as (
         topic_stats.resolution_rate,
         topic_stats.handoff_rate,
         topic_stats.avg_csat,
-        topics.is_content_gap,
-        topics.is_answered,
-        topics.gap_evidence,
-        topics.best_page,
-        topics.best_page_similarity,
-        topics.data_through
+        cast(topics.is_content_gap as {{ dbt.type_boolean() }}) as is_content_gap,
+        cast(topics.is_answered as {{ dbt.type_boolean() }}) as is_answered,
+        cast(topics.gap_evidence as {{ dbt.type_string() }}) as gap_evidence,
+        cast(topics.best_page as {{ dbt.type_string() }}) as best_page,
+        cast(topics.best_page_similarity as {{ type_double() }}) as best_page_similarity,
+        cast(topics.data_through as date) as data_through
 
     from topics
     cross join assigned
