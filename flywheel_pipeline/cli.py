@@ -30,7 +30,8 @@ def main() -> None:
 
 @main.command()
 def prepare() -> None:
-    """Parse the dbt project (writes dbt_project/target/manifest.json)."""
+    """Parse the dbt project: its manifest goes to dbt_project/target in a checkout, to
+    $FLYWHEEL_HOME/dbt/target for an installed package."""
     from flywheel_pipeline.dbt.project import ensure_manifest
 
     click.echo(f"dbt manifest: {ensure_manifest()}")
@@ -244,10 +245,13 @@ def print_summary(settings: Settings) -> None:
 def report() -> None:
     """Rebuild the HTML report from the warehouse."""
     from flywheel_pipeline.operations.report import REPORT_FILE, render_report
+    from flywheel_pipeline.sources.source_health import unconfigured
 
     settings = _settings()
     with _connect_read_only(settings) as conn:
-        path = render_report(conn, settings.reports_dir / REPORT_FILE)
+        path = render_report(
+            conn, settings.reports_dir / REPORT_FILE, unconfigured=unconfigured(settings)
+        )
     click.echo(f"HTML report: {path}")
 
 
