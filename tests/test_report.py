@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +23,7 @@ from flywheel_pipeline.operations.report import (
 )
 from flywheel_pipeline.recommendations.outcomes import OUTCOME_COLUMNS
 from flywheel_pipeline.settings import load_settings
+from flywheel_pipeline.sources.source_health import SourceHealth
 from flywheel_pipeline.warehouse import connect, replace_table
 
 THROUGH = dt.date(2026, 9, 30)
@@ -80,21 +83,21 @@ def test_top_opportunities_and_the_curve_against_the_prior_are_shown(tmp_path: P
     )
 
     section = html[html.index("Attract: search opportunities") :]
-    section = section[: section.index("<h2>")]
+    section = section[: section.index("<h2")]
     # the biggest gain first, escaped, with the page as a path and the gain rounded
     table = section[section.index("<table") :]
     assert table.index("wool &lt;beanie&gt;") < table.index("query 19") < table.index("query 7")
     assert "<beanie>" not in html
     assert "/p/wool-&lt;beanie&gt;" in table and "https://shop.example" not in table
-    assert ">1000<" in table and "est. extra clicks (28d)" in table
+    assert ">1,000<" in table and "est. extra clicks (28d)" in table
     assert "query 6<" not in table  # the top 15 only
     assert "3 CTR under-performers" in section and "20 striking-distance" in section
     total = sum(100.0 + i for i in range(1, 20)) + 900.0 + 999.6 + 50.0
     assert f"about {total:,.0f} more clicks" in section
     # one chart: the site's curve, the public prior and the opportunities as points
     assert section.count("Plotly.newPlot") == 1
-    for trace in ("this site", "public prior", "ctr_underperformer", "striking_distance"):
-        assert trace in section
+    for trace in ("this site", "public prior", "CTR under-performers", "striking distance"):
+        assert f'"name":"{trace}"' in section
     assert "public prior serves" not in section
     assert html.count("* plotly.js v") == 1  # inlined once: the file opens offline
 
@@ -232,8 +235,9 @@ def _planted_outcomes() -> dict[str, pd.DataFrame]:
 
 
 def _section(html: str, heading: str) -> str:
-    section = html[html.index(f"<h2>{heading}</h2>") :]
-    return section[: section.index("<h2>", 1)]
+    """From the section's heading to the next one (each <h2> carries an id)."""
+    section = html[html.index(f">{heading}</h2>") :]
+    return section[: section.index("<h2", 1)]
 
 
 def test_measured_outcomes_show_each_estimate_in_the_direction_meant(tmp_path: Path) -> None:
@@ -375,3 +379,189 @@ def test_the_loop_section_shows_the_arms_and_measured_against_planted_lift(tmp_p
     assert "1 cycle after the history" in section and "(20 in all)" in section
     assert section.count("Plotly.newPlot") == 3  # revenue, customers, measured vs planted
     assert "follow_up_lead" in section and "0.42" in section and "planted" in section
+    table = section[section.index("<table") :]
+    assert "<td>+42.0%</td>" in table and "<td>+10.0% to +80.0%</td>" in table
+
+
+def overview_tables() -> dict[str, pd.DataFrame]:
+    """56 days of two channels (the last 28 with twice the sessions), two NPS months, the
+    latest momentum row and seven recommendations, two of them no longer open."""
+    days = pd.date_range(end=THROUGH, periods=56).date
+    channels = pd.DataFrame(
+        [
+            {
+                "date": day,
+                "channel_group": channel,
+                "sessions": 20 if i >= 28 else 10,
+                "leads": 2 if i >= 28 else 4,
+                "customers_acquired": 1,
+                "revenue": 100.0,
+            }
+            for i, day in enumerate(days)
+            for channel in ("Direct", "Email")
+        ]
+    )
+    nps = pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-08-01", "2026-09-01"]),
+            "responses": [40, 50],
+            "nps": [10.0, 22.0],
+        }
+    )
+    momentum = pd.DataFrame(
+        {
+            "period_type": ["month"],
+            "period_start": [dt.date(2026, 9, 1)],
+            "period_end": [THROUGH],
+            "strangers": [900],
+            "prospects": [90],
+            "customers": [30],
+            "promoters": [3],
+            "phase": ["acceleration"],
+            "data_days": [180],
+            "customers_total": [400],
+            "customers_28d": [56],
+            "customers_previous_28d": [40],
+            "outcome_estimates_84d": [2],
+            "proven_estimates_84d": [1],
+        }
+    )
+    statuses = ["rejected", "proposed", "done", "accepted", "proposed", "proposed", "proposed"]
+    recommendations = pd.DataFrame(
+        {
+            "recommendation_id": [f"rec_{i}" for i in range(7)],
+            "priority": range(1, 8),
+            "type": ["rewrite_title"] * 7,
+            "action": [f"Action {i} <b>now</b>" for i in range(7)],
+            "expected_impact": [1000.0 - i for i in range(7)],
+            "impact_unit": ["extra clicks per 28 days"] * 7,
+            "confidence": [0.5] * 7,
+            "status": statuses,
+        }
+    )
+    return {
+        "attract.channel_daily": channels,
+        "advocate.nps_monthly": nps,
+        "flywheel.momentum": momentum,
+        "flywheel.recommendations": recommendations,
+    }
+
+
+def test_the_page_opens_on_kpis_phase_and_the_five_open_actions(tmp_path: Path) -> None:
+    html = _render(tmp_path, overview_tables())
+    top = _section(html, "How the wheel is doing")
+    # nothing is drawn before the overview: the first thing a reader sees are the numbers
+    assert html.index("How the wheel is doing") < html.index("Plotly.newPlot")
+    assert "2026-09-03 to 2026-09-30" in top
+    cards = dict(re.findall(r"<div class='label'>([^<]+)</div><div class='value'>([^<]+)", top))
+    assert cards == {
+        "Sessions": "1,120",  # 2 channels x 28 days x 20
+        "Leads": "112",
+        "New customers": "56",
+        "Revenue (shop currency)": "5,600",
+        "NPS": "+22",
+    }
+    assert "▲ +100.0%" in top and "▼ -50.0%" in top and "▲ +12 points" in top
+    assert "Phase: acceleration" in top
+    assert "56 new customers in the last 28 days vs 40 before (+40%)" in top
+    assert "1 of 2 actions measured in the last 84 days proven to work" in top
+
+    actions = _section(html, "Do now: the top five actions")
+    listed = re.findall(r"Action (\d) &lt;b&gt;now&lt;/b&gt;", actions)
+    assert listed == ["1", "3", "4", "5", "6"]  # open ones only, by priority, escaped
+    assert "<b>now</b>" not in html
+    assert "<span class='impact'>+999</span>" in actions
+    assert "Expected impact in extra clicks per 28 days." in actions
+    assert "The 5 highest-priority of 5 open recommendations" in actions
+
+
+def test_an_unconfigured_ga4_is_named_instead_of_a_flat_zero_chart(tmp_path: Path) -> None:
+    tables = overview_tables()
+    tables["attract.channel_daily"]["sessions"] = 0  # a files-only live run: no GA4
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    with connect(tmp_path / "w.duckdb") as conn:
+        for relation, frame in tables.items():
+            replace_table(conn, relation, frame)
+        path = render_report(
+            conn, tmp_path / "flywheel.html", unconfigured={"GA4": "GA4_PROPERTY_ID unset"}
+        )
+    html = path.read_text(encoding="utf-8")
+    assert "Not configured (skipped): GA4." in html
+    assert "GA4 not configured (GA4_PROPERTY_ID unset)" in _section(html, "How the wheel is doing")
+    channels = _section(html, "Attract: sessions by channel")
+    assert "GA4 is not configured (GA4_PROPERTY_ID unset)" in channels
+    assert "Plotly.newPlot" not in channels
+
+
+def stages_daily() -> pd.DataFrame:
+    """60 days of the four stages; prospects convert worse in the last two weeks."""
+    days = pd.date_range(end=THROUGH, periods=60).date
+    totals = {"stranger": 1000, "prospect": 100, "customer": 20, "promoter": 2}
+    rows = []
+    for i, day in enumerate(days):
+        for stage, total in totals.items():
+            # prospects convert to customers worse in the last two weeks: the leak
+            late = stage == "customer" and i >= len(days) - 14
+            rows.append(
+                {
+                    "date": day,
+                    "stage": stage,
+                    "entered": 1,
+                    "total": total - (5 if late else 0),
+                    "conversion_rate_to_next": None,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    ordered = list(totals)
+    for stage, following in itertools.pairwise(ordered):
+        this = frame["stage"] == stage
+        nxt = frame.loc[frame["stage"] == following, "total"].to_numpy()
+        frame.loc[this, "conversion_rate_to_next"] = nxt / frame.loc[this, "total"].to_numpy()
+    frame["conversion_rate_to_next"] = frame["conversion_rate_to_next"].astype(float)
+    return frame
+
+
+def test_the_funnel_shows_conversion_between_stages_and_where_it_leaks(tmp_path: Path) -> None:
+    frame = stages_daily()
+    html = _render(tmp_path, {"flywheel.stages_daily": frame})
+    section = _section(html, "The wheel: where it leaks")
+    assert "Strangers so far" in section and "1,000" in section
+    assert "10.0%" in section and "15.0%" in section  # 100/1000, and 15/100 after the leak
+    assert "-5.00 pts vs 28 days ago" in section
+    leak = section[section.index("leaks most") - 400 : section.index("leaks most")]
+    assert "15.0%" in leak
+    # weekly points, full weeks only: no daily series, no partial first or latest week
+    assert section.count("Plotly.newPlot") == 1
+    assert "people entering (log scale)" in section and "entered=" not in section
+
+
+def test_a_stale_source_gets_a_banner_and_a_note_in_the_sections_built_on_it(
+    tmp_path: Path,
+) -> None:
+    raw = dg.AssetKey(["raw", "gsc_search_analytics"])
+    failed = SourceHealth(
+        "Search Console",
+        raw,
+        "failed",
+        cause="RefreshError: invalid_grant",
+        last_good_load=dt.datetime(2026, 9, 29, 6, 0),
+        data_through=THROUGH,
+    )
+    downstream = {raw: [dg.AssetKey(["attract", "search_queries_daily"]), *INSIGHT_INPUTS]}
+    tables = {"ml.search_ctr_curve": _curve(1_000), **overview_tables()}
+    tables["ml.search_opportunities"] = pd.DataFrame(columns=OPPORTUNITY_COLUMNS)
+    with connect(tmp_path / "w.duckdb") as conn:
+        for relation, frame in tables.items():
+            replace_table(conn, relation, frame)
+        path = render_report(
+            conn, tmp_path / "flywheel.html", health=[failed], downstream=downstream
+        )
+    html = path.read_text(encoding="utf-8")
+    banner = html[html.index("<div class='banner'>") : html.index("How the wheel is doing")]
+    assert "Search Console: extraction failed in the last run (RefreshError: invalid_grant)" in (
+        banner
+    )
+    assert "through 2026-09-30" in banner and "attract.search_queries_daily" in banner
+    search = _section(html, "Attract: search opportunities")
+    assert "Built on stale Search Console data" in search
+    assert "Built on stale" not in _section(html, "How the wheel is doing")
