@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # serialises warehouse writes (dagster_home/dagster.yaml).
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo simulate test lint ui prepare bench lock clean
+.PHONY: demo simulate test lint ui prepare bench lock clean docs
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,10 +29,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests --disable-progress-bar
+	$(BIN)/dg check defs
 
 ui: $(STAMP)
 	$(BIN)/flywheel prepare
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev
+
+# dbt's documentation site (models, columns, tests, lineage, the warehouse's catalog) as one
+# self-contained page: $FLYWHEEL_HOME/docs/index.html. It reads the warehouse: run it while no
+# pipeline run writes (DuckDB's single-writer lock).
+docs: $(STAMP)
+	$(BIN)/python -m flywheel_pipeline.operations.dbt_docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulator.py
@@ -45,4 +52,4 @@ lock: $(STAMP)
 	mv requirements.lock.tmp requirements.lock && rm requirements.lock.new
 
 clean:
-	rm -rf data dbt_project/target dbt_project/logs .pytest_cache
+	rm -rf data dbt_project/target dbt_project/logs .pytest_cache build dist
