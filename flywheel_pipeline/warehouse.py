@@ -11,6 +11,8 @@ import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from flywheel_pipeline.sql import identifier, literal
+
 # Every asset that writes the warehouse runs in this Dagster concurrency pool. dagster.yaml
 # limits it to one step at a time because DuckDB allows a single writer process.
 WAREHOUSE_POOL = "warehouse"
@@ -38,7 +40,7 @@ def connect(
         # DuckDB draws a progress bar for queries over two seconds into the run's output.
         conn.execute("set enable_progress_bar = false")
         mode = " (read_only)" if read_only else ""
-        conn.execute(f"attach {sql_literal(path)} as {CATALOG}{mode}")
+        conn.execute(f"attach {literal(path)} as {CATALOG}{mode}")
         conn.execute(f"use {CATALOG}")
         yield conn
     finally:
@@ -196,7 +198,9 @@ class StreamingTableWriter:
         self.conn.execute(f"create schema if not exists {self.schema}")
         self.conn.execute(f"drop table if exists {self.staging}")
         if self.columns is not None:
-            ddl = ", ".join(f'"{name}" {sql_type}' for name, sql_type in self.columns.items())
+            ddl = ", ".join(
+                f"{identifier(name)} {sql_type}" for name, sql_type in self.columns.items()
+            )
             self.conn.execute(f"create table {self.staging} ({ddl})")
             self._created = True
         self._open = True
@@ -324,17 +328,12 @@ class StagedAppend(StreamingTableWriter):
         self.conn.execute(f"drop table if exists {self.staging}")
 
 
-def quote_identifier(name: str) -> str:
-    """A column name from a file header, safe in SQL whatever characters it holds."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def create_table_if_missing(
     conn: duckdb.DuckDBPyConnection, relation: str, columns: Mapping[str, str]
 ) -> None:
     schema, _ = relation.split(".")
     conn.execute(f"create schema if not exists {schema}")
-    ddl = ", ".join(f"{quote_identifier(name)} {sql}" for name, sql in columns.items())
+    ddl = ", ".join(f"{identifier(name)} {sql}" for name, sql in columns.items())
     conn.execute(f"create table if not exists {relation} ({ddl})")
 
 
@@ -358,7 +357,7 @@ def add_missing_columns(
     existing = {name.lower() for name in table_columns(conn, relation)}
     added = [name for name in columns if name.lower() not in existing]
     for name in added:
-        conn.execute(f"alter table {relation} add column {quote_identifier(name)} {columns[name]}")
+        conn.execute(f"alter table {relation} add column {identifier(name)} {columns[name]}")
     return added
 
 
@@ -373,8 +372,8 @@ def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
     ).fetchone()
     if path:  # an in-memory database spills where DuckDB's default says
         with suppress(duckdb.NotImplementedException):  # the temporary folder is in use already
-            conn.execute(f"set temp_directory = {sql_literal(f'{path}.tmp')}")
-    conn.execute(f"set memory_limit = {sql_literal(limit)}")
+            conn.execute(f"set temp_directory = {literal(f'{path}.tmp')}")
+    conn.execute(f"set memory_limit = {literal(limit)}")
     try:
         yield
     finally:
@@ -383,9 +382,4 @@ def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
         conn.execute("reset memory_limit")
         (default,) = conn.execute("select current_setting('memory_limit')").fetchone()
         if default != previous:
-            conn.execute(f"set memory_limit = {sql_literal(previous)}")
-
-
-def sql_literal(text: object) -> str:
-    """A SQL string literal of `text` (a path, a setting), whatever quotes it holds."""
-    return "'" + str(text).replace("'", "''") + "'"
+            conn.execute(f"set memory_limit = {literal(previous)}")

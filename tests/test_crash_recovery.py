@@ -389,7 +389,8 @@ def _homes(root: Path) -> tuple[Path, Path]:
 
 def _fingerprint(database: Path) -> dict[str, tuple[int, int]]:
     """Rows and a content hash (order-free, floats rounded) of every table, load times aside."""
-    from flywheel_pipeline.warehouse import connect, quote_identifier
+    from flywheel_pipeline.sql import identifier
+    from flywheel_pipeline.warehouse import connect
 
     with connect(database, read_only=True) as conn:
         tables = conn.execute(
@@ -404,9 +405,9 @@ def _fingerprint(database: Path) -> dict[str, tuple[int, int]]:
                 [schema, table],
             ).fetchall()
             values = [
-                f"round({quote_identifier(name)}::double, 6)"
+                f"round({identifier(name)}::double, 6)"
                 if kind in {"DOUBLE", "FLOAT"} or kind.startswith("DECIMAL")
-                else quote_identifier(name)
+                else identifier(name)
                 for name, kind in columns
                 if name not in VOLATILE
             ]

@@ -23,7 +23,8 @@ import dagster as dg
 import duckdb
 
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, sql_literal
+from flywheel_pipeline.sql import identifier, literal, relation_name
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
 
 MART_SCHEMAS = ("attract", "engage", "delight", "advocate", "flywheel")
 SERVING_DATABASE = "marts.duckdb"
@@ -82,11 +83,6 @@ def mart_declarations(conn: duckdb.DuckDBPyConnection) -> list[Mart]:
     ]
 
 
-def identifier(name: str) -> str:
-    """A quoted SQL identifier, whatever characters the name holds."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def parquet_file(parquet_root: Path, mart: Mart) -> Path:
     return parquet_root / mart.schema / f"{mart.table}.parquet"
 
@@ -102,20 +98,20 @@ def view_script(all_marts: list[Mart], parquet_root: Path) -> str:
     for schema in sorted({m.schema for m in all_marts}):
         lines.append(f"create schema if not exists {identifier(schema)};")
     for mart in all_marts:
-        relation = f"{identifier(mart.schema)}.{identifier(mart.table)}"
+        relation = relation_name(mart.schema, mart.table)
         select = ", ".join(
             f"cast({identifier(c.name)} as {c.data_type}) as {identifier(c.name)}"
             for c in mart.columns
         )
-        source = sql_literal(parquet_file(parquet_root, mart))
+        source = literal(parquet_file(parquet_root, mart))
         lines.append(f"create view {relation} as select {select} from read_parquet({source});")
         if mart.comment:
-            lines.append(f"comment on view {relation} is {sql_literal(mart.comment)};")
+            lines.append(f"comment on view {relation} is {literal(mart.comment)};")
         for column in mart.columns:
             if column.comment:
                 lines.append(
                     f"comment on column {relation}.{identifier(column.name)} "
-                    f"is {sql_literal(column.comment)};"
+                    f"is {literal(column.comment)};"
                 )
     return "\n".join(lines) + "\n"
 
@@ -161,8 +157,8 @@ def publish(conn: duckdb.DuckDBPyConnection, serving_dir: Path) -> list[str]:
     for mart in published:
         target = parquet_file(version / "parquet", mart)
         target.parent.mkdir(parents=True, exist_ok=True)
-        relation = f"{identifier(mart.schema)}.{identifier(mart.table)}"
-        conn.execute(f"copy {relation} to {sql_literal(target)} (format parquet)")
+        relation = relation_name(mart.schema, mart.table)
+        conn.execute(f"copy {relation} to {literal(target)} (format parquet)")
 
     # os.replace is atomic: a reader sees the old version or the new one, never a mix.
     link = serving_dir / "parquet"

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from flywheel_pipeline.sources.files.parsed import RowProblem
 from flywheel_pipeline.sources.files.schemas import SQL_TYPES, Column, FileTable
-from flywheel_pipeline.warehouse import quote_identifier, sql_literal
+from flywheel_pipeline.sql import identifier, literal
 
 TRUE = ("true", "t", "1", "yes", "y")
 FALSE = ("false", "f", "0", "no", "n")
@@ -121,13 +121,13 @@ def _typing_sql(table: FileTable, schema: pa.Schema, times: TimeRules) -> str:
         if rules.number:
             numbers.append(f"{rules.number} as n{i}")
         values.append(f"{rules.value} as v{i}")
-        outputs.append(f"v{i} as {quote_identifier(column.name)}")
+        outputs.append(f"v{i} as {identifier(column.name)}")
         if rules.reason:
             reasons.append(rules.reason)
     declared = {c.name for c in table.columns}
     for j, name in enumerate(n for n in present if n not in declared):
-        texts.append(f"{_text(quote_identifier(name))} as e{j}")
-        outputs.append(f"e{j} as {quote_identifier(name)}")
+        texts.append(f"{_text(identifier(name))} as e{j}")
+        outputs.append(f"e{j} as {identifier(name)}")
     reason = f"coalesce({', '.join(reasons)})" if reasons else "null"
     outputs += ["?::varchar as _source_file", "_line", f"{reason}::varchar as _reason"]
     return (
@@ -166,7 +166,7 @@ def _rules(
     """SQL for one declared column, over the names of its text (`t`), number and value."""
     if arrow_type is None:  # an optional column the file does not have
         return _Rules("", None, f"cast(null as {SQL_TYPES[column.kind]})", None)
-    source = quote_identifier(column.name)
+    source = identifier(column.name)
     text, number = _text(source), None
     checks: list[tuple[str, str]] = []  # (condition on a present value, problem)
 
@@ -175,9 +175,9 @@ def _rules(
         if arrow_type.tz is not None:  # to UTC (the session's zone), then naive
             value = f"cast(cast({t} as timestamptz) as timestamp)"
     elif column.kind == "timestamp":
-        iso = f"regexp_replace(regexp_replace({t}, 'z$', 'Z'), {sql_literal(SPACED_OFFSET)}, '\\1')"
+        iso = f"regexp_replace(regexp_replace({t}, 'z$', 'Z'), {literal(SPACED_OFFSET)}, '\\1')"
         instant = f"try_cast({iso} as timestamptz)"
-        offset = f"regexp_matches({t}, {sql_literal(HAS_OFFSET)})"
+        offset = f"regexp_matches({t}, {literal(HAS_OFFSET)})"
         local = f"try_cast({t} as timestamp)"  # no offset: a local time
         if times.formats:
             local = f"coalesce(try_strptime({t}, {_formats(times)}), {local})"
@@ -189,7 +189,7 @@ def _rules(
             checks.append((f"{v} is null", "unparseable or timezone-less timestamp"))
         else:
             number = local
-            in_zone = f"timezone({sql_literal(times.zone)}, {n})"
+            in_zone = f"timezone({literal(times.zone)}, {n})"
             value = f"cast(case when {offset} then {instant} else {in_zone} end as timestamp)"
             checks.append((f"{v} is null", "unparseable timestamp"))
     elif column.kind == "date":
@@ -209,8 +209,8 @@ def _rules(
         checks.append((f"{n} <> trunc({n})", "not a whole number"))
         checks.append((f"{v} is null", "not a number"))  # beyond BIGINT
     elif column.kind == "bool":
-        truthy = ", ".join(map(sql_literal, TRUE))
-        falsy = ", ".join(map(sql_literal, FALSE))
+        truthy = ", ".join(map(literal, TRUE))
+        falsy = ", ".join(map(literal, FALSE))
         value = (
             f"case when lower({t}) in ({truthy}) then true "
             f"when lower({t}) in ({falsy}) then false end"
@@ -228,16 +228,16 @@ def _rules(
         low, high = column.value_range
         conditions.append((f"{v} < {low} or {v} > {high}", f"outside {low:g}–{high:g}"))
     if column.allowed is not None:
-        allowed = ", ".join(map(sql_literal, sorted(column.allowed)))
+        allowed = ", ".join(map(literal, sorted(column.allowed)))
         problem = f"not one of {', '.join(sorted(column.allowed))}"
         conditions.append((f"{t} not in ({allowed})", problem))
     name = column.name
-    whens = " ".join(f"when {test} then {sql_literal(f'{name}: {p}')}" for test, p in conditions)
+    whens = " ".join(f"when {test} then {literal(f'{name}: {p}')}" for test, p in conditions)
     return _Rules(text, number, value, f"case {whens} end" if conditions else None)
 
 
 def _formats(times: TimeRules) -> str:
-    return f"[{', '.join(map(sql_literal, times.formats))}]"
+    return f"[{', '.join(map(literal, times.formats))}]"
 
 
 def _dates(t: str, times: TimeRules) -> str:
