@@ -118,6 +118,18 @@ class Page:
                 self.parts.append(f"<p class='stale'>{esc(note)}</p>")
         return read_relation_if_exists(conn, relation)
 
+    def section(
+        self, title: str, conn: duckdb.DuckDBPyConnection, relation: str, empty: str = ""
+    ) -> pd.DataFrame | None:
+        """Start a section on `relation`: its heading, then the rows, or None after a note
+        (`empty`, else that the relation is not built yet) when there are none."""
+        self.heading(title)
+        frame = self.read(conn, relation)
+        if frame is None or frame.empty:
+            self.note(empty or f"{relation} is not built yet.")
+            return None
+        return frame
+
     def figure(self, fig: go.Figure, height: int = 360) -> None:
         fig.update_layout(
             template=TEMPLATE, margin={"l": 50, "r": 20, "t": 50, "b": 50}, height=height

@@ -95,10 +95,8 @@ def funnel(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
     """The wheel as a funnel: people per stage and the conversion between stages (next
     stage's total / this stage's total, as `flywheel.stages_daily` defines it) against 28
     days earlier; the step whose conversion fell most is where the wheel leaks."""
-    page.heading("The wheel: where it leaks")
-    stages_daily = page.read(conn, "flywheel.stages_daily")
-    if stages_daily is None or stages_daily.empty:
-        page.note("flywheel.stages_daily is not built yet.")
+    stages_daily = page.section("The wheel: where it leaks", conn, "flywheel.stages_daily")
+    if stages_daily is None:
         return
     days = pd.to_datetime(stages_daily["date"])
     through = days.max()
@@ -150,10 +148,8 @@ def funnel(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def momentum(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
-    page.heading("Momentum and phase")
-    frame = page.read(conn, "flywheel.momentum")
-    if frame is None or frame.empty:
-        page.note("flywheel.momentum is not built yet.")
+    frame = page.section("Momentum and phase", conn, "flywheel.momentum")
+    if frame is None:
         return
     months = frame[frame["period_type"] == "month"].sort_values("period_start").tail(6)
     page.table(
@@ -242,10 +238,8 @@ def loop(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def channels(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
-    page.heading("Attract: sessions by channel")
-    frame = page.read(conn, "attract.channel_daily")
-    if frame is None or frame.empty:
-        page.note("attract.channel_daily is not built yet.")
+    frame = page.section("Attract: sessions by channel", conn, "attract.channel_daily")
+    if frame is None:
         return
     if "GA4" in page.unconfigured:  # files only: every session count would be a flat zero
         page.note(f"GA4 is not configured ({page.unconfigured['GA4']}): no sessions to show.")
@@ -368,10 +362,8 @@ def _topic_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def topics(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
-    page.heading("Engage: what customers ask about")
-    frame = page.read(conn, "engage.conversation_topics")
-    if frame is None or frame.empty:
-        page.note("engage.conversation_topics is not built yet.")
+    frame = page.section("Engage: what customers ask about", conn, "engage.conversation_topics")
+    if frame is None:
         return
     top = frame.sort_values("conversations", ascending=True).tail(15)
     gap = top["is_content_gap"].fillna(False).astype(bool)
@@ -414,10 +406,13 @@ def topics(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def recommendations(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
-    page.heading("Recommendations: the full ranked list")
-    frame = page.read(conn, "flywheel.recommendations")
-    if frame is None or frame.empty:
-        page.note("No recommendations yet.")
+    frame = page.section(
+        "Recommendations: the full ranked list",
+        conn,
+        "flywheel.recommendations",
+        "No recommendations yet.",
+    )
+    if frame is None:
         return
     top = frame.sort_values("priority").head(_SHOWN_RECOMMENDATIONS)
     units = top["impact_unit"].dropna().unique()
@@ -579,17 +574,20 @@ def _outcome_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def outcomes(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
-    page.heading("Measured outcomes")
-    frame = page.read(conn, "flywheel.recommendation_outcomes")
-    if frame is None or frame.empty:
-        page.note(
+    frame = page.section(
+        "Measured outcomes",
+        conn,
+        "flywheel.recommendation_outcomes",
+        (
             "No outcomes measured yet. A recommendation marked done in the decisions folder "
             "($FLYWHEEL_LANDING_DIR/decisions/*.csv, status done) is measured against "
             "comparable untouched targets once its window after done_at has passed in the "
             f"data: {WINDOW_DAYS} days for titles, content and budget shifts, {HORIZON_DAYS} "
             "days for leads and deals (against the list's random holdout), "
             f"{2 * WINDOW_DAYS} days for re-engaged customers and referral requests."
-        )
+        ),
+    )
+    if frame is None:
         return
     points = outcome_estimates(frame)
     better = int((points["better_low"] > 0).sum())
@@ -617,10 +615,13 @@ def outcomes(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def model_runs(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
-    page.heading("Model quality (holdout metric beside a naive baseline)")
-    runs = page.read(conn, "flywheel.model_runs")
-    if runs is None or runs.empty:
-        page.note("No model runs yet.")
+    runs = page.section(
+        "Model quality (holdout metric beside a naive baseline)",
+        conn,
+        "flywheel.model_runs",
+        "No model runs yet.",
+    )
+    if runs is None:
         return
     latest = runs[runs["data_through"] == runs.groupby("model")["data_through"].transform("max")]
     shown = {
