@@ -8,7 +8,6 @@ to read a traceback to fix a typo.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import zoneinfo
 from pathlib import Path
 from typing import Literal
@@ -40,7 +39,7 @@ class Settings(BaseSettings):
     flywheel_timezone: str | None = None
     flywheel_source: Literal["demo", "live"] | None = None
     flywheel_demo_seed: int = 42
-    flywheel_demo_scale: float = pydantic.Field(default=1.0, gt=0, le=100)
+    flywheel_demo_scale: float = pydantic.Field(default=1.0, gt=0, le=1000)
     flywheel_demo_days: int = pydantic.Field(default=180, ge=56, le=1100)
     flywheel_demo_end_date: dt.date = DEMO_END_DATE
 
@@ -179,17 +178,6 @@ class Settings(BaseSettings):
     @property
     def gsc_configured(self) -> bool:
         return self.gsc_site_url is not None
-
-    def export_for_subprocesses(self) -> None:
-        """Put what other processes and libraries read from the environment there.
-
-        dbt finds the warehouse through FLYWHEEL_DUCKDB_PATH; Google's clients read
-        GOOGLE_APPLICATION_CREDENTIALS, which may have come from a .env file. The path stays
-        out of resource config, so it never shows in the Dagster UI.
-        """
-        os.environ["FLYWHEEL_DUCKDB_PATH"] = str(self.duckdb_path)
-        if self.google_application_credentials is not None:
-            os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(self.google_application_credentials)
 
 
 def is_timezone(name: str) -> bool:

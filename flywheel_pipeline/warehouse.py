@@ -105,6 +105,21 @@ def replace_table(conn: duckdb.DuckDBPyConnection, relation: str, frame: pd.Data
     return len(frame)
 
 
+def replace_table_from_parquet(
+    conn: duckdb.DuckDBPyConnection, relation: str, path: Path | str
+) -> int:
+    """Replace `schema.table` with the rows of a Parquet file, read by DuckDB itself: a table
+    of millions of rows never passes through pandas."""
+    schema, _ = relation.split(".")
+    conn.execute(f"create schema if not exists {schema}")
+    with transaction(conn):
+        conn.execute(
+            f"create or replace table {relation} as select * from read_parquet(?)", [str(path)]
+        )
+        [(rows,)] = conn.execute(f"select count(*) from {relation}").fetchall()
+    return rows
+
+
 def replace_rows(
     conn: duckdb.DuckDBPyConnection,
     relation: str,
@@ -337,16 +352,21 @@ def create_table_if_missing(
     conn.execute(f"create table if not exists {relation} ({ddl})")
 
 
-def table_columns(conn: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
-    """Column name -> SQL type of `schema.table` in the warehouse, in table order."""
+def catalog_columns(conn: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str, bool]]:
+    """(name, SQL type, nullable) of each column of `schema.table` (a table or a view), in
+    table order; empty when the relation does not exist."""
     schema, table = relation.split(".")
-    rows = conn.execute(
-        "select column_name, data_type from duckdb_columns() "
+    return conn.execute(
+        "select column_name, data_type, is_nullable from duckdb_columns() "
         "where database_name = current_database() and schema_name = ? and table_name = ? "
         "order by column_index",
         [schema, table],
     ).fetchall()
-    return dict(rows)
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    """Column name -> SQL type of `schema.table` in the warehouse, in table order."""
+    return {name: sql_type for name, sql_type, _ in catalog_columns(conn, relation)}
 
 
 def add_missing_columns(

@@ -12,9 +12,25 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline.resources import FlywheelPaths
-from flywheel_pipeline.sources.demo import DemoConfig, effects, simulate, write_landing_files
+from flywheel_pipeline.sources.demo import (
+    DemoConfig,
+    conversations,
+    effects,
+    people,
+    simulate,
+    simulator,
+    write_landing_files,
+)
+from flywheel_pipeline.sources.demo import landing as landing_module
 from flywheel_pipeline.sources.demo.assets import DEMO_BUSINESS, DemoResource, demo_business
+from flywheel_pipeline.sources.demo.draws import day_chunks
 from flywheel_pipeline.sources.files.assets import build_file_assets
+from flywheel_pipeline.sources.ga4.assets import build_ga4_assets
+from flywheel_pipeline.sources.ga4.resource import Ga4Resource
+from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
+from flywheel_pipeline.sources.report_file import load_reports
+from flywheel_pipeline.sources.search_console.assets import build_search_console_assets
+from flywheel_pipeline.sources.search_console.resource import SearchConsoleResource
 from flywheel_pipeline.warehouse import WarehouseResource, connect
 
 SMALL = DemoConfig(seed=7, scale=0.2, days=120)
@@ -231,8 +247,66 @@ def test_same_seed_is_identical_and_landing_files_are_byte_identical(business, l
     assert _digest(root) == _digest(other)
 
 
+def _assert_same_business(one, other) -> None:
+    for tables in ("crm", "truth"):
+        for name in getattr(one, tables):
+            pd.testing.assert_frame_equal(
+                getattr(one, tables)[name], getattr(other, tables)[name], obj=name
+            )
+    for report in one.ga4:
+        pd.testing.assert_frame_equal(one.ga4[report], other.ga4[report], obj=report)
+    pd.testing.assert_frame_equal(one.gsc, other.gsc)
+
+
+def test_people_drawn_a_few_days_at_a_time_make_the_same_business(
+    business, landing, tmp_path, monkeypatch
+):
+    # At large scales people are drawn and developed a chunk of days at a time; what couples
+    # them (duplicates of earlier people, referrals, conversation ids, GA4's sums) must not
+    # notice where one chunk ends.
+    assert day_chunks(np.array([3, 0, 5, 9, 1]), 8) == [slice(0, 3), slice(3, 4), slice(4, 5)]
+    monkeypatch.setattr(simulator, "CHUNK_PEOPLE", 40)
+    chunked = simulate(SMALL)
+    _assert_same_business(chunked, business)
+    write_landing_files(chunked, tmp_path)
+    assert _digest(tmp_path) == _digest(landing[0])
+
+
+def test_conversations_rendered_by_worker_processes_are_the_same(landing, business, tmp_path):
+    # Large demos render their conversations in worker processes, a batch at a time, across
+    # month boundaries; the files must not change. (One core: rendered here, still the same.)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(landing_module, "PARALLEL_RENDER_FROM", 0)
+        patch.setattr(conversations, "RENDER_BATCH", 97)
+        write_landing_files(business, tmp_path)
+    assert _digest(tmp_path) == _digest(landing[0])
+
+
+def test_spilled_tables_write_the_parquet_their_frames_write(business, tmp_path):
+    # Large tables go to Parquet straight from their Arrow parts, never becoming a DataFrame.
+    for kind, tables in (("crm", business.crm), ("truth", business.truth)):
+        for name in tables:
+            direct, framed = tmp_path / f"{kind}-{name}.parquet", tmp_path / f"{kind}-{name}-df"
+            tables.to_parquet(name, direct)
+            tables[name].to_parquet(framed, index=False)
+            pd.testing.assert_frame_equal(pd.read_parquet(direct), pd.read_parquet(framed))
+            assert tables.rows(name) == len(tables[name])
+
+
+def test_contact_ids_stay_unique_at_large_scales():
+    # Above scale 100 a day has more consumers than the 2000 numbers below the business ones.
+    assert people.id_multiplier(100) == 1 and people.id_multiplier(1000) == 100
+    contacts = simulate(DemoConfig(seed=3, scale=1000, days=1)).crm["contacts"]
+    assert len(contacts) > 5000
+    assert contacts["contact_id"].is_unique
+    assert contacts["contact_id"].str.fullmatch(r"C\d{12}").all()
+
+
 def _run_demo(root: Path, config: DemoConfig) -> None:
-    """`flywheel demo`'s writing and loading steps: the demo asset, then the loaders."""
+    """`flywheel demo`'s writing and loading steps: the demo asset, then the raw assets (the
+    file loaders, and GA4 and Search Console over every simulated day)."""
+    reports = load_reports()
+    partitions = daily_partitions(config.start_date, config.end_date)
     resources = {
         "warehouse": WarehouseResource(path=str(root / "flywheel.duckdb")),
         "paths": FlywheelPaths(
@@ -243,9 +317,19 @@ def _run_demo(root: Path, config: DemoConfig) -> None:
             demo_dir=str(root / "demo"),
         ),
         "demo": DemoResource(seed=config.seed, scale=config.scale, days=config.days),
+        "ga4": Ga4Resource(mode="demo", demo_snapshot_dir=str(root / "demo" / "ga4")),
+        "search_console": SearchConsoleResource(
+            mode="demo", demo_snapshot_dir=str(root / "demo" / "search_console")
+        ),
     }
-    assets = [demo_business, *build_file_assets([DEMO_BUSINESS])]
-    assert dg.materialize(assets, resources=resources).success
+    assets = [
+        demo_business,
+        *build_file_assets([DEMO_BUSINESS]),
+        *build_ga4_assets(reports.ga4, partitions, [DEMO_BUSINESS]),
+        *build_search_console_assets(reports.search_console, partitions, [DEMO_BUSINESS]),
+    ]
+    days = range_tags(config.start_date.isoformat(), config.end_date.isoformat())
+    assert dg.materialize(assets, resources=resources, tags=days).success
 
 
 def _raw_rows(root: Path) -> dict[str, list[tuple]]:
@@ -265,11 +349,14 @@ def _raw_rows(root: Path) -> dict[str, list[tuple]]:
 
 
 def test_a_demo_rerun_leaves_exactly_the_new_business_in_raw(tmp_path):
+    """Another seed and fewer days: the raw assets themselves retire the demo files the
+    rewrite removed and delete the Google rows of days no longer simulated."""
     before = DemoConfig(seed=8, scale=0.1, days=70)  # July to September
     after = DemoConfig(seed=7, scale=0.1, days=40)  # August and September only
     rerun, fresh = tmp_path / "rerun", tmp_path / "fresh"
     _run_demo(rerun, before)
-    # A real drop beside the demo's keeps the documented rule: its rows stay.
+    # A real drop beside the demo's keeps the documented rule: its rows stay, also when the
+    # user removes it (the folder mirrors `demo_*` files only).
     for root in (rerun, fresh):
         foreign = root / "landing" / "crm" / "orders" / "shop_export.csv"
         foreign.parent.mkdir(parents=True, exist_ok=True)
@@ -277,13 +364,21 @@ def test_a_demo_rerun_leaves_exactly_the_new_business_in_raw(tmp_path):
     _run_demo(rerun, after)
     _run_demo(fresh, after)
 
-    assert _raw_rows(rerun) == _raw_rows(fresh)
+    raw = _raw_rows(rerun)
+    assert raw == _raw_rows(fresh)
+    assert {"ga4_site_daily", "gsc_search_analytics", "crm_orders"} <= raw.keys()
+    first_day = min(row[0] for row in raw["gsc_search_analytics"])
+    assert first_day == after.start_date  # July's Google rows are gone
     with connect(rerun / "flywheel.duckdb", read_only=True) as conn:
         retired = conn.execute(
             "select file from raw.file_manifest where status = 'retired' order by 1"
         ).fetchall()
     assert ("crm/contacts/demo_contacts_2026-07.csv",) in retired
     assert ("conversations/demo_conversations_2026-07.jsonl",) in retired
+
+    (rerun / "landing" / "crm" / "orders" / "shop_export.csv").unlink()
+    _run_demo(rerun, after)
+    assert _raw_rows(rerun) == raw  # the user's removed export keeps its rows
 
 
 def test_landing_file_formats(landing):
@@ -510,23 +605,6 @@ def test_weekly_pattern(business):
 def test_rejects_unknown_action():
     with pytest.raises(ValueError, match="unknown action"):
         simulate(DemoConfig(scale=0.1, days=30, applied_actions=(("nope", "x", "2026-09-01"),)))
-
-
-def test_a_shorter_demo_rerun_drops_the_google_days_it_no_longer_simulates(tmp_path):
-    config = DemoConfig(seed=7, scale=0.1, days=40)
-    first, last = config.start_date, config.end_date
-    outside = [first - dt.timedelta(days=1), last + dt.timedelta(days=1)]
-    with connect(tmp_path / "flywheel.duckdb") as conn:
-        conn.execute("create schema raw")
-        conn.execute("create table raw.gsc_search_analytics (date date, clicks bigint)")
-        conn.executemany(
-            "insert into raw.gsc_search_analytics values (?, 1)", [[d] for d in [*outside, first]]
-        )
-    _run_demo(tmp_path, config)
-    with connect(tmp_path / "flywheel.duckdb", read_only=True) as conn:
-        kept = conn.execute("select date from raw.gsc_search_analytics").fetchall()
-    # the days inside the range are the Google assets' to replace; those outside are gone
-    assert kept == [(first,)]
 
 
 # --- shift_budget and fix_content ------------------------------------------------------------

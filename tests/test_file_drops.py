@@ -12,8 +12,11 @@ import pytest
 from flywheel_pipeline.sources.files import manifest
 from flywheel_pipeline.sources.files.assets import conversations_asset, file_table_asset
 from flywheel_pipeline.sources.files.drops import (
+    MIRROR_FILE,
     live_files,
     load_new_files,
+    mirror_marker,
+    mirrored_patterns,
     retire_files,
     table_drop,
 )
@@ -130,6 +133,84 @@ def test_a_removed_file_keeps_its_rows(drop: Drop) -> None:
 
     assert report.gone == ["crm/orders/a.csv"]
     assert drop.ids() == ["o1", "o2"]
+
+
+def _mirror(drop: Drop, folder: str, *patterns: str) -> None:
+    drop.write(f"{folder}/{MIRROR_FILE}", mirror_marker(patterns, owner="a test"))
+
+
+def test_a_mirrored_folder_retires_the_rows_of_mirrored_files_once_they_are_gone(
+    drop: Drop,
+) -> None:
+    _mirror(drop, "crm/orders", "demo_*")
+    _mirror(drop, "conversations", "demo_*")
+    drop.write("crm/orders/demo_orders_2026-07.csv", ORDERS_HEADER + order("o1"))
+    drop.write("crm/orders/demo_orders_2026-08.csv", ORDERS_HEADER + order("o2", revenue="-1"))
+    drop.write("crm/orders/shop_export.csv", ORDERS_HEADER + order("s1"))  # a real drop
+    drop.write("conversations/demo_conversations_2026-07.jsonl", conversation("k1") + "\n")
+    assert drop.load().retired == []
+    drop.load(CONVERSATIONS)
+    # The mirror's writer rewrites the folder: July is no longer part of it, and the user
+    # removes their export (the marker is not a file of the folder's data).
+    for name in ("demo_orders_2026-07.csv", "demo_orders_2026-08.csv", "shop_export.csv"):
+        (drop.landing / "crm/orders" / name).unlink()
+    drop.write("crm/orders/demo_orders_2026-08.csv", ORDERS_HEADER + order("o3"))
+    (drop.landing / "conversations/demo_conversations_2026-07.jsonl").unlink()
+
+    report = drop.load()
+    assert report.retired == ["crm/orders/demo_orders_2026-07.csv"]
+    assert report.gone == ["crm/orders/shop_export.csv"]  # not mirrored: its rows stay
+    assert drop.ids() == ["o3", "s1"] and drop.quarantine() == []
+    assert drop.load(CONVERSATIONS).retired == ["conversations/demo_conversations_2026-07.jsonl"]
+    assert drop.query("select count(*) from raw.conversations") == [(0,)]
+    assert drop.query("select count(*) from raw.conversation_messages") == [(0,)]
+    assert ("crm/orders/demo_orders_2026-07.csv", 2, "retired", 0, 0) in drop.manifest()
+    rerun = drop.load()  # retired once: a rerun changes nothing
+    assert rerun.retired == [] and rerun.gone == ["crm/orders/shop_export.csv"]
+
+
+def test_a_load_after_a_writer_died_mid_rewrite_still_retires_what_it_removed(
+    drop: Drop,
+) -> None:
+    """From the manifest and the folder as they stand: whatever load comes next, however many
+    rewrites ran in between without one, the table ends as the folder is."""
+    _mirror(drop, "crm/orders", "demo_*")
+    drop.write("crm/orders/demo_a.csv", ORDERS_HEADER + order("o1"))
+    drop.write("crm/orders/demo_b.csv", ORDERS_HEADER + order("o2"))
+    drop.load()
+    (drop.landing / "crm/orders/demo_a.csv").unlink()  # one rewrite, no load after it
+    (drop.landing / "crm/orders/demo_b.csv").unlink()  # another
+    drop.write("crm/orders/demo_c.csv", ORDERS_HEADER + order("o3"))
+
+    report = drop.load()
+    assert report.retired == ["crm/orders/demo_a.csv", "crm/orders/demo_b.csv"]
+    assert drop.ids() == ["o3"]
+
+
+def test_without_a_marker_or_outside_its_patterns_a_removed_file_keeps_its_rows(
+    drop: Drop,
+) -> None:
+    drop.write("crm/orders/demo_a.csv", ORDERS_HEADER + order("o1"))
+    drop.write("crm/orders/user.csv", ORDERS_HEADER + order("u1"))
+    drop.load()
+    (drop.landing / "crm/orders/demo_a.csv").unlink()
+    (drop.landing / "crm/orders/user.csv").unlink()
+    report = drop.load()  # no marker: an inbox, whatever the names
+    assert report.retired == [] and report.gone == ["crm/orders/demo_a.csv", "crm/orders/user.csv"]
+
+    _mirror(drop, "crm/orders", "demo_*")
+    report = drop.load()  # marked since: the mirrored name goes, the user's file stays
+    assert report.retired == ["crm/orders/demo_a.csv"] and report.gone == ["crm/orders/user.csv"]
+    assert drop.ids() == ["u1"]
+
+
+def test_the_mirror_marker_names_patterns_one_a_line(drop: Drop) -> None:
+    folder = drop.landing / "crm/orders"
+    assert mirrored_patterns(folder) == ()
+    drop.write(f"crm/orders/{MIRROR_FILE}", "# the exporter's files\n\ndemo_*  \nsync_*.csv # x\n")
+    assert mirrored_patterns(folder) == ("demo_*", "sync_*.csv")
+    assert MIRROR_FILE in ORDERS.settings_files  # the landing sensor watches it
+    assert MIRROR_FILE in CONVERSATIONS.settings_files
 
 
 def test_a_retired_file_loses_its_rows_and_loads_again_when_dropped_again(drop: Drop) -> None:
@@ -348,6 +429,9 @@ def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
     drop.write("crm/orders/a.csv", ORDERS_HEADER + order("o1") + order("o3"))
     (drop.landing / "crm/orders/bad.csv").unlink()
     second = metadata()
+    _mirror(drop, "crm/orders", "a.csv")
+    (drop.landing / "crm/orders/a.csv").unlink()
+    third = metadata()
 
     assert {k: first[k] for k in ("files_loaded", "files_rejected", "rows_loaded")} == {
         "files_loaded": 1,
@@ -359,6 +443,10 @@ def test_the_asset_reports_what_each_run_did(drop: Drop) -> None:
     assert second["files_new_versions"] == 1 and second["dagster/row_count"] == 2
     assert second["files_loaded"] == 1 and second["files_rejected"] == 0
     assert "crm/orders/bad.csv" in second["files_gone_rows_kept"]
+    assert first["files_retired"] == second["files_retired"] == 0
+    assert third["files_retired"] == 1 and "crm/orders/a.csv" in third["files_gone_retired"]
+    assert third["dagster/row_count"] == 0
+    assert "crm/orders/bad.csv" in third["files_gone_rows_kept"]
 
 
 def test_no_conversation_text_reaches_the_run_log_or_metadata_unredacted(drop: Drop) -> None:

@@ -29,6 +29,7 @@ from flywheel_pipeline.sources.ga4.live import (
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
 from flywheel_pipeline.sources.google.retry import RetryPolicy
+from flywheel_pipeline.sources.google.snapshot import write_snapshot
 from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
 from flywheel_pipeline.sources.report_file import load_reports
@@ -257,6 +258,25 @@ def test_demo_client_filters_its_snapshot_to_the_range(tmp_path: Path) -> None:
     assert len(pages[0].rows) == 3 and stats.pages == 1 and stats.rows == 3
 
 
+def _site_snapshot(first: str, last: str, sessions: int) -> pd.DataFrame:
+    days = pd.date_range(first, last, freq="D")
+    return pd.DataFrame({"date": days, "sessions": sessions, "new_users": 1, "total_users": 1})
+
+
+def test_the_demo_client_states_the_days_its_snapshot_covers(
+    tmp_path: Path, ga4_server: FakeGa4Server
+) -> None:
+    served = (date(2025, 1, 1), date(2025, 1, 10))
+    frame = _site_snapshot("2025-01-02", "2025-01-09", sessions=1)
+    write_snapshot(frame, tmp_path / "ga4_site_daily.parquet", served)
+    client = DemoGa4Client(tmp_path)
+    assert client.served_days(SITE) == served  # what it says, not its first and last row
+    assert len(next(client.pages(SITE, *served)).rows) == 8
+    frame.to_parquet(tmp_path / "ga4_site_daily.parquet")
+    assert client.served_days(SITE) is None  # a snapshot that does not say: nothing trimmed
+    assert make_client(ga4_server).served_days(SITE) is None  # live: GA4 keeps its history
+
+
 # The Dagster asset in live mode -------------------------------------------------------------
 # Thirty daily partitions, extracted as one run (a single-run backfill).
 PARTITIONS = daily_partitions(date(2025, 3, 1), date(2025, 3, 31))
@@ -358,6 +378,53 @@ def test_a_failed_page_leaves_the_previous_table_untouched(
     ga4_server.set_faults()
     assert _materialize(warehouse, _live(ga4_server), (TRAFFIC,)).success
     assert len(_read(warehouse, TRAFFIC.table)) == 30 * 41
+
+
+def _sessions_by_day(warehouse: Path) -> dict[date, int]:
+    frame = _read(warehouse, SITE.table)
+    return dict(zip(frame["date"].dt.date, frame["sessions"], strict=True))
+
+
+def test_a_demo_run_deletes_the_days_its_snapshot_does_not_cover(tmp_path: Path) -> None:
+    """The demo's snapshot states the simulated days: rows of other days are an earlier,
+    longer demo's, and the asset deletes them when it writes its own days."""
+    warehouse, snapshot = tmp_path / "w.duckdb", tmp_path / "ga4_site_daily.parquet"
+    demo = Ga4Resource(mode="demo", demo_snapshot_dir=str(tmp_path))
+    month = (date(2025, 3, 1), date(2025, 3, 31))
+    write_snapshot(_site_snapshot("2025-03-01", "2025-03-31", 1), snapshot, month)
+    assert _materialize(warehouse, demo, (SITE,), month).success
+    assert len(_sessions_by_day(warehouse)) == 31
+
+    served = (date(2025, 3, 10), date(2025, 3, 20))
+    write_snapshot(_site_snapshot("2025-03-10", "2025-03-20", 2), snapshot, served)
+    for deleted in (20, 0):  # a rerun deletes nothing more and duplicates nothing
+        result = _materialize(warehouse, demo, (SITE,), (date(2025, 3, 18), date(2025, 3, 20)))
+        metadata = result.get_asset_materialization_events()[-1].materialization.metadata
+        assert metadata["rows_outside_range_deleted"].value == deleted
+        assert metadata["served_days"].value == "2025-03-10 .. 2025-03-20"
+        by_day = _sessions_by_day(warehouse)
+        # the served days this run did not extract keep what the first run loaded
+        assert sorted(by_day) == [date(2025, 3, d) for d in range(10, 21)]
+        assert [by_day[date(2025, 3, d)] for d in (17, 18, 20)] == [1, 2, 2]
+
+    snapshot.unlink()  # a demo snapshot gone: the extraction fails, nothing is deleted
+    result = _materialize(warehouse, demo, (SITE,), month)
+    metadata = result.get_asset_materialization_events()[-1].materialization.metadata
+    assert "materialise demo/business" in metadata[EXTRACTION_FAILED].value
+    assert len(_sessions_by_day(warehouse)) == 11
+
+
+def test_live_extraction_keeps_the_days_outside_its_run(
+    ga4_server: FakeGa4Server, tmp_path: Path
+) -> None:
+    """Live, the source states no days: a run replaces its own days and nothing else."""
+    warehouse, ga4 = tmp_path / "w.duckdb", _live(ga4_server)
+    assert _materialize(warehouse, ga4, (SITE,), (date(2025, 3, 1), date(2025, 3, 5))).success
+    result = _materialize(warehouse, ga4, (SITE,), (date(2025, 3, 20), date(2025, 3, 21)))
+    assert result.success
+    metadata = result.get_asset_materialization_events()[-1].materialization.metadata
+    assert "rows_outside_range_deleted" not in metadata
+    assert len(_sessions_by_day(warehouse)) == 7
 
 
 def test_live_mode_without_a_property_is_skipped(tmp_path: Path) -> None:

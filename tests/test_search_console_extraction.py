@@ -13,6 +13,7 @@ import pytest
 
 from flywheel_pipeline.metadata import utc_now
 from flywheel_pipeline.sources.google.retry import RetryPolicy
+from flywheel_pipeline.sources.google.snapshot import write_snapshot
 from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import daily_partitions, range_tags
 from flywheel_pipeline.sources.report_file import load_reports
@@ -20,6 +21,7 @@ from flywheel_pipeline.sources.search_console.assets import build_search_console
 from flywheel_pipeline.sources.search_console.extract import (
     RAW_TABLE,
     DemoSearchConsoleClient,
+    QueryPage,
     page_frame,
 )
 from flywheel_pipeline.sources.search_console.live import (
@@ -264,6 +266,117 @@ def test_demo_client_filters_its_snapshot_by_date(tmp_path):
     [window] = client.pages(REPORT, date(2026, 1, 2), date(2026, 1, 3))
     assert len(whole.rows) == 3 and list(window.rows["query"]) == ["b", "c"]
     assert list(page_frame(REPORT, window, utc_now()).columns) == list(REPORT.column_types)
+
+
+def _snapshot_rows(days: list[date], query: str = "q") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime(days),
+            "query": [f"{query}{i}" for i in range(len(days))],
+            "page": "https://shop.example/",
+            "country": "usa",
+            "device": "MOBILE",
+            "clicks": 1,
+            "impressions": 10,
+            "ctr": 0.1,
+            "position": 1.0,
+        }
+    )
+
+
+def test_the_demo_client_states_the_days_its_snapshot_covers(tmp_path):
+    served = (date(2026, 1, 1), date(2026, 1, 31))
+    # Days without a row still belong to the snapshot: it states them, rather than its rows.
+    write_snapshot(_snapshot_rows([date(2026, 1, 5)]), tmp_path / f"{RAW_TABLE}.parquet", served)
+    client = DemoSearchConsoleClient(tmp_path)
+    assert client.served_days(REPORT) == served
+    [page] = client.pages(REPORT, *served)
+    assert list(page.rows["query"]) == ["q0"]
+    _snapshot_rows([date(2026, 1, 5)]).to_parquet(tmp_path / f"{RAW_TABLE}.parquet")
+    assert client.served_days(REPORT) is None  # a snapshot that does not say: nothing trimmed
+    with pytest.raises(FileNotFoundError, match="materialise demo/business"):
+        DemoSearchConsoleClient(tmp_path / "none").served_days(REPORT)
+    assert LiveSearchConsoleClient(SITE).served_days(REPORT) is None
+
+
+def _demo_run(tmp_path: Path, first: date, last: date) -> dict:
+    """One run of the demo-mode asset over `first`..`last`; its metadata."""
+    partitions = daily_partitions(date(2026, 1, 1), date(2026, 3, 31))
+    result = dg.materialize(
+        build_search_console_assets([REPORT], partitions),
+        resources={
+            "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+            "search_console": SearchConsoleResource(mode="demo", demo_snapshot_dir=str(tmp_path)),
+        },
+        tags=range_tags(first.isoformat(), last.isoformat()),
+    )
+    assert result.success
+    return {
+        k: v.value
+        for k, v in result.get_asset_materialization_events()[-1].materialization.metadata.items()
+    }
+
+
+def _days_held(tmp_path: Path) -> dict[date, str]:
+    return dict(zip(*(stored(tmp_path / "w.duckdb")[c] for c in ("date", "query")), strict=True))
+
+
+def test_the_asset_deletes_the_days_the_demo_no_longer_simulates(tmp_path):
+    """A longer earlier demo (January to March) left rows the new one (February) has not."""
+    snapshot = tmp_path / f"{RAW_TABLE}.parquet"
+    jan, feb, mar = date(2026, 1, 10), date(2026, 2, 10), date(2026, 3, 10)
+    write_snapshot(_snapshot_rows([jan, feb, mar]), snapshot, (date(2026, 1, 1), date(2026, 3, 31)))
+    _demo_run(tmp_path, date(2026, 1, 1), date(2026, 3, 31))
+    assert _days_held(tmp_path) == {jan: "q0", feb: "q1", mar: "q2"}
+
+    feb_only = (date(2026, 2, 1), date(2026, 2, 28))
+    write_snapshot(_snapshot_rows([feb, date(2026, 2, 11)], "new"), snapshot, feb_only)
+    # Only the last days are extracted (a restatement): the days outside go all the same.
+    metadata = _demo_run(tmp_path, date(2026, 2, 11), date(2026, 2, 28))
+    assert metadata["rows_outside_range_deleted"] == 2
+    assert metadata["served_days"] == "2026-02-01 .. 2026-02-28"
+    # January and March are gone; February 10th, served but not extracted by this run, keeps
+    # what the first run loaded there; the 11th holds the new snapshot's row.
+    assert _days_held(tmp_path) == {feb: "q1", date(2026, 2, 11): "new1"}
+    # Idempotent: a rerun deletes nothing more and duplicates nothing.
+    again = _demo_run(tmp_path, date(2026, 2, 11), date(2026, 2, 28))
+    assert again["rows_outside_range_deleted"] == 0
+    assert _days_held(tmp_path) == {feb: "q1", date(2026, 2, 11): "new1"}
+    assert len(stored(tmp_path / "w.duckdb")) == 2
+
+
+def test_live_extraction_keeps_the_days_outside_its_run(gsc_fake, tmp_path):
+    """Search Console forgets days after 16 months; the raw table keeps them."""
+    start = date(2026, 10, 1)
+    dataset = FakeDataset(total_rows=50, start=start, days=2)
+    fake = gsc_fake(dataset)
+    old = _snapshot_rows([date(2025, 1, 1)])
+    with connect(tmp_path / "w.duckdb") as conn:
+        replace_table_streaming(
+            conn,
+            RELATION,
+            [page_frame(REPORT, _page(old), utc_now())],
+            columns=REPORT.column_types,
+        )
+    result = dg.materialize(
+        build_search_console_assets([REPORT], daily_partitions(start, date(2026, 10, 2))),
+        resources={
+            "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+            "search_console": SearchConsoleResource(
+                mode="live", site_url=SITE, api_endpoint=fake.endpoint
+            ),
+        },
+        tags=range_tags("2026-10-01", "2026-10-02"),
+    )
+    assert result.success
+    metadata = result.get_asset_materialization_events()[-1].materialization.metadata
+    assert "rows_outside_range_deleted" not in metadata
+    held = stored(tmp_path / "w.duckdb")
+    assert date(2025, 1, 1) in set(held["date"]) and len(held) == 51
+
+
+def _page(rows: pd.DataFrame) -> QueryPage:
+    return QueryPage(rows, request_id="earlier", page=0)
 
 
 def test_raw_asset_materialises_in_live_mode_and_reruns_identically(gsc_fake, tmp_path):

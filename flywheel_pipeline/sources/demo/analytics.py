@@ -126,20 +126,21 @@ class SiteEvents:
     chats: np.ndarray  # web chats per day
 
 
-def event_cube(
+def add_events(
+    cube: np.ndarray,
     cal: Calendar,
     day: np.ndarray,
     src: np.ndarray,
     page: np.ndarray,
     device: np.ndarray,
     weights: np.ndarray | None = None,
-) -> np.ndarray:
-    cube = np.zeros((len(cal), len(SOURCES), len(PAGES), len(DEVICES)))
+) -> None:
+    """Add events to a day × source × page × device cube, in row order: events added a chunk
+    at a time sum to the same floats as all of them at once."""
     d = (day.astype("datetime64[D]") - cal.start).astype(np.int64)
     ok = (d >= 0) & (d < len(cal))
     values = np.ones(len(d)) if weights is None else weights
     np.add.at(cube, (d[ok], src[ok], page[ok], device[ok]), values[ok])
-    return cube
 
 
 def _live_pages(cal: Calendar, actions: AppliedActions) -> np.ndarray:

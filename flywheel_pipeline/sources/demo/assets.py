@@ -2,6 +2,9 @@
 
 Landing files go where real exports land; GA4 and Search Console rows go to snapshots that
 the demo clients serve; the planted truths go to schema `demo_truth` for evaluation only.
+It writes no raw table: each raw asset reconciles its own with what the demo delivered (the
+file-drop assets retire the rows of demo files a rewrite removed, as the folders' mirror
+marker says; the Google assets delete the rows of days the snapshot does not cover).
 """
 
 import datetime as dt
@@ -12,21 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
-import pandas as pd
 
 from flywheel_pipeline.processes import die_with
 from flywheel_pipeline.resources import FlywheelPaths
 from flywheel_pipeline.sources.demo import DemoConfig, simulate, write_landing_files
 from flywheel_pipeline.sources.demo.config import DEFAULT_END_DATE
-from flywheel_pipeline.sources.demo.landing import retire_unwritten_files
+from flywheel_pipeline.sources.demo.spill import Tables
 from flywheel_pipeline.sources.demo.world import read_applied_actions
-from flywheel_pipeline.sources.report_file import load_reports
+from flywheel_pipeline.sources.google.snapshot import write_snapshot
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
-    relation_exists,
-    replace_table,
+    replace_table_from_parquet,
 )
 
 DEMO_BUSINESS = dg.AssetKey(["demo", "business"])
@@ -49,10 +49,10 @@ class DemoResource(dg.ConfigurableResource):
         )
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def _write_parquet(tables: Tables, name: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".parquet.partial")
-    frame.to_parquet(partial, index=False)
+    tables.to_parquet(name, partial)
     partial.replace(path)
 
 
@@ -70,14 +70,17 @@ def write_demo_files(config: DemoConfig, landing: Path, demo_dir: Path) -> DemoF
     """Simulate the business and write everything it delivers to files."""
     business = simulate(config)
     files = write_landing_files(business, landing)
+    # The snapshots cover exactly the simulated days, and say so: the Google assets delete
+    # their rows of any other day (an earlier, longer or differently dated demo's).
+    days = (config.start_date, business.data_through)
     for name, frame in business.ga4.items():
-        _write_parquet(frame, demo_dir / "ga4" / f"ga4_{name}.parquet")
-    _write_parquet(business.gsc, demo_dir / "search_console" / "gsc_search_analytics.parquet")
+        write_snapshot(frame, demo_dir / "ga4" / f"ga4_{name}.parquet", days)
+    write_snapshot(business.gsc, demo_dir / "search_console" / "gsc_search_analytics.parquet", days)
     truth = {name: demo_dir / "truth" / f"{name}.parquet" for name in business.truth}
-    for name, frame in business.truth.items():
-        _write_parquet(frame, truth[name])
+    for name, path in truth.items():
+        _write_parquet(business.truth, name, path)
     counts = {
-        "contacts": len(business.crm["contacts"]),
+        "contacts": business.crm.rows("contacts"),
         "conversations": len(business.conversations),
         "gsc_rows": len(business.gsc),
     }
@@ -94,36 +97,18 @@ def write_demo_files_apart(config: DemoConfig, landing: Path, demo_dir: Path) ->
         return child.submit(write_demo_files, config, landing, demo_dir).result()
 
 
-def trim_google_history(conn: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date) -> int:
-    """Delete the demo's GA4 and Search Console rows dated outside `first`..`last`.
-
-    The Google assets rewrite only the days of their partitions, and the demo's partitions are
-    its simulated days: after a longer or differently dated earlier run, the days outside this
-    run's range would otherwise keep the old business's rows. Returns the rows deleted.
-    """
-    reports = load_reports()  # the demo serves the default reports only
-    deleted = 0
-    for report in (*reports.ga4, *reports.search_console):
-        relation = f"raw.{report.table}"
-        if relation_exists(conn, relation):
-            (rows,) = conn.execute(
-                f"delete from {relation} where date < ? or date > ?", [first, last]
-            ).fetchone()
-            deleted += rows
-    return deleted
-
-
 @dg.asset(
     key=DEMO_BUSINESS,
     group_name="demo",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
-        "Simulates the demo shop: writes landing files (retiring the rows of demo files an "
-        "earlier run wrote and this one did not) and GA4/Search Console snapshots, and "
-        "plants the known truths in schema demo_truth. Actions the team did in the demo "
-        "world (demo/applied_actions.csv, written by `flywheel simulate`) take effect from "
-        "the day they were done."
+        "Simulates the demo shop: writes landing files (marking the folders it writes as "
+        "mirrors of its demo_* files, so the loaders retire the rows of files a rewrite "
+        "removed) and GA4/Search Console snapshots of the simulated days, and plants the "
+        "known truths in schema demo_truth. Actions the team did in the demo world "
+        "(demo/applied_actions.csv, written by `flywheel simulate`) take effect from the day "
+        "they were done."
     ),
 )
 def demo_business(
@@ -135,22 +120,17 @@ def demo_business(
     config = demo.config().with_actions(*read_applied_actions(Path(paths.demo_dir)))
     written = write_demo_files_apart(config, paths.landing, Path(paths.demo_dir))
     with warehouse.get_connection() as conn:
-        retired = retire_unwritten_files(conn, paths.landing, written.landing_files)
-        trimmed = trim_google_history(conn, config.start_date, written.data_through)
         for name, path in written.truth_files.items():
-            replace_table(conn, f"demo_truth.{name}", pd.read_parquet(path))
+            replace_table_from_parquet(conn, f"demo_truth.{name}", path)
     context.log.info(
-        f"demo business through {written.data_through}: {len(written.landing_files)} files, "
-        f"{len(retired)} earlier demo file(s) retired, {trimmed:,} Google rows of days "
-        "outside the simulated range deleted"
+        f"demo business {config.start_date} .. {written.data_through}: "
+        f"{len(written.landing_files)} landing files and the Google snapshots written"
     )
     return dg.MaterializeResult(
         metadata={
             "data_through": str(written.data_through),
             "applied_actions": len(config.applied_actions),
             "landing_files": len(written.landing_files),
-            "landing_files_retired": len(retired),
-            "google_rows_outside_range_deleted": trimmed,
             **written.counts,
         }
     )

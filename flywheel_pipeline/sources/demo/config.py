@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -64,15 +65,19 @@ class DemoConfig:
 
 @dataclass(frozen=True)
 class DemoBusiness:
-    """Everything the demo sources deliver, plus the planted truths (schema demo_truth)."""
+    """Everything the demo sources deliver, plus the planted truths (schema demo_truth).
+
+    The large CRM tables and truths wait on disk (`spill.Tables`): each is read whole only
+    when asked for, and the landing writer reads them a month at a time.
+    """
 
     config: DemoConfig
     data_through: dt.date
-    crm: dict[str, pd.DataFrame]
+    crm: Mapping[str, pd.DataFrame]
     conversations: Conversations
     ga4: dict[str, pd.DataFrame]
     gsc: pd.DataFrame
-    truth: dict[str, pd.DataFrame] = field(default_factory=dict)
+    truth: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
 
 class Calendar:

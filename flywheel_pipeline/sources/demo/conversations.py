@@ -9,10 +9,14 @@ outcome) are vectorised; only the text is built row by row, from a per-conversat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +32,7 @@ from flywheel_pipeline.sources.demo.catalog import (
     mix_vector,
     topic_weights,
 )
-from flywheel_pipeline.sources.demo.config import DOMAIN, Calendar, day_rng, days_to_ns
+from flywheel_pipeline.sources.demo.config import DOMAIN, day_rng, days_to_ns
 from flywheel_pipeline.sources.demo.draws import HOURS_CONSUMER, seconds_of_day
 from flywheel_pipeline.sources.demo.effects import AppliedActions, effect
 from flywheel_pipeline.sources.demo.people import (
@@ -38,6 +42,7 @@ from flywheel_pipeline.sources.demo.people import (
     MAX_LEAD_CONVS,
     Population,
 )
+from flywheel_pipeline.sources.demo.spill import SpilledTable, read_rows
 
 ANON_PER_DAY = 24.0  # at scale 1 and average demand
 CSAT_ASKED_P = 0.42
@@ -137,11 +142,12 @@ def order_specs(pop: Population, orders: pd.DataFrame, row_offset: int) -> pd.Da
     )
 
 
-def anonymous_specs(cal: Calendar, seed: int, scale: float) -> pd.DataFrame:
-    """Visitors who chat without being known (some carry a GA cookie id or an email)."""
-    weights = topic_weights(cal.days)
+def anonymous_specs(days: np.ndarray, seed: int, scale: float) -> pd.DataFrame:
+    """Visitors who chat without being known (some carry a GA cookie id or an email), on
+    `days` (each day from its own stream)."""
+    weights = topic_weights(days)
     base = np.array([t.weight for t in TOPICS]).sum()
-    means = scale * ANON_PER_DAY * demand(cal.days)[:, None] * weights / base
+    means = scale * ANON_PER_DAY * demand(days)[:, None] * weights / base
 
     def draw(rng: np.random.Generator, n: int, day: np.datetime64, i: int) -> dict:
         counts = rng.poisson(means[i])
@@ -153,7 +159,7 @@ def anonymous_specs(cal: Calendar, seed: int, scale: float) -> pd.DataFrame:
             "u": rng.random((m, N_OUTCOME_U)),
         }
 
-    cols = _per_day_variable(seed, cal.days, draw)
+    cols = _per_day_variable(seed, days, draw)
     if not cols:
         empty = np.array([], dtype=np.int64)
         return _spec(
@@ -188,12 +194,30 @@ def _per_day_variable(seed: int, days: np.ndarray, draw) -> dict[str, np.ndarray
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+# Who a conversation is with, put on it so that it renders without the population.
+CONTACT_COLUMNS = ["contact_id", "email", "ga_client_id"]
+
+
+def attach_contacts(specs: pd.DataFrame, contacts: pd.DataFrame | None) -> pd.DataFrame:
+    """Replace `contact_row` by the contact's identifiers (None for anonymous visitors)."""
+    rows = specs.pop("contact_row").to_numpy()
+    for column in CONTACT_COLUMNS:
+        if contacts is None:
+            specs[column] = np.full(len(specs), None, dtype=object)
+        else:
+            specs[column] = contacts[column].to_numpy()[rows]
+    return specs
+
+
 def assign_ids(specs: pd.DataFrame, end_ns: np.datetime64) -> pd.DataFrame:
     """Ids from the UTC day and a hash of what caused the conversation (not its rank in the
     day), so a conversation keeps its id when an action adds or removes others."""
     specs = specs[specs["started_at"].to_numpy() < end_ns]
     specs = specs.sort_values(["started_at", "origin", "key"], kind="stable", ignore_index=True)
-    day = specs["started_at"].dt.strftime("%Y%m%d")
+    days, which = np.unique(
+        specs["started_at"].to_numpy().astype("datetime64[D]"), return_inverse=True
+    )
+    day = pd.Series(np.char.replace(np.datetime_as_string(days), "-", "").astype(object)[which])
     cause = (specs["origin"] + ":" + specs["key"].astype(str)).to_numpy()
     digest = pd.Series([f"{zlib.crc32(c.encode()):08x}" for c in cause], index=specs.index)
     ids = "CV" + day + "-" + digest
@@ -224,22 +248,59 @@ _OFFSETS = ((0.72, 0), (0.9, 120), (1.0, -240))  # Z, +02:00 (CEST), -04:00 (EDT
 
 
 _DAY_TEXT: dict[int, str] = {}
+_SUFFIX = {0: "Z", 120: "+02:00", -240: "-04:00"}
+_CLOCK: list[str] = []  # "HH:MM:SS" of every second of a day, made on first use
 
 
 def _iso(epoch_s: int, offset_min: int) -> str:
-    local = epoch_s + offset_min * 60
-    day, rest = divmod(local, 86_400)
+    if not _CLOCK:
+        _CLOCK.extend(
+            f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)
+        )
+    day, rest = divmod(epoch_s + offset_min * 60, 86_400)
     date = _DAY_TEXT.get(day)
     if date is None:
         date = _DAY_TEXT[day] = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
-    hour, rest = divmod(rest, 3600)
-    minute, second = divmod(rest, 60)
-    if offset_min == 0:
-        suffix = "Z"
-    else:
+    suffix = _SUFFIX.get(offset_min)
+    if suffix is None:
         hours, minutes = divmod(abs(offset_min), 60)
         suffix = f"{'+' if offset_min > 0 else '-'}{hours:02d}:{minutes:02d}"
-    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}{suffix}"
+    return f"{date}T{_CLOCK[rest]}{suffix}"
+
+
+class _Random(random.Random):
+    """`random.Random` drawing exactly what it draws (the same rejection sampling on
+    `getrandbits`), with fewer calls per draw: rendering makes tens of millions of them."""
+
+    def choice(self, seq):
+        n = len(seq)
+        if n <= 0:
+            raise IndexError("Cannot choose from an empty sequence")
+        k = n.bit_length()
+        r = self.getrandbits(k)
+        while r >= n:
+            r = self.getrandbits(k)
+        return seq[r]
+
+    def randrange(self, start, stop=None):
+        n = start if stop is None else stop - start
+        if n <= 0:
+            raise ValueError("empty range for randrange()")
+        k = n.bit_length()
+        r = self.getrandbits(k)
+        while r >= n:
+            r = self.getrandbits(k)
+        return r if stop is None else start + r
+
+    def randint(self, a, b):
+        n = b - a + 1
+        if n <= 0:
+            raise ValueError("empty range for randint()")
+        k = n.bit_length()
+        r = self.getrandbits(k)
+        while r >= n:
+            r = self.getrandbits(k)
+        return a + r
 
 
 def _typo(text: str, rnd: random.Random) -> str:
@@ -278,14 +339,12 @@ def _random_email(rnd: random.Random) -> str:
     return f"{name}@{rnd.choice(FREE_MAIL)}"
 
 
-def render(specs: pd.DataFrame, contacts: pd.DataFrame, seed: int) -> list[dict[str, Any]]:
+def render(specs: pd.DataFrame, seed: int) -> list[dict[str, Any]]:
     """The landing-file JSON objects, one per conversation, in start-time order."""
-    rows = specs["contact_row"].to_numpy()
-    known = rows >= 0
-    safe = np.where(known, rows, 0)
-    contact_id = np.where(known, contacts["contact_id"].to_numpy()[safe], None)
-    crm_email = np.where(known, contacts["email"].to_numpy()[safe], None)
-    ga_id = np.where(known, contacts["ga_client_id"].to_numpy()[safe], None)
+    contact_id = specs["contact_id"].to_numpy()
+    known = pd.notna(contact_id)
+    crm_email = specs["email"].to_numpy()
+    ga_id = specs["ga_client_id"].to_numpy()
     started_s = specs["started_at"].to_numpy().astype("datetime64[s]").astype(np.int64)
     topics = [TOPICS[t] for t in specs["topic"].to_numpy()]
     links = specs["link"].to_numpy().tolist()
@@ -296,7 +355,7 @@ def render(specs: pd.DataFrame, contacts: pd.DataFrame, seed: int) -> list[dict[
     channels_all = specs["channel"].to_numpy().tolist()
     out: list[dict[str, Any]] = []
     for i, cid in enumerate(specs["conversation_id"].to_numpy().tolist()):
-        rnd = random.Random(zlib.crc32(f"{seed}:{cid}".encode()))
+        rnd = _Random(zlib.crc32(f"{seed}:{cid}".encode()))
         topic = topics[i]
         link = links[i]
         email = crm_email[i]
@@ -364,56 +423,92 @@ def channels(conversation_ids: pd.Series, seed: int) -> np.ndarray:
 
 
 # What `render` reads of the specs (the rest, such as origin and key, is not kept).
-_RENDER_COLUMNS = [
+RENDER_COLUMNS = [
     "conversation_id",
     "channel",
     "started_at",
     "topic",
-    "contact_row",
     "link",
     "resolved",
     "handed_off",
     "csat",
+    *CONTACT_COLUMNS,
 ]
+# Records rendered at once when streaming: a month at scale 1000 is a million conversations,
+# gigabytes as Python objects.
+RENDER_BATCH = 20_000
+
+
+def to_jsonl(records: list[dict[str, Any]]) -> bytes:
+    """The records as JSON lines, each line ending with a newline."""
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode()
+
+
+def _render_rows(paths: list[Path], start: int, stop: int, seed: int) -> bytes:
+    """A render worker's task: rows start:stop of a month's specs, as JSON lines."""
+    return to_jsonl(render(read_rows(paths, start, stop), seed))
 
 
 @dataclass(frozen=True, eq=False)
 class Conversations:
-    """The landing-file records, rendered on demand one month at a time.
+    """The landing-file records, rendered on demand: never all of them at once.
 
-    At scale 100 the rendered records of all conversations take more than 1 GB, so they are
-    never all held at once. A subset renders the same records as the whole (each draws from
-    its own `random.Random`), so rendering month by month changes nothing in the output.
+    A subset renders the same records as the whole (each draws from its own `random.Random`),
+    so rendering month by month, or a batch at a time, in any process, changes nothing.
     """
 
-    specs: pd.DataFrame  # in start-time order, as `assign_ids` sorts them
-    contacts: pd.DataFrame  # contact_id, email and ga_client_id by contact row
+    specs: SpilledTable  # RENDER_COLUMNS by month of the UTC start, each in start-time order
     seed: int
-
-    @classmethod
-    def of(cls, specs: pd.DataFrame, contacts: pd.DataFrame, seed: int) -> Conversations:
-        return cls(
-            specs[_RENDER_COLUMNS].copy(),
-            contacts[["contact_id", "email", "ga_client_id"]].copy(),
-            seed,
-        )
 
     def __len__(self) -> int:
         return len(self.specs)
 
+    def months(self) -> list[str]:
+        """The months with conversations: the month of the UTC day in their ids."""
+        return self.specs.partitions()
+
+    def batches(self, month: str, size: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """That month's records in start-time order, `size` (RENDER_BATCH) at a time."""
+        size = size or RENDER_BATCH
+        rows = self.specs.read(month)
+        for start in range(0, len(rows), size):
+            yield render(rows.iloc[start : start + size], self.seed)
+
+    def jsonl(
+        self, workers: Executor | None = None, ahead: int = 4, size: int | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        """(month, JSON lines of its next `size` (RENDER_BATCH) records) for every month in
+        order, rendered by `workers` (a process pool) when given: `ahead` batches ahead, handed
+        out in order."""
+        size = size or RENDER_BATCH
+        if workers is None:
+            for month in self.months():
+                for records in self.batches(month, size):
+                    yield month, to_jsonl(records)
+            return
+        pending: deque[tuple[str, Future[bytes]]] = deque()
+        for month in self.months():
+            paths, rows = self.specs.paths(month), self.specs.count(month)
+            for start in range(0, rows, size):
+                stop = min(start + size, rows)
+                pending.append((month, workers.submit(_render_rows, paths, start, stop, self.seed)))
+                if len(pending) > ahead:
+                    done_month, future = pending.popleft()
+                    yield done_month, future.result()
+        while pending:
+            done_month, future = pending.popleft()
+            yield done_month, future.result()
+
     def by_month(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """(YYYY-MM, that month's records) in month order; the month is the UTC day in the
-        conversation id, so it does not depend on the offset the timestamps are written in."""
-        ids = self.specs["conversation_id"].str
-        months = (ids[2:6] + "-" + ids[6:8]).to_numpy()
-        for month in sorted(set(months)):
-            rows = self.specs[months == month]
-            yield month, render(rows, self.contacts, self.seed)
+        """(YYYY-MM, that month's records) in month order."""
+        for month in self.months():
+            yield month, [record for batch in self.batches(month) for record in batch]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        """Every record, in start-time order (the specs' order: months follow each other)."""
-        for _, records in self.by_month():
-            yield from records
+        """Every record, in start-time order (months follow each other)."""
+        for month in self.months():
+            for batch in self.batches(month):
+                yield from batch
 
 
 def _messages(

@@ -167,3 +167,17 @@ def binomial_from_u(n: np.ndarray, p: np.ndarray, u: np.ndarray) -> np.ndarray:
     common = np.round(mean + z * np.sqrt(mean * (1 - p))).astype(np.int64)
     out = np.where(p < 0.2, rare, common)
     return np.clip(out, 0, n).astype(np.int64)
+
+
+def day_chunks(counts: np.ndarray, budget: int) -> list[slice]:
+    """Runs of consecutive days with at most `budget` people each (a day is never split, so a
+    busier day makes a chunk of its own)."""
+    chunks, start, total = [], 0, 0
+    for i, n in enumerate(np.asarray(counts, dtype=np.int64)):
+        if total and total + n > budget:
+            chunks.append(slice(start, i))
+            start, total = i, 0
+        total += int(n)
+    if len(counts):
+        chunks.append(slice(start, len(counts)))
+    return chunks

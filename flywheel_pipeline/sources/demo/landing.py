@@ -5,32 +5,39 @@ One file per table and calendar month (`demo_<table>_<YYYY-MM>.csv`, conversatio
 Output is byte-identical for the same business: rows sorted, floats with fixed decimals.
 Only files named `demo_*` are ours: stale ones are removed, anything else is left alone.
 
-The demo mirrors its files where real drops accumulate: a file removed from the landing
-folder keeps its rows, so after a rewrite `retire_unwritten_files` withdraws the rows of every
-demo file the rewrite did not write (another seed, scale or number of days), and the raw
-tables hold exactly the new business once the loaders have run.
+The demo mirrors its files where real drops accumulate, and a file removed from a landing
+folder keeps its rows. So each folder it writes gets a mirror marker (`.flywheel-mirror`,
+files/drops.py) naming `demo_*`: the folder's loader retires the rows of such files once they
+are gone (another seed, scale or number of days), and the raw tables hold exactly the new
+business once the loaders have run. The demo itself writes no raw table.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import filecmp
+import itertools
+import multiprocessing
+import operator
 import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
-import duckdb
+import numpy as np
 import pandas as pd
 
+from flywheel_pipeline.processes import die_with
 from flywheel_pipeline.sources.demo.config import DemoBusiness
-from flywheel_pipeline.sources.files.drops import (
-    CONVERSATIONS_DROP,
-    CRM_DROPS,
-    live_files,
-    retire_files,
-)
+from flywheel_pipeline.sources.demo.spill import Tables
+from flywheel_pipeline.sources.files.drops import MIRROR_FILE, mirror_marker
 
 PREFIX = "demo_"
-# The drops whose folders the demo writes.
-DEMO_DROPS = (*CRM_DROPS, CONVERSATIONS_DROP)
+# Conversations from which to render them in several processes, and at most how many.
+PARALLEL_RENDER_FROM = 150_000
+MAX_RENDER_WORKERS = 4
+# What the folders the demo writes mirror: its own files, never a real drop beside them.
+MIRRORED = mirror_marker([f"{PREFIX}*"], owner="the Flywheel demo (sources/demo/landing.py)")
 # The month a row belongs to, and columns written with a fixed number of decimals.
 _PARTITION = {
     "contacts": "created_at",
@@ -46,20 +53,25 @@ _DECIMALS = {"amount": 2, "revenue": 2, "spend": 2}
 _OFFSET_COLUMNS = {("orders", "ordered_at"): "+02:00"}
 
 
+def _stamps(values: pd.Series, unit: str) -> pd.Series:
+    """ISO text of naive timestamps to the second or the day (numpy's formatting: pandas'
+    strftime takes seconds for a million values)."""
+    text = np.datetime_as_string(values.to_numpy().astype(f"datetime64[{unit}]"), unit=unit)
+    return pd.Series(text.astype(object), index=values.index)
+
+
 def _format(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in frame.columns:
         values = frame[column]
         if isinstance(values.dtype, pd.DatetimeTZDtype):
             offset = _OFFSET_COLUMNS.get((table, column))
+            local = values.dt.tz_convert("UTC").dt.tz_localize(None)
             if offset:
-                shift = pd.Timedelta(hours=int(offset[:3]), minutes=int(offset[4:]))
-                local = values.dt.tz_convert("UTC").dt.tz_localize(None) + shift
-                text = local.dt.strftime("%Y-%m-%dT%H:%M:%S") + offset
-            else:
-                text = values.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                local = local + pd.Timedelta(hours=int(offset[:3]), minutes=int(offset[4:]))
+            text = _stamps(local, "s") + (offset or "Z")
         elif pd.api.types.is_datetime64_any_dtype(values):
-            text = values.dt.strftime("%Y-%m-%d")
+            text = _stamps(values, "D")
         elif pd.api.types.is_bool_dtype(values):
             text = values.map({True: "true", False: "false"})
         elif column in _DECIMALS:
@@ -81,35 +93,68 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def _months(frame: pd.DataFrame, column: str) -> pd.Series:
-    values = frame[column]
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-    return values.dt.strftime("%Y-%m")
-
-
 def _clean_stale(folder: Path, keep: set[Path], pattern: str) -> None:
     for path in folder.glob(pattern):
         if path not in keep:
             path.unlink()
 
 
+def _mark_mirrored(folder: Path) -> None:
+    # Before any file is removed: a loader running after a crash mid-rewrite must already
+    # know that the folder's demo files are a mirror.
+    _write_atomic(folder / MIRROR_FILE, MIRRORED.encode("utf-8"))
+
+
+def _write_streamed(path: Path, parts: Iterable[bytes]) -> None:
+    """`_write_atomic` for a file too large to hold at once."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as out:
+        for data in parts:
+            out.write(data)
+    if path.exists() and filecmp.cmp(partial, path, shallow=False):
+        partial.unlink()  # unchanged: keep the file (and its mtime) as it is
+    else:
+        os.replace(partial, path)
+
+
+@contextlib.contextmanager
+def _render_workers(conversations: int) -> Iterator[tuple[Executor | None, int]]:
+    """Processes that render conversations beside this one, when there are enough of them to
+    pay for starting the processes (rendering is most of the writing: Python per message)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = min(cores or 1, MAX_RENDER_WORKERS)
+    if conversations < PARALLEL_RENDER_FROM or workers < 2:
+        yield None, 0
+        return
+    spawn = multiprocessing.get_context("spawn")
+    # They die with this process, as it dies with the run (see processes.die_with).
+    with ProcessPoolExecutor(workers, spawn, initializer=die_with, initargs=(os.getpid(),)) as pool:
+        yield pool, 2 * workers
+
+
 def write_landing_files(business: DemoBusiness, landing_dir: Path) -> list[Path]:
-    """Write conversations and CRM tables under `landing_dir`; returns the files written."""
+    """Write conversations and CRM tables under `landing_dir`; returns the files written.
+
+    A month at a time, conversations a batch at a time: at scale 1000 a month of contacts is
+    half a million rows, and a month of conversations gigabytes once rendered. From
+    PARALLEL_RENDER_FROM conversations on, spawned processes render them, so a script that
+    calls this must keep its own work under `if __name__ == "__main__":`.
+    """
     landing_dir = Path(landing_dir)
+    crm = business.crm if isinstance(business.crm, Tables) else Tables(dict(business.crm))
     written: list[Path] = []
-    for table, frame in business.crm.items():
+    for table in crm:
         folder = landing_dir / "crm" / table
         folder.mkdir(parents=True, exist_ok=True)
-        months = _months(frame, _PARTITION[table])
-        text = _format(table, frame)
+        _mark_mirrored(folder)
         mine: set[Path] = set()
-        for month in sorted(months.unique()):
-            part = text[(months == month).to_numpy()]
+        for month, frame in crm.by_month(table, _PARTITION[table]):
+            text = _format(table, frame)
             path = folder / f"{PREFIX}{table}_{month}.csv"
-            _write_atomic(path, part.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+            _write_atomic(path, text.to_csv(index=False, lineterminator="\n").encode("utf-8"))
             mine.add(path)
-        if frame.empty:  # still deliver the header so the table exists
+        if not mine:  # still deliver the header so the table exists
+            text = _format(table, crm.empty(table))
             path = folder / f"{PREFIX}{table}.csv"
             _write_atomic(path, text.to_csv(index=False, lineterminator="\n").encode("utf-8"))
             mine.add(path)
@@ -118,35 +163,16 @@ def write_landing_files(business: DemoBusiness, landing_dir: Path) -> list[Path]
 
     folder = landing_dir / "conversations"
     folder.mkdir(parents=True, exist_ok=True)
+    _mark_mirrored(folder)
     mine = set()
-    # Rendered and written a month at a time: all the records at once do not fit the budget.
-    for month, records in business.conversations.by_month():
-        lines = [json.dumps(record, ensure_ascii=False) for record in records]
-        path = folder / f"{PREFIX}conversations_{month}.jsonl"
-        _write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
-        mine.add(path)
+    with _render_workers(len(business.conversations)) as (workers, ahead):
+        batches = business.conversations.jsonl(workers, ahead)
+        for month, parts in itertools.groupby(batches, key=operator.itemgetter(0)):
+            path = folder / f"{PREFIX}conversations_{month}.jsonl"
+            _write_streamed(path, (data for _, data in parts))
+            mine.add(path)
     _clean_stale(folder, mine, f"{PREFIX}conversations*.jsonl")
     written += sorted(mine)
 
     (landing_dir / "decisions").mkdir(parents=True, exist_ok=True)
     return written
-
-
-def retire_unwritten_files(
-    conn: duckdb.DuckDBPyConnection, landing_dir: Path, written: list[Path]
-) -> list[str]:
-    """Retire the rows of demo files the manifest knows but this rewrite did not write.
-
-    Read from the manifest rather than from what the rewrite removed, so that a run that
-    died between removing files and retiring them is made good by the next one.
-    """
-    current = {path.relative_to(landing_dir).as_posix() for path in written}
-    retired: list[str] = []
-    for source in DEMO_DROPS:
-        stale = [
-            file
-            for file in live_files(conn, source)
-            if Path(file).name.startswith(PREFIX) and file not in current
-        ]
-        retired += retire_files(conn, source, stale)
-    return retired

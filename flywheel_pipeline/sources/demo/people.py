@@ -215,22 +215,6 @@ class Population:
     df: pd.DataFrame
     mats: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def take(self, mask: np.ndarray) -> Population:
-        return Population(
-            self.df[mask].reset_index(drop=True), {k: v[mask] for k, v in self.mats.items()}
-        )
-
-    @staticmethod
-    def concat(parts: list[Population]) -> Population:
-        parts = [p for p in parts if len(p.df)]
-        if not parts:
-            raise ValueError("no contacts simulated: increase scale or days")
-        keys = parts[0].mats.keys()
-        return Population(
-            pd.concat([p.df for p in parts], ignore_index=True),
-            {k: np.concatenate([p.mats[k] for p in parts]) for k in keys},
-        )
-
 
 _MATRIX_KEYS = (
     "gap",
@@ -334,21 +318,36 @@ def _source_mix(sessions: np.ndarray, b2b: bool) -> np.ndarray:
     return weights
 
 
-def _to_population(cols: dict[str, np.ndarray], id_offset: np.ndarray | int) -> Population:
+def id_multiplier(scale: float) -> int:
+    """How much room a day's contact numbers need. Up to scale 100 a day's consumers fit below
+    B2B_ID_OFFSET (the ids of those scales stay as they were); above it they would run into the
+    business numbers, so every number range, and the id's width, grows."""
+    return 1 if scale <= 100 else 10 ** (int(np.ceil(np.log10(scale / 100))) + 1)
+
+
+def contact_ids(day: np.ndarray, number: np.ndarray, multiplier: int) -> np.ndarray:
+    """`C<yymmdd><number>`, the number zero-padded to 4 digits (more at large scales)."""
+    days, where = np.unique(day.astype("datetime64[D]"), return_inverse=True)
+    ymd = np.asarray(pd.DatetimeIndex(days).strftime("%y%m%d"), dtype=object)[where]
+    width = 4 + len(str(multiplier)) - 1
+    return "C" + ymd + pd.Series(number).map(f"{{:0{width}d}}".format).to_numpy()
+
+
+def _to_population(
+    cols: dict[str, np.ndarray], id_offset: np.ndarray | int, multiplier: int
+) -> Population:
     mats = {k: cols.pop(k) for k in _MATRIX_KEYS}
     df = pd.DataFrame(cols)
     df["created_at"] = df["day"].to_numpy().astype("datetime64[ns]") + (
         df["tod"].to_numpy() * 10**9
     ).astype("timedelta64[ns]")
-    ymd = pd.DatetimeIndex(df["day"]).strftime("%y%m%d")
-    df["contact_id"] = "C" + ymd + (df["seq"] + id_offset).map("{:04d}".format)
+    df["contact_id"] = contact_ids(
+        df["day"].to_numpy(), df["seq"].to_numpy() + id_offset, multiplier
+    )
     return Population(df, mats)
 
 
 def _stack(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    parts = [p for p in parts if p]
-    if not parts:
-        raise ValueError("the demo business has no leads at all: increase scale or days")
     # Column by column, letting each part's column go once stacked: memory holds the parts
     # and one stacked column, never everything twice.
     cols = {k: np.concatenate([p.pop(k) for p in parts]) for k in list(parts[0])}
@@ -363,52 +362,85 @@ _TYPICAL_CONSUMER, _TYPICAL_B2B = 14.0, 5.0
 B2B_ID_OFFSET, REFERRED_ID_OFFSET = 2000, 5000
 
 
-def simulate_leads(cal: Calendar, seed: int, scale: float, sessions: np.ndarray) -> Population:
-    """Leads arriving through the site, one day stream per kind (no referred contacts yet)."""
-    cons_w = _source_mix(sessions, b2b=False)
-    b2b_w = _source_mix(sessions, b2b=True)
-    wd = weekday(cal.days)
-    b2b_day = B2B_WEEKDAY[wd] / WEEKDAY[wd]
-    cons_mean = CONSUMER_LEADS_PER_SESSION * cons_w.sum(axis=1)
-    b2b_mean = B2B_LEADS_PER_SESSION * b2b_w.sum(axis=1) * b2b_day
-    base = scale * demand(cal.days)
-    cols = []
-    for kind, weights, mean, cap in (
-        (False, cons_w, cons_mean, capacity_for(_TYPICAL_CONSUMER * base)),
-        (True, b2b_w, b2b_mean, capacity_for(_TYPICAL_B2B * base * b2b_day)),
-    ):
-        counts = daily_counts(seed, f"leads:{int(kind)}", cal.days, mean)
+class Arrivals:
+    """Leads arriving through the site (no referred contacts): how many on each day, known up
+    front, and the people of any run of days, drawn from the days' own streams.
 
-        def draw(rng, n, day, i, kind=kind, weights=weights):
-            return _draw_contacts(rng, n, kind, weights[i] / weights[i].sum())
+    People are drawn a chunk of days at a time because all of them at once do not fit in
+    memory at large scales; a day's people are the same whichever chunk draws them.
+    """
 
-        cols.append(per_day(seed, f"leads:{int(kind)}", cal.days, counts, draw, cap))
-    stacked = _stack(cols)
-    return _to_population(stacked, np.where(stacked["is_b2b"], B2B_ID_OFFSET, 0))
+    def __init__(self, cal: Calendar, seed: int, scale: float, sessions: np.ndarray) -> None:
+        self.cal, self.seed = cal, seed
+        self.multiplier = id_multiplier(scale)
+        wd = weekday(cal.days)
+        b2b_day = B2B_WEEKDAY[wd] / WEEKDAY[wd]
+        base = scale * demand(cal.days)
+        self.kinds = []
+        for b2b, per_session, typical in (
+            (False, CONSUMER_LEADS_PER_SESSION, _TYPICAL_CONSUMER * base),
+            (True, B2B_LEADS_PER_SESSION, _TYPICAL_B2B * base * b2b_day),
+        ):
+            weights = _source_mix(sessions, b2b)
+            mean = per_session * weights.sum(axis=1) * (b2b_day if b2b else 1.0)
+            counts = daily_counts(seed, f"leads:{int(b2b)}", cal.days, mean)
+            self.kinds.append((b2b, weights, counts, capacity_for(typical)))
+
+    @property
+    def counts(self) -> np.ndarray:
+        """People arriving each day."""
+        return sum(counts for _, _, counts, _ in self.kinds)
+
+    def draw(self, days: slice) -> Population | None:
+        """The people of `days`, in (day, consumers before businesses, seq) order."""
+        parts = []
+        for b2b, weights, counts, cap in self.kinds:
+            mix = weights[days]
+
+            def draw(rng, n, day, i, b2b=b2b, mix=mix):
+                return _draw_contacts(rng, n, b2b, mix[i] / mix[i].sum())
+
+            cols = per_day(
+                self.seed, f"leads:{int(b2b)}", self.cal.days[days], counts[days], draw, cap[days]
+            )
+            if cols:
+                parts.append(cols)
+        if not parts:
+            return None
+        stacked = _stack(parts)
+        offset = np.where(stacked["is_b2b"], B2B_ID_OFFSET * self.multiplier, 0)
+        return _to_population(stacked, offset, self.multiplier)
 
 
-def simulate_referred(seed: int, scale: float, referral_times: np.ndarray) -> Population | None:
+class Referred:
     """Contacts created by referrals: one per referral event, on the referral's day stream."""
-    if len(referral_times) == 0:
-        return None
-    times = np.sort(referral_times.astype("datetime64[ns]"))
-    days, counts = np.unique(times.astype("datetime64[D]"), return_counts=True)
-    only_referral = np.zeros(len(SOURCES))
-    only_referral[SRC_REFER_A_FRIEND] = 1.0
-    b2b_share = SOURCES.loc[SRC_REFER_A_FRIEND, "b2b_share"]
-    cap = capacity_for(np.full(len(days), 2.0 * scale))
 
-    def draw(rng: np.random.Generator, n: int, day: np.datetime64, i: int) -> dict:
-        cols = _draw_contacts(rng, n, False, only_referral)
-        cols["is_b2b"] = rng.random(n) < b2b_share
-        return cols
+    def __init__(self, seed: int, scale: float, referral_times: np.ndarray) -> None:
+        self.seed, self.multiplier = seed, id_multiplier(scale)
+        self.times = np.sort(referral_times.astype("datetime64[ns]"))
+        self.days, self.counts = np.unique(self.times.astype("datetime64[D]"), return_counts=True)
+        self.capacity = capacity_for(np.full(len(self.days), 2.0 * scale))
 
-    cols = per_day(seed, "referred", days, counts, draw, cap)
-    pop = _to_population(cols, REFERRED_ID_OFFSET)
-    # The referral fixes the creation instant (the referred person signs up then); per_day
-    # stacks days in ascending order, so the sorted instants line up one to one.
-    pop.df["created_at"] = times
-    return pop
+    def draw(self, days: slice) -> Population | None:
+        counts = self.counts[days]
+        if not counts.sum():
+            return None
+        only_referral = np.zeros(len(SOURCES))
+        only_referral[SRC_REFER_A_FRIEND] = 1.0
+        b2b_share = SOURCES.loc[SRC_REFER_A_FRIEND, "b2b_share"]
+
+        def draw(rng: np.random.Generator, n: int, day: np.datetime64, i: int) -> dict:
+            cols = _draw_contacts(rng, n, False, only_referral)
+            cols["is_b2b"] = rng.random(n) < b2b_share
+            return cols
+
+        cols = per_day(self.seed, "referred", self.days[days], counts, draw, self.capacity[days])
+        pop = _to_population(cols, REFERRED_ID_OFFSET * self.multiplier, self.multiplier)
+        # The referral fixes the creation instant (the referred person signs up then); per_day
+        # stacks days in ascending order, so the sorted instants line up one to one.
+        first = int(self.counts[: days.start].sum()) if days.start else 0
+        pop.df["created_at"] = self.times[first : first + len(pop.df)]
+        return pop
 
 
 def assign_pages(pop: Population, landing: np.ndarray) -> None:
@@ -498,20 +530,77 @@ def convert(pop: Population, actions: AppliedActions, deal_paths: pd.DataFrame) 
     df["converted_at"] = df["converted_at"].astype("datetime64[ns]")
 
 
-def resolve_identities(pop: Population) -> None:
-    """Emails, ga_client_ids, companies; a few contacts duplicate an earlier person."""
+# The draws a contact's identity is made of, kept for every contact of a pass (compactly):
+# a later duplicate record takes its person's identity whichever chunk drew that person.
+_IDENTITY_DRAWS = {
+    "is_b2b": np.bool_,
+    "first": np.int8,
+    "last": np.int8,
+    "mail_style": np.int8,
+    "mail_num": np.int16,
+    "mail_domain": np.int8,
+    "company_a": np.int8,
+    "company_b": np.int8,
+    "company_tld": np.int8,
+    "industry": np.int8,
+    "size": np.int8,
+    "country": np.int8,
+}
+
+
+class Identities:
+    """Everybody a pass (site leads, or referred people) has made so far, in pass order."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, np.ndarray] = {
+            **{k: np.empty(0, dtype) for k, dtype in _IDENTITY_DRAWS.items()},
+            "contact_id": np.empty(0, "S1"),
+            "person": np.empty(0, np.int64),  # row of the first record of the same person
+        }
+
+    def __len__(self) -> int:
+        return len(self.cols["person"])
+
+    def extend(self, df: pd.DataFrame) -> None:
+        added = {k: df[k].to_numpy().astype(dtype) for k, dtype in _IDENTITY_DRAWS.items()}
+        added["contact_id"] = df["contact_id"].to_numpy().astype("S")
+        added["person"] = np.arange(len(self), len(self) + len(df))
+        self.cols = {k: np.concatenate([self.cols[k], added[k]]) for k in self.cols}
+
+
+def resolve_identities(pop: Population, seen: Identities | None = None) -> None:
+    """Emails, ga_client_ids, companies; a few contacts duplicate an earlier person.
+
+    `pop` continues the pass `seen` holds (its earlier chunks of days), and joins it.
+    """
+    seen = Identities() if seen is None else seen
     df = pop.df
     n = len(df)
-    first = np.array(FIRST_NAMES)[df["first"].to_numpy()]
-    last = np.array(LAST_NAMES)[df["last"].to_numpy()]
-    num = df["mail_num"].astype(str).to_numpy()
-    style = df["mail_style"].to_numpy()
+    offset = len(seen)
+    seen.extend(df)
+    everybody = seen.cols
+
+    # Duplicates: a later contact record of an earlier person (another form, another device).
+    day_start = offset + np.searchsorted(df["day"].to_numpy(), df["day"].to_numpy(), side="left")
+    b2b = df["is_b2b"].to_numpy()
+    pick = (df["dup_pick_u"].to_numpy() * day_start).astype(np.int64)
+    is_dup = (df["dup_u"].to_numpy() < 0.035) & (day_start > 0)
+    is_dup &= everybody["is_b2b"][pick] == b2b  # a person stays a consumer or a business
+    everybody["person"][offset:] = np.where(is_dup, pick, offset + np.arange(n))
+    everybody["person"] = _root(everybody["person"])
+    person = everybody["person"][offset:]
+    # The person's own draws make the identity of every record of theirs.
+    own = {k: everybody[k][person].astype(np.int64) for k in _IDENTITY_DRAWS if k != "is_b2b"}
+
+    first = np.array(FIRST_NAMES)[own["first"]]
+    last = np.array(LAST_NAMES)[own["last"]]
+    num = own["mail_num"].astype(str)
+    style = own["mail_style"]
     local = np.select(
         [style == 0, style == 1, style == 2, style == 3],
         [
             np.char.add(
-                np.char.add(np.char.add(first, "."), last),
-                (df["mail_num"] % 100).astype(str).to_numpy(),
+                np.char.add(np.char.add(first, "."), last), (own["mail_num"] % 100).astype(str)
             ),
             np.char.add(np.char.add(first, last), num),
             np.char.add(np.char.add(np.char.add(first.astype("U1"), "."), last), num),
@@ -519,28 +608,16 @@ def resolve_identities(pop: Population) -> None:
         ],
         np.char.add(first, num),
     )
-    industry = np.array(INDUSTRIES)[df["industry"].to_numpy()]
-    nouns = np.array([COMPANY_NOUN[i][b] for i, b in zip(industry, df["company_b"], strict=True)])
-    prefix = np.array(COMPANY_PREFIX)[df["company_a"].to_numpy()]
+    industry = np.array(INDUSTRIES)[own["industry"]]
+    nouns = np.array([COMPANY_NOUN[i][b] for i, b in zip(industry, own["company_b"], strict=True)])
+    prefix = np.array(COMPANY_PREFIX)[own["company_a"]]
     company = np.char.add(np.char.add(prefix, " "), nouns)
     slug = np.char.replace(np.char.lower(company), " ", "")
-    company_domain = np.char.add(slug, np.array(COMPANY_TLD)[df["company_tld"].to_numpy()])
-    domain = np.where(
-        df["is_b2b"].to_numpy(), company_domain, np.array(FREE_MAIL)[df["mail_domain"].to_numpy()]
-    )
+    company_domain = np.char.add(slug, np.array(COMPANY_TLD)[own["company_tld"]])
+    domain = np.where(b2b, company_domain, np.array(FREE_MAIL)[own["mail_domain"]])
     email = np.char.add(np.char.add(local, "@"), domain).astype(object)
-
-    # Duplicates: a later contact record of an earlier person (another form, another device).
-    day_start = np.searchsorted(df["day"].to_numpy(), df["day"].to_numpy(), side="left")
-    b2b = df["is_b2b"].to_numpy()
-    pick = (df["dup_pick_u"].to_numpy() * day_start).astype(np.int64)
-    is_dup = (df["dup_u"].to_numpy() < 0.035) & (day_start > 0)
-    is_dup &= b2b[pick] == b2b  # a person stays a consumer or a business
-    person = _root(np.where(is_dup, pick, np.arange(n)))
-    email = email[person]
-    company = company[person]
     for column in ("industry", "size", "country", "first", "last"):
-        df[column] = df[column].to_numpy()[person]
+        df[column] = own[column]
 
     # How people type their email differs between forms: case and stray spaces.
     variant = df["mail_variant_u"].to_numpy()
@@ -564,9 +641,9 @@ def resolve_identities(pop: Population) -> None:
     )
     df["ga_client_id"] = np.where(df["has_ga_u"].to_numpy() < 0.93, ga.astype(object), None)
     df["email"] = email
-    df["person_id"] = df["contact_id"].to_numpy()[person]
+    df["person_id"] = everybody["contact_id"][person].astype(str).astype(object)
     df["company_name"] = np.where(b2b, company.astype(object), None)
-    df["first_name"] = first[person]
+    df["first_name"] = first
 
 
 def _root(parent: np.ndarray) -> np.ndarray:

@@ -25,14 +25,13 @@ def topics_truth() -> pd.DataFrame:
     )
 
 
-def conversation_topics_truth(specs: pd.DataFrame, contact_ids: np.ndarray) -> pd.DataFrame:
-    rows = specs["contact_row"].to_numpy()
+def conversation_topics_truth(specs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "conversation_id": specs["conversation_id"].to_numpy(),
-            "topic_key": np.array([t.key for t in TOPICS])[specs["topic"].to_numpy()],
+            "topic_key": np.array([t.key for t in TOPICS], dtype=object)[specs["topic"].to_numpy()],
             "origin": specs["origin"].to_numpy(),
-            "true_contact_id": np.where(rows >= 0, contact_ids[np.maximum(rows, 0)], None),
+            "true_contact_id": specs["contact_id"].to_numpy(),
         }
     ).sort_values("conversation_id", ignore_index=True)
 

@@ -2,7 +2,8 @@
 
 Each run loads only what is new in the asset's landing folder (drops.py): every file version
 exactly once and atomically, recorded in `raw.file_manifest`. Rows accumulate across files;
-a changed file replaces its earlier version's rows; a removed file keeps its rows. Tables are
+a changed file replaces its earlier version's rows; a removed file keeps its rows, unless the
+folder's mirror marker names it (the demo's files): then the asset retires them. Tables are
 read under their folder's mapping.yaml and the `paths` resource's time zone
 (FLYWHEEL_TIMEZONE).
 """
@@ -30,7 +31,9 @@ GROUP = "sources"
 LISTED_FILES = 20  # files named in metadata; the manifest has them all
 LOADING = (
     "Loads each new or changed file once, atomically (raw.file_manifest records every "
-    "version); a changed file replaces its earlier version's rows, a removed file keeps them."
+    "version); a changed file replaces its earlier version's rows, a removed file keeps them "
+    "unless the folder's .flywheel-mirror marker names it (the demo's files): then its rows "
+    "are retired."
 )
 
 
@@ -48,7 +51,8 @@ def _load(
     context.log.info(
         f"{source.name}: {len(report.loaded)} file(s) loaded ({report.rows_loaded:,} rows, "
         f"{report.rows_quarantined:,} quarantined), {len(report.rejected)} rejected, "
-        f"{len(report.unchanged) + len(report.still_rejected)} unchanged"
+        f"{len(report.unchanged) + len(report.still_rejected)} unchanged, "
+        f"{len(report.retired)} gone from a mirror and retired"
     )
     return report
 
@@ -62,6 +66,7 @@ def drop_metadata(report: DropReport) -> dict[str, object]:
         "files_new_versions": dg.MetadataValue.int(len(report.new_versions)),
         "rows_loaded": dg.MetadataValue.int(report.rows_loaded),
         "rows_quarantined": dg.MetadataValue.int(report.rows_quarantined),
+        "files_retired": dg.MetadataValue.int(len(report.retired)),
     }
     rejections = [f"- {o.error}" for o in report.rejected] + [
         f"- {error} (unchanged since an earlier run)" for error in report.still_rejected.values()
@@ -75,20 +80,27 @@ def drop_metadata(report: DropReport) -> dict[str, object]:
             for o in report.outcomes[:LISTED_FILES]
         ]
         metadata["files"] = dg.MetadataValue.md("\n".join(lines))
+    if report.retired:
+        metadata["files_gone_retired"] = dg.MetadataValue.md(
+            "Gone from the folder, which mirrors them (.flywheel-mirror): their rows were "
+            f"retired: {_listed(report.retired)}"
+        )
     if report.gone:
-        listed = ", ".join(report.gone[:LISTED_FILES])
-        unlisted = len(report.gone) - LISTED_FILES
-        more = f" and {unlisted} more" if unlisted > 0 else ""
         metadata["files_gone_rows_kept"] = dg.MetadataValue.md(
             f"{len(report.gone)} file(s) no longer in the landing folder; their rows are kept "
-            f"(remove rows with SQL if they must go): {listed}{more}"
+            f"(remove rows with SQL if they must go): {_listed(report.gone)}"
         )
     return metadata
 
 
+def _listed(files: Sequence[str]) -> str:
+    unlisted = len(files) - LISTED_FILES
+    return ", ".join(files[:LISTED_FILES]) + (f" and {unlisted} more" if unlisted > 0 else "")
+
+
 def arrival_metadata(conn: duckdb.DuckDBPyConnection, source: DropSource) -> dict[str, object]:
     """When the folder last brought new rows. The daily run materialises every file asset
-    whether or not a file arrived, so the freshness checks (operations/checks.py) read this
+    whether or not a file arrived, so the freshness checks (sources/checks.py) read this
     time, not the run's. A folder that never received a file has none: an unused source is
     skipped, not stale."""
     loaded_at = manifest.last_loaded_at(conn, source.name)

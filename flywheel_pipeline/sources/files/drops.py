@@ -20,13 +20,19 @@ For each file of a source's folder, in path order:
   descending) keeps the row of the file loaded last and, within a file, the later line.
 
 A file removed from the folder keeps its rows: the landing folder is an inbox, not a mirror.
-Only an owner that mirrors files of its own (the demo rewriting its `demo_*` files) withdraws
-the rows of those it removed, explicitly, with `retire_files`.
+Unless the folder says otherwise: a writer that mirrors files of its own into a folder (the
+demo rewriting its `demo_*` files) marks it with a `.flywheel-mirror` file naming those files
+(`MIRROR_FILE`, glob patterns). The folder's load then retires (`retire_files`) every file the
+manifest holds that matches a pattern and is no longer in the folder: its rows go with it.
+This is decided from the manifest and the folder as they stand, not from what a writer just
+removed, so a load after a writer that died half-way still makes the tables match the folder.
+Files no pattern matches keep the inbox rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -82,6 +88,36 @@ from flywheel_pipeline.warehouse import (
 LOAD_MEMORY_LIMIT = "128MB"
 
 
+# A folder's mirror marker: one glob pattern a line (matched against file names; `#` starts a
+# comment). Files matching one are mirrored from elsewhere: when gone, their rows go too.
+MIRROR_FILE = ".flywheel-mirror"
+
+
+def mirror_marker(patterns: Collection[str], *, owner: str) -> str:
+    """The text of a mirror marker for `patterns`, saying who writes the mirrored files."""
+    return (
+        f"# Files of this folder named as below are mirrored here by {owner}.\n"
+        "# When one is removed, the folder's loader withdraws its rows (a retired version in\n"
+        "# raw.file_manifest). Other files keep their rows when removed. Delete this file to\n"
+        "# keep the rows of removed files again.\n" + "".join(f"{p}\n" for p in patterns)
+    )
+
+
+def mirrored_patterns(folder: Path) -> tuple[str, ...]:
+    """The patterns `folder`'s mirror marker names (none without a marker)."""
+    try:
+        text = (folder / MIRROR_FILE).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ()
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return tuple(line for line in lines if line)
+
+
+def _mirrored(file: str, patterns: Collection[str]) -> bool:
+    name = file.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
 @dataclass(frozen=True)
 class DropSource:
     """One landing folder and the raw tables its files feed."""
@@ -95,8 +131,9 @@ class DropSource:
     # What the folder's files are read under besides their content, as a hash (landing
     # folder -> key; None: nothing): a file read under another key is read again.
     reading_key: Callable[[Path], str | None] = lambda landing_dir: None
-    # Files of the folder that say how to read the others (the landing sensor watches them).
-    settings_files: tuple[str, ...] = ()
+    # Files of the folder that say how to read (or reconcile) the others: the landing sensor
+    # watches them. Any folder may be marked as a mirror.
+    settings_files: tuple[str, ...] = (MIRROR_FILE,)
 
 
 def table_drop(
@@ -118,7 +155,7 @@ def table_drop(
         {table.relation: table.sql_columns},
         parse,
         reading_key,
-        (MAPPING_FILE,) if table.mappable else (),
+        (MAPPING_FILE, MIRROR_FILE) if table.mappable else (MIRROR_FILE,),
     )
 
 
@@ -159,6 +196,8 @@ class DropReport:
     changed_while_loading: list[str] = field(default_factory=list)
     # In the manifest, gone from the folder: their rows stay in the raw tables.
     gone: list[str] = field(default_factory=list)
+    # Gone from a folder that mirrors them (MIRROR_FILE): their rows were retired this run.
+    retired: list[str] = field(default_factory=list)
 
     @property
     def loaded(self) -> list[FileOutcome]:
@@ -210,9 +249,13 @@ def load_new_files(
         if report.outcomes:
             # Written now, under the cap: at close, DuckDB would checkpoint without it.
             conn.execute("checkpoint")
-    report.gone = sorted(
+    gone = sorted(
         file for file, entry in known.items() if file not in present and entry.status != "retired"
     )
+    patterns = mirrored_patterns(landing_dir / source.folder)
+    mirrored = [file for file in gone if _mirrored(file, patterns)]
+    report.retired = retire_files(conn, source, mirrored, clock=clock)
+    report.gone = [file for file in gone if file not in mirrored]
     return report
 
 
@@ -232,10 +275,11 @@ def retire_files(
 ) -> list[str]:
     """Withdraw what `files` (paths relative to the landing folder) left in the raw tables.
 
-    For an owner that mirrors files of its own, not for real drops (a removed file keeps its
-    rows). In one transaction: the files' rows and quarantine rows are deleted and each file
-    gets a `retired` manifest version, so dropped again it loads again. Files unknown to the
-    manifest or already retired are left as they are. Returns the files retired.
+    For files a folder mirrors (`MIRROR_FILE`; `load_new_files` calls it), not for real drops
+    (a removed file keeps its rows). In one transaction: the files' rows and quarantine rows
+    are deleted and each file gets a `retired` manifest version, so dropped again it loads
+    again. Files unknown to the manifest or already retired are left as they are. Returns the
+    files retired.
     """
     ensure_tables(conn, source)
     known = manifest.latest_versions(conn, source.name)

@@ -5,8 +5,8 @@ content hash and size, the hash of what it was read under besides its content (i
 mapping.yaml and the time zone; null when neither), whether it was loaded or rejected (with
 the error), how many rows it loaded and quarantined, and when. A path whose latest version
 has the same hashes is not read again; a different content or mapping is a new version of
-that path. A path whose rows an owner withdrew
-(`drops.retire_files`) gets a `retired` version without hash or size, so the same content
+that path. A path whose rows the loader withdrew (a mirrored file gone from its folder,
+`drops.retire_files`) gets a `retired` version without hash or size, so the same content
 dropped there again loads again. Rows are only ever inserted, so the manifest is the history
 of what was loaded.
 """

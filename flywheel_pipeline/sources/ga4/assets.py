@@ -11,6 +11,7 @@ from flywheel_pipeline.sources.ga4.extract import FLAG_COLUMNS, raw_frames
 from flywheel_pipeline.sources.ga4.live import Ga4Error
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
+from flywheel_pipeline.sources.google.snapshot import replaced_rows, rows_outside, served_metadata
 from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
 from flywheel_pipeline.sources.source_health import TRANSPORT_ERRORS, extract_keeping_last_good
@@ -28,7 +29,8 @@ def _describe(report: Ga4Report) -> str:
     return (
         f"GA4 report {', '.join(report.dimensions)} × {', '.join(report.metrics)}{filters}, "
         "with sampling/thresholding flags and request lineage. One partition per day; a run "
-        "replaces the rows of the days it extracts."
+        "replaces the rows of the days it extracts and, when the source states the days it "
+        "serves (the demo's snapshot: the simulated days), deletes those of every other day."
     )
 
 
@@ -58,21 +60,27 @@ def ga4_report_asset(
 
         def extract(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
             stats = ExtractionStats()
-            pages = ga4.client().pages(report, start, end, stats)
-            # Pages stream into a staging table; the days' old rows are swapped for the new
-            # ones in one transaction at the end, so a failed request (after its retries) or a
-            # spent quota leaves the partitions as they were, never half a range.
+            client = ga4.client()
+            served = client.served_days(report)
+            outside = rows_outside(conn, "raw", report.table, served)
+            where, params = replaced_rows((start, end), served)
+            pages = client.pages(report, start, end, stats)
+            # Pages stream into a staging table; the days' old rows (and those of days the
+            # source says it does not serve) are swapped for the new ones in one transaction
+            # at the end, so a failed request (after its retries) or a spent quota leaves the
+            # table as it was, never half a range.
             replace_slice_streaming(
                 conn,
                 f"raw.{report.table}",
                 raw_frames(report, pages, utc_now()),
-                where="date between ? and ?",
-                params=[start, end],
+                where=where,
+                params=params,
                 columns=report.column_types,
             )
             flags = [flag for flag in FLAG_COLUMNS if flag in stats.flags]
             return {
                 **stats.metadata(),
+                **served_metadata(served, outside),
                 **column_schema_metadata(conn, f"raw.{report.table}"),
                 "flags_set": ", ".join(flags) or "none",
                 **{flag: dg.MetadataValue.bool(flag in flags) for flag in FLAG_COLUMNS},

@@ -15,6 +15,7 @@ from typing import Protocol
 import pandas as pd
 
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
+from flywheel_pipeline.sources.google.snapshot import Days, read_snapshot, snapshot_days
 from flywheel_pipeline.sources.google.stats import ExtractionStats
 
 FLAG_COLUMNS = ["is_sampled", "subject_to_thresholding", "has_other_row"]
@@ -44,6 +45,11 @@ class Ga4Client(Protocol):
         stats: ExtractionStats | None = None,
     ) -> Iterator[ReportPage]:
         """Every row of `report` for the days `start`..`end` (inclusive), page by page."""
+        ...
+
+    def served_days(self, report: Ga4Report) -> Days | None:
+        """The first and last day the source holds rows of `report` for, when it states them:
+        the raw asset deletes its rows of days outside them. None: nothing is deleted."""
         ...
 
 
@@ -82,17 +88,16 @@ def to_raw_rows(
 
 @dataclass(frozen=True)
 class DemoGa4Client:
-    """Serves the demo business's GA4 reports from the simulator's snapshot."""
+    """Serves the demo business's GA4 reports from the simulator's snapshot, which covers
+    exactly the simulated days (google/snapshot.py)."""
 
     snapshot_dir: Path
 
-    def _snapshot(self, report: Ga4Report) -> pd.DataFrame:
-        path = self.snapshot_dir / f"{report.table}.parquet"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path}: no demo GA4 snapshot; materialise demo/business first"
-            )
-        return pd.read_parquet(path)
+    def _path(self, report: Ga4Report) -> Path:
+        return self.snapshot_dir / f"{report.table}.parquet"
+
+    def served_days(self, report: Ga4Report) -> Days | None:
+        return snapshot_days(self._path(report))
 
     def pages(
         self,
@@ -101,7 +106,7 @@ class DemoGa4Client:
         end: date,
         stats: ExtractionStats | None = None,
     ) -> Iterator[ReportPage]:
-        frame = self._snapshot(report)
+        frame = read_snapshot(self._path(report))
         days = pd.to_datetime(frame["date"]).dt.date
         rows = frame[(days >= start) & (days <= end)].reset_index(drop=True)
         page = ReportPage(rows, request_id=f"demo:{report.table}", page=0)

@@ -167,6 +167,11 @@ class LiveGa4Client:
             )
         self._client = client
 
+    def served_days(self, report: Ga4Report) -> None:
+        """None: GA4 keeps the property's history itself (its retention setting); rows of days
+        it no longer serves stay in the raw table."""
+        return None
+
     def _request(self, report: Ga4Report, start: date, end: date, offset: int):
         filters = {
             name: to_filter_expression(value)

@@ -10,6 +10,7 @@ import httplib2
 import pandas as pd
 
 from flywheel_pipeline.metadata import column_schema_metadata, utc_now
+from flywheel_pipeline.sources.google.snapshot import replaced_rows, rows_outside, served_metadata
 from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
 from flywheel_pipeline.sources.search_console.extract import QueryPage, page_frame
@@ -93,7 +94,8 @@ def search_console_report_asset(
         description=(
             f"Search Console {report.search_type} performance by "
             f"{' × '.join(report.dimensions)}{filtered}. One partition per day; a run "
-            "replaces the rows of the days it extracts."
+            "replaces the rows of the days it extracts and, when the source states the days it "
+            "serves (the demo's snapshot: the simulated days), deletes those of every other day."
         ),
     )
     def _extract(
@@ -111,19 +113,28 @@ def search_console_report_asset(
 
         def extract(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
             tally = _Tally()
-            pages = search_console.client().pages(report, start, end, tally.stats)
-            # Pages stream into a staging table; the days' old rows are swapped for the new
-            # ones in one transaction at the end: memory stays flat whatever the row count,
-            # and a failed page leaves the partitions as they were.
+            client = search_console.client()
+            served = client.served_days(report)
+            outside = rows_outside(conn, "raw", report.table, served)
+            where, params = replaced_rows((start, end), served)
+            pages = client.pages(report, start, end, tally.stats)
+            # Pages stream into a staging table; the days' old rows (and those of days the
+            # source says it does not serve) are swapped for the new ones in one transaction
+            # at the end: memory stays flat whatever the row count, and a failed page leaves
+            # the table as it was.
             replace_slice_streaming(
                 conn,
                 f"raw.{report.table}",
                 tally.frames(report, pages, utc_now()),
-                where="date between ? and ?",
-                params=[start, end],
+                where=where,
+                params=params,
                 columns=report.column_types,
             )
-            return {**tally.metadata(), **column_schema_metadata(conn, f"raw.{report.table}")}
+            return {
+                **tally.metadata(),
+                **served_metadata(served, outside),
+                **column_schema_metadata(conn, f"raw.{report.table}"),
+            }
 
         return extract_keeping_last_good(
             context,

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from flywheel_pipeline.sources.google.snapshot import Days, read_snapshot, snapshot_days
 from flywheel_pipeline.sources.google.stats import ExtractionStats
 from flywheel_pipeline.sources.search_console.reports import (
     METRICS,
@@ -45,6 +46,11 @@ class SearchConsoleClient(Protocol):
         stats: ExtractionStats | None = None,
     ) -> Iterator[QueryPage]:
         """Pages of `report`'s rows for the days `start`..`end` inclusive."""
+        ...
+
+    def served_days(self, report: SearchConsoleReport) -> Days | None:
+        """The first and last day the source holds rows of `report` for, when it states them:
+        the raw asset deletes its rows of days outside them. None: nothing is deleted."""
         ...
 
 
@@ -91,9 +97,16 @@ def to_raw_rows(
 
 @dataclass(frozen=True)
 class DemoSearchConsoleClient:
-    """Serves the demo business's Search Console rows from the simulator's snapshot."""
+    """Serves the demo business's Search Console rows from the simulator's snapshot, which
+    covers exactly the simulated days (google/snapshot.py)."""
 
     snapshot_dir: Path
+
+    def _path(self, report: SearchConsoleReport) -> Path:
+        return self.snapshot_dir / f"{report.table}.parquet"
+
+    def served_days(self, report: SearchConsoleReport) -> Days | None:
+        return snapshot_days(self._path(report))
 
     def pages(
         self,
@@ -102,10 +115,7 @@ class DemoSearchConsoleClient:
         end: date,
         stats: ExtractionStats | None = None,
     ) -> Iterator[QueryPage]:
-        path = self.snapshot_dir / f"{report.table}.parquet"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no demo snapshot; materialise demo/business first")
-        rows = pd.read_parquet(path)
+        rows = read_snapshot(self._path(report))
         days = pd.to_datetime(rows["date"]).dt.date
         rows = rows[(days >= start) & (days <= end)].reset_index(drop=True)
         if stats is not None:

@@ -160,6 +160,11 @@ class LiveSearchConsoleClient:
         self._service = None
         self._http: httplib2.Http | None = None
 
+    def served_days(self, report: SearchConsoleReport) -> None:
+        """None: Search Console keeps 16 months and forgets older days; their rows stay in the
+        raw table, which keeps the history the API no longer has."""
+        return None
+
     def __repr__(self) -> str:  # no credentials, not even their path
         return f"LiveSearchConsoleClient({self.site_url!r}, api_endpoint={self.api_endpoint!r})"
 
