@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # serialises warehouse writes (dagster_home/dagster.yaml).
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: demo simulate test lint ui prepare bench lock clean docs
+.PHONY: demo simulate test lint ui prepare bench lock clean docs generate
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/tests --disable-progress-bar
 	$(BIN)/dg check defs
+
+# The dbt files generated from the table registry (flywheel_pipeline/tables.py): the sources of
+# schema ml and the ml staging models. tests/test_tables.py fails when they are stale.
+generate: $(STAMP)
+	$(BIN)/python -m flywheel_pipeline.tables --write-dbt
 
 ui: $(STAMP)
 	$(BIN)/flywheel prepare

@@ -5,6 +5,11 @@ sources → dbt (staging, intermediate, marts) → insights → recommendations 
 One pass over the assembled definitions gives every asset what the catalog shows: an owner
 (FLYWHEEL_OWNER), `stage` and `layer` tags, `dagster/table_name` for the raw and ml tables,
 and links to its code (to the forge when FLYWHEEL_GIT_URL is set).
+
+Building them reads the settings it is given and nothing else, and leaves the process's
+environment as it was: dbt learns its warehouse from each command (dbt/project.py), the
+Google resources their credentials from their own config (resources.py). The one thing it
+writes is dbt's manifest (with its partial parse), when a model changed.
 """
 
 from __future__ import annotations
@@ -15,27 +20,22 @@ from pathlib import Path
 
 import dagster as dg
 
-from flywheel_pipeline.dbt.project import ensure_manifest
+from flywheel_pipeline.dbt.assets import build_defs as dbt_defs
+from flywheel_pipeline.insights.assets import build_defs as insight_defs
 from flywheel_pipeline.metadata import DEFAULT_OWNER, stage_tags, warehouse_table_name
+from flywheel_pipeline.operations.definitions import build_defs as operation_defs
+from flywheel_pipeline.recommendations.assets import build_defs as recommendation_defs
 from flywheel_pipeline.resources import build_resources
 from flywheel_pipeline.settings import Settings, load_settings
+from flywheel_pipeline.sources.definitions import build_defs as source_defs
+from flywheel_pipeline.sources.definitions import google_partitions
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    settings.export_for_subprocesses()
-    ensure_manifest()
-    # Imported after the manifest exists: the dbt assets are read from it at import time.
-    from flywheel_pipeline.dbt.assets import build_defs as dbt_defs
-    from flywheel_pipeline.insights.assets import build_defs as insight_defs
-    from flywheel_pipeline.operations.definitions import build_defs as operation_defs
-    from flywheel_pipeline.recommendations.assets import build_defs as recommendation_defs
-    from flywheel_pipeline.sources.definitions import build_defs as source_defs
-    from flywheel_pipeline.sources.definitions import google_partitions
-
     domains = dg.Definitions.merge(
         dg.Definitions(resources=build_resources(settings)),
         source_defs(settings),
-        dbt_defs(),
+        dbt_defs(settings),
         insight_defs(),
         recommendation_defs(settings),
     )

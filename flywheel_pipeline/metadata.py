@@ -10,7 +10,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from flywheel_pipeline.warehouse import CATALOG
+from flywheel_pipeline.warehouse import CATALOG, catalog_columns
 
 
 def utc_now() -> datetime:
@@ -48,14 +48,8 @@ def problems_metadata(rejected: Mapping[str, str], quarantined: int) -> dict:
 def table_schema(conn: duckdb.DuckDBPyConnection, relation: str) -> dg.TableSchema | None:
     """The columns of `schema.table` (a table or a view) as DuckDB stores them, or None when
     the relation does not exist."""
-    schema, table = relation.split(".")
-    rows = conn.execute(
-        "select column_name, data_type, is_nullable from duckdb_columns() "
-        "where database_name = current_database() and schema_name = ? and table_name = ? "
-        "order by column_index",
-        [schema, table],
-    ).fetchall()
-    if not rows:
+    columns = catalog_columns(conn, relation)
+    if not columns:
         return None
     return dg.TableSchema(
         columns=[
@@ -64,7 +58,7 @@ def table_schema(conn: duckdb.DuckDBPyConnection, relation: str) -> dg.TableSche
                 type=sql_type.lower(),
                 constraints=dg.TableColumnConstraints(nullable=nullable),
             )
-            for name, sql_type, nullable in rows
+            for name, sql_type, nullable in columns
         ]
     )
 

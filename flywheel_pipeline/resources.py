@@ -1,5 +1,6 @@
 """Resources shared by every domain, built from the settings in one place."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -36,3 +37,21 @@ def build_resources(settings: Settings) -> dict[str, object]:
             timezone=settings.flywheel_timezone,
         ),
     }
+
+
+CREDENTIALS_VARIABLE = "GOOGLE_APPLICATION_CREDENTIALS"
+
+
+def google_credentials_path(settings: Settings) -> str | None:
+    """GOOGLE_APPLICATION_CREDENTIALS for the Google resources' `credentials_path`.
+
+    Taken from the environment, it is passed as a `dg.EnvVar`: Dagster shows the variable's
+    name, never the path, and reads the value when a run starts. A path read from a .env file
+    (or given to the settings) is not in the environment, so it is passed as it is.
+    """
+    path = settings.google_application_credentials
+    if path is None:
+        return None
+    if os.environ.get(CREDENTIALS_VARIABLE) == str(path):
+        return dg.EnvVar(CREDENTIALS_VARIABLE)
+    return str(path)

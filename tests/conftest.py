@@ -28,7 +28,6 @@ SETTINGS_VARIABLES = [
     "FLYWHEEL_EXECUTOR",
     "FLYWHEEL_GIT_URL",
     "FLYWHEEL_GIT_BRANCH",
-    "DBT_TARGET_PATH",
     # The Makefile points DAGSTER_HOME at the project's instance: a test's runs stay in an
     # ephemeral one unless the test sets its own.
     "DAGSTER_HOME",

@@ -13,17 +13,17 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from flywheel_pipeline.operations import checks
-from flywheel_pipeline.operations.automation import drop_keys
-from flywheel_pipeline.operations.checks import (
+from flywheel_pipeline.settings import load_settings
+from flywheel_pipeline.sources import checks
+from flywheel_pipeline.sources.checks import (
     QUARANTINE_WARN_RATE,
     judge_days,
     quarantine_check,
     row_count_check,
 )
-from flywheel_pipeline.settings import load_settings
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
 from flywheel_pipeline.sources.files.assets import conversations_asset, file_table_asset
+from flywheel_pipeline.sources.files.automation import drop_keys
 from flywheel_pipeline.sources.files.drops import FILE_DROPS
 from flywheel_pipeline.sources.ga4.assets import build_ga4_assets
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource

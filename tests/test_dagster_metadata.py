@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
@@ -171,13 +172,14 @@ def test_the_progress_says_when_a_dbt_build_starts() -> None:
 
 
 def test_a_failed_dbt_build_still_records_what_it_built(
-    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """dbt exits non-zero after its last event (a failed test, a broken model): the models it
     did build are still yielded, with their counts, before the failure."""
     from dagster_dbt import DagsterDbtCliRuntimeError
 
     from flywheel_pipeline.dbt import assets
+    from flywheel_pipeline.dbt.project import warehouse_vars
 
     built = dg.Output(None, output_name="stg_a", metadata={"unique_id": "model.flywheel.stg_a"})
 
@@ -189,16 +191,23 @@ def test_a_failed_dbt_build_still_records_what_it_built(
             raise DagsterDbtCliRuntimeError("dbt build failed")
 
     class Dbt:
-        def cli(self, args, context):
+        def cli(self, args, context, target_path):
+            assert args == ["build", *warehouse_vars(warehouse.resolve())]
+            assert target_path.parent == tmp_path / "target"
             return Invocation()
 
     class Context:
         log = logging.getLogger("test")
+        op_execution_context = SimpleNamespace(op=SimpleNamespace(name="dbt_warehouse"))
+        run = SimpleNamespace(run_id="0123456789")
 
+    project = SimpleNamespace(project_dir=tmp_path, target_path=Path("target"))
     monkeypatch.setattr(assets, "mark_parent", lambda: None)
     events = []
     with pytest.raises(DagsterDbtCliRuntimeError):
-        for event in assets._build(Context(), Dbt(), WarehouseResource(path=str(warehouse))):
+        for event in assets._build(
+            Context(), Dbt(), WarehouseResource(path=str(warehouse)), project
+        ):
             events.append(event)
     (output,) = events
     assert output.metadata["dagster/row_count"].value == 3

@@ -375,8 +375,10 @@ def _plant_duplicates_and_ml(database: Path, through: dt.date) -> None:
     """What the simulator rarely shows at this size, planted so that every fan-out test has
     something to catch: buyers with a duplicate CRM contact (same email, other case) and a
     second NPS answer, one referral recorded twice through the duplicate; `ml` outputs with
-    a stale older version beside the latest (the marts must pick the latest), and several
-    operator decisions per recommendation."""
+    a stale older version beside the latest (the marts must pick the latest), some written
+    before an optional column existed (outcomes without higher_is_better, runs without
+    metric_kind: their staging models read it as null), and several operator decisions per
+    recommendation."""
     older = through - dt.timedelta(days=7)
     planted = "'planted.csv' as _source_file, timestamp '2026-01-01' as _loaded_at"
     buyers = (
@@ -416,8 +418,10 @@ def _plant_duplicates_and_ml(database: Path, through: dt.date) -> None:
             create or replace table ml.conversation_topics as
             select i::integer as topic_id, 'topic ' || i as label,
                 'How do I do ' || i || '?' as representative_question, 'term' || i || ',other'
-                as top_terms, 0::bigint as conversations, (4 - i)::integer as rank_volume,
-                (i + 1)::integer as rank_rising, i = 0 as is_content_gap,
+                as top_terms, 0::bigint as conversations, 0::bigint as conversations_28d,
+                0::bigint as conversations_prev_28d, null::double as trend_28d,
+                (4 - i)::integer as rank_volume, (i + 1)::integer as rank_rising,
+                3::bigint as max_topic_id, i = 0 as is_content_gap,
                 'planted' as gap_evidence, i > 0 as is_answered, '/help/' || i as best_page,
                 0.1 * i as best_page_similarity, date '{through}' as data_through
             from range(4) as t(i)""")
@@ -578,15 +582,28 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         (
             # a topic written twice by the model (two versions of the topics table)
             "marts/engage/conversation_topics.sql",
-            "    select * from {{ source_or_empty('ml', 'conversation_topics') }}\n",
-            "    select * from {{ source_or_empty('ml', 'conversation_topics') }}\n"
+            "    select * from {{ ref('stg_ml__conversation_topics') }}\n",
+            "    select * from {{ ref('stg_ml__conversation_topics') }}\n"
             "    union all\n"
-            "    select * from {{ source_or_empty('ml', 'conversation_topics') }}\n"
+            "    select * from {{ ref('stg_ml__conversation_topics') }}\n"
             "    where topic_id = 0\n",
             [
                 "conversation_topics_one_row_per_model_topic",
                 "conversation_topics_conversations_match_assigned",
             ],
+        ),
+        (
+            # a person's channel taken from every contact of the person (planted duplicates)
+            "intermediate/int_channel_daily__person_channels.sql",
+            "        contacts.contact_id as person_id,\n",
+            "        persons.person_id,\n",
+            ["unique_int_channel_daily__person_channels_person_id"],
+        ),
+        (
+            "intermediate/int_channel_daily__person_channels.sql",
+            "            and contacts.contact_id = persons.person_id\n",
+            "",
+            [],
         ),
     ],
     [
@@ -619,21 +636,16 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
             ],
         ),
         (
-            # a person's channel taken from every contact of the person (planted duplicates)
+            # the CRM measures (int_channel_daily__crm) joined to the spine on the date only
             "marts/attract/channel_daily.sql",
-            "        contacts.contact_id as person_id,\n",
-            "        persons.person_id,\n",
+            "            spine.date = crm_daily.date\n"
+            "            and spine.channel_group = crm_daily.channel_group\n",
+            "            spine.date = crm_daily.date\n",
             [
                 "channel_daily_leads_match_persons",
                 "channel_daily_customers_match_lifecycle",
                 "channel_daily_revenue_matches_orders",
             ],
-        ),
-        (
-            "marts/attract/channel_daily.sql",
-            "            and contacts.contact_id = persons.person_id\n",
-            "",
-            [],
         ),
         (
             # GA4 traffic joined to the spine on the date only
@@ -783,10 +795,10 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         (
             # an outcome row written twice
             "marts/flywheel/recommendation_outcomes.sql",
-            "    select * from {{ source_or_empty('ml', 'recommendation_outcomes') }}\n",
-            "    select * from {{ source_or_empty('ml', 'recommendation_outcomes') }}\n"
+            "    select * from {{ ref('stg_ml__recommendation_outcomes') }}\n",
+            "    select * from {{ ref('stg_ml__recommendation_outcomes') }}\n"
             "    union all\n"
-            "    select * from {{ source_or_empty('ml', 'recommendation_outcomes') }}\n"
+            "    select * from {{ ref('stg_ml__recommendation_outcomes') }}\n"
             "    where metric = 'orders'\n",
             ["recommendation_outcomes_one_row_per_measured_outcome"],
         ),

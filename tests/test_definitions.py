@@ -7,10 +7,12 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
 
+from flywheel_pipeline.dbt.project import PARTIAL_PARSE, invocation_target, keep_partial_parse
 from flywheel_pipeline.definitions import build_definitions
 from flywheel_pipeline.settings import load_settings
 
@@ -28,8 +30,7 @@ GROUPS = {
 
 
 @pytest.fixture
-def defs(tmp_path: Path, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
-    monkeypatch.setenv("FLYWHEEL_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+def defs(tmp_path: Path, dbt_manifest: Path) -> dg.Definitions:
     return build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
 
 
@@ -48,6 +49,41 @@ def test_dagster_definitions_validate(tmp_path: Path, dbt_manifest: Path) -> Non
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+# In a process of its own: the modules must not have been imported before.
+UNTOUCHED_ENVIRONMENT = """
+import os, sys
+import sklearn  # sets OpenMP variables (KMP_*) on import, its own business
+before = dict(os.environ)
+from flywheel_pipeline.dbt.project import PARTIAL_PARSE, invocation_target, keep_partial_parse
+from flywheel_pipeline.definitions import build_definitions
+from flywheel_pipeline.settings import load_settings
+imported = dict(os.environ)
+build_definitions(load_settings(flywheel_home=sys.argv[1], flywheel_source="live"))
+changed = {k for k in before.keys() | os.environ.keys() if before.get(k) != os.environ.get(k)}
+print(sorted(changed), imported == before)
+"""
+
+
+def test_building_the_definitions_leaves_the_environment_as_it_was(
+    tmp_path: Path, dbt_manifest: Path
+) -> None:
+    """dbt and the Google clients get the settings from their own configuration (a key file
+    named in .env too); a process that loads the definitions (a code server, `flywheel`, a
+    test) keeps its environment."""
+    key = tmp_path / "key.json"
+    key.write_text("{}")
+    (tmp_path / ".env").write_text(f"GOOGLE_APPLICATION_CREDENTIALS={key}\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", UNTOUCHED_ENVIRONMENT, str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().splitlines()[-1] == "[] True"
 
 
 def test_every_dependency_is_an_asset_we_define(defs: dg.Definitions) -> None:
@@ -71,9 +107,8 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs: dg.Definition
 
 
 def test_live_mode_without_google_settings_has_no_simulator(
-    tmp_path: Path, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, dbt_manifest: Path
 ) -> None:
-    monkeypatch.setenv("FLYWHEEL_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     defs = build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="live"))
     keys = {spec.key.to_user_string() for spec in _specs(defs)}
     assert "demo/business" not in keys
@@ -119,10 +154,7 @@ def test_raw_and_ml_tables_name_their_relation(defs: dg.Definitions) -> None:
         assert spec.metadata["dagster/table_name"] == "warehouse." + ".".join(spec.key.path)
 
 
-def test_python_assets_link_to_their_code(
-    tmp_path: Path, dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FLYWHEEL_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
+def test_python_assets_link_to_their_code(tmp_path: Path, dbt_manifest: Path) -> None:
     local = build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
     linked = build_definitions(
         load_settings(
@@ -155,3 +187,35 @@ def test_python_assets_link_to_their_code(
         .code_references
     )
     assert dbt_url.url.endswith("dbt_project/models/marts/engage/leads.sql")
+
+
+def test_each_domain_brings_its_checks_and_automation(defs: dg.Definitions) -> None:
+    checks = {
+        (key.asset_key.to_user_string(), key.name)
+        for checks_def in defs.asset_checks or []
+        for key in checks_def.check_keys
+    }
+    assert ("raw/ga4_pages", "row_count_anomaly") in checks
+    assert ("raw/crm_orders", "quarantine_rate") in checks
+    assert ("raw/crm_orders", "files_accepted") in checks
+    assert {s.name for s in defs.sensors or []} == {"landing_files", "publish_after_mart_updates"}
+    assert {s.name for s in defs.schedules or []} == {"daily_ingest", "retrain_schedule"}
+    for job in ("everything", "landing_refresh", "retrain"):
+        assert defs.resolve_job_def(job).name == job
+
+
+def test_each_warehouse_builds_from_the_partial_parse_of_its_last_build(tmp_path: Path) -> None:
+    """dbt re-parses the whole project when the vars (the warehouse) differ from those of the
+    partial parse it starts from: the project's own, from `dbt parse`, until a build on that
+    warehouse leaves one."""
+    project = SimpleNamespace(project_dir=tmp_path, target_path=Path("target"))
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / PARTIAL_PARSE).write_text("parsed")
+    first = invocation_target(project, "dbt_warehouse-1", "/a.duckdb")
+    assert (first / PARTIAL_PARSE).read_text() == "parsed"
+    (first / PARTIAL_PARSE).write_text("built on a")
+    keep_partial_parse(project, first, "/a.duckdb")
+    second = invocation_target(project, "dbt_insight_marts-1", "/a.duckdb")
+    assert (second / PARTIAL_PARSE).read_text() == "built on a"
+    other = invocation_target(project, "dbt_warehouse-2", "/b.duckdb")
+    assert (other / PARTIAL_PARSE).read_text() == "parsed"

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from flywheel_pipeline.operations.automation import folder_fingerprints
 from flywheel_pipeline.resources import FlywheelPaths, build_resources
 from flywheel_pipeline.settings import SettingsError, load_settings
 from flywheel_pipeline.sources.files.assets import file_table_asset
+from flywheel_pipeline.sources.files.automation import folder_fingerprints
 from flywheel_pipeline.sources.files.drops import DropSource, table_drop
 from flywheel_pipeline.sources.files.mapping import preset_exports
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES
@@ -664,6 +664,7 @@ def test_orders_without_a_contact_id_reach_their_person_through_the_email(
         "stg_crm__orders",
         "stg_crm__nps_responses",
         "int_identity__persons",
+        "stg_ml__customer_value",
         "customers",
     ]
     failed = dbt_invoke(

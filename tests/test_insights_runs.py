@@ -7,6 +7,7 @@ import datetime as dt
 import duckdb
 
 from flywheel_pipeline.insights._common import champion, model_run_rows
+from flywheel_pipeline.insights.lead_scoring import METRIC_KINDS
 from flywheel_pipeline.insights.runs import latest_run, record_runs
 
 DAY = dt.date(2026, 9, 30)
@@ -38,3 +39,23 @@ def test_a_table_from_before_serving_was_recorded_gains_the_columns() -> None:
         "select value, served_by from ml.lead_scoring_runs order by data_through"
     ).fetchall()
     assert stored == [(0.7, None), (0.5, "baseline")]
+
+
+def test_a_table_from_before_metric_kind_gains_it_and_its_rows_are_classified() -> None:
+    conn = duckdb.connect()
+    old = _run(DAY, 0.7).drop(columns=["metric_kind"])
+    record_runs(conn, "lead_scoring", old)
+    record_runs(conn, "lead_scoring", _run(DAY + dt.timedelta(days=1), 0.5))
+    stored = conn.execute(
+        "select metric, metric_kind from ml.lead_scoring_runs order by data_through"
+    ).fetchall()
+    assert stored == [("auc", "higher_is_better"), ("auc", "higher_is_better")]
+
+
+def test_older_rows_take_the_kinds_the_model_declares() -> None:
+    conn = duckdb.connect()
+    old = model_run_rows("lead_scoring", DAY, 100, 20, [("converted_leads", 150, 120)])
+    record_runs(conn, "lead_scoring", old.drop(columns=["metric_kind"]))
+    record_runs(conn, "lead_scoring", _run(DAY + dt.timedelta(days=1), 0.5), METRIC_KINDS)
+    kinds = dict(conn.execute("select metric, metric_kind from ml.lead_scoring_runs").fetchall())
+    assert kinds == {"converted_leads": "descriptive", "auc": "higher_is_better"}

@@ -42,14 +42,23 @@ BACKEND_UNAVAILABLE = (
 DEFINITIONS = "flywheel_pipeline.definitions"
 REPORT = """
 import json, os, flywheel_pipeline
+import sklearn  # sets OpenMP variables (KMP_*) on import, its own business
+before = dict(os.environ)
 from flywheel_pipeline.dbt import project
+from flywheel_pipeline.definitions import build_definitions
+from flywheel_pipeline.settings import load_settings
+settings = load_settings()
+build_definitions(settings)
+dbt_project = project.dbt_project(settings.home)
 print(json.dumps({
     "module": flywheel_pipeline.__file__,
-    "project_dir": str(project.dbt_project.project_dir),
-    "manifest": str(project.dbt_project.manifest_path),
+    "project_dir": str(dbt_project.project_dir),
+    "manifest": str(dbt_project.manifest_path),
     "dbt": project.DBT_EXECUTABLE,
-    "stale": project.manifest_is_stale(),
-    "dbt_target_path": os.environ["DBT_TARGET_PATH"],
+    "stale": project.manifest_is_stale(dbt_project),
+    "environment_changed": sorted(
+        k for k in before.keys() | os.environ.keys() if before.get(k) != os.environ.get(k)
+    ),
 }))
 """
 
@@ -175,7 +184,7 @@ def test_installed_package_validates_away_from_the_checkout(tmp_path: Path) -> N
         "manifest": str(target / "manifest.json"),
         "dbt": str(python.parent / "flywheel-dbt"),
         "stale": False,
-        "dbt_target_path": str(target),
+        "environment_changed": [],
     }
     # dbt wrote its artefacts and log under FLYWHEEL_HOME: nothing inside the package (which
     # may be read-only) and nothing in the working directory.

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from flywheel_pipeline.cli import main, record_decision
 from flywheel_pipeline.metadata import utc_now
-from flywheel_pipeline.operations.automation import landing_refresh, landing_sensor
 from flywheel_pipeline.resources import build_resources
 from flywheel_pipeline.settings import load_settings
 from flywheel_pipeline.sources.files.assets import build_file_assets
+from flywheel_pipeline.sources.files.automation import landing_refresh, landing_sensor
 from flywheel_pipeline.sources.files.schemas import DECISIONS
 from flywheel_pipeline.sources.files.tables import load_table
 

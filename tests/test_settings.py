@@ -77,15 +77,35 @@ def test_credentials_path_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None
     assert "/secret/place" not in str(raised.value)
 
 
-def test_credentials_from_dotenv_reach_google_clients(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_credentials_from_dotenv_reach_google_clients(tmp_path: Path) -> None:
+    """A .env file is read by the settings alone: its key file reaches the Google resources
+    through their config, and the environment is left as it was."""
+    from flywheel_pipeline.sources.definitions import build_defs
+
     key = tmp_path / "key.json"
     key.write_text("{}")
     (tmp_path / ".env").write_text(f"GOOGLE_APPLICATION_CREDENTIALS={key}\n")
-    monkeypatch.setattr(os, "environ", dict(os.environ))  # the export stays in this test
-    load_settings().export_for_subprocesses()
-    assert os.environ["GOOGLE_APPLICATION_CREDENTIALS"] == str(key)
+    before = dict(os.environ)
+    resources = build_defs(load_settings()).resources
+    assert dict(os.environ) == before
+    assert resources["ga4"].credentials_path == str(key)
+    assert resources["search_console"].credentials_path == str(key)
+
+
+def test_credentials_from_the_environment_stay_an_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster shows an EnvVar's name, never the key file's path."""
+    import dagster as dg
+
+    from flywheel_pipeline.resources import google_credentials_path
+
+    key = tmp_path / "key.json"
+    key.write_text("{}")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    path = google_credentials_path(load_settings())
+    assert isinstance(path, dg.EnvVar) and path == "GOOGLE_APPLICATION_CREDENTIALS"
+    assert google_credentials_path(load_settings(google_application_credentials=None)) is None
 
 
 def test_catalog_settings_default_and_read_from_the_environment(

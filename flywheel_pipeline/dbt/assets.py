@@ -9,7 +9,9 @@ from the warehouse once dbt has exited (see `_build`).
 """
 
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,13 +19,22 @@ from dagster_dbt import (
     DagsterDbtCliRuntimeError,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
 
 from flywheel_pipeline.dbt.launcher import mark_parent
-from flywheel_pipeline.dbt.project import DBT_EXECUTABLE, dbt_project
+from flywheel_pipeline.dbt.project import (
+    DBT_EXECUTABLE,
+    dbt_project,
+    ensure_manifest,
+    invocation_target,
+    keep_partial_parse,
+    warehouse_vars,
+)
 from flywheel_pipeline.dbt.translator import FlywheelDbtTranslator
 from flywheel_pipeline.metadata import table_metadata
+from flywheel_pipeline.settings import Settings
 from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, connect
 
 FED_BY_INSIGHTS = "source:ml+"
@@ -67,9 +78,19 @@ def relations_metadata(path: str, relations: Iterable[str]) -> dict[str, dict]:
         return {relation: table_metadata(conn, relation) for relation in sorted(set(relations))}
 
 
-def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def _build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    project: DbtProject,
+):
     mark_parent()  # dbt (through flywheel-dbt) dies with this process, even killed outright
-    invocation = dbt.cli(["build"], context=context)
+    database = Path(warehouse.path).resolve()
+    # Named as dagster-dbt names its own target folders, but under the project's target folder
+    # whatever the environment says (an installed package's is under FLYWHEEL_HOME).
+    op, run = context.op_execution_context.op.name, context.run.run_id[:7]
+    target = invocation_target(project, f"{op}-{run}-{uuid.uuid4().hex[:7]}", database)
+    invocation = dbt.cli(["build", *warehouse_vars(database)], context=context, target_path=target)
     # dagster-dbt's fetch_row_counts() queries through dbt's adapter while dbt still holds
     # DuckDB's single-writer lock, and skips views (most staging models are views). So the
     # events are held until dbt has exited, then every built relation is counted read-only
@@ -80,6 +101,10 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         events.extend(invocation.stream())
     except DagsterDbtCliRuntimeError as exc:  # what dbt did build still gets recorded
         failure = exc
+    try:
+        keep_partial_parse(project, target, database)
+    except OSError as exc:  # only saves the next build a few seconds
+        context.log.warning(f"partial parse not kept for the next build: {exc}")
     manifest = invocation.manifest
     relations = [r for r in (event_relation(e, manifest) for e in events) if r is not None]
     started = time.monotonic()
@@ -97,38 +122,41 @@ def _build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         raise failure
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    exclude=FED_BY_INSIGHTS,
-    name="dbt_warehouse",
-    dagster_dbt_translator=translator,
-    pool=WAREHOUSE_POOL,
-)
-def dbt_warehouse(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    """Staging, intermediate and the marts built from sources alone."""
-    yield from _build(context, dbt, warehouse)
+def build_defs(settings: Settings) -> dg.Definitions:
+    """The dbt assets of the project as it is now: parsed first when a model changed."""
+    project = dbt_project(settings.home)
+    manifest = ensure_manifest(settings)
 
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        exclude=FED_BY_INSIGHTS,
+        name="dbt_warehouse",
+        dagster_dbt_translator=translator,
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_warehouse(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        """Staging, intermediate and the marts built from sources alone."""
+        yield from _build(context, dbt, warehouse, project)
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=FED_BY_INSIGHTS,
-    name="dbt_insight_marts",
-    dagster_dbt_translator=translator,
-    pool=WAREHOUSE_POOL,
-)
-def dbt_insight_marts(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-):
-    """The marts that join model outputs (topics, scores, recommendations) and their dependants."""
-    yield from _build(context, dbt, warehouse)
+    @dbt_assets(
+        manifest=manifest,
+        project=project,
+        select=FED_BY_INSIGHTS,
+        name="dbt_insight_marts",
+        dagster_dbt_translator=translator,
+        pool=WAREHOUSE_POOL,
+    )
+    def dbt_insight_marts(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        """The marts that join model outputs (topics, scores, recommendations) and their
+        dependants."""
+        yield from _build(context, dbt, warehouse, project)
 
-
-def build_defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[dbt_warehouse, dbt_insight_marts],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
+        resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)},
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,26 +18,27 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-MODEL_RUNS_COLUMNS = [
-    "run_id",
-    "model",
-    "trained_at",
-    "train_rows",
-    "holdout_rows",
-    "metric",
-    "value",
-    "baseline_value",
-    "data_through",
-    "served_by",
-    "serving_reason",
-]
+from flywheel_pipeline.tables import (
+    DESCRIPTIVE,
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    METRIC_KINDS,
+    RUNS,
+)
+
+# every ml.<model>_runs table has the same columns
+MODEL_RUNS_COLUMNS = RUNS["lead_scoring"].column_names
 
 _RUN_TYPES = {
     "train_rows": "int64",
     "holdout_rows": "int64",
+    "metric_kind": "string",
     "served_by": "string",
     "serving_reason": "string",
 }
+
+# Run facts every model may report: 1 when the cold-start fallback served.
+RUN_FACT_KINDS = {"cold_start": DESCRIPTIVE}
 
 SERVED_BY_MODEL = "model"
 SERVED_BY_BASELINE = "baseline"
@@ -149,6 +150,18 @@ def cold_start_serving(reason: str) -> Serving:
     return Serving(SERVED_BY_RULES, f"cold start: {reason}; the rule-based fallback serves")
 
 
+def metric_kinds(*declared: Mapping[str, str]) -> dict[str, str]:
+    """One model's metric -> metric_kind: the run facts and the classification metrics every
+    scorer shares, then the model's own (``declared``, beside where it computes them)."""
+    kinds = {**RUN_FACT_KINDS, **CLASSIFICATION_METRIC_KINDS}
+    for more in declared:
+        kinds.update(more)
+    unknown = {name: kind for name, kind in kinds.items() if kind not in METRIC_KINDS}
+    if unknown:
+        raise ValueError(f"metric kinds must be one of {METRIC_KINDS}: {unknown}")
+    return kinds
+
+
 def model_run_rows(
     model: str,
     data_through: dt.date,
@@ -156,13 +169,17 @@ def model_run_rows(
     holdout_rows: int,
     metrics: Iterable[tuple[str, object, object]],
     serving: Serving | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """``model_runs`` rows, one per ``(metric, value, baseline_value)``.
 
     ``trained_at`` is ``data_through`` (a timestamp at midnight) so replays reproduce, and
     ``run_id`` is a hash of the model name and ``data_through``. ``serving`` says which
-    scorer publishes (None: the model has no naive challenger, e.g. topics).
+    scorer publishes (None: the model has no naive challenger, e.g. topics). ``kinds``: the
+    model's :func:`metric_kinds` (default: the shared ones); a metric missing from it gets a
+    null ``metric_kind`` and never counts as model quality.
     """
+    kinds = metric_kinds() if kinds is None else kinds
     day = as_date(data_through)
     rows = [
         {
@@ -172,6 +189,7 @@ def model_run_rows(
             "train_rows": int(train_rows),
             "holdout_rows": int(holdout_rows),
             "metric": name,
+            "metric_kind": kinds.get(name),
             "value": _num(value),
             "baseline_value": _num(baseline),
             "data_through": day,
@@ -202,6 +220,13 @@ def lift_at(y: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
     tie = score == cut
     positives = y[above].sum() + (n_top - above.sum()) * y[tie].mean()
     return float((positives / n_top) / y.mean())
+
+
+CLASSIFICATION_METRIC_KINDS = {
+    "auc": HIGHER_IS_BETTER,
+    "brier": LOWER_IS_BETTER,
+    "lift_top_decile": HIGHER_IS_BETTER,
+}
 
 
 def classification_metrics(y, p) -> dict[str, float]:

@@ -3,11 +3,22 @@
 The modelling lives in one module per insight beside this file; each is tested alone.
 """
 
-import dagster as dg
-import pandas as pd
-import pyarrow as pa
+from collections.abc import Mapping
 
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from flywheel_pipeline import tables
+from flywheel_pipeline.insights import (
+    customer_value,
+    deal_scoring,
+    lead_scoring,
+    search_opportunities,
+    topics,
+)
 from flywheel_pipeline.insights._common import Serving
+from flywheel_pipeline.insights.automation import retrain, weekly_retrain_schedule
 from flywheel_pipeline.insights.content_gaps import find_content_gaps, with_content_gaps
 from flywheel_pipeline.insights.customer_value import value_customers
 from flywheel_pipeline.insights.deal_scoring import score_deals
@@ -20,23 +31,26 @@ from flywheel_pipeline.insights.search_opportunities import (
 )
 from flywheel_pipeline.insights.topics import discover_topics
 from flywheel_pipeline.metadata import frame_metadata
+from flywheel_pipeline.tables import Table, deps_of, write_table
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
     read_relation,
     read_relation_if_exists,
-    replace_table,
 )
 
 
-def _runs_spec(model: str, deps: list[list[str]]) -> dg.AssetSpec:
-    """Each model's evaluation rows get their own table; flywheel.model_runs unions them."""
+def _spec(table: Table, reads: tuple[Table, ...], kinds: set[str]) -> dg.AssetSpec:
     return dg.AssetSpec(
-        ["ml", f"{model}_runs"],
-        deps=deps,
-        description=f"Holdout metrics of the {model} model beside a naive baseline.",
-        kinds={"scikitlearn", "duckdb"},
+        table.asset_key, deps=deps_of(*reads), description=table.description, kinds=kinds
     )
+
+
+def _record(
+    conn: duckdb.DuckDBPyConnection, model: str, runs: pd.DataFrame, kinds: Mapping[str, str]
+) -> None:
+    """Append the run to its ml.<model>_runs table, checked against the registry first."""
+    record_runs(conn, model, tables.RUNS[model].conform(runs), kinds)
 
 
 def _model_quality(model_runs) -> dict[str, dg.MetadataValue]:
@@ -65,35 +79,21 @@ def _serving_log(model: str, result) -> str:
     return f"{model} by {result.method} through {result.data_through}: {reason}"
 
 
-_TOPIC_INPUTS = [
-    ["intermediate", "int_conversations__texts"],
+# What each asset reads upstream (its deps); an asset's own tables, read back for continuity
+# (e.g. topic ids kept across retrains), are not deps of it.
+TOPIC_READS = (
+    tables.CONVERSATION_TEXTS,
     # catalogue words (product pages, product queries) must not define a topic
-    ["staging", "stg_ga4__pages"],
-    ["intermediate", "int_search__query_pages_daily"],
-]
+    tables.GA4_PAGES,
+    tables.QUERY_PAGES_DAILY,
+)
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["ml", "conversation_topic_assignments"],
-            deps=_TOPIC_INPUTS,
-            description=(
-                "The intent topic of every conversation (NULL: no topic fits); ids are kept "
-                "across retrains."
-            ),
-            kinds={"scikitlearn", "duckdb"},
-        ),
-        dg.AssetSpec(
-            ["ml", "conversation_topics"],
-            deps=_TOPIC_INPUTS,
-            description=(
-                "Customer intents: a representative question, key terms, volume and 28-day "
-                "trend (most common / fastest rising), and content-gap evidence."
-            ),
-            kinds={"scikitlearn", "duckdb"},
-        ),
-        _runs_spec("conversation_topics", _TOPIC_INPUTS),
+        _spec(tables.CONVERSATION_TOPIC_ASSIGNMENTS, TOPIC_READS, {"scikitlearn", "duckdb"}),
+        _spec(tables.CONVERSATION_TOPICS, TOPIC_READS, {"scikitlearn", "duckdb"}),
+        _spec(tables.CONVERSATION_TOPICS_RUNS, TOPIC_READS, {"scikitlearn", "duckdb"}),
     ],
     group_name="engage",
     pool=WAREHOUSE_POOL,
@@ -103,10 +103,10 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
     """Intent topics (entities out, micro-clusters merged where modularity peaks; ids matched
     to the previous run's), and which topics no page of the site answers (content gaps)."""
     with warehouse.get_connection() as conn:
-        texts = read_relation(conn, "intermediate.int_conversations__texts")
-        pages = read_relation(conn, "staging.stg_ga4__pages")
+        texts = read_relation(conn, tables.CONVERSATION_TEXTS.relation)
+        pages = read_relation(conn, tables.GA4_PAGES.relation)
         # per day × query × page: country and device rows summed by dbt
-        queries = read_relation(conn, "intermediate.int_search__query_pages_daily").rename(
+        queries = read_relation(conn, tables.QUERY_PAGES_DAILY.relation).rename(
             columns={"search_query": "query", "page_url": "page"}
         )
         # the previous run, read before it is replaced, so that topics keep their ids
@@ -114,8 +114,10 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
             texts,
             pages=pages,
             queries=queries[["query", "page"]].drop_duplicates(),
-            previous_assignments=read_relation_if_exists(conn, "ml.conversation_topic_assignments"),
-            previous_topics=read_relation_if_exists(conn, "ml.conversation_topics"),
+            previous_assignments=read_relation_if_exists(
+                conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS.relation
+            ),
+            previous_topics=read_relation_if_exists(conn, tables.CONVERSATION_TOPICS.relation),
         )
         topic_texts = result.assignments[["conversation_id", "topic_id"]].merge(
             texts[["conversation_id", "user_text"]], on="conversation_id"
@@ -126,48 +128,40 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
             queries,
             topic_texts=topic_texts.rename(columns={"user_text": "text"})[["topic_id", "text"]],
         )
-        topics = with_content_gaps(result.topics, gaps)
-        replace_table(conn, "ml.conversation_topic_assignments", result.assignments)
-        replace_table(conn, "ml.conversation_topics", topics)
-        record_runs(conn, "conversation_topics", result.model_runs)
+        topic_table = with_content_gaps(result.topics, gaps)
+        write_table(conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS, result.assignments)
+        write_table(conn, tables.CONVERSATION_TOPICS, topic_table)
+        _record(conn, topics.MODEL_NAME, result.model_runs, topics.METRIC_KINDS)
     context.log.info(
         f"{result.n_topics} topics by {result.method} through {result.data_through}"
         f" ({result.details.get('unassigned_share', 0):.1%} of conversations unassigned)"
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "conversation_topic_assignments"],
+        asset_key=tables.CONVERSATION_TOPIC_ASSIGNMENTS.asset_key,
         metadata=frame_metadata(result.assignments, method=result.method),
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "conversation_topics_runs"], metadata=frame_metadata(result.model_runs)
+        asset_key=tables.CONVERSATION_TOPICS_RUNS.asset_key,
+        metadata=frame_metadata(result.model_runs),
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "conversation_topics"],
+        asset_key=tables.CONVERSATION_TOPICS.asset_key,
         metadata=frame_metadata(
-            topics.sort_values("conversations", ascending=False),
+            topic_table.sort_values("conversations", ascending=False),
             preview_rows=20,
-            content_gaps=int(topics["is_content_gap"].sum()),
+            content_gaps=int(topic_table["is_content_gap"].sum()),
             **_model_quality(result.model_runs),
         ),
     )
 
 
-_LEAD_INPUTS = [
-    ["staging", "stg_crm__contacts"],
-    ["staging", "stg_conversations__conversations"],
-    ["staging", "stg_crm__orders"],
-]
+LEAD_READS = (tables.CONTACTS, tables.CONVERSATIONS, tables.ORDERS)
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["ml", "lead_scores"],
-            deps=_LEAD_INPUTS,
-            description="Calibrated P(open lead becomes a customer within 90 days).",
-            kinds={"scikitlearn", "duckdb"},
-        ),
-        _runs_spec("lead_scoring", _LEAD_INPUTS),
+        _spec(tables.LEAD_SCORES, LEAD_READS, {"scikitlearn", "duckdb"}),
+        _spec(tables.LEAD_SCORING_RUNS, LEAD_READS, {"scikitlearn", "duckdb"}),
     ],
     group_name="engage",
     pool=WAREHOUSE_POOL,
@@ -177,18 +171,18 @@ def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     """Scores every open lead with a calibrated classifier trained on a time split, or with
     the channel conversion rates when the classifier does not beat them on the holdout."""
     with warehouse.get_connection() as conn:
-        contacts = read_relation(conn, "staging.stg_crm__contacts")
-        conversations = read_relation(conn, "staging.stg_conversations__conversations")
-        orders = read_relation(conn, "staging.stg_crm__orders")
+        contacts = read_relation(conn, tables.CONTACTS.relation)
+        conversations = read_relation(conn, tables.CONVERSATIONS.relation)
+        orders = read_relation(conn, tables.ORDERS.relation)
         result = score_leads(contacts, conversations, orders)
-        replace_table(conn, "ml.lead_scores", result.lead_scores)
-        record_runs(conn, "lead_scoring", result.model_runs)
+        write_table(conn, tables.LEAD_SCORES, result.lead_scores)
+        _record(conn, lead_scoring.MODEL_NAME, result.model_runs, lead_scoring.METRIC_KINDS)
     context.log.info(_serving_log("lead scoring", result))
     yield dg.MaterializeResult(
-        asset_key=["ml", "lead_scoring_runs"], metadata=frame_metadata(result.model_runs)
+        asset_key=tables.LEAD_SCORING_RUNS.asset_key, metadata=frame_metadata(result.model_runs)
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "lead_scores"],
+        asset_key=tables.LEAD_SCORES.asset_key,
         metadata=frame_metadata(
             result.lead_scores.sort_values("lead_score", ascending=False),
             method=result.method,
@@ -202,28 +196,23 @@ def _read_persons(conn) -> pd.DataFrame:
     """contact_id → person_id (the surviving contact_id) from the identity spine."""
     return conn.execute(
         "select identifier_value as contact_id, person_id "
-        "from intermediate.int_identity__persons where identifier_type = 'contact_id'"
+        f"from {tables.IDENTITY_PERSONS.quoted} where identifier_type = 'contact_id'"
     ).df()
 
 
-_DEAL_INPUTS = [
-    ["staging", "stg_crm__deals"],
-    ["staging", "stg_crm__deal_stage_history"],
-    ["staging", "stg_crm__contacts"],
-    ["intermediate", "int_conversations__texts"],
-    ["intermediate", "int_identity__persons"],
-]
+DEAL_READS = (
+    tables.DEALS,
+    tables.DEAL_STAGE_HISTORY,
+    tables.CONTACTS,
+    tables.CONVERSATION_TEXTS,
+    tables.IDENTITY_PERSONS,
+)
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["ml", "deal_scores"],
-            deps=_DEAL_INPUTS,
-            description="Calibrated P(win) of every deal open at data_through.",
-            kinds={"scikitlearn", "duckdb"},
-        ),
-        _runs_spec("deal_scoring", _DEAL_INPUTS),
+        _spec(tables.DEAL_SCORES, DEAL_READS, {"scikitlearn", "duckdb"}),
+        _spec(tables.DEAL_SCORING_RUNS, DEAL_READS, {"scikitlearn", "duckdb"}),
     ],
     group_name="engage",
     pool=WAREHOUSE_POOL,
@@ -235,24 +224,24 @@ def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     holdout's AUC and Brier score."""
     with warehouse.get_connection() as conn:
         result = score_deals(
-            read_relation(conn, "staging.stg_crm__deals"),
-            read_relation(conn, "staging.stg_crm__deal_stage_history"),
-            read_relation(conn, "staging.stg_crm__contacts"),
+            read_relation(conn, tables.DEALS.relation),
+            read_relation(conn, tables.DEAL_STAGE_HISTORY.relation),
+            read_relation(conn, tables.CONTACTS.relation),
             # the person's surviving contact_id, so conversations found by email count too
             conn.execute(
-                "select contact_id, started_at from intermediate.int_conversations__texts "
+                f"select contact_id, started_at from {tables.CONVERSATION_TEXTS.quoted} "
                 "where contact_id is not null"
             ).df(),
             _read_persons(conn),
         )
-        replace_table(conn, "ml.deal_scores", result.deal_scores)
-        record_runs(conn, "deal_scoring", result.model_runs)
+        write_table(conn, tables.DEAL_SCORES, result.deal_scores)
+        _record(conn, deal_scoring.MODEL_NAME, result.model_runs, deal_scoring.METRIC_KINDS)
     context.log.info(_serving_log("deal scoring", result))
     yield dg.MaterializeResult(
-        asset_key=["ml", "deal_scoring_runs"], metadata=frame_metadata(result.model_runs)
+        asset_key=tables.DEAL_SCORING_RUNS.asset_key, metadata=frame_metadata(result.model_runs)
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "deal_scores"],
+        asset_key=tables.DEAL_SCORES.asset_key,
         metadata=frame_metadata(
             result.deal_scores.sort_values("win_probability", ascending=False),
             method=result.method,
@@ -263,18 +252,13 @@ def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     )
 
 
-_VALUE_INPUTS = [["staging", "stg_crm__orders"], ["intermediate", "int_identity__persons"]]
+VALUE_READS = (tables.ORDERS, tables.IDENTITY_PERSONS)
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["ml", "customer_value"],
-            deps=_VALUE_INPUTS,
-            description="Expected orders (90 days), P(alive) and 365-day CLV per customer.",
-            kinds={"scipy", "duckdb"},
-        ),
-        _runs_spec("customer_value", _VALUE_INPUTS),
+        _spec(tables.CUSTOMER_VALUE, VALUE_READS, {"scipy", "duckdb"}),
+        _spec(tables.CUSTOMER_VALUE_RUNS, VALUE_READS, {"scikitlearn", "duckdb"}),
     ],
     group_name="delight",
     pool=WAREHOUSE_POOL,
@@ -284,18 +268,16 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
     """(M)BG/NBD + Gamma-Gamma by maximum likelihood, evaluated on the last 90 days; the
     naive repeat rate serves unless the model beats its holdout correlation."""
     with warehouse.get_connection() as conn:
-        result = value_customers(
-            read_relation(conn, "staging.stg_crm__orders"), _read_persons(conn)
-        )
-        replace_table(conn, "ml.customer_value", result.customer_value)
-        record_runs(conn, "customer_value", result.model_runs)
+        result = value_customers(read_relation(conn, tables.ORDERS.relation), _read_persons(conn))
+        write_table(conn, tables.CUSTOMER_VALUE, result.customer_value)
+        _record(conn, customer_value.MODEL_NAME, result.model_runs, customer_value.METRIC_KINDS)
     context.log.info(_serving_log("customer value", result))
     values = result.customer_value
     yield dg.MaterializeResult(
-        asset_key=["ml", "customer_value_runs"], metadata=frame_metadata(result.model_runs)
+        asset_key=tables.CUSTOMER_VALUE_RUNS.asset_key, metadata=frame_metadata(result.model_runs)
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "customer_value"],
+        asset_key=tables.CUSTOMER_VALUE.asset_key,
         metadata=frame_metadata(
             values.sort_values("predicted_clv_365d", ascending=False),
             method=result.method,
@@ -309,42 +291,17 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
 
 # Per row (day × query × page × country × device): each row's own position, so a query-page
 # ranking on page one in one country and on page two in another is not judged at a mean
-_SEARCH_ROWS = "staging.stg_gsc__search_analytics"
-_SEARCH_INPUTS = [_SEARCH_ROWS.split(".")]
-
-# Warehouse types of the search tables, so that an empty table (no Search Console data) keeps
-# the types docs/contracts.md states instead of DuckDB's NULL type.
-_DATE = pd.ArrowDtype(pa.date32())
-_OPPORTUNITY_TYPES = {
-    "query": "string",
-    "page": "string",
-    "opportunity_type": "string",
-    "impressions_28d": "int64",
-    "clicks_28d": "int64",
-    "ctr": "float64",
-    "avg_position": "float64",
-    "expected_ctr": "float64",
-    "target_position": "Int64",
-    "estimated_click_gain_28d": "float64",
-    "p_value": "float64",
-    "data_through": _DATE,
-}
-_CURVE_TYPES = {
-    "position": "int64",
-    "expected_ctr": "float64",
-    "prior_ctr": "float64",
-    "impressions": "int64",
-    "data_through": _DATE,
-}
+SEARCH_READS = (tables.SEARCH_ROWS,)
 
 
 def _read_search_rows(conn) -> pd.DataFrame:
     """The last HISTORY_DAYS of Search Console rows: the model looks no further back, and the
     history need not travel into pandas."""
+    rows = tables.SEARCH_ROWS.quoted
     return conn.execute(
         "select report_date, search_query, page_url, country, device, clicks, impressions, "
-        f"avg_position from {_SEARCH_ROWS} "
-        f"where report_date > (select max(report_date) from {_SEARCH_ROWS}) - ?",
+        f"avg_position from {rows} "
+        f"where report_date > (select max(report_date) from {rows}) - ?",
         [HISTORY_DAYS],
     ).df()
 
@@ -376,22 +333,9 @@ def _search_metadata(result: SearchOpportunities) -> dict[str, dg.MetadataValue]
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["ml", "search_opportunities"],
-            deps=_SEARCH_INPUTS,
-            description=(
-                "Striking-distance queries and CTR under-performers (query × page × "
-                "opportunity_type) with their estimated click gain over 28 days."
-            ),
-            kinds={"scikitlearn", "duckdb"},
-        ),
-        dg.AssetSpec(
-            ["ml", "search_ctr_curve"],
-            deps=_SEARCH_INPUTS,
-            description="The site's expected CTR by position (1–20) beside the public prior.",
-            kinds={"scikitlearn", "duckdb"},
-        ),
-        _runs_spec("search_ctr_curve", _SEARCH_INPUTS),
+        _spec(tables.SEARCH_OPPORTUNITIES, SEARCH_READS, {"scikitlearn", "duckdb"}),
+        _spec(tables.SEARCH_CTR_CURVE, SEARCH_READS, {"scikitlearn", "duckdb"}),
+        _spec(tables.SEARCH_CTR_CURVE_RUNS, SEARCH_READS, {"scikitlearn", "duckdb"}),
     ],
     group_name="attract",
     pool=WAREHOUSE_POOL,
@@ -403,20 +347,26 @@ def search_opportunity_model(context: dg.AssetExecutionContext, warehouse: Wareh
     Benjamini–Hochberg, brand queries aside) and striking-distance queries with their gain."""
     with warehouse.get_connection() as conn:
         result = find_search_opportunities(_read_search_rows(conn))
-        opportunities = result.opportunities.astype(_OPPORTUNITY_TYPES)
-        curve = result.curve.astype(_CURVE_TYPES)
-        replace_table(conn, "ml.search_opportunities", opportunities)
-        replace_table(conn, "ml.search_ctr_curve", curve)
-        record_runs(conn, "search_ctr_curve", result.model_runs)
+        # typed by the registry, so that an empty table (no Search Console data) keeps the
+        # contract's types instead of DuckDB's NULL type
+        write_table(conn, tables.SEARCH_OPPORTUNITIES, result.opportunities)
+        write_table(conn, tables.SEARCH_CTR_CURVE, result.curve)
+        _record(
+            conn,
+            search_opportunities.MODEL_NAME,
+            result.model_runs,
+            search_opportunities.METRIC_KINDS,
+        )
     reason = result.serving.reason if result.serving else "no Search Console data"
     context.log.info(
-        f"{len(opportunities)} search opportunities through {result.data_through}; {reason}"
+        f"{len(result.opportunities)} search opportunities through {result.data_through}; {reason}"
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "search_ctr_curve_runs"], metadata=frame_metadata(result.model_runs)
+        asset_key=tables.SEARCH_CTR_CURVE_RUNS.asset_key,
+        metadata=frame_metadata(result.model_runs),
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "search_ctr_curve"],
+        asset_key=tables.SEARCH_CTR_CURVE.asset_key,
         metadata=frame_metadata(
             result.curve,
             preview_rows=len(result.curve),
@@ -426,7 +376,7 @@ def search_opportunity_model(context: dg.AssetExecutionContext, warehouse: Wareh
         ),
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "search_opportunities"],
+        asset_key=tables.SEARCH_OPPORTUNITIES.asset_key,
         metadata=frame_metadata(result.opportunities, preview_rows=10, **_search_metadata(result)),
     )
 
@@ -439,5 +389,7 @@ def build_defs() -> dg.Definitions:
             deal_scoring_model,
             customer_value_model,
             search_opportunity_model,
-        ]
+        ],
+        jobs=[retrain],
+        schedules=[weekly_retrain_schedule],
     )

@@ -65,6 +65,9 @@ from scipy.special import betaln, expit, gammaln, hyp2f1
 from sklearn.metrics import roc_auc_score
 
 from flywheel_pipeline.insights._common import (
+    DESCRIPTIVE,
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
     SERVED_BY_BASELINE,
     Serving,
     as_date,
@@ -72,11 +75,24 @@ from flywheel_pipeline.insights._common import (
     cold_start_serving,
     empty_model_runs,
     max_date,
+    metric_kinds,
     model_run_rows,
     to_utc_naive,
 )
 
 MODEL_NAME = "customer_value"
+#: ml.customer_value_runs metrics: the holdout's fit (_holdout_metrics) is quality; the
+#: customer counts beside their stated minimum describe the data.
+METRIC_KINDS = metric_kinds(
+    {
+        "correlation": HIGHER_IS_BETTER,
+        "rmse": LOWER_IS_BETTER,
+        "auc": HIGHER_IS_BETTER,
+        "revenue_correlation": HIGHER_IS_BETTER,
+        "customers": DESCRIPTIVE,
+        "repeat_customers": DESCRIPTIVE,
+    }
+)
 HOLDOUT_DAYS = 90
 HORIZON_DAYS = 90
 CLV_DAYS = 365
@@ -485,6 +501,7 @@ def value_customers(
         holdout_rows=n_cal if n_cal else 0,
         metrics=metrics,
         serving=serving,
+        kinds=METRIC_KINDS,
     )
     details.update(
         customers=len(summary),

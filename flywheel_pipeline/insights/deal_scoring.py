@@ -69,6 +69,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from flywheel_pipeline.insights._common import (
+    DESCRIPTIVE,
     SERVED_BY_MODEL,
     GroupRate,
     Serving,
@@ -79,12 +80,23 @@ from flywheel_pipeline.insights._common import (
     empty_model_runs,
     end_of_day,
     max_date,
+    metric_kinds,
     model_run_rows,
     to_utc_naive,
 )
 from flywheel_pipeline.insights.lead_scoring import landing_section
 
 MODEL_NAME = "deal_scoring"
+#: ml.deal_scoring_runs metrics besides the classification ones: label counts, the label
+#: maturity used and the base rate describe the data.
+METRIC_KINDS = metric_kinds(
+    {
+        "won_deals": DESCRIPTIVE,
+        "lost_deals": DESCRIPTIVE,
+        "label_maturity_days": DESCRIPTIVE,
+        "base_rate": DESCRIPTIVE,
+    }
+)
 MIN_WON = 50
 MIN_LOST = 50
 SNAPSHOT_EVERY_DAYS = 7
@@ -614,6 +626,7 @@ def score_deals(
         holdout_rows=int(is_hold.sum()),
         metrics=metrics,
         serving=serving,
+        kinds=METRIC_KINDS,
     )
     return DealScoreResult(
         deal_scores=scores,

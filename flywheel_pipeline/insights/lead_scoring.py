@@ -43,6 +43,8 @@ import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 
 from flywheel_pipeline.insights._common import (
+    DESCRIPTIVE,
+    LOWER_IS_BETTER,
     SERVED_BY_MODEL,
     GroupRate,
     Serving,
@@ -54,6 +56,7 @@ from flywheel_pipeline.insights._common import (
     empty_model_runs,
     end_of_day,
     max_date,
+    metric_kinds,
     model_run_rows,
     to_utc_naive,
 )
@@ -61,6 +64,15 @@ from flywheel_pipeline.insights._common import lift_at as lift_at  # re-exported
 from flywheel_pipeline.insights.content_gaps import page_path
 
 MODEL_NAME = "lead_scoring"
+#: ml.lead_scoring_runs metrics besides the classification ones: the Brier score against the
+#: constant training rate is quality; the label counts and the base rate describe the data.
+METRIC_KINDS = metric_kinds(
+    {
+        "brier_base_rate": LOWER_IS_BETTER,
+        "converted_leads": DESCRIPTIVE,
+        "base_rate": DESCRIPTIVE,
+    }
+)
 MIN_CONVERTED = 120
 HORIZON_DAYS = 90
 FEATURE_WINDOW_DAYS = 1
@@ -365,6 +377,7 @@ def score_leads(
         holdout_rows=len(hold_ids),
         metrics=metrics,
         serving=serving,
+        kinds=METRIC_KINDS,
     )
     return LeadScoreResult(
         lead_scores=scores,

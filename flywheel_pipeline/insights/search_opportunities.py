@@ -85,17 +85,21 @@ from scipy.stats import poisson
 from sklearn.isotonic import IsotonicRegression
 
 from flywheel_pipeline.insights._common import (
+    LOWER_IS_BETTER,
     SERVED_BY_BASELINE,
     SERVED_BY_MODEL,
     Serving,
     as_date,
     champion,
     empty_model_runs,
+    metric_kinds,
     model_run_rows,
 )
 
 MODEL_NAME = "search_ctr_curve"
 PRIMARY_METRIC = "ctr_mae_weighted"
+# impression-weighted mean absolute CTR error of the curve on the latest window
+METRIC_KINDS = metric_kinds({PRIMARY_METRIC: LOWER_IS_BETTER})
 WINDOW_DAYS = 28
 # Under-performer evidence: 16 whole weeks (weekday mix intact) of a snippet's clicks.
 TEST_DAYS = 16 * 7
@@ -640,7 +644,9 @@ def _evaluate(earlier: Window, latest: Window, day: dt.date) -> tuple[pd.DataFra
         serving = Serving(
             SERVED_BY_BASELINE, "no query-page to test a curve on: the public prior serves"
         )
-        runs = model_run_rows(MODEL_NAME, day, train_rows, 0, [("cold_start", 1.0, None)], serving)
+        runs = model_run_rows(
+            MODEL_NAME, day, train_rows, 0, [("cold_start", 1.0, None)], serving, METRIC_KINDS
+        )
         return runs, serving
     impressions = holdout.pairs["impressions"].to_numpy(dtype=np.float64)
     observed = holdout.pairs["ctr"].to_numpy()
@@ -662,7 +668,9 @@ def _evaluate(earlier: Window, latest: Window, day: dt.date) -> tuple[pd.DataFra
         (PRIMARY_METRIC, model_mae, prior_mae),
         ("cold_start", float(trained.cold_start), None),
     ]
-    runs = model_run_rows(MODEL_NAME, day, train_rows, len(holdout.pairs), metrics, serving)
+    runs = model_run_rows(
+        MODEL_NAME, day, train_rows, len(holdout.pairs), metrics, serving, METRIC_KINDS
+    )
     return runs, serving
 
 

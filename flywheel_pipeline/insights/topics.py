@@ -51,8 +51,11 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.preprocessing import normalize
 
 from flywheel_pipeline.insights._common import (
+    DESCRIPTIVE,
+    HIGHER_IS_BETTER,
     empty_model_runs,
     max_date,
+    metric_kinds,
     model_run_rows,
     to_utc_naive,
 )
@@ -88,6 +91,20 @@ __all__ = [
 ]
 
 MODEL_NAME = "conversation_topics"
+#: The metrics of ml.conversation_topics_runs against their baselines: the holdout's fit and
+#: stability (the rules' coverage on a cold start) are quality; counts and shares of the
+#: data are descriptive.
+METRIC_KINDS = metric_kinds(
+    {
+        "holdout_mean_cosine_to_topic": HIGHER_IS_BETTER,
+        "holdout_assignment_stability_ari": HIGHER_IS_BETTER,
+        "rule_coverage": HIGHER_IS_BETTER,
+        "n_topics": DESCRIPTIVE,
+        "training_conversations_available": DESCRIPTIVE,
+        "retrain_same_topic_share": DESCRIPTIVE,
+        "unassigned_share": DESCRIPTIVE,
+    }
+)
 MIN_CONVERSATIONS = 200
 HOLDOUT_DAYS = 28
 MAX_KEY_TERMS = 4
@@ -587,6 +604,7 @@ def _result(
         train_rows=train_rows,
         holdout_rows=holdout_rows,
         metrics=[*metrics, ("unassigned_share", unassigned, None)],
+        kinds=METRIC_KINDS,
     )
     return TopicResult(
         assignments=assignments.astype({"topic_id": "Int64"})[ASSIGNMENT_COLUMNS],

@@ -1,5 +1,7 @@
-"""Operations: schedules, the landing sensor, checks on the raw assets, the HTML report, the
-serving copy and the open actions as files."""
+"""Operations: the whole pipeline's job and daily schedule, the HTML report, the serving copy
+and the open actions as files, republished after the marts change. Each domain brings its own
+checks, jobs, schedules and sensors (the landing sensor and the raw-asset checks: sources/;
+the weekly retrain: insights/)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,9 @@ from flywheel_pipeline.operations.actions import actions_asset
 from flywheel_pipeline.operations.automation import (
     daily_schedule,
     everything,
-    landing_refresh,
-    landing_sensor,
     publish_sensor,
-    retrain,
-    weekly_retrain_schedule,
     with_publish_automation,
 )
-from flywheel_pipeline.operations.checks import build_defs as check_defs
 from flywheel_pipeline.operations.report import report_asset
 from flywheel_pipeline.operations.serving import MART_SCHEMAS, serving_copy_asset
 from flywheel_pipeline.settings import Settings
@@ -42,8 +39,8 @@ def build_defs(
     partitions: dg.PartitionsDefinition,
     warehouse: dg.Definitions | None = None,
 ) -> dg.Definitions:
-    """`upstream` are the warehouse assets: the report and serving copy come after the marts,
-    the checks watch the raw ones. `partitions` are the Google sources' days, restated by the
+    """`upstream` are the warehouse assets: the report and serving copy come after the marts.
+    `partitions` are the Google sources' days, restated by the
     daily schedule. `warehouse` (the definitions of the warehouse assets) tells the report
     what is built on each Google source, to flag it when that source's extraction failed."""
     marts = [key for key in upstream if key.path[0] in MART_SCHEMAS]
@@ -56,11 +53,10 @@ def build_defs(
         if graph is not None
     }
     report = report_asset(marts, sources, downstream, unconfigured(settings))
-    operations = dg.Definitions(
+    return dg.Definitions(
         assets=with_publish_automation([report, serving_copy_asset(marts), actions_asset()]),
-        jobs=[everything, landing_refresh, retrain],
-        schedules=[daily_schedule(partitions), weekly_retrain_schedule],
-        sensors=[landing_sensor(settings.landing_dir), publish_sensor],
+        jobs=[everything],
+        schedules=[daily_schedule(partitions)],
+        sensors=[publish_sensor],
         executor=executor_for(settings),
     )
-    return dg.Definitions.merge(operations, check_defs(settings, upstream))

@@ -8,24 +8,11 @@ from collections.abc import Iterable
 import pandas as pd
 
 from flywheel_pipeline.insights._common import SERVED_BY_BASELINE, as_date, stable_hash
+from flywheel_pipeline.tables import RECOMMENDATION_CANDIDATES
 
 IMPACT_UNIT = "expected additional revenue over the next 90 days (shop currency)"
 
-CANDIDATE_COLUMNS = [
-    "recommendation_id",
-    "created_at",
-    "cycle",
-    "type",
-    "target_type",
-    "target_id",
-    "action",
-    "rationale",
-    "brief",
-    "expected_impact",
-    "impact_unit",
-    "priority",
-    "confidence",
-]
+CANDIDATE_COLUMNS = RECOMMENDATION_CANDIDATES.column_names
 
 
 def recommendation_id(

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from flywheel_pipeline.tables import RECOMMENDATION_OUTCOMES
+
 CONFIDENCE = 0.95
 N_RESAMPLES = 2_000
 # A zero count makes a ratio 0 or infinite; half an event (Haldane's correction) keeps the
@@ -66,21 +68,8 @@ class Estimate:
         }
 
 
-# The columns of ml.recommendation_outcomes (docs/contracts.md), one row per estimate.
-OUTCOME_COLUMNS = [
-    "recommendation_id",
-    "metric",
-    "baseline_value",
-    "observed_value",
-    "control_change",
-    "estimated_lift",
-    "ci_low",
-    "ci_high",
-    "n",
-    "method",
-    "measured_at",
-    "higher_is_better",
-]
+# The columns of ml.recommendation_outcomes, one row per estimate.
+OUTCOME_COLUMNS = RECOMMENDATION_OUTCOMES.column_names
 
 
 def _interval(samples: tuple[np.ndarray, ...], statistic, seed: int, n_resamples: int):

@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from flywheel_pipeline import tables
 from flywheel_pipeline.insights._common import max_date
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.recommendations.candidates import build_recommendations, with_decided_history
@@ -19,12 +20,12 @@ from flywheel_pipeline.recommendations.lists import (
 )
 from flywheel_pipeline.recommendations.outcomes import measure_outcomes
 from flywheel_pipeline.settings import Settings
+from flywheel_pipeline.tables import deps_of, write_table
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
     WarehouseResource,
     read_relation_if_exists,
     relation_exists,
-    replace_table,
 )
 
 
@@ -44,66 +45,71 @@ class RecommendationSettings(dg.ConfigurableResource):
 # Model-driven inputs: a table an insight asset has not written yet (a cold start, or an asset
 # that failed for lack of data) is read as missing, and its action type proposes nothing.
 _ML_INPUTS = {
-    "topics": "ml.conversation_topics",
-    "assignments": "ml.conversation_topic_assignments",
-    "lead_scores": "ml.lead_scores",
-    "deal_scores": "ml.deal_scores",
-    "customer_value": "ml.customer_value",
-    "search_opportunities": "ml.search_opportunities",
+    "topics": tables.CONVERSATION_TOPICS,
+    "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+    "lead_scores": tables.LEAD_SCORES,
+    "deal_scores": tables.DEAL_SCORES,
+    "customer_value": tables.CUSTOMER_VALUE,
+    "search_opportunities": tables.SEARCH_OPPORTUNITIES,
 }
-_RUNS = ["ml.lead_scoring_runs", "ml.deal_scoring_runs", "ml.customer_value_runs"]
+_RUNS = (tables.LEAD_SCORING_RUNS, tables.DEAL_SCORING_RUNS, tables.CUSTOMER_VALUE_RUNS)
 _STAGING_INPUTS = {
-    "conversations": "staging.stg_conversations__conversations",
-    "orders": "staging.stg_crm__orders",
-    "contacts": "staging.stg_crm__contacts",
-    "deals": "staging.stg_crm__deals",
-    "nps": "staging.stg_crm__nps_responses",
-    "referrals": "staging.stg_crm__referrals",
+    "conversations": tables.CONVERSATIONS,
+    "orders": tables.ORDERS,
+    "contacts": tables.CONTACTS,
+    "deals": tables.DEALS,
+    "nps": tables.NPS_RESPONSES,
+    "referrals": tables.REFERRALS,
 }
 # Sessions per day and landing page are all rewrite_title needs: summed in the warehouse, the
 # traffic report's source × medium × device rows never travel into pandas.
-_TRAFFIC = "staging.stg_ga4__traffic_acquisition"
 _TRAFFIC_SQL = (
-    f"select report_date, landing_page, sum(sessions) as sessions from {_TRAFFIC} "
+    f"select report_date, landing_page, sum(sessions) as sessions from {tables.GA4_TRAFFIC.quoted} "
     "group by report_date, landing_page"
 )
 
 
 # Ad spend and sessions per paid campaign and day (shift_budget), named as budget.py reads them.
-_CAMPAIGN_DAYS = "intermediate.int_ads__campaign_days"
 _CAMPAIGN_DAYS_SQL = (
-    f"select report_date as date, campaign, spend, sessions from {_CAMPAIGN_DAYS} "
-    "order by report_date, campaign"
+    "select report_date as date, campaign, spend, sessions "
+    f"from {tables.CAMPAIGN_DAYS.quoted} order by report_date, campaign"
 )
 
 
 def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
-    if not relation_exists(conn, _CAMPAIGN_DAYS):
+    if not relation_exists(conn, tables.CAMPAIGN_DAYS.relation):
         return None
     return conn.execute(_CAMPAIGN_DAYS_SQL).df()
 
 
-_TEXTS = "intermediate.int_conversations__texts"
 _FIRST_MESSAGES_SQL = (
-    f"select conversation_id, first_user_text from {_TEXTS} where first_user_text is not null"
+    f"select conversation_id, first_user_text from {tables.CONVERSATION_TEXTS.quoted} "
+    "where first_user_text is not null"
 )
-_RECENT_SEARCHES = "intermediate.int_search__query_pages_recent"
 
 
 def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
     """Every input of :func:`build_candidates` that the warehouse holds (``None`` where a
     table is missing), keyed by its argument name."""
     relations = {**_ML_INPUTS, **_STAGING_INPUTS}
-    inputs = {name: read_relation_if_exists(conn, relation) for name, relation in relations.items()}
-    runs = [frame for rel in _RUNS if (frame := read_relation_if_exists(conn, rel)) is not None]
+    inputs = {name: read_relation_if_exists(conn, t.relation) for name, t in relations.items()}
+    runs = [
+        frame for t in _RUNS if (frame := read_relation_if_exists(conn, t.relation)) is not None
+    ]
     inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
-    inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if relation_exists(conn, _TRAFFIC) else None
+    inputs["traffic"] = (
+        conn.execute(_TRAFFIC_SQL).df()
+        if relation_exists(conn, tables.GA4_TRAFFIC.relation)
+        else None
+    )
     inputs["campaign_days"] = read_campaign_days(conn)
     # the content actions' brief: customers' first messages (their text only) and searches
     inputs["first_messages"] = (
-        conn.execute(_FIRST_MESSAGES_SQL).df() if relation_exists(conn, _TEXTS) else None
+        conn.execute(_FIRST_MESSAGES_SQL).df()
+        if relation_exists(conn, tables.CONVERSATION_TEXTS.relation)
+        else None
     )
-    inputs["search_queries"] = read_relation_if_exists(conn, _RECENT_SEARCHES)
+    inputs["search_queries"] = read_relation_if_exists(conn, tables.QUERY_PAGES_RECENT.relation)
     return inputs
 
 
@@ -132,56 +138,36 @@ def as_of(inputs: dict[str, pd.DataFrame | None]) -> dt.date | None:
     return latest(dict.fromkeys(_ML_INPUTS, "data_through")) or latest(_EVENT_TIMES)
 
 
+# What each asset reads upstream (its deps). The candidates asset also reads its own previous
+# tables (decided recommendations and their members are kept), which are no deps of it.
 # Only recommendations someone acted on matter: the done ones are measured, the accepted ones
-# may not serve as controls. Their decisions come from intermediate.int_recommendations__decisions
-# (as flywheel.recommendations has them), not from that mart: the mart is built by the dbt
+# may not serve as controls. Their decisions come from the staged decisions (DECISIONS, as
+# flywheel.recommendations has them), not from that mart: the mart is built by the dbt
 # invocation that also builds flywheel.recommendation_outcomes from this asset's table.
-_CANDIDATES = "ml.recommendation_candidates"
-_TARGETS = "ml.recommendation_targets"
-_DECISIONS = "intermediate.int_recommendations__decisions"
-
-_CANDIDATE_DEPS = [
-    ["ml", "conversation_topics"],
-    ["ml", "conversation_topic_assignments"],
-    ["ml", "lead_scores"],
-    ["ml", "lead_scoring_runs"],
-    ["ml", "deal_scores"],
-    ["ml", "deal_scoring_runs"],
-    ["ml", "customer_value"],
-    ["ml", "customer_value_runs"],
-    ["ml", "search_opportunities"],
-    ["staging", "stg_conversations__conversations"],
-    ["intermediate", "int_conversations__texts"],
-    ["staging", "stg_crm__orders"],
-    ["staging", "stg_crm__contacts"],
-    ["staging", "stg_crm__deals"],
-    ["staging", "stg_crm__nps_responses"],
-    ["staging", "stg_crm__referrals"],
-    ["staging", "stg_ga4__traffic_acquisition"],
-    ["intermediate", "int_ads__campaign_days"],
-    ["intermediate", "int_search__query_pages_recent"],
-    ["intermediate", "int_recommendations__decisions"],
-]
+CANDIDATE_READS = (
+    *_ML_INPUTS.values(),
+    *_RUNS,
+    *_STAGING_INPUTS.values(),
+    tables.GA4_TRAFFIC,
+    tables.CAMPAIGN_DAYS,
+    tables.CONVERSATION_TEXTS,
+    tables.QUERY_PAGES_RECENT,
+    tables.DECISIONS,
+)
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            ["ml", "recommendation_candidates"],
-            deps=_CANDIDATE_DEPS,
-            description=(
-                "Proposed actions with evidence, expected impact in one unit, priority and "
-                "confidence; per-person actions as one list per type and run."
-            ),
+            tables.RECOMMENDATION_CANDIDATES.asset_key,
+            deps=deps_of(*CANDIDATE_READS),
+            description=tables.RECOMMENDATION_CANDIDATES.description,
             kinds={"python", "duckdb"},
         ),
         dg.AssetSpec(
-            ["ml", "recommendation_targets"],
-            deps=_CANDIDATE_DEPS,
-            description=(
-                "Members of the list recommendations: position, reason, expected impact, "
-                "model score, and the random holdout recorded when the list was proposed."
-            ),
+            tables.RECOMMENDATION_TARGETS.asset_key,
+            deps=deps_of(*CANDIDATE_READS),
+            description=tables.RECOMMENDATION_TARGETS.description,
             kinds={"python", "duckdb"},
         ),
     ],
@@ -200,9 +186,9 @@ def recommendation_candidates(
     with warehouse.get_connection() as conn:
         inputs = read_inputs(conn)
         data_through = as_of(inputs)
-        decisions = read_relation_if_exists(conn, _DECISIONS)
-        previous = read_relation_if_exists(conn, _CANDIDATES)
-        previous_targets = read_relation_if_exists(conn, _TARGETS)
+        decisions = read_relation_if_exists(conn, tables.DECISIONS.relation)
+        previous = read_relation_if_exists(conn, tables.RECOMMENDATION_CANDIDATES.relation)
+        previous_targets = read_relation_if_exists(conn, tables.RECOMMENDATION_TARGETS.relation)
         if previous_targets is not None and not set(TARGET_COLUMNS) <= set(previous_targets):
             previous_targets = None
         acted = acted_members(previous_targets, decisions, inputs.get("deals"), previous)
@@ -216,10 +202,10 @@ def recommendation_candidates(
         decided = [] if decisions is None else decisions["recommendation_id"]
         candidates = with_decided_history(fresh.candidates, previous, decided)
         targets = targets_with_decided_history(fresh.targets, previous_targets, decided)
-        replace_table(conn, _CANDIDATES, candidates)
-        replace_table(conn, _TARGETS, targets)
+        write_table(conn, tables.RECOMMENDATION_CANDIDATES, candidates)
+        write_table(conn, tables.RECOMMENDATION_TARGETS, targets)
     yield dg.MaterializeResult(
-        asset_key=["ml", "recommendation_candidates"],
+        asset_key=tables.RECOMMENDATION_CANDIDATES.asset_key,
         metadata=frame_metadata(
             candidates.sort_values("priority"),
             preview_rows=10,
@@ -230,7 +216,7 @@ def recommendation_candidates(
         ),
     )
     yield dg.MaterializeResult(
-        asset_key=["ml", "recommendation_targets"],
+        asset_key=tables.RECOMMENDATION_TARGETS.asset_key,
         metadata=frame_metadata(
             targets,
             preview_rows=10,
@@ -243,24 +229,31 @@ def recommendation_candidates(
 
 
 _ACTED_COLUMNS = ["recommendation_id", "type", "target_type", "target_id", "accepted_at", "done_at"]
-# Day × query × page, country and device summed by dbt: CTR is measured per day × query.
-_SEARCH = "intermediate.int_search__query_pages_daily"
 _OUTCOME_INPUTS = {
-    "conversations": "staging.stg_conversations__conversations",
-    "assignments": "ml.conversation_topic_assignments",
-    "contacts": "staging.stg_crm__contacts",
-    "orders": "staging.stg_crm__orders",
-    "deals": "staging.stg_crm__deals",
-    "referrals": "staging.stg_crm__referrals",
-    "targets": _TARGETS,
+    "conversations": tables.CONVERSATIONS,
+    "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+    "contacts": tables.CONTACTS,
+    "orders": tables.ORDERS,
+    "deals": tables.DEALS,
+    "referrals": tables.REFERRALS,
+    "targets": tables.RECOMMENDATION_TARGETS,
+    # day × query × page, country and device summed by dbt: CTR is measured per day × query
+    "search": tables.QUERY_PAGES_DAILY,
 }
+OUTCOME_READS = (
+    tables.RECOMMENDATION_CANDIDATES,
+    tables.DECISIONS,
+    *_OUTCOME_INPUTS.values(),
+    tables.CAMPAIGN_DAYS,
+)
 
 
 def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
     """Every input of :func:`measure_outcomes` besides the recommendations (``None`` where
     a table is missing), keyed by its argument name."""
-    inputs = {name: read_relation_if_exists(conn, rel) for name, rel in _OUTCOME_INPUTS.items()}
-    inputs["search"] = read_relation_if_exists(conn, _SEARCH)
+    inputs = {
+        name: read_relation_if_exists(conn, t.relation) for name, t in _OUTCOME_INPUTS.items()
+    }
     inputs["campaign_days"] = read_campaign_days(conn)
     return inputs
 
@@ -277,20 +270,8 @@ def acted_recommendations(
 
 
 @dg.asset(
-    key=["ml", "recommendation_outcomes"],
-    deps=[
-        ["ml", "recommendation_candidates"],
-        ["ml", "recommendation_targets"],
-        ["intermediate", "int_recommendations__decisions"],
-        ["ml", "conversation_topic_assignments"],
-        ["intermediate", "int_search__query_pages_daily"],
-        ["staging", "stg_conversations__conversations"],
-        ["staging", "stg_crm__contacts"],
-        ["staging", "stg_crm__orders"],
-        ["staging", "stg_crm__deals"],
-        ["staging", "stg_crm__referrals"],
-        ["intermediate", "int_ads__campaign_days"],
-    ],
+    key=tables.RECOMMENDATION_OUTCOMES.asset_key,
+    deps=deps_of(*OUTCOME_READS),
     group_name="flywheel",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
@@ -301,12 +282,13 @@ def recommendation_outcomes(warehouse: WarehouseResource) -> dg.MaterializeResul
     with a 95 % interval; see flywheel_pipeline/recommendations/outcomes.py."""
     with warehouse.get_connection() as conn:
         acted = acted_recommendations(
-            read_relation_if_exists(conn, _CANDIDATES), read_relation_if_exists(conn, _DECISIONS)
+            read_relation_if_exists(conn, tables.RECOMMENDATION_CANDIDATES.relation),
+            read_relation_if_exists(conn, tables.DECISIONS.relation),
         )
         done = 0 if acted is None else int(acted["done_at"].notna().sum())
         inputs = read_outcome_inputs(conn) if done else {}
         outcomes = measure_outcomes(acted, **inputs)
-        replace_table(conn, "ml.recommendation_outcomes", outcomes)
+        write_table(conn, tables.RECOMMENDATION_OUTCOMES, outcomes)
     return dg.MaterializeResult(
         metadata=frame_metadata(
             outcomes,

@@ -36,20 +36,12 @@ import pandas as pd
 
 from flywheel_pipeline.insights._common import as_date, stable_hash
 from flywheel_pipeline.recommendations._ids import candidate, keep_decided, money
+from flywheel_pipeline.tables import RECOMMENDATION_TARGETS
 
 DEFAULT_HOLDOUT_SHARE = 0.2
 TOP_REASONS = 3
 
-TARGET_COLUMNS = [
-    "recommendation_id",
-    "target_type",
-    "target_id",
-    "position",
-    "reason",
-    "expected_impact",
-    "score",
-    "holdout",
-]
+TARGET_COLUMNS = RECOMMENDATION_TARGETS.column_names
 
 # type: (list target_type, member target_type, members in words, action on the treated)
 LIST_TYPES: dict[str, tuple[str, str, str, str]] = {

@@ -101,7 +101,6 @@ from flywheel_pipeline.insights.lead_scoring import first_orders
 from flywheel_pipeline.recommendations import budget
 from flywheel_pipeline.recommendations._lift import (
     N_RESAMPLES,
-    OUTCOME_COLUMNS,
     Estimate,
     between_target_variance,
     did_lift,
@@ -119,6 +118,9 @@ from flywheel_pipeline.recommendations._windows import (
     window_rows,
 )
 from flywheel_pipeline.recommendations.lists import LIST_TARGET_TYPES
+from flywheel_pipeline.tables import RECOMMENDATION_OUTCOMES
+
+OUTCOME_COLUMNS = RECOMMENDATION_OUTCOMES.column_names
 
 # The horizon of the lead score (P(customer within 90 days of creation)); every deal of the
 # demo closes within it too, so an open deal's fate is known 90 days on.

@@ -6,8 +6,11 @@ import warnings
 
 import dagster as dg
 
+from flywheel_pipeline.resources import google_credentials_path
 from flywheel_pipeline.settings import Settings
+from flywheel_pipeline.sources.checks import build_defs as check_defs
 from flywheel_pipeline.sources.files.assets import build_file_assets
+from flywheel_pipeline.sources.files.automation import landing_refresh, landing_sensor
 from flywheel_pipeline.sources.ga4.assets import build_ga4_assets
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
 from flywheel_pipeline.sources.partitions import daily_partitions
@@ -70,12 +73,14 @@ def build_defs(settings: Settings) -> dg.Definitions:
             demo_snapshot_dir=str(settings.demo_dir / "ga4"),
             property_id=settings.ga4_property_id,
             api_endpoint=settings.ga4_api_endpoint,
+            credentials_path=google_credentials_path(settings),
         ),
         "search_console": SearchConsoleResource(
             mode=settings.source,
             demo_snapshot_dir=str(settings.demo_dir / "search_console"),
             site_url=settings.gsc_site_url,
             api_endpoint=settings.gsc_api_endpoint,
+            credentials_path=google_credentials_path(settings),
         ),
     }
     upstream: list[dg.AssetKey] = []
@@ -108,4 +113,13 @@ def build_defs(settings: Settings) -> dg.Definitions:
         *(extraction_check(key, source) for source, key in google_sources(settings)),
         *(rejected_files_check(key, folder) for folder, key in drop_sources()),
     ]
-    return dg.Definitions(assets=assets, asset_checks=checks, resources=resources)
+    sources = dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        resources=resources,
+        jobs=[landing_refresh],
+        sensors=[landing_sensor(settings.landing_dir)],
+    )
+    return dg.Definitions.merge(
+        sources, check_defs(settings, [key for asset in assets for key in asset.keys])
+    )

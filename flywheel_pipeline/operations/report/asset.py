@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from flywheel_pipeline import tables
 from flywheel_pipeline.operations.report import sections
 from flywheel_pipeline.operations.report.kpis import overview
 from flywheel_pipeline.operations.report.page import Page, document, esc
@@ -38,10 +39,7 @@ SECTIONS = (
 )
 # Insight tables the report reads although no mart carries them (SPEC §5 names no search
 # mart): the report asset depends on them besides the marts.
-INSIGHT_INPUTS = [
-    dg.AssetKey(["ml", "search_opportunities"]),
-    dg.AssetKey(["ml", "search_ctr_curve"]),
-]
+INSIGHT_INPUTS = tables.deps_of(tables.SEARCH_OPPORTUNITIES, tables.SEARCH_CTR_CURVE)
 _LISTED_DEPENDANTS = 12
 _INNER_SCHEMAS = {"raw", "staging", "intermediate"}
 

@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import plotly.express as px
 
+from flywheel_pipeline import tables
 from flywheel_pipeline.insights.runs import latest_run
 from flywheel_pipeline.operations.report.kpis import PERIOD_DAYS
 from flywheel_pipeline.operations.report.page import BAD, COLORS, MUTED, Page, chart, esc
@@ -272,8 +273,8 @@ def _search_unavailable(page: Page) -> str:
 
 def search_opportunities(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
     page.heading("Attract: search opportunities")
-    curve = page.read(conn, "ml.search_ctr_curve")
-    found = page.read(conn, "ml.search_opportunities")
+    curve = page.read(conn, tables.SEARCH_CTR_CURVE.relation)
+    found = page.read(conn, tables.SEARCH_OPPORTUNITIES.relation)
     if curve is None or curve.empty or found is None:
         page.note(_search_unavailable(page))
         return

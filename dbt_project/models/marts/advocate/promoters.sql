@@ -20,38 +20,33 @@ person_referrals as (
 
 ),
 
-persons as (
-
-    select * from {{ ref('int_identity__persons') }}
-    where identifier_type = 'contact_id'
-
-),
-
 customers as (
 
     select * from {{ ref('customers') }}
 
 ),
 
+person_nps_responses as (
+
+    {{ assign_person('nps_responses') }}
+
+),
+
 ranked_nps as (
 
     select
-        coalesce(persons.person_id, nps_responses.contact_id) as person_id,
-        nps_responses.score,
-        nps_responses.nps_category,
-        nps_responses.responded_at,
+        person_id,
+        score,
+        nps_category,
+        responded_at,
         row_number() over (
-            partition by coalesce(persons.person_id, nps_responses.contact_id)
-            order by nps_responses.responded_at desc
+            partition by person_id
+            order by responded_at desc
         ) as response_rank,
-        count(*) over (
-            partition by coalesce(persons.person_id, nps_responses.contact_id)
-        ) as nps_responses
+        count(*) over (partition by person_id) as nps_responses
 
-    from nps_responses
-    left join persons
-        on nps_responses.contact_id = persons.identifier_value
-    where nps_responses.contact_id is not null
+    from person_nps_responses
+    where contact_id is not null
 
 ),
 

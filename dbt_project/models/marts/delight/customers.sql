@@ -12,13 +12,6 @@ orders as (
 
 ),
 
-persons as (
-
-    select * from {{ ref('int_identity__persons') }}
-    where identifier_type = 'contact_id'
-
-),
-
 nps_responses as (
 
     select * from {{ ref('stg_crm__nps_responses') }}
@@ -27,17 +20,7 @@ nps_responses as (
 
 person_orders as (
 
-    select
-        coalesce(persons.person_id, orders.contact_id) as person_id,
-        orders.order_id,
-        orders.ordered_at,
-        orders.revenue,
-        orders.items
-
-    from orders
-    left join persons
-        on orders.contact_id = persons.identifier_value
-    where orders.contact_id is not null
+    {{ assign_person('orders') }}
 
 ),
 
@@ -52,41 +35,46 @@ order_summary as (
         cast(sum(items) as {{ dbt.type_bigint() }}) as items
 
     from person_orders
+    where contact_id is not null
     group by person_id
+
+),
+
+person_nps_responses as (
+
+    {{ assign_person('nps_responses') }}
 
 ),
 
 ranked_nps as (
 
     select
-        coalesce(persons.person_id, nps_responses.contact_id) as person_id,
-        nps_responses.score,
-        nps_responses.responded_at,
+        person_id,
+        score,
+        responded_at,
         row_number() over (
-            partition by coalesce(persons.person_id, nps_responses.contact_id)
-            order by nps_responses.responded_at desc
+            partition by person_id
+            order by responded_at desc
         ) as response_rank
 
-    from nps_responses
-    left join persons
-        on nps_responses.contact_id = persons.identifier_value
+    from person_nps_responses
 
 ),
 
 customer_value as (
 
-    select * from {{ source_or_empty('ml', 'customer_value') }}
+    select * from {{ ref('stg_ml__customer_value') }}
 
 ),
 
 latest_values as (
 
     select
-        cast(contact_id as {{ dbt.type_string() }}) as contact_id,
-        cast(predicted_orders_90d as {{ type_double() }}) as predicted_orders_90d,
-        cast(predicted_clv_365d as {{ type_double() }}) as predicted_clv_365d,
-        cast(p_alive as {{ type_double() }}) as p_alive,
-        cast(data_through as date) as predictions_data_through,
+        contact_id,
+        predicted_orders_90d,
+        predicted_clv_365d,
+        p_alive,
+        data_through as predictions_data_through,
         row_number() over (
             partition by contact_id order by data_through desc
         ) as value_rank

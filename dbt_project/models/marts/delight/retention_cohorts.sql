@@ -18,10 +18,9 @@ orders as (
 
 ),
 
-persons as (
+person_orders as (
 
-    select * from {{ ref('int_identity__persons') }}
-    where identifier_type = 'contact_id'
+    {{ assign_person('orders') }}
 
 ),
 
@@ -49,18 +48,15 @@ cohort_sizes as (
 monthly_orders as (
 
     select
-        coalesce(persons.person_id, orders.contact_id) as contact_id,
-        cast({{ dbt.date_trunc('month', 'orders.ordered_at') }} as date)
-            as order_month,
-        sum(orders.revenue) as revenue
+        person_id as contact_id,
+        cast({{ dbt.date_trunc('month', 'ordered_at') }} as date) as order_month,
+        sum(revenue) as revenue
 
-    from orders
-    left join persons
-        on orders.contact_id = persons.identifier_value
-    where orders.contact_id is not null
+    from person_orders
+    where person_id is not null
     group by
-        coalesce(persons.person_id, orders.contact_id),
-        cast({{ dbt.date_trunc('month', 'orders.ordered_at') }} as date)
+        person_id,
+        cast({{ dbt.date_trunc('month', 'ordered_at') }} as date)
 
 ),
 

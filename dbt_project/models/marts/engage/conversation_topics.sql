@@ -13,7 +13,7 @@ with
 
 topics as (
 
-    select * from {{ source_or_empty('ml', 'conversation_topics') }}
+    select * from {{ ref('stg_ml__conversation_topics') }}
 
 ),
 
@@ -96,11 +96,12 @@ assigned as (
 final as (
 
     select
+        -- the staging model's types (flywheel_pipeline/tables.py), but 4-byte integers for
+        -- the topic id and ranks, as the contract states
         cast(topics.topic_id as {{ dbt.type_int() }}) as topic_id,
-        cast(topics.label as {{ dbt.type_string() }}) as label,  -- noqa: RF04
-        cast(topics.representative_question as {{ dbt.type_string() }})
-            as representative_question,
-        cast(topics.top_terms as {{ dbt.type_string() }}) as top_terms,
+        topics.label,
+        topics.representative_question,
+        topics.top_terms,
         cast(coalesce(topic_stats.conversations, 0) as {{ dbt.type_bigint() }}) as conversations,
         {{ safe_divide('topic_stats.conversations', 'assigned.assigned_conversations') }}
             as share,
@@ -117,12 +118,12 @@ final as (
         topic_stats.resolution_rate,
         topic_stats.handoff_rate,
         topic_stats.avg_csat,
-        cast(topics.is_content_gap as {{ dbt.type_boolean() }}) as is_content_gap,
-        cast(topics.is_answered as {{ dbt.type_boolean() }}) as is_answered,
-        cast(topics.gap_evidence as {{ dbt.type_string() }}) as gap_evidence,
-        cast(topics.best_page as {{ dbt.type_string() }}) as best_page,
-        cast(topics.best_page_similarity as {{ type_double() }}) as best_page_similarity,
-        cast(topics.data_through as date) as data_through
+        topics.is_content_gap,
+        topics.is_answered,
+        topics.gap_evidence,
+        topics.best_page,
+        topics.best_page_similarity,
+        topics.data_through
 
     from topics
     cross join assigned

@@ -8,20 +8,21 @@ conversations as (
 
 topic_assignments as (
 
-    select * from {{ source_or_empty('ml', 'conversation_topic_assignments') }}
+    select * from {{ ref('stg_ml__conversation_topic_assignments') }}
 
 ),
 
 topics as (
 
-    select * from {{ source_or_empty('ml', 'conversation_topics') }}
+    select * from {{ ref('stg_ml__conversation_topics') }}
 
 ),
 
 latest_assignments as (
 
     select
-        cast(conversation_id as {{ dbt.type_string() }}) as conversation_id,
+        conversation_id,
+        -- a 4-byte integer, as in engage.conversation_topics
         cast(topic_id as {{ dbt.type_int() }}) as topic_id,
         row_number() over (
             partition by conversation_id order by data_through desc

@@ -27,16 +27,16 @@ stage_history as (
 
 deal_scores as (
 
-    select * from {{ source_or_empty('ml', 'deal_scores') }}
+    select * from {{ ref('stg_ml__deal_scores') }}
 
 ),
 
 latest_scores as (
 
     select
-        cast(deal_id as {{ dbt.type_string() }}) as deal_id,
-        cast(win_probability as {{ type_double() }}) as win_probability,
-        cast(data_through as date) as win_probability_data_through,
+        deal_id,
+        win_probability,
+        data_through as win_probability_data_through,
         row_number() over (
             partition by deal_id order by data_through desc
         ) as score_rank

@@ -32,7 +32,7 @@ lifecycle_events as (
 
 lead_scores as (
 
-    select * from {{ source_or_empty('ml', 'lead_scores') }}
+    select * from {{ ref('stg_ml__lead_scores') }}
 
 ),
 
@@ -74,8 +74,8 @@ customers as (
 latest_scores as (
 
     select
-        cast(contact_id as {{ dbt.type_string() }}) as contact_id,
-        cast(lead_score as {{ type_double() }}) as lead_score,
+        contact_id,
+        lead_score,
         data_through as lead_score_data_through,
         row_number() over (
             partition by contact_id order by data_through desc

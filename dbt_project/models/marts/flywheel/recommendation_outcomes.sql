@@ -8,7 +8,7 @@ with
 
 outcomes as (
 
-    select * from {{ source_or_empty('ml', 'recommendation_outcomes') }}
+    select * from {{ ref('stg_ml__recommendation_outcomes') }}
 
 ),
 
@@ -21,28 +21,23 @@ recommendations as (
 final as (
 
     select
-        cast(outcomes.recommendation_id as {{ dbt.type_string() }})
-            as recommendation_id,
-        cast(outcomes.metric as {{ dbt.type_string() }}) as metric,
+        outcomes.recommendation_id,
+        outcomes.metric,
         recommendations.type,
         recommendations.target_type,
         recommendations.target_id,
-        cast(outcomes.baseline_value as {{ type_double() }}) as baseline_value,
-        cast(outcomes.observed_value as {{ type_double() }}) as observed_value,
-        cast(outcomes.control_change as {{ type_double() }}) as control_change,
-        cast(outcomes.estimated_lift as {{ type_double() }}) as estimated_lift,
-        cast(outcomes.ci_low as {{ type_double() }}) as ci_low,
-        cast(outcomes.ci_high as {{ type_double() }}) as ci_high,
-        cast(outcomes.n as {{ dbt.type_bigint() }}) as n,
+        outcomes.baseline_value,
+        outcomes.observed_value,
+        outcomes.control_change,
+        outcomes.estimated_lift,
+        outcomes.ci_low,
+        outcomes.ci_high,
+        outcomes.n,
         outcomes.method,
-        cast(outcomes.measured_at as {{ dbt.type_timestamp() }}) as measured_at,
-        -- optional: a table written before the column existed reads it as unknown, which
-        -- momentum counts as higher is better
-        {{ optional_column(
-            source('ml', 'recommendation_outcomes'),
-            'higher_is_better',
-            dbt.type_boolean(),
-        ) }} as higher_is_better
+        outcomes.measured_at,
+        -- null (unknown) when the table was written before the column existed, which
+        -- momentum counts as higher is better (stg_ml__recommendation_outcomes)
+        outcomes.higher_is_better
 
     from outcomes
     left join recommendations

@@ -8,7 +8,7 @@ with
 
 targets as (
 
-    select * from {{ source_or_empty('ml', 'recommendation_targets') }}
+    select * from {{ ref('stg_ml__recommendation_targets') }}
 
 ),
 
@@ -21,17 +21,17 @@ recommendations as (
 final as (
 
     select
-        cast(targets.recommendation_id as {{ dbt.type_string() }})
-            as recommendation_id,
-        cast(targets.target_id as {{ dbt.type_string() }}) as target_id,
+        targets.recommendation_id,
+        targets.target_id,
         recommendations.type,
         recommendations.status,
-        cast(targets.target_type as {{ dbt.type_string() }}) as target_type,
+        targets.target_type,
+        -- a 4-byte integer, as the contract states (the staging model's is 8 bytes)
         cast(targets.position as {{ dbt.type_int() }}) as position,
-        cast(targets.reason as {{ dbt.type_string() }}) as reason,
-        cast(targets.expected_impact as {{ type_double() }}) as expected_impact,
-        cast(targets.score as {{ type_double() }}) as score,
-        cast(targets.holdout as {{ dbt.type_boolean() }}) as holdout
+        targets.reason,
+        targets.expected_impact,
+        targets.score,
+        targets.holdout
 
     from targets
     left join recommendations

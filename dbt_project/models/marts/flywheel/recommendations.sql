@@ -8,7 +8,7 @@ with
 
 candidates as (
 
-    select * from {{ source_or_empty('ml', 'recommendation_candidates') }}
+    select * from {{ ref('stg_ml__recommendation_candidates') }}
 
 ),
 
@@ -25,7 +25,7 @@ outcomes as (
         recommendation_id,
         min(measured_at) as first_measured_at
 
-    from {{ source_or_empty('ml', 'recommendation_outcomes') }}
+    from {{ ref('stg_ml__recommendation_outcomes') }}
     group by recommendation_id
 
 ),
@@ -33,21 +33,20 @@ outcomes as (
 final as (
 
     select
-        cast(candidates.recommendation_id as {{ dbt.type_string() }})
-            as recommendation_id,
-        cast(candidates.created_at as {{ dbt.type_timestamp() }}) as created_at,
+        candidates.recommendation_id,
+        candidates.created_at,
+        -- 4-byte integers, as the contract states (the staging model's are 8 bytes)
         cast(candidates.cycle as {{ dbt.type_int() }}) as cycle,
         candidates.type,
         candidates.target_type,
-        cast(candidates.target_id as {{ dbt.type_string() }}) as target_id,
+        candidates.target_id,
         candidates.action,
         candidates.rationale,
         candidates.brief,
-        cast(candidates.expected_impact as {{ type_double() }})
-            as expected_impact,
+        candidates.expected_impact,
         candidates.impact_unit,
         cast(candidates.priority as {{ dbt.type_int() }}) as priority,
-        cast(candidates.confidence as {{ type_double() }}) as confidence,
+        candidates.confidence,
         case
             when decisions.status = 'done' and outcomes.recommendation_id is not null
                 then 'measured'
@@ -60,8 +59,7 @@ final as (
         coalesce(
             decisions.measured_at,
             case
-                when decisions.status = 'done'
-                    then cast(outcomes.first_measured_at as {{ dbt.type_timestamp() }})
+                when decisions.status = 'done' then outcomes.first_measured_at
             end
         ) as measured_at
 

@@ -1,11 +1,12 @@
-"""Asset checks on the raw (extraction) assets; dbt's tests are asset checks already.
+"""Asset checks on the raw (extraction) assets, beside `extraction_succeeded` and
+`files_accepted` (source_health.py); dbt's tests are asset checks already.
 
 - `row_count_anomaly` (GA4 and Search Console tables, blocking): each settled day the run
   wrote must have at least half the rows of its usual day (the median of the same weekday over
   the four weeks before). A half-empty day fails with severity ERROR and holds back everything
   downstream in the run, so dbt never builds the marts on it. A run whose extraction failed
-  wrote nothing and is not judged: `extraction_succeeded` (sources/source_health.py, beside
-  the sources) fails that run while what is downstream builds on the last good data.
+  wrote nothing and is not judged: `extraction_succeeded` fails that run while what is
+  downstream builds on the last good data.
 - `quarantine_rate` (file drops, WARN): the share of records the latest load quarantined,
   with the worst files and the reasons counted (never the records: they may hold personal data).
 - `freshness_check` (live mode only, WARN): Dagster's freshness checks, evaluated by the
@@ -24,9 +25,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from flywheel_pipeline.operations.automation import drop_keys
 from flywheel_pipeline.settings import Settings
-from flywheel_pipeline.sources.definitions import google_reports
+from flywheel_pipeline.sources.files.automation import drop_keys
 from flywheel_pipeline.sources.files.drops import FILE_DROPS, DropSource
 from flywheel_pipeline.sources.files.manifest import MANIFEST_RELATION
 from flywheel_pipeline.sources.files.schemas import QUARANTINE_RELATION
@@ -82,9 +82,10 @@ FILE_FRESHNESS: Mapping[str, dt.timedelta | None] = {
 }
 
 
-def build_defs(settings: Settings, upstream: Sequence[dg.AssetKey]) -> dg.Definitions:
-    """The checks of the raw assets among `upstream` (the warehouse assets)."""
-    present = set(upstream)
+def build_defs(settings: Settings, raw: Sequence[dg.AssetKey]) -> dg.Definitions:
+    """The checks of the raw assets `raw` (those the settings define), with the sensor that
+    evaluates the freshness checks."""
+    present = set(raw)
     google = [key for key in google_keys(settings) if key in present]
     drops = [drop for drop in FILE_DROPS if manifest_key(drop) in present]
     checks = [
@@ -102,6 +103,9 @@ def build_defs(settings: Settings, upstream: Sequence[dg.AssetKey]) -> dg.Defini
 def google_keys(settings: Settings) -> list[dg.AssetKey]:
     """GA4 and Search Console tables that are extracted: every one in demo mode, those of a
     configured source in live mode (an unconfigured source writes nothing, by design)."""
+    # Imported here: sources.definitions builds these checks.
+    from flywheel_pipeline.sources.definitions import google_reports
+
     reports = google_reports(settings)
     demo = settings.source == "demo"
     tables = [
