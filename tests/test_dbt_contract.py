@@ -710,8 +710,8 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         (
             # every version of the topic assignments, not the latest (planted versions)
             "marts/engage/conversations.sql",
-            "            and latest_assignments.assignment_rank = 1\n",
-            "",
+            "    {{ latest_model_output('topic_assignments', ['conversation_id']) }}\n",
+            "    select * from topic_assignments\n",
             [
                 "conversations_one_row_per_staged_conversation",
                 "conversations_messages_match_staged_messages",

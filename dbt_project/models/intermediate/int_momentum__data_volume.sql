@@ -59,69 +59,35 @@ referrals as (
 
 ),
 
+-- the date of every row of data, one source after the other
+dated_rows as (
+
+    select report_date as date from traffic
+    union all
+    select cast(started_at as date) as date from conversations
+    union all
+    select cast(ordered_at as date) as date from orders
+    union all
+    select cast(created_at as date) as date from contacts
+    union all
+    select report_date as date from search_analytics
+    union all
+    select cast(created_at as date) as date from deals
+    union all
+    select cast(responded_at as date) as date from nps_responses
+    union all
+    select cast(referred_at as date) as date from referrals
+
+),
+
 daily_rows as (
 
     select
-        report_date as date,
+        date,
         count(*) as data_rows
-    from traffic
-    group by report_date
 
-    union all
-
-    select
-        cast(started_at as date) as date,
-        count(*) as data_rows
-    from conversations
-    group by cast(started_at as date)
-
-    union all
-
-    select
-        cast(ordered_at as date) as date,
-        count(*) as data_rows
-    from orders
-    group by cast(ordered_at as date)
-
-    union all
-
-    select
-        cast(created_at as date) as date,
-        count(*) as data_rows
-    from contacts
-    group by cast(created_at as date)
-
-    union all
-
-    select
-        report_date as date,
-        count(*) as data_rows
-    from search_analytics
-    group by report_date
-
-    union all
-
-    select
-        cast(created_at as date) as date,
-        count(*) as data_rows
-    from deals
-    group by cast(created_at as date)
-
-    union all
-
-    select
-        cast(responded_at as date) as date,
-        count(*) as data_rows
-    from nps_responses
-    group by cast(responded_at as date)
-
-    union all
-
-    select
-        cast(referred_at as date) as date,
-        count(*) as data_rows
-    from referrals
-    group by cast(referred_at as date)
+    from dated_rows
+    group by date
 
 ),
 

@@ -4,6 +4,9 @@
     the period and the wheel's stage volumes: people entering each stage in the period and
     the cumulative totals at the period end.
 #}
+
+{#- the wheel's stages, in order: a volume column <stage>s and a total <stage>s_total each -#}
+{%- set stages = ['stranger', 'prospect', 'customer', 'promoter'] %}
 with
 
 stages_daily as (
@@ -50,14 +53,10 @@ stage_volumes as (
     select
         day_periods.period_type,
         day_periods.period_start,
-        sum(case when stages_daily.stage = 'stranger' then stages_daily.entered else 0 end)
-            as strangers,
-        sum(case when stages_daily.stage = 'prospect' then stages_daily.entered else 0 end)
-            as prospects,
-        sum(case when stages_daily.stage = 'customer' then stages_daily.entered else 0 end)
-            as customers,
-        sum(case when stages_daily.stage = 'promoter' then stages_daily.entered else 0 end)
-            as promoters
+    {% for stage in stages %}
+        sum(case when stages_daily.stage = '{{ stage }}' then stages_daily.entered else 0 end)
+            as {{ stage }}s{{ "," if not loop.last }}
+    {% endfor %}
 
     from day_periods
     inner join stages_daily
@@ -71,14 +70,10 @@ stage_totals as (
     select
         periods.period_type,
         periods.period_start,
-        max(case when stages_daily.stage = 'stranger' then stages_daily.total end)
-            as strangers_total,
-        max(case when stages_daily.stage = 'prospect' then stages_daily.total end)
-            as prospects_total,
-        max(case when stages_daily.stage = 'customer' then stages_daily.total end)
-            as customers_total,
-        max(case when stages_daily.stage = 'promoter' then stages_daily.total end)
-            as promoters_total
+    {% for stage in stages %}
+        max(case when stages_daily.stage = '{{ stage }}' then stages_daily.total end)
+            as {{ stage }}s_total{{ "," if not loop.last }}
+    {% endfor %}
 
     from periods
     inner join stages_daily

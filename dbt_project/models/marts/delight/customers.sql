@@ -69,17 +69,7 @@ customer_value as (
 
 latest_values as (
 
-    select
-        contact_id,
-        predicted_orders_90d,
-        predicted_clv_365d,
-        p_alive,
-        data_through as predictions_data_through,
-        row_number() over (
-            partition by contact_id order by data_through desc
-        ) as value_rank
-
-    from customer_value
+    {{ latest_model_output('customer_value', ['contact_id']) }}
 
 ),
 
@@ -106,7 +96,7 @@ final as (
         latest_values.predicted_orders_90d,
         latest_values.predicted_clv_365d,
         latest_values.p_alive,
-        latest_values.predictions_data_through,
+        latest_values.data_through as predictions_data_through,
         ranked_nps.score as latest_nps,
         ranked_nps.responded_at as latest_nps_at
 
@@ -117,9 +107,7 @@ final as (
             order_summary.person_id = ranked_nps.person_id
             and ranked_nps.response_rank = 1
     left join latest_values
-        on
-            order_summary.person_id = latest_values.contact_id
-            and latest_values.value_rank = 1
+        on order_summary.person_id = latest_values.contact_id
 
 )
 

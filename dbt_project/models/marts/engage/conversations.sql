@@ -20,15 +20,7 @@ topics as (
 
 latest_assignments as (
 
-    select
-        conversation_id,
-        -- a 4-byte integer, as in engage.conversation_topics
-        cast(topic_id as {{ dbt.type_int() }}) as topic_id,
-        row_number() over (
-            partition by conversation_id order by data_through desc
-        ) as assignment_rank
-
-    from topic_assignments
+    {{ latest_model_output('topic_assignments', ['conversation_id']) }}
 
 ),
 
@@ -41,7 +33,8 @@ final as (
         conversations.channel,
         conversations.message_count,
         conversations.user_message_count,
-        latest_assignments.topic_id,
+        -- a 4-byte integer, as in engage.conversation_topics
+        cast(latest_assignments.topic_id as {{ dbt.type_int() }}) as topic_id,
         topics.label as topic_label,
         conversations.resolved,
         conversations.handed_off,
@@ -49,9 +42,7 @@ final as (
 
     from conversations
     left join latest_assignments
-        on
-            conversations.conversation_id = latest_assignments.conversation_id
-            and latest_assignments.assignment_rank = 1
+        on conversations.conversation_id = latest_assignments.conversation_id
     left join topics
         on latest_assignments.topic_id = topics.topic_id
 

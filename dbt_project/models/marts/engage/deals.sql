@@ -33,15 +33,7 @@ deal_scores as (
 
 latest_scores as (
 
-    select
-        deal_id,
-        win_probability,
-        data_through as win_probability_data_through,
-        row_number() over (
-            partition by deal_id order by data_through desc
-        ) as score_rank
-
-    from deal_scores
+    {{ latest_model_output('deal_scores', ['deal_id']) }}
 
 ),
 
@@ -87,7 +79,7 @@ final as (
             when not deals.is_closed then latest_scores.win_probability
         end as win_probability,
         case
-            when not deals.is_closed then latest_scores.win_probability_data_through
+            when not deals.is_closed then latest_scores.data_through
         end as win_probability_data_through
 
     from deals
@@ -97,9 +89,7 @@ final as (
     left join stage_changes
         on deals.deal_id = stage_changes.deal_id
     left join latest_scores
-        on
-            deals.deal_id = latest_scores.deal_id
-            and latest_scores.score_rank = 1
+        on deals.deal_id = latest_scores.deal_id
 
 )
 

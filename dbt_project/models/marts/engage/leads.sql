@@ -73,15 +73,7 @@ customers as (
 
 latest_scores as (
 
-    select
-        contact_id,
-        lead_score,
-        data_through as lead_score_data_through,
-        row_number() over (
-            partition by contact_id order by data_through desc
-        ) as score_rank
-
-    from lead_scores
+    {{ latest_model_output('lead_scores', ['contact_id']) }}
 
 ),
 
@@ -103,7 +95,7 @@ final as (
         coalesce(conversation_counts.conversations, 0) as conversations,
         conversation_counts.last_conversation_at,
         latest_scores.lead_score,
-        latest_scores.lead_score_data_through,
+        latest_scores.data_through as lead_score_data_through,
         customers.converted_at is not null as is_customer,
         customers.converted_at
 
@@ -115,9 +107,7 @@ final as (
     left join customers
         on contacts.contact_id = customers.person_id
     left join latest_scores
-        on
-            contacts.contact_id = latest_scores.contact_id
-            and latest_scores.score_rank = 1
+        on contacts.contact_id = latest_scores.contact_id
 
 )
 

@@ -16,9 +16,9 @@ renamed as (
 
     select
         cast(date as date) as spend_date,
-        coalesce(nullif(trim(source), ''), '(not set)') as source,
-        coalesce(nullif(trim(medium), ''), '(not set)') as medium,
-        coalesce(nullif(trim(campaign), ''), '(not set)') as campaign,
+        {{ not_set_if_blank('source') }} as source,
+        {{ not_set_if_blank('medium') }} as medium,
+        {{ not_set_if_blank('campaign') }} as campaign,
         cast(spend as {{ type_double() }}) as spend,
         cast(impressions as {{ dbt.type_bigint() }}) as impressions,
         cast(clicks as {{ dbt.type_bigint() }}) as clicks,

@@ -16,18 +16,13 @@ renamed as (
 
     select
         cast(date as date) as report_date,
-        coalesce(nullif(trim(page_path), ''), '(not set)') as page_path,
-        coalesce(nullif(trim(page_title), ''), '(not set)') as page_title,
+        {{ not_set_if_blank('page_path') }} as page_path,
+        {{ not_set_if_blank('page_title') }} as page_title,
         cast(screen_page_views as {{ dbt.type_bigint() }}) as page_views,
         cast(sessions as {{ dbt.type_bigint() }}) as sessions,
         cast(engaged_sessions as {{ dbt.type_bigint() }}) as engaged_sessions,
         cast(key_events as {{ type_double() }}) as key_events,
-        cast(is_sampled as {{ dbt.type_boolean() }}) as is_sampled,
-        cast(
-            subject_to_thresholding as {{ dbt.type_boolean() }}
-        ) as is_thresholded,
-        cast(has_other_row as {{ dbt.type_boolean() }}) as has_other_row,
-        cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
+        {{ ga4_report_flags() }}
 
     from deduplicated
 

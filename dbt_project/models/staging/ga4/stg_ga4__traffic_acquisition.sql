@@ -28,13 +28,13 @@ renamed as (
 
     select
         cast(date as date) as report_date,
-        coalesce(nullif(trim(session_source), ''), '(not set)') as source,
-        coalesce(nullif(trim(session_medium), ''), '(not set)') as medium,
-        coalesce(nullif(trim(session_campaign_name), ''), '(not set)') as campaign,
+        {{ not_set_if_blank('session_source') }} as source,
+        {{ not_set_if_blank('session_medium') }} as medium,
+        {{ not_set_if_blank('session_campaign_name') }} as campaign,
         nullif(
             nullif(trim(session_default_channel_group), ''), '(not set)'
         ) as ga4_channel_group,
-        coalesce(nullif(trim(landing_page), ''), '(not set)') as landing_page,
+        {{ not_set_if_blank('landing_page') }} as landing_page,
         coalesce(
             nullif(lower(trim(device_category)), ''), '(not set)'
         ) as device_category,
@@ -43,12 +43,7 @@ renamed as (
         cast(new_users as {{ dbt.type_bigint() }}) as new_users,
         cast(key_events as {{ type_double() }}) as key_events,
         cast(total_revenue as {{ type_double() }}) as revenue,
-        cast(is_sampled as {{ dbt.type_boolean() }}) as is_sampled,
-        cast(
-            subject_to_thresholding as {{ dbt.type_boolean() }}
-        ) as is_thresholded,
-        cast(has_other_row as {{ dbt.type_boolean() }}) as has_other_row,
-        cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
+        {{ ga4_report_flags() }}
 
     from deduplicated
 
@@ -60,8 +55,8 @@ renamed as (
 source_mediums as (
 
     select distinct
-        coalesce(nullif(trim(session_source), ''), '(not set)') as source,
-        coalesce(nullif(trim(session_medium), ''), '(not set)') as medium
+        {{ not_set_if_blank('session_source') }} as source,
+        {{ not_set_if_blank('session_medium') }} as medium
 
     from source
 
