@@ -299,27 +299,21 @@ def evaluate_and_report(settings: Settings):
     return frame
 
 
+def _count_option(name: str, default: int, help: str, *, minimum: int = 1):
+    """A whole-number option of at least `minimum`, its default shown in --help."""
+    return click.option(
+        name, type=click.IntRange(min=minimum), default=default, show_default=True, help=help
+    )
+
+
 @main.command()
-@click.option(
-    "--cycles",
-    type=click.IntRange(min=1),
-    default=6,
-    show_default=True,
-    help="Turns of the wheel after the history.",
-)
-@click.option(
-    "--cycle-days",
-    type=click.IntRange(min=1),
-    default=28,
-    show_default=True,
-    help="Simulated days each cycle adds.",
-)
-@click.option(
+@_count_option("--cycles", 6, "Turns of the wheel after the history.")
+@_count_option("--cycle-days", 28, "Simulated days each cycle adds.")
+@_count_option(
     "--accept-top",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="Recommendations accepted and done per cycle in the treated arm.",
+    10,
+    "Recommendations accepted and done per cycle in the treated arm.",
+    minimum=0,
 )
 @click.option("--no-control", is_flag=True, help="Skip the control arm (no actions taken).")
 @click.option("--seed", type=int, help="Overrides FLYWHEEL_DEMO_SEED.")

@@ -3,6 +3,7 @@ and the owners and tags of the asset catalog."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -10,7 +11,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from flywheel_pipeline.warehouse import CATALOG, catalog_columns
+from flywheel_pipeline.warehouse import CATALOG, catalog_columns, fetch_value
 
 
 def utc_now() -> datetime:
@@ -63,19 +64,41 @@ def table_schema(conn: duckdb.DuckDBPyConnection, relation: str) -> dg.TableSche
     )
 
 
-def table_metadata(conn: duckdb.DuckDBPyConnection, relation: str) -> dict:
+def table_metadata(
+    conn: duckdb.DuckDBPyConnection, relation: str, *, count_timeout: float | None = None
+) -> dict:
     """`dagster/row_count` and `dagster/column_schema` of `schema.table` as it is now.
 
     Views are counted too (their query runs once): several dbt staging models are views, and
-    a row count on every materialisation is what the UI's asset pages plot."""
+    a row count on every materialisation is what the UI's asset pages plot. With
+    `count_timeout` (seconds), a count still running then is interrupted and raises
+    duckdb.InterruptException (see count_rows)."""
     schema = table_schema(conn, relation)
     if schema is None:
         return {}
-    (rows,) = conn.execute(f"select count(*) from {relation}").fetchone()
+    rows = count_rows(conn, relation, timeout=count_timeout)
     return {
         "dagster/row_count": dg.MetadataValue.int(rows),
         "dagster/column_schema": dg.MetadataValue.table_schema(schema),
     }
+
+
+def count_rows(
+    conn: duckdb.DuckDBPyConnection, relation: str, *, timeout: float | None = None
+) -> int:
+    """Rows of `schema.table`. A table's count is read from its row groups at once; a view's
+    runs its whole query, which for a view over tens of millions of rows takes minutes that a
+    row count on an asset page is not worth: past `timeout` seconds DuckDB is interrupted
+    (duckdb.InterruptException)."""
+    timer = threading.Timer(timeout, conn.interrupt) if timeout is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        return fetch_value(conn, f"select count(*) from {relation}")
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def column_schema_metadata(conn: duckdb.DuckDBPyConnection, relation: str) -> dict:

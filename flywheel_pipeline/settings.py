@@ -83,16 +83,9 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and value.strip() == "" else value
 
-    @pydantic.field_validator("google_application_credentials")
+    @pydantic.field_validator("google_application_credentials", "flywheel_reports_file")
     @classmethod
-    def _credentials_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError("file not found")
-        return value
-
-    @pydantic.field_validator("flywheel_reports_file")
-    @classmethod
-    def _reports_file_exists(cls, value: Path | None) -> Path | None:
+    def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError("file not found")
         return value

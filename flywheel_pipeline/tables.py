@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import duckdb
 import pandas as pd
 
 from flywheel_pipeline.sql import identifier, relation_name
-from flywheel_pipeline.warehouse import replace_table
+from flywheel_pipeline.warehouse import replace_table, replace_table_streaming
 
 VARCHAR = "VARCHAR"
 BIGINT = "BIGINT"
@@ -223,6 +223,24 @@ def _c(name: str, type_: str, description: str = "", *, optional: bool = False) 
     return Column(name, type_, " ".join(description.split()), optional)
 
 
+_TYPES = {VARCHAR, BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP}
+
+
+def _columns(table: str) -> tuple[Column, ...]:
+    """Columns declared as a table, a line each: name, DuckDB type, description; a line
+    that starts further in goes on with the description above it."""
+    columns: list[list[str]] = []
+    for line in textwrap.dedent(table).strip("\n").splitlines():
+        if line[:1].isspace():
+            columns[-1].append(line)
+            continue
+        name, type_, *description = line.split(maxsplit=2)
+        if type_ not in _TYPES:
+            raise ValueError(f"column {name}: unknown type {type_!r}")
+        columns.append([name, type_, *description])
+    return tuple(_c(name, type_, " ".join(description)) for name, type_, *description in columns)
+
+
 DATA_THROUGH = _c("data_through", DATE, "Last day of the data the model saw.")
 
 
@@ -254,11 +272,12 @@ CONVERSATION_TOPIC_ASSIGNMENTS = _ml(
     ["conversation_id"],
     "conversation_topic_model",
     "The intent topic of every conversation (null: no topic fits); ids are kept across retrains.",
-    _c("conversation_id", VARCHAR, "Conversation (stg_conversations__conversations)."),
-    _c(
-        "topic_id",
-        BIGINT,
-        "Topic assigned (stg_ml__conversation_topics); null: no topic fits the conversation.",
+    *_columns(
+        """
+        conversation_id  VARCHAR  Conversation (stg_conversations__conversations).
+        topic_id         BIGINT   Topic assigned (stg_ml__conversation_topics); null: no topic fits
+                                  the conversation.
+        """
     ),
     DATA_THROUGH,
     latest_by="data_through",
@@ -269,39 +288,33 @@ CONVERSATION_TOPICS = _ml(
     "conversation_topic_model",
     "Customer intents: a representative question, key terms, volume and 28-day trend (most "
     "common / fastest rising), and content-gap evidence.",
-    _c("topic_id", BIGINT, "Topic id from the topic model, kept across retrains, never reused."),
-    _c("label", VARCHAR, "Short label: the representative question and key terms."),
-    _c(
-        "representative_question",
-        VARCHAR,
-        "A real (redacted) customer message near the topic's centre.",
+    *_columns(
+        """
+        topic_id                 BIGINT   Topic id from the topic model, kept across retrains, never
+                                          reused.
+        label                    VARCHAR  Short label: the representative question and key terms.
+        representative_question  VARCHAR  A real (redacted) customer message near the topic's
+                                          centre.
+        top_terms                VARCHAR  Most characteristic terms, comma-separated.
+        conversations            BIGINT   Conversations the model assigned to the topic.
+        conversations_28d        BIGINT   Of those, started in the 28 days through data_through.
+        conversations_prev_28d   BIGINT   Of those, started in the 28 days before.
+        trend_28d                DOUBLE   Relative change, conversations_28d against
+                                          conversations_prev_28d; null when the earlier window is
+                                          empty.
+        rank_volume              BIGINT   Rank by volume over the last 28 days (1 = most common).
+        rank_rising              BIGINT   Rank by rise of the smoothed log volume (1 = fastest
+                                          rising).
+        max_topic_id             BIGINT   The highest topic id ever used.
+        is_content_gap           BOOLEAN  High volume and no page answers it
+                                          (insights/content_gaps.py).
+        is_answered              BOOLEAN  A site page answers the topic (best_page).
+        gap_evidence             VARCHAR  Why the topic is (or is not) a content gap, in words.
+        best_page                VARCHAR  Path of the answering page, or for an unanswered topic of
+                                          the closest page of any kind.
+        best_page_similarity     DOUBLE   Similarity of best_page to the topic, 0–1.
+        """
     ),
-    _c("top_terms", VARCHAR, "Most characteristic terms, comma-separated."),
-    _c("conversations", BIGINT, "Conversations the model assigned to the topic."),
-    _c("conversations_28d", BIGINT, "Of those, started in the 28 days through data_through."),
-    _c("conversations_prev_28d", BIGINT, "Of those, started in the 28 days before."),
-    _c(
-        "trend_28d",
-        DOUBLE,
-        "Relative change, conversations_28d against conversations_prev_28d; null when the "
-        "earlier window is empty.",
-    ),
-    _c("rank_volume", BIGINT, "Rank by volume over the last 28 days (1 = most common)."),
-    _c(
-        "rank_rising",
-        BIGINT,
-        "Rank by rise of the smoothed log volume (1 = fastest rising).",
-    ),
-    _c("max_topic_id", BIGINT, "The highest topic id ever used."),
-    _c("is_content_gap", BOOLEAN, "High volume and no page answers it (insights/content_gaps.py)."),
-    _c("is_answered", BOOLEAN, "A site page answers the topic (best_page)."),
-    _c("gap_evidence", VARCHAR, "Why the topic is (or is not) a content gap, in words."),
-    _c(
-        "best_page",
-        VARCHAR,
-        "Path of the answering page, or for an unanswered topic of the closest page of any kind.",
-    ),
-    _c("best_page_similarity", DOUBLE, "Similarity of best_page to the topic, 0–1."),
     DATA_THROUGH,
 )
 LEAD_SCORES = _ml(
@@ -309,8 +322,12 @@ LEAD_SCORES = _ml(
     ["contact_id"],
     "lead_scoring_model",
     "P(lead becomes a customer within 90 days) per open lead, as of data_through.",
-    _c("contact_id", VARCHAR, "Scored CRM contact."),
-    _c("lead_score", DOUBLE, "P(customer within 90 days), 0–1."),
+    *_columns(
+        """
+        contact_id  VARCHAR  Scored CRM contact.
+        lead_score  DOUBLE   P(customer within 90 days), 0–1.
+        """
+    ),
     DATA_THROUGH,
     latest_by="data_through",
 )
@@ -320,8 +337,12 @@ DEAL_SCORES = _ml(
     "deal_scoring_model",
     "Calibrated P(win) of every deal open at data_through (deal-stage predictor, "
     "flywheel_pipeline/insights/deal_scoring.py). Closed deals have no row.",
-    _c("deal_id", VARCHAR, "Scored CRM deal."),
-    _c("win_probability", DOUBLE, "Calibrated P(win), 0–1."),
+    *_columns(
+        """
+        deal_id          VARCHAR  Scored CRM deal.
+        win_probability  DOUBLE   Calibrated P(win), 0–1.
+        """
+    ),
     DATA_THROUGH,
     latest_by="data_through",
 )
@@ -332,14 +353,15 @@ CUSTOMER_VALUE = _ml(
     "Expected orders in the next 90 days, 365-day CLV and P(alive) per customer, keyed by "
     "the person's surviving contact_id like delight.customers ((M)BG/NBD + Gamma-Gamma, "
     "flywheel_pipeline/insights/customer_value.py).",
-    _c(
-        "contact_id",
-        VARCHAR,
-        "Customer: the person's surviving contact_id, as in delight.customers.",
+    *_columns(
+        """
+        contact_id            VARCHAR  Customer: the person's surviving contact_id, as in
+                                       delight.customers.
+        predicted_orders_90d  DOUBLE   Expected orders (purchase days) in the next 90 days.
+        predicted_clv_365d    DOUBLE   Expected revenue over the next 365 days, undiscounted.
+        p_alive               DOUBLE   P(the customer is still active), 0–1.
+        """
     ),
-    _c("predicted_orders_90d", DOUBLE, "Expected orders (purchase days) in the next 90 days."),
-    _c("predicted_clv_365d", DOUBLE, "Expected revenue over the next 365 days, undiscounted."),
-    _c("p_alive", DOUBLE, "P(the customer is still active), 0–1."),
     DATA_THROUGH,
     latest_by="data_through",
 )
@@ -353,27 +375,26 @@ SEARCH_OPPORTUNITIES = _ml(
     "at that position: a title/snippet rewrite candidate) and striking_distance (mean "
     "position 4–20: clicks it would get at target_position). Read by the recommendations "
     "and the HTML report; no mart carries it.",
-    _c("query", VARCHAR, "Search query, as Search Console reports it."),
-    _c("page", VARCHAR, "Full page URL."),
-    _c("opportunity_type", VARCHAR, "ctr_underperformer or striking_distance."),
-    _c("impressions_28d", BIGINT),
-    _c("clicks_28d", BIGINT),
-    _c("ctr", DOUBLE, "clicks_28d / impressions_28d."),
-    _c("avg_position", DOUBLE, "Impression-weighted mean position over the 28 days."),
-    _c("expected_ctr", DOUBLE, "The serving CTR curve at avg_position."),
-    _c(
-        "target_position",
-        BIGINT,
-        "Position the gain assumes (3) for striking_distance; null otherwise.",
+    *_columns(
+        """
+        query                     VARCHAR  Search query, as Search Console reports it.
+        page                      VARCHAR  Full page URL.
+        opportunity_type          VARCHAR  ctr_underperformer or striking_distance.
+        impressions_28d           BIGINT
+        clicks_28d                BIGINT
+        ctr                       DOUBLE   clicks_28d / impressions_28d.
+        avg_position              DOUBLE   Impression-weighted mean position over the 28 days.
+        expected_ctr              DOUBLE   The serving CTR curve at avg_position.
+        target_position           BIGINT   Position the gain assumes (3) for striking_distance; null
+                                           otherwise.
+        estimated_click_gain_28d  DOUBLE   Extra clicks over 28 days: expected − actual clicks
+                                           (ctr_underperformer); clicks at target_position on
+                                           today's impressions − actual clicks (striking_distance, a
+                                           lower bound). Always > 0.
+        p_value                   DOUBLE   One-sided, Benjamini–Hochberg adjusted;
+                                           ctr_underperformer only.
+        """
     ),
-    _c(
-        "estimated_click_gain_28d",
-        DOUBLE,
-        "Extra clicks over 28 days: expected − actual clicks (ctr_underperformer); clicks at "
-        "target_position on today's impressions − actual clicks (striking_distance, a lower "
-        "bound). Always > 0.",
-    ),
-    _c("p_value", DOUBLE, "One-sided, Benjamini–Hochberg adjusted; ctr_underperformer only."),
     DATA_THROUGH,
     staged=False,
 )
@@ -384,13 +405,14 @@ SEARCH_CTR_CURVE = _ml(
     "The site's expected CTR by position 1–20 (impression-weighted median per position, "
     "shrunk towards the public prior, non-increasing), beside the public prior; the prior "
     "alone on a cold start.",
-    _c("position", BIGINT),
-    _c("expected_ctr", DOUBLE),
-    _c("prior_ctr", DOUBLE, "Public CTR-by-position prior."),
-    _c(
-        "impressions",
-        BIGINT,
-        "Impressions of the query-pages fitted at this position (0: prior only).",
+    *_columns(
+        """
+        position      BIGINT
+        expected_ctr  DOUBLE
+        prior_ctr     DOUBLE  Public CTR-by-position prior.
+        impressions   BIGINT  Impressions of the query-pages fitted at this position (0: prior
+                              only).
+        """
     ),
     DATA_THROUGH,
     staged=False,
@@ -415,14 +437,14 @@ def _runs(model: str, writer: str, description: str) -> Table:
         description,
         _c("run_id", VARCHAR, "A hash of the model and data_through: a rerun replaces its rows."),
         _c("model", VARCHAR, f"The insight model: {model}."),
-        _c("trained_at", TIMESTAMP, "data_through at midnight: dated by the data, not the clock."),
-        _c("train_rows", BIGINT, "Rows the evaluated model was trained on."),
-        _c("holdout_rows", BIGINT, "Rows of the time split's holdout the metric is computed on."),
-        _c(
-            "metric",
-            VARCHAR,
-            "Holdout metric, or run fact (cold_start; minimum-data counts, with the stated "
-            "minimum as their baseline_value).",
+        *_columns(
+            """
+            trained_at    TIMESTAMP  data_through at midnight: dated by the data, not the clock.
+            train_rows    BIGINT     Rows the evaluated model was trained on.
+            holdout_rows  BIGINT     Rows of the time split's holdout the metric is computed on.
+            metric        VARCHAR    Holdout metric, or run fact (cold_start; minimum-data counts,
+                                     with the stated minimum as their baseline_value).
+            """
         ),
         _c(
             "metric_kind",
@@ -431,18 +453,20 @@ def _runs(model: str, writer: str, description: str) -> Table:
             "beside the metric in the model's module.",
             optional=True,
         ),
-        _c("value", DOUBLE, "The model's value of the metric on the holdout."),
-        _c(
-            "baseline_value",
-            DOUBLE,
-            "The same metric for the naive baseline (or the stated minimum, for data counts).",
+        *_columns(
+            """
+            value           DOUBLE  The model's value of the metric on the holdout.
+            baseline_value  DOUBLE  The same metric for the naive baseline (or the stated minimum,
+                                    for data counts).
+            """
         ),
         DATA_THROUGH,
-        _c("served_by", VARCHAR, "model | baseline | rules; null without a challenger."),
-        _c(
-            "serving_reason",
-            VARCHAR,
-            "Why, in words: the primary metric of the model and of the baseline on the holdout.",
+        *_columns(
+            """
+            served_by       VARCHAR  model | baseline | rules; null without a challenger.
+            serving_reason  VARCHAR  Why, in words: the primary metric of the model and of the
+                                     baseline on the holdout.
+            """
         ),
     )
 
@@ -500,24 +524,25 @@ RECOMMENDATION_CANDIDATES = _ml(
     "Proposed actions with evidence, expected impact in one unit, priority and confidence, "
     "one row per recommendation_id (a deterministic hash of type, target and data_through); "
     "per-person actions as one list per type and run.",
-    _c("recommendation_id", VARCHAR, "Deterministic id (hash of type, target and data_through)."),
-    _c("created_at", TIMESTAMP, "When it was proposed (as of the data, not the wall clock)."),
-    _c("cycle", BIGINT, "Pipeline cycle that proposed it."),
-    _c("type", VARCHAR, "Recommendation type (e.g. follow_up_lead, rewrite_title)."),
-    _c(
-        "target_type",
-        VARCHAR,
-        "What target_id is (e.g. contact, deal, topic, query; contact_list or deal_list for a "
-        "list, its members in stg_ml__recommendation_targets).",
+    *_columns(
+        """
+        recommendation_id  VARCHAR    Deterministic id (hash of type, target and data_through).
+        created_at         TIMESTAMP  When it was proposed (as of the data, not the wall clock).
+        cycle              BIGINT     Pipeline cycle that proposed it.
+        type               VARCHAR    Recommendation type (e.g. follow_up_lead, rewrite_title).
+        target_type        VARCHAR    What target_id is (e.g. contact, deal, topic, query;
+                                      contact_list or deal_list for a list, its members in
+                                      stg_ml__recommendation_targets).
+        target_id          VARCHAR    Id of the target.
+        action             VARCHAR    What to do, in a sentence.
+        rationale          VARCHAR    Why, with the evidence.
+        brief              VARCHAR    What a person needs to do the work, one item a line; nullable.
+        expected_impact    DOUBLE     Expected impact, in impact_unit.
+        impact_unit        VARCHAR    Unit of expected_impact.
+        priority           BIGINT     Rank among the candidates (1 = highest expected impact).
+        confidence         DOUBLE     Confidence in the expected impact, 0–1.
+        """
     ),
-    _c("target_id", VARCHAR, "Id of the target."),
-    _c("action", VARCHAR, "What to do, in a sentence."),
-    _c("rationale", VARCHAR, "Why, with the evidence."),
-    _c("brief", VARCHAR, "What a person needs to do the work, one item a line; nullable."),
-    _c("expected_impact", DOUBLE, "Expected impact, in impact_unit."),
-    _c("impact_unit", VARCHAR, "Unit of expected_impact."),
-    _c("priority", BIGINT, "Rank among the candidates (1 = highest expected impact)."),
-    _c("confidence", DOUBLE, "Confidence in the expected impact, 0–1."),
 )
 RECOMMENDATION_TARGETS = _ml(
     "recommendation_targets",
@@ -527,14 +552,18 @@ RECOMMENDATION_TARGETS = _ml(
     "recommendation_candidates), one row per recommendation_id × target_id, with the random "
     "holdout drawn (seeded by the recommendation_id) when the list was proposed "
     "(flywheel_pipeline/recommendations/lists.py).",
-    _c("recommendation_id", VARCHAR, "List recommendation (stg_ml__recommendation_candidates)."),
-    _c("target_type", VARCHAR, "contact or deal."),
-    _c("target_id", VARCHAR, "Member of the list."),
-    _c("position", BIGINT, "1 = highest expected impact."),
-    _c("reason", VARCHAR, "Why the member is on the list (its rationale)."),
-    _c("expected_impact", DOUBLE, "The member's expected impact."),
-    _c("score", DOUBLE, "The model's probability or value behind the member's impact."),
-    _c("holdout", BOOLEAN, "In the random holdout left alone to measure the lift."),
+    *_columns(
+        """
+        recommendation_id  VARCHAR  List recommendation (stg_ml__recommendation_candidates).
+        target_type        VARCHAR  contact or deal.
+        target_id          VARCHAR  Member of the list.
+        position           BIGINT   1 = highest expected impact.
+        reason             VARCHAR  Why the member is on the list (its rationale).
+        expected_impact    DOUBLE   The member's expected impact.
+        score              DOUBLE   The model's probability or value behind the member's impact.
+        holdout            BOOLEAN  In the random holdout left alone to measure the lift.
+        """
+    ),
 )
 RECOMMENDATION_OUTCOMES = _ml(
     "recommendation_outcomes",
@@ -544,22 +573,22 @@ RECOMMENDATION_OUTCOMES = _ml(
     "data, one row per recommendation_id × metric, against comparable untouched targets "
     "(difference in differences) or the list's random holdout, with a 95 % interval "
     "(flywheel_pipeline/recommendations/outcomes.py).",
-    _c(
-        "recommendation_id", VARCHAR, "Measured recommendation (stg_ml__recommendation_candidates)."
-    ),
-    _c("metric", VARCHAR, "Outcome metric (e.g. query_ctr, conversion_90d)."),
-    _c("baseline_value", DOUBLE, "Metric before the action."),
-    _c("observed_value", DOUBLE, "Metric over the measurement window."),
-    _c("control_change", DOUBLE, "Change of the comparable untouched targets over the same time."),
-    _c("estimated_lift", DOUBLE, "Relative lift (0.1 = +10 %) attributed to the action."),
-    _c("ci_low", DOUBLE, "Lower end of the 95 % interval of estimated_lift."),
-    _c("ci_high", DOUBLE, "Upper end of the 95 % interval of estimated_lift."),
-    _c("n", BIGINT, "Targets the estimate rests on: the treated ones and the controls."),
-    _c("method", VARCHAR, "Estimator: difference in differences or matched cohort."),
-    _c(
-        "measured_at",
-        TIMESTAMP,
-        "Last day of the measurement window (the data's date, not the wall clock).",
+    *_columns(
+        """
+        recommendation_id  VARCHAR    Measured recommendation (stg_ml__recommendation_candidates).
+        metric             VARCHAR    Outcome metric (e.g. query_ctr, conversion_90d).
+        baseline_value     DOUBLE     Metric before the action.
+        observed_value     DOUBLE     Metric over the measurement window.
+        control_change     DOUBLE     Change of the comparable untouched targets over the same time.
+        estimated_lift     DOUBLE     Relative lift (0.1 = +10 %) attributed to the action.
+        ci_low             DOUBLE     Lower end of the 95 % interval of estimated_lift.
+        ci_high            DOUBLE     Upper end of the 95 % interval of estimated_lift.
+        n                  BIGINT     Targets the estimate rests on: the treated ones and the
+                                      controls.
+        method             VARCHAR    Estimator: difference in differences or matched cohort.
+        measured_at        TIMESTAMP  Last day of the measurement window (the data's date, not the
+                                      wall clock).
+        """
     ),
     _c(
         "higher_is_better",
@@ -758,6 +787,30 @@ def main(argv: list[str] | None = None) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path.relative_to(root)}")
+
+
+# --- batched writes (conversation topic assignments) --------------------------------------
+
+#: Rows conformed and appended at a time by :func:`write_table_in_batches`.
+WRITE_BATCH_ROWS = 500_000
+
+
+def frame_batches(frame: pd.DataFrame, rows: int = WRITE_BATCH_ROWS) -> Iterator[pd.DataFrame]:
+    """``frame`` in consecutive slices of ``rows`` rows (one empty slice for an empty frame,
+    so that the written table still gets its columns)."""
+    for start in range(0, max(len(frame), 1), rows):
+        yield frame.iloc[start : start + rows]
+
+
+def write_table_in_batches(
+    conn: duckdb.DuckDBPyConnection, table: Table, frames: Iterable[pd.DataFrame]
+) -> int:
+    """Replace `table` with the concatenation of `frames`, each checked and cast against the
+    table's declaration and appended on its own (one conformed batch in memory at a time);
+    all or nothing, like :func:`write_table`."""
+    return replace_table_streaming(
+        conn, table.relation, (table.conform(frame) for frame in frames), columns=table.types
+    )
 
 
 if __name__ == "__main__":

@@ -74,6 +74,22 @@ class WarehouseResource(DuckDBResource):
             yield conn
 
 
+def fetch_row(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
+) -> tuple[Any, ...] | None:
+    """The first row of `sql` (None when there is none), with the result read to its end:
+    DuckDB 2 refuses other work on a connection (register, sql) while a result is half-read,
+    which is what fetchone() leaves behind."""
+    rows = conn.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
+def fetch_value(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> Any:
+    """The single value of a one-row query such as `select count(*) …`."""
+    row = fetch_row(conn, sql, params)
+    return row[0] if row else None
+
+
 @contextmanager
 def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Commit what the block did, or roll all of it back."""
@@ -96,13 +112,22 @@ def _registered(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame)
         conn.unregister(name)
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, relation: str, frame: pd.DataFrame) -> int:
-    """Replace `schema.table` with `frame` in one transaction; readers never see half a table."""
+def _replace_with(
+    conn: duckdb.DuckDBPyConnection, relation: str, query: str, params: Sequence[object] = ()
+) -> int:
+    """Replace `schema.table` with the rows of `query` in one transaction; readers never see
+    half a table. Returns the number of rows."""
     schema, _ = relation.split(".")
     conn.execute(f"create schema if not exists {schema}")
-    with _registered(conn, "_incoming", frame), transaction(conn):
-        conn.execute(f"create or replace table {relation} as select * from _incoming")
-    return len(frame)
+    with transaction(conn):
+        conn.execute(f"create or replace table {relation} as {query}", params)
+        return fetch_value(conn, f"select count(*) from {relation}")
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, relation: str, frame: pd.DataFrame) -> int:
+    """Replace `schema.table` with `frame`."""
+    with _registered(conn, "_incoming", frame):
+        return _replace_with(conn, relation, "select * from _incoming")
 
 
 def replace_table_from_parquet(
@@ -110,14 +135,7 @@ def replace_table_from_parquet(
 ) -> int:
     """Replace `schema.table` with the rows of a Parquet file, read by DuckDB itself: a table
     of millions of rows never passes through pandas."""
-    schema, _ = relation.split(".")
-    conn.execute(f"create schema if not exists {schema}")
-    with transaction(conn):
-        conn.execute(
-            f"create or replace table {relation} as select * from read_parquet(?)", [str(path)]
-        )
-        [(rows,)] = conn.execute(f"select count(*) from {relation}").fetchall()
-    return rows
+    return _replace_with(conn, relation, "select * from read_parquet(?)", [str(path)])
 
 
 def replace_rows(
@@ -153,11 +171,12 @@ def read_relation(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFram
 def relation_exists(conn: duckdb.DuckDBPyConnection, relation: str) -> bool:
     """Whether `schema.table` (a table or a view) is in the warehouse."""
     schema, table = relation.split(".")
-    (count,) = conn.execute(
+    count = fetch_value(
+        conn,
         "select count(*) from information_schema.tables "
         "where table_catalog = current_database() and table_schema = ? and table_name = ?",
         [schema, table],
-    ).fetchone()
+    )
     return count > 0
 
 
@@ -386,10 +405,11 @@ def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
     """Cap DuckDB's memory for the block (e.g. "256MB"); past it, DuckDB spills to
     `<warehouse file>.tmp` (removed when the connection closes) instead of caching up to 80 %
     of RAM, its default. For bulk loads whose memory must not grow with the data."""
-    (path, previous) = conn.execute(
+    (path, previous) = fetch_row(
+        conn,
         "select path, current_setting('memory_limit') from duckdb_databases() "
-        "where database_name = current_database()"
-    ).fetchone()
+        "where database_name = current_database()",
+    )
     if path:  # an in-memory database spills where DuckDB's default says
         with suppress(duckdb.NotImplementedException):  # the temporary folder is in use already
             conn.execute(f"set temp_directory = {literal(f'{path}.tmp')}")
@@ -400,6 +420,6 @@ def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
         # Settings read back rounded ("18.8 GiB"): reset to the default when that is what it
         # was, so that the exact value comes back.
         conn.execute("reset memory_limit")
-        (default,) = conn.execute("select current_setting('memory_limit')").fetchone()
+        default = fetch_value(conn, "select current_setting('memory_limit')")
         if default != previous:
             conn.execute(f"set memory_limit = {literal(previous)}")

@@ -64,8 +64,9 @@ class Drop:
         path.write_bytes(content.encode() if isinstance(content, str) else content)
         return path
 
-    def resources(self) -> dict:
-        """The resources the file-drop assets need, rooted beside the landing folder."""
+    def resources(self, **paths: str) -> dict:
+        """The resources the file-drop assets need, rooted beside the landing folder; `paths`
+        sets more of FlywheelPaths (its timezone, say)."""
         root = self.landing.parent
         return {
             "warehouse": WarehouseResource(path=str(self.database)),
@@ -75,6 +76,7 @@ class Drop:
                 reports_dir=str(root / "reports"),
                 serving_dir=str(root / "serving"),
                 demo_dir=str(root / "demo"),
+                **paths,
             ),
         }
 

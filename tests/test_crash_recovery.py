@@ -240,20 +240,27 @@ LINUX_ONLY = pytest.mark.skipif(
 )
 
 
+def _dies_with_its_killed_parent(parent: subprocess.Popen, *, armed: bool = False) -> bool:
+    """Whether the process whose pid `parent` prints first (then, if `armed`, the line
+    "armed") is gone within 5 s of `parent` being killed outright."""
+    try:
+        child = int(parent.stdout.readline())
+        if armed:
+            assert parent.stdout.readline().strip() == "armed"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        return _gone(child, within=5)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 @LINUX_ONLY
 def test_the_launched_process_dies_when_its_parent_is_killed() -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c", _PARENT, _CHILD], stdout=subprocess.PIPE, text=True
     )
-    try:
-        child = int(parent.stdout.readline())
-        assert parent.stdout.readline().strip() == "armed"
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        assert _gone(child, within=5), "the child outlived its parent"
-    finally:
-        parent.kill()
-        parent.wait()
+    assert _dies_with_its_killed_parent(parent, armed=True), "the child outlived its parent"
 
 
 _POOL_PARENT = """
@@ -279,14 +286,7 @@ def test_a_pool_worker_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "pool_parent.py"
     script.write_text(_POOL_PARENT)
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        worker = int(parent.stdout.readline())
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        assert _gone(worker, within=5), "the pool worker outlived its parent"
-    finally:
-        parent.kill()
-        parent.wait()
+    assert _dies_with_its_killed_parent(parent), "the pool worker outlived its parent"
 
 
 @LINUX_ONLY

@@ -19,7 +19,14 @@ from flywheel_pipeline.metadata import (
     table_metadata,
     warehouse_table_name,
 )
-from flywheel_pipeline.warehouse import WarehouseResource, connect
+from flywheel_pipeline.warehouse import (
+    WarehouseResource,
+    connect,
+    fetch_row,
+    fetch_value,
+    relation_exists,
+    replace_table,
+)
 
 MANIFEST = {
     "nodes": {
@@ -120,12 +127,61 @@ def test_warehouse_resource_is_dagster_duckdbs_with_the_attached_catalog(tmp_pat
     assert result.output_for_node("reads") == 1
 
 
+def test_reading_one_value_leaves_the_connection_free_for_other_work(tmp_path: Path) -> None:
+    """DuckDB 2 refuses register() and sql() while a result is half-read, as fetchone()
+    leaves it: the warehouse helpers read their rows to the end."""
+    with connect(tmp_path / "w.duckdb") as conn:
+        conn.execute("create schema s")
+        conn.execute("create table s.t as select * from range(3)")
+        assert fetch_value(conn, "select count(*) from s.t") == 3
+        assert relation_exists(conn, "s.t")
+        assert replace_table(conn, "s.u", pd.DataFrame({"x": [1, 2]})) == 2
+        assert fetch_row(conn, "select * from s.t where range > ?", [5]) is None
+        assert fetch_value(conn, "select * from s.t where range > ?", [5]) is None
+        assert conn.sql("select count(*) from s.u").fetchall() == [(2,)]
+
+
 def test_counting_a_read_only_warehouse_does_not_block_a_writer_afterwards(
     warehouse: Path,
 ) -> None:
     relations_metadata(str(warehouse), ["staging.stg_a"])
     with duckdb.connect(str(warehouse)) as conn:  # the read-only connection is closed
         conn.execute("create table staging.more as select 1")
+
+
+def test_a_count_that_fails_or_runs_too_long_costs_only_that_row_count(
+    warehouse: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counting a view runs its query: one that fails (as out of memory at demo scale 1000)
+    or outlasts the timeout keeps its column schema, is logged, and the rest is counted."""
+    with connect(warehouse) as conn:
+        conn.execute(
+            "create view staging.stg_broken as "
+            "select range as id from range(3) where cast('x' || range as integer) > 0"
+        )
+        conn.execute(
+            "create view staging.stg_slow as "
+            "select range as id from range(1000000000000) where hash(range) = 0"
+        )
+    relations = ["staging.stg_a", "staging.stg_broken", "staging.stg_slow"]
+    with caplog.at_level(logging.WARNING):
+        metadata = relations_metadata(str(warehouse), relations, count_timeout=0.5)
+    assert metadata["staging.stg_a"]["dagster/row_count"].value == 3
+    for relation in ("staging.stg_broken", "staging.stg_slow"):
+        assert "dagster/row_count" not in metadata[relation]
+        assert "dagster/column_schema" in metadata[relation]
+        assert f"{relation}: row count not recorded" in caplog.text
+
+
+def test_counts_run_under_a_memory_limit(warehouse: Path) -> None:
+    """The counting connection is capped like dbt's (profiles.yml), not 80 % of RAM."""
+    with connect(warehouse) as conn:
+        conn.execute(
+            "create view staging.stg_limit as "
+            "select * from range(7) where current_setting('memory_limit') = '95.3 MiB'"
+        )
+    metadata = relations_metadata(str(warehouse), ["staging.stg_limit"], limit="100MB")
+    assert metadata["staging.stg_limit"]["dagster/row_count"].value == 7
 
 
 @pytest.mark.slow

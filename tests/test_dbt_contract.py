@@ -721,7 +721,7 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
             # the stage history joined instead of its per-deal summary
             "marts/engage/deals.sql",
             "    left join stage_changes\n",
-            "    left join stage_history\n        on deals.deal_id = stage_history.deal_id\n"
+            "    left join stage_history\n        on person_deals.deal_id = stage_history.deal_id\n"
             "    left join stage_changes\n",
             ["deals_one_row_per_staged_deal", "deals_amount_matches_staged_deals"],
         ),

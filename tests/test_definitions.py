@@ -154,6 +154,11 @@ def test_raw_and_ml_tables_name_their_relation(defs: dg.Definitions) -> None:
         assert spec.metadata["dagster/table_name"] == "warehouse." + ".".join(spec.key.path)
 
 
+def _code_references(defs: dg.Definitions, key: dg.AssetKey) -> list:
+    spec = defs.resolve_assets_def(key).specs_by_key[key]
+    return spec.metadata["dagster/code_references"].code_references
+
+
 def test_python_assets_link_to_their_code(tmp_path: Path, dbt_manifest: Path) -> None:
     local = build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
     linked = build_definitions(
@@ -166,26 +171,14 @@ def test_python_assets_link_to_their_code(tmp_path: Path, dbt_manifest: Path) ->
         )
     )
     key = dg.AssetKey(["raw", "crm_orders"])
-    (reference,) = (
-        local.resolve_assets_def(key)
-        .specs_by_key[key]
-        .metadata["dagster/code_references"]
-        .code_references
-    )
+    (reference,) = _code_references(local, key)
     assert reference.file_path.endswith("flywheel_pipeline/sources/files/assets.py")
-    spec = linked.resolve_assets_def(key).specs_by_key[key]
-    (url,) = spec.metadata["dagster/code_references"].code_references
+    (url,) = _code_references(linked, key)
     assert url.url.startswith(
         "https://github.com/acme/flywheel/tree/release/flywheel_pipeline/sources/files/assets.py#L"
     )
-    assert list(spec.owners) == ["ana@shop.example"]
-    dbt_key = dg.AssetKey(["engage", "leads"])
-    (dbt_url,) = (
-        linked.resolve_assets_def(dbt_key)
-        .specs_by_key[dbt_key]
-        .metadata["dagster/code_references"]
-        .code_references
-    )
+    assert list(linked.resolve_assets_def(key).specs_by_key[key].owners) == ["ana@shop.example"]
+    (dbt_url,) = _code_references(linked, dg.AssetKey(["engage", "leads"]))
     assert dbt_url.url.endswith("dbt_project/models/marts/engage/leads.sql")
 
 

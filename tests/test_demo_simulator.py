@@ -631,13 +631,17 @@ def _by_campaign(biz, frame: str, column: str) -> pd.DataFrame:
     return rows.groupby(["date", name])[column].sum().unstack(fill_value=0)
 
 
-def test_shift_budget_moves_spend_from_the_giver_to_the_receiver_from_its_day(shifted):
-    control, treated = (_by_campaign(b, "ad_spend", "spend") for b in shifted)
-    before, after = (
-        control.index < pd.Timestamp(SHIFT_DAY),
-        control.index >= pd.Timestamp(SHIFT_DAY),
-    )
+def _split_at_the_shift(shifted, frame: str, column: str):
+    """Control and treated by day × campaign, the same before SHIFT_DAY, and the days from
+    it on."""
+    control, treated = (_by_campaign(b, frame, column) for b in shifted)
+    before = control.index < pd.Timestamp(SHIFT_DAY)
     pd.testing.assert_frame_equal(treated[before], control[before])
+    return control, treated, ~before
+
+
+def test_shift_budget_moves_spend_from_the_giver_to_the_receiver_from_its_day(shifted):
+    control, treated, after = _split_at_the_shift(shifted, "ad_spend", "spend")
     diff = (treated - control)[after]
     # only the two campaigns move, by the same money, so the day's total spend holds
     assert (diff.drop(columns=[GIVER, RECEIVER]).abs() < 1e-9).all().all()
@@ -654,12 +658,7 @@ def test_shift_budget_moves_spend_from_the_giver_to_the_receiver_from_its_day(sh
 
 
 def test_shift_budget_raises_the_receivers_sessions_by_the_planted_share(shifted):
-    control, treated = (_by_campaign(b, "ga4", "sessions") for b in shifted)
-    before, after = (
-        control.index < pd.Timestamp(SHIFT_DAY),
-        control.index >= pd.Timestamp(SHIFT_DAY),
-    )
-    pd.testing.assert_frame_equal(treated[before], control[before])
+    control, treated, after = _split_at_the_shift(shifted, "ga4", "sessions")
     planted = effects.effect("shift_budget", "campaign_sessions")
     assert planted == pytest.approx(1.25**0.85 - 1)
     gain = treated.loc[after, RECEIVER].sum() / control.loc[after, RECEIVER].sum() - 1

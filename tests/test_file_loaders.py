@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from flywheel_pipeline.sources.files.ranges import (
 )
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES, DECISIONS
 from flywheel_pipeline.sources.files.tables import load_table
+from tests.drops_support import conversation
 
 LOADED_AT = datetime(2026, 1, 1)
 ORDERS = next(t for t in CRM_TABLES if t.name == "crm_orders")
@@ -139,19 +139,12 @@ def test_decision_status_must_be_known(tmp_path: Path) -> None:
 
 
 def _conversation(conversation_id: str, text: str, **extra: object) -> str:
-    record = {
-        "conversation_id": conversation_id,
-        "started_at": "2026-03-01T10:00:00+01:00",
-        "channel": "chat",
-        "contact": {"email": "ann@example.com"},
-        "messages": [
-            {"role": "user", "text": text, "sent_at": "2026-03-01T10:00:00+01:00"},
-            {"role": "assistant", "text": "Happy to help.", "sent_at": "2026-03-01T10:00:05Z"},
-        ],
-        "resolved": True,
-    }
-    record.update(extra)
-    return json.dumps(record)
+    """A resolved conversation of a contact known by email (drops_support.conversation)."""
+    return conversation(
+        conversation_id,
+        text,
+        **{"contact": {"email": "ann@example.com"}, "resolved": True, **extra},
+    )
 
 
 def test_conversations_are_redacted_and_bad_lines_quarantined(tmp_path: Path) -> None:

@@ -14,14 +14,13 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from flywheel_pipeline.resources import FlywheelPaths, build_resources
+from flywheel_pipeline.resources import build_resources
 from flywheel_pipeline.settings import SettingsError, load_settings
 from flywheel_pipeline.sources.files.assets import file_table_asset
 from flywheel_pipeline.sources.files.automation import folder_fingerprints
 from flywheel_pipeline.sources.files.drops import DropSource, table_drop
 from flywheel_pipeline.sources.files.mapping import preset_exports
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES
-from flywheel_pipeline.warehouse import WarehouseResource
 from tests.drops_support import Drop
 from tests.test_dbt_incremental import dbt_invoke
 
@@ -527,20 +526,20 @@ def test_adding_a_mapping_reloads_a_rejected_file_and_a_change_replaces_its_rows
         "k1,ann@example.com,2026-03-14 18:19\n"
         "k2,bob@example.com,2026-07-14 18:19\n",
     )
+
+    def map_columns(timezone: str) -> None:
+        drop.write(
+            "crm/contacts/mapping.yaml",
+            "columns:\n  contact_id: Contact Number\n  email: E-mail\n  created_at: Signed up\n"
+            f"timezone: {timezone}\n",
+        )
+
     rejected = drop.load(drop_of("contacts"))
     still = drop.load(drop_of("contacts"))
-    drop.write(
-        "crm/contacts/mapping.yaml",
-        "columns:\n  contact_id: Contact Number\n  email: E-mail\n  created_at: Signed up\n"
-        "timezone: Europe/Berlin\n",
-    )
+    map_columns("Europe/Berlin")
     loaded = drop.load(drop_of("contacts"))
     rerun = drop.load(drop_of("contacts"))
-    drop.write(
-        "crm/contacts/mapping.yaml",
-        "columns:\n  contact_id: Contact Number\n  email: E-mail\n  created_at: Signed up\n"
-        "timezone: America/New_York\n",
-    )
+    map_columns("America/New_York")
     changed = drop.load(drop_of("contacts"))
 
     assert rejected.rejected[0].error == (
@@ -604,18 +603,7 @@ def test_flywheel_timezone_is_checked_and_reaches_the_file_assets(
     assert build_resources(settings)["paths"].timezone == "Europe/Berlin"
 
     drop.write("crm/orders/a.csv", "order_id,ordered_at,revenue\no1,2026-07-14 18:19,5\n")
-    root = drop.landing.parent
-    resources = {
-        "warehouse": WarehouseResource(path=str(drop.database)),
-        "paths": FlywheelPaths(
-            home=str(root),
-            landing_dir=str(drop.landing),
-            reports_dir=str(root / "reports"),
-            serving_dir=str(root / "serving"),
-            demo_dir=str(root / "demo"),
-            timezone="Europe/Berlin",
-        ),
-    }
+    resources = drop.resources(timezone="Europe/Berlin")
     dg.materialize([file_table_asset(TABLES["crm_orders"], [])], resources=resources)
     assert drop.query("select ordered_at from raw.crm_orders") == [(datetime(2026, 7, 14, 16, 19),)]
 
@@ -664,6 +652,8 @@ def test_orders_without_a_contact_id_reach_their_person_through_the_email(
         "stg_crm__orders",
         "stg_crm__nps_responses",
         "int_identity__persons",
+        "int_crm__person_orders",
+        "int_crm__person_nps_responses",
         "stg_ml__customer_value",
         "customers",
     ]

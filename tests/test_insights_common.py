@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from flywheel_pipeline.insights._common import (
@@ -15,6 +17,9 @@ from flywheel_pipeline.insights._common import (
     champion,
     cold_start_serving,
     model_run_rows,
+    outcome_month_sample,
+    predict_in_batches,
+    stratified_sample,
 )
 
 DAY = dt.date(2026, 6, 30)
@@ -75,3 +80,53 @@ def test_every_model_runs_row_carries_the_serving():
     # a model without a naive challenger (topics) leaves the columns empty, typed as text
     plain = model_run_rows("conversation_topics", DAY, 10, 5, [("topics", 8, None)])
     assert plain["served_by"].isna().all() and str(plain["served_by"].dtype) == "string"
+
+
+def test_a_training_sample_is_bounded_and_keeps_every_strata_share():
+    rng = np.random.default_rng(3)
+    strata = rng.choice(["a", "b", "c"], 20_000, p=[0.7, 0.25, 0.05])
+    rows = stratified_sample(strata, 1_000, seed=1)
+    assert len(rows) == 1_000 and len(set(rows)) == 1_000
+    assert (np.diff(rows) > 0).all()  # sorted positions: the rows keep their order
+    full = pd.Series(strata).value_counts(normalize=True)
+    kept = pd.Series(strata[rows]).value_counts(normalize=True)
+    assert (kept - full).abs().max() < 1 / 1_000 + 1e-12  # shares kept to a row
+    np.testing.assert_array_equal(rows, stratified_sample(strata, 1_000, seed=1))  # seeded
+    assert not np.array_equal(rows, stratified_sample(strata, 1_000, seed=2))
+
+
+def test_below_the_cap_every_row_trains():
+    strata = np.array(["x", "y", "x"])
+    np.testing.assert_array_equal(stratified_sample(strata, 3), [0, 1, 2])
+    np.testing.assert_array_equal(stratified_sample(strata, 10**9), [0, 1, 2])
+    assert len(stratified_sample(np.array([]), 5)) == 0
+
+
+def test_an_outcome_month_sample_keeps_the_base_rate_of_every_month():
+    rng = np.random.default_rng(0)
+    created = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.uniform(0, 180, 30_000), "D")
+    month = created.month.to_numpy()
+    y = (rng.random(30_000) < np.where(month > 3, 0.4, 0.1)).astype(int)  # the rate drifts
+    rows = outcome_month_sample(created, y, 3_000, seed=0)
+    assert len(rows) == 3_000
+    full = pd.Series(y).groupby(month).mean()
+    kept = pd.Series(y[rows]).groupby(month[rows]).mean()
+    assert (kept - full).abs().max() < 0.01
+    share = pd.Series(month[rows]).value_counts(normalize=True).sort_index()
+    assert (share - pd.Series(month).value_counts(normalize=True).sort_index()).abs().max() < 1e-3
+
+
+def test_batched_scoring_equals_scoring_all_at_once():
+    x = pd.DataFrame({"v": np.arange(1_003, dtype=float)})
+
+    def predict(frame):
+        return frame["v"].to_numpy() * 2
+
+    np.testing.assert_array_equal(predict_in_batches(predict, x, rows=100), predict(x))
+    np.testing.assert_array_equal(predict_in_batches(predict, x), predict(x))
+    assert len(predict_in_batches(predict, x.iloc[:0], rows=100)) == 0
+    some = x["v"].to_numpy() % 3 == 0  # only these rows, a batch at a time
+    np.testing.assert_array_equal(
+        predict_in_batches(predict, x, rows=100, where=some), predict(x)[some]
+    )
+    assert len(predict_in_batches(predict, x, where=np.zeros(len(x), bool))) == 0

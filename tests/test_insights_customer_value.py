@@ -14,12 +14,14 @@ from flywheel_pipeline.insights.customer_value import (
     BGNBD,
     GammaGamma,
     RateRule,
+    fit_sample,
     naive_orders,
     person_orders,
     summarise,
     value_customers,
 )
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
+from tests.scoring_support import assert_the_baseline_serves
 
 END = pd.Timestamp("2026-06-30 18:00")
 PLANTED = {"r": 0.9, "alpha": 45.0, "a": 1.4, "b": 4.0}
@@ -195,12 +197,7 @@ def make_returners(n=400, seed=9, days=400):
 def test_the_naive_rate_serves_when_the_model_loses():
     orders = make_returners()
     res = value_customers(orders)
-    m = res.model_runs.set_index("metric")
-    assert m.loc["cold_start", "value"] == 0
-    assert m.loc["correlation", "value"] < m.loc["correlation", "baseline_value"]
-    assert res.method == "naive_rate" and res.serving.served_by == "baseline"
-    assert (res.model_runs["served_by"] == "baseline").all()
-    assert res.model_runs["serving_reason"].str.contains("does not beat").all()
+    assert_the_baseline_serves(res, "correlation", "naive_rate")
     # published: the naive rate over all the data, its CLV and the rule's P(alive)
     summary = summarise(person_orders(orders), res.data_through)
     values = res.customer_value.set_index("contact_id").loc[summary.index]
@@ -341,3 +338,23 @@ def test_demo_customer_value_follows_the_planted_purchase_process():
     assert corr > 0.45 and corr > corr_naive
     assert auc_alive > 0.6
     assert abs(truth["p_alive"].mean() - truth["is_alive"].mean()) < 0.1
+
+
+def test_the_models_fit_a_bounded_stratified_sample_of_customers(shop, valued):
+    """Above ``max_fit`` customers BG/NBD and Gamma-Gamma fit a sample of that size with
+    the repeat-purchase mix kept, every customer is still valued; below it, all of them."""
+    orders, _ = shop
+    summary = summarise(person_orders(orders), valued.data_through)
+    assert fit_sample(summary, 10**9).index.equals(summary.index)
+    sample = fit_sample(summary, 500)
+    assert len(sample) == 500 and sample.index.is_unique
+    repeats = summary["x"].clip(upper=3).value_counts(normalize=True)
+    kept = sample["x"].clip(upper=3).value_counts(normalize=True)
+    assert (kept - repeats).abs().max() < 0.01
+    capped = value_customers(orders, max_fit=500)
+    assert capped.method == valued.method
+    assert capped.customer_value["contact_id"].equals(valued.customer_value["contact_id"])
+    corr = capped.model_runs.set_index("metric").loc["correlation"]
+    assert corr["value"] > corr["baseline_value"]
+    uncapped = value_customers(orders, max_fit=10**9)
+    pd.testing.assert_frame_equal(uncapped.customer_value, valued.customer_value)

@@ -15,6 +15,7 @@ from flywheel_pipeline.insights.deal_scoring import (
     StageRate,
     build_features,
     deal_outcomes,
+    deal_sample,
     holdout_mask,
     label_maturity,
     labelled_snapshots,
@@ -25,6 +26,7 @@ from flywheel_pipeline.insights.deal_scoring import (
 from flywheel_pipeline.recommendations._ids import model_confidence
 from flywheel_pipeline.recommendations.deals import STAGE_RATES
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
+from tests.scoring_support import holdout_metrics, planted_logit
 
 END = pd.Timestamp("2026-06-30 12:00")
 STAGES = np.array(["qualified", "proposal", "negotiation"])
@@ -46,12 +48,7 @@ def make_deals(
     size = rng.choice(["1-10", "11-50", "51-200", "201+"], n)
     early_chat = rng.random(n) < 0.35
     if signal:
-        logit = (
-            -0.2
-            + np.select([channel == "Email", channel == "Paid Social"], [1.4, -1.4], 0)
-            + np.where(size == "201+", 1.2, 0)
-            + np.where(early_chat, 1.3, 0)
-        )
+        logit = planted_logit(-0.2, channel, 1.4, -1.4, (size == "201+", 1.2), (early_chat, 1.3))
     else:
         logit = np.zeros(n)
     if flip_days is not None:
@@ -153,14 +150,7 @@ def _stage_rates_on_all_labelled(deals, history, day):
 
 def test_beats_the_stage_baseline_with_real_signal_and_serves(pipeline, scored):
     deals, *_ = pipeline
-    m = scored.model_runs.set_index("metric")
-    auc, brier, lift = m.loc["auc"], m.loc["brier"], m.loc["lift_top_decile"]
-    print(
-        f"holdout AUC {auc.value:.3f} (stage rate {auc.baseline_value:.3f}), Brier "
-        f"{brier.value:.4f} ({brier.baseline_value:.4f}), lift@10% {lift.value:.2f} "
-        f"({lift.baseline_value:.2f}); train {int(auc.train_rows)}, "
-        f"holdout {int(auc.holdout_rows)} snapshots"
-    )
+    m, auc, brier, lift = holdout_metrics(scored, "stage rate", "snapshots")
     assert m.loc["cold_start", "value"] == 0
     assert auc.value > 0.75 and auc.value > auc.baseline_value + 0.05
     assert brier.value < brier.baseline_value
@@ -468,3 +458,26 @@ def test_demo_win_probabilities_follow_the_planted_truth():
     )
     assert rho_model > 0.5 and rho_model > rho_stage + 0.1
     assert auc_model > 0.65 and auc_model > auc_stage - 0.02
+
+
+def test_the_regression_fits_a_bounded_sample_of_whole_deals(pipeline, scored):
+    """Above ``max_train_deals`` the regression fits that many deals, each with all its
+    snapshots, their outcomes in the labelled deals' proportion; below it, every one."""
+    deals, history, crm, conversations, _ = pipeline
+    day = END.date()
+    outcomes = deal_outcomes(deals, history, day)
+    labelled = labelled_snapshots(outcomes, stage_spells(outcomes, history, day), day)
+    every = np.ones(len(labelled), bool)
+    np.testing.assert_array_equal(deal_sample(labelled, outcomes, every, 10**9), every)
+    keep = deal_sample(labelled, outcomes, every, 200)
+    kept = labelled[keep]
+    assert kept["deal_id"].nunique() == 200
+    per_deal = labelled.groupby("deal_id").size()
+    assert (kept.groupby("deal_id").size() == per_deal.loc[kept["deal_id"].unique()]).all()
+    rate = labelled.drop_duplicates("deal_id")["label"].mean()
+    assert abs(kept.drop_duplicates("deal_id")["label"].mean() - rate) < 0.01
+    capped = score_deals(deals, history, crm, conversations, max_train_deals=200)
+    assert capped.method == scored.method
+    assert len(capped.deal_scores) == len(scored.deal_scores)
+    uncapped = score_deals(deals, history, crm, conversations, max_train_deals=10**9)
+    pd.testing.assert_frame_equal(uncapped.deal_scores, scored.deal_scores)

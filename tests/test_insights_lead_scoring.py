@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
+from pandas.testing import assert_frame_equal
 
+from flywheel_pipeline.insights import lead_scoring
+from flywheel_pipeline.insights._common import predict_in_batches
 from flywheel_pipeline.insights.lead_scoring import (
     ChannelRate,
     build_features,
@@ -12,6 +17,7 @@ from flywheel_pipeline.insights.lead_scoring import (
     lift_at,
     score_leads,
 )
+from tests.scoring_support import assert_the_baseline_serves, holdout_metrics, planted_logit
 
 END = pd.Timestamp("2026-06-30 12:00")
 CHANNELS = ["Organic Search", "Paid Search", "Email", "Direct", "Paid Social"]
@@ -30,12 +36,14 @@ def make_leads(n=3000, seed=0, days=400, signal=True, post_outcome_chats=True, f
     size = rng.choice(["1-10", "11-50", "51-200", "201+"], n)
     early_chat = rng.random(n) < 0.3
     if signal:
-        logit = (
-            -2.8
-            + np.select([channel == "Email", channel == "Paid Social"], [1.3, -1.0], 0)
-            + np.where(industry == "software", 1.4, 0)
-            + np.where(size == "201+", 1.1, 0)
-            + np.where(early_chat, 1.6, 0)
+        logit = planted_logit(
+            -2.8,
+            channel,
+            1.3,
+            -1.0,
+            (industry == "software", 1.4),
+            (size == "201+", 1.1),
+            (early_chat, 1.6),
         )
     else:
         logit = np.full(n, -1.6)
@@ -87,15 +95,7 @@ def make_leads(n=3000, seed=0, days=400, signal=True, post_outcome_chats=True, f
 def test_beats_baselines_with_real_signal():
     contacts, conversations, orders = make_leads()
     res = score_leads(contacts, conversations, orders)
-    m = res.model_runs.set_index("metric")
-    auc, brier, lift = m.loc["auc"], m.loc["brier"], m.loc["lift_top_decile"]
-    print(
-        f"holdout AUC {auc.value:.3f} (channel-rate {auc.baseline_value:.3f}), "
-        f"Brier {brier.value:.4f} (channel-rate {brier.baseline_value:.4f}, base rate "
-        f"{m.loc['brier_base_rate', 'baseline_value']:.4f}), lift@10% {lift.value:.2f} "
-        f"(channel-rate {lift.baseline_value:.2f}); train {int(auc.train_rows)}, "
-        f"holdout {int(auc.holdout_rows)}"
-    )
+    m, auc, brier, lift = holdout_metrics(res, "channel rate", "leads")
     assert auc.value > 0.72 and auc.value > auc.baseline_value + 0.05
     assert brier.value < brier.baseline_value
     assert brier.value < m.loc["brier_base_rate", "baseline_value"]
@@ -126,12 +126,7 @@ def test_the_channel_rates_serve_when_the_model_loses():
     on every labelled lead) are what is published."""
     contacts, conversations, orders = make_leads(signal=False, seed=7, flip_days=160)
     res = score_leads(contacts, conversations, orders, age_adjust=False)
-    m = res.model_runs.set_index("metric")
-    assert m.loc["cold_start", "value"] == 0
-    assert m.loc["auc", "value"] < m.loc["auc", "baseline_value"]
-    assert res.method == "channel_rate" and res.serving.served_by == "baseline"
-    assert (res.model_runs["served_by"] == "baseline").all()
-    assert res.model_runs["serving_reason"].str.contains("does not beat").all()
+    assert_the_baseline_serves(res, "auc", "channel_rate")
     expected = _channel_rates_on_all_labelled(contacts, orders, END.date())
     channel = res.lead_scores["contact_id"].map(contacts.set_index("contact_id")["channel_group"])
     np.testing.assert_allclose(res.lead_scores["lead_score"], expected.predict(channel))
@@ -220,3 +215,38 @@ def test_lift_and_channel_rate_helpers():
     assert lift_at(y, np.ones(10), 0.1) == 1.0
     cr = ChannelRate.fit(pd.Series(["a", "a", "b"]), pd.Series([1, 1, 0]), strength=0)
     assert cr.predict(pd.Series(["a", "b", "zzz"])).tolist() == [1.0, 0.0, 2 / 3]
+
+
+def test_the_classifier_trains_on_a_bounded_stratified_sample(monkeypatch):
+    """Above ``max_train`` labelled leads the classifier fits a label × month sample of that
+    size (the base rate kept); every open lead is still scored, in batches that change
+    nothing; with the cap above the leads nothing changes at all."""
+    contacts, conversations, orders = make_leads()
+    full = score_leads(contacts, conversations, orders)
+    assert_frame_equal(
+        score_leads(contacts, conversations, orders, max_train=10**9).lead_scores,
+        full.lead_scores,
+    )
+    fitted = []
+    fit = lead_scoring._pipeline
+
+    def recording(n_train, random_state):
+        model = fit(n_train, random_state)
+        original = model.fit
+        model.fit = lambda x, y: fitted.append((len(x), float(np.mean(y)))) or original(x, y)
+        return model
+
+    monkeypatch.setattr(lead_scoring, "_pipeline", recording)
+    monkeypatch.setattr(
+        lead_scoring, "predict_in_batches", functools.partial(predict_in_batches, rows=97)
+    )
+    capped = score_leads(contacts, conversations, orders, max_train=800)
+    assert [n for n, _ in fitted] == [800, 800]  # the holdout's fit and the final one
+    base = full.model_runs.set_index("metric").loc["base_rate", "baseline_value"]
+    assert abs(fitted[0][1] - base) < 0.01  # the training base rate, to a lead
+    runs = capped.model_runs.set_index("metric")
+    assert runs.loc["auc", "value"] > runs.loc["auc", "baseline_value"]
+    assert set(capped.lead_scores["contact_id"]) == set(full.lead_scores["contact_id"])
+    monkeypatch.setattr(lead_scoring, "_pipeline", fit)
+    batched = score_leads(contacts, conversations, orders)
+    assert_frame_equal(batched.lead_scores, full.lead_scores)

@@ -10,12 +10,14 @@ import pytest
 from scipy.cluster.hierarchy import cut_tree, linkage
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from flywheel_pipeline.insights import topics as topics_module
 from flywheel_pipeline.insights.assets import conversation_topic_model
 from flywheel_pipeline.insights.intents import (
     Analyzer,
     catalog_terms,
     choose_candidate,
     fit_intents,
+    fit_sample,
     light_stem,
     merge_by_modularity,
     modularity,
@@ -23,6 +25,7 @@ from flywheel_pipeline.insights.intents import (
 from flywheel_pipeline.insights.topics import (
     DEFAULT_RULES,
     TOPIC_COLUMNS,
+    WarehouseTexts,
     classify_by_rules,
     discover_topics,
     key_terms,
@@ -607,3 +610,32 @@ def test_the_asset_keeps_topic_ids_across_runs_and_keeps_every_run(tmp_path):
     runs = second["conversation_topics_runs"]
     assert runs["run_id"].nunique() == 2  # the first run's rows are kept
     assert runs.loc[runs["metric"] == "retrain_same_topic_share", "value"].iloc[0] >= 0.9
+
+
+def test_texts_streamed_from_the_warehouse_give_the_in_memory_result(tmp_path, monkeypatch):
+    """The asset's path (texts left in DuckDB: fit samples fetched, scoring streamed in
+    batches) reproduces discover_topics on the whole frame, sampling included."""
+    monkeypatch.setattr(topics_module, "BATCH_SIZE", 137)  # many uneven batches
+    conv, _ = make_intents(5, 150, seed=3)
+    conv = pd.concat([conv, conv.head(1).assign(conversation_id="blank", user_text=None)])
+    args = {"pages": PAGES, "max_fit": 500}
+    in_memory = discover_topics(conv, **args)
+    with connect(tmp_path / "w.duckdb") as conn:
+        replace_table(conn, "main.texts", conv.sample(frac=1.0, random_state=1))
+        source = WarehouseTexts(conn, "main.texts")
+        assert source.take([5, 2, 5]) == [source.take([i])[0] for i in (5, 2, 5)]
+        streamed = discover_topics(source.frame, texts=source, **args)
+    assert in_memory.method == streamed.method == "intents"
+    pd.testing.assert_frame_equal(in_memory.assignments, streamed.assignments)
+    pd.testing.assert_frame_equal(in_memory.topics, streamed.topics)
+    pd.testing.assert_frame_equal(
+        in_memory.model_runs.drop(columns="run_id", errors="ignore"),
+        streamed.model_runs.drop(columns="run_id", errors="ignore"),
+    )
+
+
+def test_fit_sample_is_the_sample_fit_intents_draws():
+    assert (fit_sample(50, max_fit=100) == np.arange(50)).all()
+    rows = fit_sample(1000, max_fit=100, random_state=4)
+    assert len(rows) == 100 and (np.diff(rows) > 0).all()
+    assert (rows == fit_sample(1000, max_fit=100, random_state=4)).all()

@@ -184,7 +184,7 @@ def test_asset_writes_the_outcomes_of_done_recommendations(tmp_path: Path):
     resources = {"warehouse": WarehouseResource(path=str(path))}
     assert dg.materialize([recommendation_outcomes], resources=resources).success
     with connect(path) as conn:
-        assert conn.execute("select count(*) from ml.recommendation_outcomes").fetchone()[0] == 0
+        assert conn.execute("select count(*) from ml.recommendation_outcomes").fetchall() == [(0,)]
         candidates = pd.DataFrame(
             {
                 "recommendation_id": ["r1", "r2"],

@@ -465,6 +465,16 @@ def _resources(path: Path, share: float = 0.2) -> dict:
     }
 
 
+def _plant_deals(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Deal scores, deals and the deal model's runs in the warehouse at `path`."""
+    deal_scores, deals = make_deals()
+    with connect(path) as conn:
+        replace_table(conn, "ml.deal_scores", deal_scores)
+        replace_table(conn, "staging.stg_crm__deals", deals)
+        replace_table(conn, "ml.deal_scoring_runs", RUNS)
+    return deal_scores, deals
+
+
 def test_asset_reads_what_exists_and_skips_what_does_not(tmp_path: Path):
     """An empty warehouse (cold start) writes an empty table; with deal scores and deals only,
     only attend_deal is proposed."""
@@ -472,12 +482,9 @@ def test_asset_reads_what_exists_and_skips_what_does_not(tmp_path: Path):
     resources = _resources(path)
     assert dg.materialize([recommendation_candidates], resources=resources).success
     with connect(path) as conn:
-        assert conn.execute("select count(*) from ml.recommendation_candidates").fetchone()[0] == 0
-        assert conn.execute("select count(*) from ml.recommendation_targets").fetchone()[0] == 0
-        deal_scores, deals = make_deals()
-        replace_table(conn, "ml.deal_scores", deal_scores)
-        replace_table(conn, "staging.stg_crm__deals", deals)
-        replace_table(conn, "ml.deal_scoring_runs", RUNS)
+        for table in ("recommendation_candidates", "recommendation_targets"):
+            assert conn.execute(f"select count(*) from ml.{table}").fetchall() == [(0,)]
+    _plant_deals(path)
     assert dg.materialize([recommendation_candidates], resources=resources).success
     with connect(path) as conn:
         recs = conn.execute("select * from ml.recommendation_candidates").df()
@@ -498,11 +505,7 @@ def test_a_decided_recommendation_outlives_the_run_that_proposed_it(tmp_path: Pa
     earlier run go, and the accepted list's members are not listed again."""
     path = tmp_path / "w.duckdb"
     resources = _resources(path)
-    deal_scores, deals = make_deals()
-    with connect(path) as conn:
-        replace_table(conn, "ml.deal_scores", deal_scores)
-        replace_table(conn, "staging.stg_crm__deals", deals)
-        replace_table(conn, "ml.deal_scoring_runs", RUNS)
+    deal_scores, deals = _plant_deals(path)
     assert dg.materialize([recommendation_candidates], resources=resources).success
     with connect(path) as conn:
         first = conn.execute("select * from ml.recommendation_candidates").df()

@@ -222,16 +222,34 @@ def test_topic_questions_count_normalised_repeats_of_the_topics_own_first_messag
 
 
 def test_read_inputs_reads_the_brief_inputs_where_the_warehouse_has_them():
+    """The first messages arrive counted per topic and text (one row per distinct question,
+    not per conversation), and count as topic_questions counts the raw rows."""
     with duckdb.connect() as conn:
         conn.execute("create schema intermediate")
+        conn.execute("create schema ml")
+        texts = _first_messages()
+        texts.loc[len(texts)] = ["c9", None]  # no first message: not asked
+        conn.register("texts", texts)
+        conn.register("assignments", _assignments())
+        conn.execute("create table intermediate.int_conversations__texts as from texts")
+        conn.execute("create table ml.conversation_topic_assignments as from assignments")
+        inputs = read_inputs(conn)
+    counted = inputs["first_messages"]
+    assert list(counted.columns) == ["topic_id", "first_user_text", "asked"]
+    pd.testing.assert_frame_equal(topic_questions(counted, None), _questions(), check_dtype=False)
+    assert inputs["search_queries"] is None  # no Search Console model in this warehouse
+
+
+def test_read_inputs_reads_only_the_columns_the_candidates_use():
+    with duckdb.connect() as conn:
+        conn.execute("create schema staging")
         conn.execute(
-            "create table intermediate.int_conversations__texts as "
-            "select * from (values ('c1', 'hi'), ('c2', null)) as t(conversation_id, "
-            "first_user_text)"
+            "create table staging.stg_crm__contacts as select 'k1' as contact_id, "
+            "'a@b.c' as email, timestamp '2026-01-01' as created_at, 'spring' as campaign"
         )
         inputs = read_inputs(conn)
-    assert inputs["first_messages"]["conversation_id"].tolist() == ["c1"]
-    assert inputs["search_queries"] is None  # no Search Console model in this warehouse
+    assert list(inputs["contacts"].columns) == ["contact_id", "created_at", "campaign"]
+    assert inputs["orders"] is None and inputs["first_messages"] is None
 
 
 def test_content_brief_lists_questions_with_counts_searches_and_the_closest_page():

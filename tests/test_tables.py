@@ -288,6 +288,26 @@ def test_an_empty_frame_writes_typed_columns() -> None:
         assert dict(written.fetchall()) == tables.LEAD_SCORES.types
 
 
+def test_a_table_written_in_batches_is_the_table_written_at_once() -> None:
+    table = tables.CONVERSATION_TOPIC_ASSIGNMENTS
+    frame = pd.DataFrame(
+        {
+            "conversation_id": ["a", "b", "c", "d", "e"],
+            "topic_id": pd.array([1, None, 2, 1, 3], dtype="Int64"),
+            "data_through": DAY,
+        }
+    )
+    with duckdb.connect() as conn:
+        tables.write_table(conn, table, frame)
+        once = conn.execute(f"select * from {table.relation}").df()
+        assert tables.write_table_in_batches(conn, table, tables.frame_batches(frame, 2)) == 5
+        batched = conn.execute(f"select * from {table.relation}").df()
+        tables.write_table_in_batches(conn, table, tables.frame_batches(frame.iloc[:0]))
+        empty = conn.execute(f"select column_name, column_type from (describe {table.relation})")
+        assert dict(empty.fetchall()) == table.types
+    pd.testing.assert_frame_equal(once, batched)
+
+
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
@@ -307,31 +327,26 @@ def test_a_writer_that_drifts_fails_naming_the_table_and_column(
         tables.LEAD_SCORES.conform(frame)
 
 
-def test_a_fraction_in_an_integer_column_fails() -> None:
+@pytest.mark.parametrize(
+    ("position", "message"),
+    [
+        (1.5, r"ml\.search_ctr_curve\.position: 1 fraction"),  # in an integer column
+        (1e30, r"ml\.search_ctr_curve\.position: .*out of range"),  # does not cast
+    ],
+)
+def test_a_value_the_column_cannot_hold_fails_naming_its_column(
+    position: float, message: str
+) -> None:
     frame = pd.DataFrame(
         {
-            "position": [1.5],
+            "position": [position],
             "expected_ctr": [0.3],
             "prior_ctr": [0.28],
             "impressions": [10],
             "data_through": DAY,
         }
     )
-    with pytest.raises(TableContractError, match=r"ml\.search_ctr_curve\.position: 1 fraction"):
-        tables.SEARCH_CTR_CURVE.conform(frame)
-
-
-def test_a_value_that_does_not_cast_fails_naming_its_column() -> None:
-    frame = pd.DataFrame(
-        {
-            "position": [1e30],
-            "expected_ctr": [0.3],
-            "prior_ctr": [0.28],
-            "impressions": [10],
-            "data_through": DAY,
-        }
-    )
-    with pytest.raises(TableContractError, match=r"ml\.search_ctr_curve\.position: .*out of range"):
+    with pytest.raises(TableContractError, match=message):
         tables.SEARCH_CTR_CURVE.conform(frame)
 
 

@@ -149,3 +149,55 @@
         '/'
     )
 {%- endmacro %}
+
+
+{# ordered_string_agg(expression, delimiter, order_by): the group's `expression` values
+   joined with `delimiter` (a SQL string literal) in `order_by` order (aggregate). dbt's
+   listagg is the portable spelling; on DuckDB an aggregate with ORDER BY keeps every
+   group's rows in memory until the end (it does not spill), which ran out of dbt's
+   memory_limit on 29 M messages at demo scale 1000. The unordered list() aggregate does
+   spill, so DuckDB collects (key, value) pairs and sorts each group's list itself. #}
+{% macro ordered_string_agg(expression, delimiter, order_by) -%}
+    {{ return(adapter.dispatch('ordered_string_agg', 'flywheel')(expression, delimiter, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ordered_string_agg(expression, delimiter, order_by) -%}
+    {{ dbt.listagg(expression, delimiter, 'order by ' ~ order_by) }}
+{%- endmacro %}
+
+{% macro duckdb__ordered_string_agg(expression, delimiter, order_by) -%}
+    array_to_string(
+        list_transform(
+            list_sort(
+                list(struct_pack(sort_key := {{ order_by }}, item := {{ expression }})),
+                'ASC', 'NULLS LAST'
+            ),
+            lambda pair: pair.item
+        ),
+        {{ delimiter }}
+    )
+{%- endmacro %}
+
+
+{# first_by(expression, order_by): `expression` of the group's row with the lowest
+   `order_by` (aggregate). An aggregate rather than row_number() = 1 over a window: it
+   needs one value per group, not a sort of every row, and spills on DuckDB. #}
+{% macro first_by(expression, order_by) -%}
+    {{ return(adapter.dispatch('first_by', 'flywheel')(expression, order_by)) }}
+{%- endmacro %}
+
+{% macro default__first_by(expression, order_by) -%}
+    min_by({{ expression }}, {{ order_by }})
+{%- endmacro %}
+
+{% macro duckdb__first_by(expression, order_by) -%}
+    arg_min({{ expression }}, {{ order_by }})
+{%- endmacro %}
+
+{% macro postgres__first_by(expression, order_by) -%}
+    (array_agg({{ expression }} order by {{ order_by }}))[1]
+{%- endmacro %}
+
+{% macro bigquery__first_by(expression, order_by) -%}
+    array_agg({{ expression }} order by {{ order_by }} limit 1)[offset(0)]
+{%- endmacro %}

@@ -7,8 +7,9 @@
     Console restate) onwards, plus every date the table does not hold yet (older history
     backfilled later, a hole, or everything when the table is empty).
 
-    Pair it with incremental_strategy='delete+insert' and unique_key=<the date column>:
-    every date the window selects is deleted from the table and inserted again whole, so
+    Pair it with incremental_strategy='delete+insert' and unique_key=<the date column>
+    (macro incremental_daily_fact below sets them): every date the window selects is
+    deleted from the table and inserted again whole, so
     rows that changed, appeared or vanished inside a reprocessed date come out exactly as a
     full refresh would produce them. Dates older than the window are assumed final; after
     restating them at the source (or changing the seed, or a model's logic) run
@@ -56,4 +57,22 @@
         )
         {%- endif %}
     )
+{%- endmacro %}
+
+{#
+    incremental_daily_fact(unique_key='date')
+
+    The config of an incremental daily fact (traffic_daily, search_queries_daily), the
+    one incremental_window assumes: every run deletes the dates its input selects and
+    inserts them again whole (delete+insert on the date column `unique_key`); a change of
+    the columns fails the run rather than leaving a mixed table (refresh it fully).
+    Call it first in the model, in place of config().
+#}
+{% macro incremental_daily_fact(unique_key='date') -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=unique_key,
+        on_schema_change='fail',
+    ) }}
 {%- endmacro %}

@@ -11,6 +11,11 @@ _DUCKDB = {
     "type_double": lambda: "double",
     "regex_matches": lambda value, pattern: f"regexp_matches({value}, {pattern})",
     "median": lambda expression: f"median({expression})",
+    # The DuckDB version sorts a list() with a lambda; the same shape for the linter.
+    "ordered_string_agg": lambda expression, delimiter, order_by: (
+        f"string_agg({expression}, {delimiter} order by {order_by})"
+    ),
+    "first_by": lambda expression, order_by: f"arg_min({expression}, {order_by})",
 }
 
 

@@ -8,6 +8,7 @@ Every model's materialisation carries `dagster/row_count` and `dagster/column_sc
 from the warehouse once dbt has exited (see `_build`).
 """
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtCliRuntimeError,
     DagsterDbtTranslatorSettings,
@@ -33,9 +35,11 @@ from flywheel_pipeline.dbt.project import (
     warehouse_vars,
 )
 from flywheel_pipeline.dbt.translator import FlywheelDbtTranslator
-from flywheel_pipeline.metadata import table_metadata
+from flywheel_pipeline.metadata import column_schema_metadata, table_metadata
 from flywheel_pipeline.settings import Settings
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, connect
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, connect, memory_limit
+
+logger = logging.getLogger(__name__)
 
 FED_BY_INSIGHTS = "source:ml+"
 
@@ -72,10 +76,38 @@ def with_relation_metadata(
         yield event.with_metadata({**event.metadata, **extra}) if extra else event
 
 
-def relations_metadata(path: str, relations: Iterable[str]) -> dict[str, dict]:
-    """Row count and column schema of each relation, read-only, in one connection."""
-    with connect(path, read_only=True) as conn:
-        return {relation: table_metadata(conn, relation) for relation in sorted(set(relations))}
+# The connection that reads row counts after a build gets dbt's own memory_limit
+# (profiles.yml) and spills past it: without one, DuckDB may cache up to 80 % of RAM, and
+# counting the staging views (each one deduplicates its whole source again) took 13 GB at
+# demo scale 1000.
+METADATA_MEMORY_LIMIT = "1GB"
+# A view's count runs its query; one that takes longer than this (a view over tens of
+# millions of rows) is given up and the view is recorded without a row count. Every count
+# takes well under a second at demo scale 100.
+METADATA_COUNT_TIMEOUT_S = 20.0
+
+
+def relations_metadata(
+    path: str,
+    relations: Iterable[str],
+    *,
+    limit: str = METADATA_MEMORY_LIMIT,
+    count_timeout: float | None = METADATA_COUNT_TIMEOUT_S,
+    log: logging.Logger | dg.DagsterLogManager = logger,
+) -> dict[str, dict]:
+    """Row count and column schema of each relation, read-only, in one connection.
+
+    A count that fails (out of memory, interrupted after `count_timeout` seconds) costs only
+    that relation its row count: it keeps its column schema, and the failure is logged."""
+    metadata: dict[str, dict] = {}
+    with connect(path, read_only=True) as conn, memory_limit(conn, limit):
+        for relation in sorted(set(relations)):
+            try:
+                metadata[relation] = table_metadata(conn, relation, count_timeout=count_timeout)
+            except duckdb.Error as exc:
+                log.warning(f"{relation}: row count not recorded: {exc}")
+                metadata[relation] = column_schema_metadata(conn, relation)
+    return metadata
 
 
 def _build(
@@ -94,7 +126,8 @@ def _build(
     # dagster-dbt's fetch_row_counts() queries through dbt's adapter while dbt still holds
     # DuckDB's single-writer lock, and skips views (most staging models are views). So the
     # events are held until dbt has exited, then every built relation is counted read-only
-    # (about a second for the whole project at demo scale) and the events go out in order.
+    # (about a second for the whole project at demo scale; capped in memory and per view in
+    # time at larger scales, see relations_metadata) and the events go out in order.
     events: list[Any] = []
     failure: DagsterDbtCliRuntimeError | None = None
     try:
@@ -109,7 +142,9 @@ def _build(
     relations = [r for r in (event_relation(e, manifest) for e in events) if r is not None]
     started = time.monotonic()
     try:
-        metadata = relations_metadata(warehouse.path, relations) if relations else {}
+        metadata = (
+            relations_metadata(warehouse.path, relations, log=context.log) if relations else {}
+        )
     except Exception as exc:  # metadata must never fail a build that succeeded
         context.log.warning(f"row counts and column schemas not recorded: {exc}")
         metadata = {}

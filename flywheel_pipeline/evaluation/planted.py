@@ -77,14 +77,13 @@ class NotADemoWarehouse(RuntimeError):
 def _topics_with_truth(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every conversation the pipeline received: its published topic (UNASSIGNED when none)
     and its planted topic_key."""
-    received = conn.execute(
-        "select conversation_id from intermediate.int_conversations__texts"
+    # joined in the warehouse: only the two label columns travel (millions of rows at scale)
+    frame = conn.execute(
+        "select truth.topic_key, published.topic_id "
+        "from intermediate.int_conversations__texts received "
+        "join demo_truth.conversation_topics truth using (conversation_id) "
+        "left join ml.conversation_topic_assignments published using (conversation_id)"
     ).df()
-    truth = read_relation(conn, "demo_truth.conversation_topics")[["conversation_id", "topic_key"]]
-    published = read_relation(conn, "ml.conversation_topic_assignments")
-    frame = received.merge(truth, on="conversation_id").merge(
-        published[["conversation_id", "topic_id"]], on="conversation_id", how="left"
-    )
     frame["topic_id"] = frame["topic_id"].fillna(UNASSIGNED).astype("int64")
     return frame
 
@@ -214,8 +213,13 @@ SCORERS = [
 
 def _scorer_scores(conn: duckdb.DuckDBPyConnection, scorer: _Scorer) -> Iterator[Score]:
     yield from _holdout_scores(conn, scorer.model, scorer.holdout)
-    scored = read_relation(conn, scorer.published).merge(
-        read_relation(conn, scorer.truth), on=scorer.key
+    # only the key and the compared columns (the published and truth tables are per contact)
+    truths = [scorer.key, *dict.fromkeys(t for _, _, t, _ in scorer.against_truth)]
+    scores = [scorer.key, *dict.fromkeys(p for _, _, _, p in scorer.against_truth)]
+    scored = (
+        conn.execute(f"select {', '.join(scores)} from {scorer.published}")
+        .df()
+        .merge(conn.execute(f"select {', '.join(truths)} from {scorer.truth}").df(), on=scorer.key)
     )
     for metric, compare, truth, published in scorer.against_truth:
         yield Score(scorer.model, metric, compare(scored[truth], scored[published]))

@@ -282,3 +282,59 @@ def calibrated_logistic(
     )
     base = Pipeline([("pre", pre), ("clf", LogisticRegression(C=c, max_iter=2000))])
     return CalibratedClassifierCV(base, method="sigmoid", cv=cv)
+
+
+def stratified_sample(strata, cap: int, *, seed: int = 0) -> np.ndarray:
+    """Positions (sorted) of a seeded sample of at most ``cap`` rows in which every stratum
+    keeps its share of the rows (quotas by largest remainder, so a stratum of any size keeps
+    at least its rounded share); every position when there are no more than ``cap`` rows.
+
+    ``strata``: one label per row (e.g. the outcome, or outcome × month). The models train
+    on such a sample once more rows no longer improve their holdout (see
+    ``benchmarks/learning_curves.py``): the fit stays bounded however large the shop.
+    """
+    keys = pd.Series(np.asarray(strata, dtype=object)).astype(str)
+    n = len(keys)
+    if n <= cap:
+        return np.arange(n)
+    codes, uniques = pd.factorize(keys, sort=True)
+    counts = np.bincount(codes, minlength=len(uniques))
+    exact = cap * counts / n
+    quotas = np.floor(exact).astype(np.int64)
+    short = cap - int(quotas.sum())
+    if short > 0:  # largest remainders first, ties by stratum order (deterministic)
+        order = np.lexsort((np.arange(len(exact)), -(exact - quotas)))
+        quotas[order[:short]] += 1
+    rng = np.random.default_rng(seed)
+    picked = [
+        rng.choice(np.flatnonzero(codes == k), size=int(q), replace=False)
+        for k, q in enumerate(quotas)
+        if q
+    ]
+    return np.sort(np.concatenate(picked)) if picked else np.arange(0)
+
+
+def outcome_month_sample(created, y, cap: int, *, seed: int = 0) -> np.ndarray:
+    """:func:`stratified_sample` of training units (leads, deals) by outcome × creation
+    month, so that a capped sample keeps both the base rate and the mix of cohorts."""
+    months = pd.to_datetime(pd.Series(np.asarray(created))).dt.strftime("%Y-%m").fillna("")
+    strata = pd.Series(np.asarray(y)).astype(str).str.cat(months.to_numpy(), sep="|")
+    return stratified_sample(strata, cap, seed=seed)
+
+
+#: Rows scored at once: a model's transient design matrices stay bounded.
+SCORE_BATCH_ROWS = 100_000
+
+
+def predict_in_batches(
+    predict, x: pd.DataFrame, rows: int = SCORE_BATCH_ROWS, *, where=None
+) -> np.ndarray:
+    """``predict(x)`` a slice of ``rows`` rows at a time, concatenated (the same values);
+    nothing to predict for no rows. ``where``: a boolean mask of the rows of ``x`` to
+    predict, taken a batch at a time (no copy of them all)."""
+    if where is None and len(x) <= rows:
+        return np.asarray(predict(x)) if len(x) else np.array([])
+    at = np.arange(len(x)) if where is None else np.flatnonzero(where)
+    if len(at) == 0:
+        return np.array([])
+    return np.concatenate([predict(x.iloc[at[i : i + rows]]) for i in range(0, len(at), rows)])

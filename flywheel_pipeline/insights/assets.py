@@ -19,7 +19,11 @@ from flywheel_pipeline.insights import (
 )
 from flywheel_pipeline.insights._common import Serving
 from flywheel_pipeline.insights.automation import retrain, weekly_retrain_schedule
-from flywheel_pipeline.insights.content_gaps import find_content_gaps, with_content_gaps
+from flywheel_pipeline.insights.content_gaps import (
+    find_content_gaps,
+    topic_text_sample,
+    with_content_gaps,
+)
 from flywheel_pipeline.insights.customer_value import value_customers
 from flywheel_pipeline.insights.deal_scoring import score_deals
 from flywheel_pipeline.insights.lead_scoring import score_leads
@@ -31,10 +35,19 @@ from flywheel_pipeline.insights.search_opportunities import (
 )
 from flywheel_pipeline.insights.topics import discover_topics
 from flywheel_pipeline.metadata import frame_metadata
-from flywheel_pipeline.tables import Table, deps_of, write_table
+from flywheel_pipeline.tables import (
+    Table,
+    deps_of,
+    frame_batches,
+    write_table,
+    write_table_in_batches,
+)
 from flywheel_pipeline.warehouse import (
+    BULK_LOAD_MEMORY_LIMIT,
     WAREHOUSE_POOL,
     WarehouseResource,
+    fetch_value,
+    memory_limit,
     read_relation,
     read_relation_if_exists,
 )
@@ -103,7 +116,8 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
     """Intent topics (entities out, micro-clusters merged where modularity peaks; ids matched
     to the previous run's), and which topics no page of the site answers (content gaps)."""
     with warehouse.get_connection() as conn:
-        texts = read_relation(conn, tables.CONVERSATION_TEXTS.relation)
+        # texts stay in the warehouse: the model fetches its fit samples and streams batches
+        texts = topics.WarehouseTexts(conn, tables.CONVERSATION_TEXTS.relation)
         pages = read_relation(conn, tables.GA4_PAGES.relation)
         # per day × query × page: country and device rows summed by dbt
         queries = read_relation(conn, tables.QUERY_PAGES_DAILY.relation).rename(
@@ -111,7 +125,8 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
         )
         # the previous run, read before it is replaced, so that topics keep their ids
         result = discover_topics(
-            texts,
+            texts.frame,
+            texts=texts,
             pages=pages,
             queries=queries[["query", "page"]].drop_duplicates(),
             previous_assignments=read_relation_if_exists(
@@ -119,17 +134,19 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
             ),
             previous_topics=read_relation_if_exists(conn, tables.CONVERSATION_TOPICS.relation),
         )
-        topic_texts = result.assignments[["conversation_id", "topic_id"]].merge(
-            texts[["conversation_id", "user_text"]], on="conversation_id"
+        # a bounded sample of the conversations (all of them up to MAX_TOPIC_TEXTS)
+        rows = topic_text_sample(len(result.assignments))
+        topic_texts = pd.DataFrame(
+            {
+                "topic_id": result.assignments["topic_id"].to_numpy()[rows],
+                "text": texts.take(rows),
+            }
         )
-        gaps = find_content_gaps(
-            result.topics,
-            pages,
-            queries,
-            topic_texts=topic_texts.rename(columns={"user_text": "text"})[["topic_id", "text"]],
-        )
+        gaps = find_content_gaps(result.topics, pages, queries, topic_texts=topic_texts)
         topic_table = with_content_gaps(result.topics, gaps)
-        write_table(conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS, result.assignments)
+        write_table_in_batches(
+            conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS, frame_batches(result.assignments)
+        )
         write_table(conn, tables.CONVERSATION_TOPICS, topic_table)
         _record(conn, topics.MODEL_NAME, result.model_runs, topics.METRIC_KINDS)
     context.log.info(
@@ -158,45 +175,174 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
 LEAD_READS = (tables.CONTACTS, tables.CONVERSATIONS, tables.ORDERS)
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(tables.LEAD_SCORES, LEAD_READS, {"scikitlearn", "duckdb"}),
-        _spec(tables.LEAD_SCORING_RUNS, LEAD_READS, {"scikitlearn", "duckdb"}),
-    ],
-    group_name="engage",
-    pool=WAREHOUSE_POOL,
-    name="lead_scoring_model",
-)
-def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Scores every open lead with a calibrated classifier trained on a time split, or with
-    the channel conversion rates when the classifier does not beat them on the holdout."""
-    with warehouse.get_connection() as conn:
-        contacts = read_relation(conn, tables.CONTACTS.relation)
-        conversations = read_relation(conn, tables.CONVERSATIONS.relation)
-        orders = read_relation(conn, tables.ORDERS.relation)
-        result = score_leads(contacts, conversations, orders)
-        write_table(conn, tables.LEAD_SCORES, result.lead_scores)
-        _record(conn, lead_scoring.MODEL_NAME, result.model_runs, lead_scoring.METRIC_KINDS)
-    context.log.info(_serving_log("lead scoring", result))
-    yield dg.MaterializeResult(
-        asset_key=tables.LEAD_SCORING_RUNS.asset_key, metadata=frame_metadata(result.model_runs)
+def _data_through(conn, *columns: tuple[tables.Table, str]) -> object:
+    """The latest date in ``(table, timestamp column)`` over rows with a contact_id (what
+    the models would find themselves in the whole tables), None when all are empty."""
+    parts = " union all ".join(
+        f"select max({column}) as ts from {table.quoted} where contact_id is not null"
+        for table, column in columns
     )
+    return fetch_value(conn, f"select max(ts)::date from ({parts})")
+
+
+# DuckDB's memory while a scoring model reads its inputs (staging views computed, orders
+# aggregated) and writes its scores: past it DuckDB spills to disk rather than cache up to
+# 80 % of RAM beside the model's frames.
+MODEL_MEMORY_LIMIT = "512MB"
+# the join of every order to the identity spine needs more (at scale 1000: 1.9 M orders,
+# 3.3 M contact identities)
+VALUE_MEMORY_LIMIT = "1GB"
+
+
+def _read_shared_text(conn, sql: str, rows: int = 100_000) -> pd.DataFrame:
+    """The rows of ``sql`` a batch at a time through Arrow, which makes one string object
+    per distinct value of a batch (a repeated channel or country costs a pointer, not a
+    string of its own as in a plain read): a large shop's contacts fit in memory."""
+    batches = [batch.to_pandas() for batch in conn.sql(sql).to_arrow_reader(rows)]
+    return pd.concat(batches, ignore_index=True) if batches else conn.execute(sql).df()
+
+
+# The model reads are ordered: a join or a filter on a view returns its rows in any order, and
+# a model must train the same on the same data (a recovered run equals a clean run).
+def _read_lead_inputs(conn) -> dict[str, object]:
+    """What score_leads uses, not whole tables: the contacts' feature columns, only the
+    conversations that can be known at a lead's scoring time (started before its creation +
+    the feature window), each contact's first order, and data_through from all rows."""
+    contacts, conversations = tables.CONTACTS.quoted, tables.CONVERSATIONS.quoted
+    columns = ", ".join(["contact_id", "created_at", *lead_scoring.CONTACT_COLUMNS])
+    return {
+        "contacts": _read_shared_text(
+            conn, f"select {columns} from {contacts} order by contact_id"
+        ),
+        "conversations": conn.execute(
+            f"select contact_id, started_at from {conversations} v where exists (select 1 "
+            f"from {contacts} c where c.contact_id = v.contact_id "
+            "and v.started_at < c.created_at + to_days(?)) order by contact_id, started_at",
+            [lead_scoring.FEATURE_WINDOW_DAYS],
+        ).df(),
+        "orders": conn.execute(
+            f"select contact_id, min(ordered_at) as ordered_at from {tables.ORDERS.quoted} "
+            "where contact_id is not null group by contact_id order by contact_id"
+        ).df(),
+        "data_through": _data_through(
+            conn,
+            (tables.CONTACTS, "created_at"),
+            (tables.CONVERSATIONS, "started_at"),
+            (tables.ORDERS, "ordered_at"),
+        ),
+    }
+
+
+def _scoring_model(name: str, group: str, scores: Table, runs: Table, reads, kinds: set[str]):
+    """The multi-asset of a scoring model: its scores table and its model_runs table."""
+    return dg.multi_asset(
+        specs=[_spec(scores, reads, kinds), _spec(runs, reads, kinds)],
+        group_name=group,
+        pool=WAREHOUSE_POOL,
+        name=name,
+    )
+
+
+def _publish(conn, scores: Table, frame: pd.DataFrame, module, result) -> None:
+    """Write the scores a batch at a time (DuckDB's memory as small as for bulk loads), then
+    append the run to its model_runs table."""
+    with memory_limit(conn, BULK_LOAD_MEMORY_LIMIT):
+        write_table_in_batches(conn, scores, frame_batches(frame))
+    _record(conn, module.MODEL_NAME, result.model_runs, module.METRIC_KINDS)
+
+
+def _scored(context, what: str, scores: Table, runs: Table, frame, by: str, result, **extra):
+    """Log which scorer serves, then the two materialisations: the runs and the scores (the
+    best first in the preview, with the holdout quality beside the baseline)."""
+    context.log.info(_serving_log(what, result))
+    yield dg.MaterializeResult(asset_key=runs.asset_key, metadata=frame_metadata(result.model_runs))
     yield dg.MaterializeResult(
-        asset_key=tables.LEAD_SCORES.asset_key,
+        asset_key=scores.asset_key,
         metadata=frame_metadata(
-            result.lead_scores.sort_values("lead_score", ascending=False),
+            frame.nlargest(5, by),
             method=result.method,
+            **{"dagster/row_count": dg.MetadataValue.int(len(frame))},
             **_serving_metadata(result.serving),
+            **extra,
             **_model_quality(result.model_runs),
         ),
     )
 
 
-def _read_persons(conn) -> pd.DataFrame:
-    """contact_id → person_id (the surviving contact_id) from the identity spine."""
+@_scoring_model(
+    "lead_scoring_model",
+    "engage",
+    tables.LEAD_SCORES,
+    tables.LEAD_SCORING_RUNS,
+    LEAD_READS,
+    {"scikitlearn", "duckdb"},
+)
+def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Scores every open lead with a calibrated classifier trained on a time split, or with
+    the channel conversion rates when the classifier does not beat them on the holdout."""
+    with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
+        result = score_leads(**_read_lead_inputs(conn))
+        _publish(conn, tables.LEAD_SCORES, result.lead_scores, lead_scoring, result)
+    yield from _scored(
+        context,
+        "lead scoring",
+        tables.LEAD_SCORES,
+        tables.LEAD_SCORING_RUNS,
+        result.lead_scores,
+        "lead_score",
+        result,
+    )
+
+
+# contact_id → person_id (the surviving contact_id) from the identity spine
+PERSONS = (
+    "(select identifier_value as contact_id, person_id "
+    f"from {tables.IDENTITY_PERSONS.quoted} where identifier_type = 'contact_id')"
+)
+
+
+def _read_deal_inputs(conn) -> dict[str, object]:
+    """What score_deals uses, not whole tables: deals and their stage history, and only the
+    deal contacts' fields, persons and conversations (by the person's surviving contact_id,
+    so conversations found by email count too); data_through from every row."""
+    deals = tables.DEALS.quoted
+    in_deals = f"contact_id in (select contact_id from {deals})"
+    fields = ", ".join(["contact_id", "created_at", *deal_scoring.CONTACT_COLUMNS])
+    persons = f"select * from {PERSONS} where {in_deals}"
+    day = fetch_value(
+        conn,
+        f"select max(ts)::date from (select max(created_at) as ts from {deals} "
+        f"union all select max(closed_at) from {deals} "
+        f"union all select max(entered_at) from {tables.DEAL_STAGE_HISTORY.quoted} "
+        f"union all select max(created_at) from {tables.CONTACTS.quoted} "
+        f"union all select max(started_at) from {tables.CONVERSATION_TEXTS.quoted} "
+        "where contact_id is not null)",
+    )
+    return {
+        "deals": read_relation(conn, tables.DEALS.relation),
+        "stage_history": conn.execute(
+            f"select deal_id, stage, entered_at from {tables.DEAL_STAGE_HISTORY.quoted}"
+        ).df(),
+        "contacts": conn.execute(
+            f"select {fields} from {tables.CONTACTS.quoted} where {in_deals} order by contact_id"
+        ).df(),
+        "conversations": conn.execute(
+            f"select contact_id, started_at from {tables.CONVERSATION_TEXTS.quoted} "
+            f"where contact_id in (select coalesce(p.person_id, d.contact_id) from {deals} d "
+            f"left join ({persons}) p using (contact_id)) order by contact_id, started_at"
+        ).df(),
+        "persons": conn.execute(f"{persons} order by contact_id").df(),
+        "data_through": day,
+    }
+
+
+def _read_person_orders(conn) -> pd.DataFrame:
+    """Orders keyed by person (the surviving contact_id of the identity spine, else the
+    order's contact_id), only the columns value_customers uses."""
     return conn.execute(
-        "select identifier_value as contact_id, person_id "
-        f"from {tables.IDENTITY_PERSONS.quoted} where identifier_type = 'contact_id'"
+        "select coalesce(p.person_id, o.contact_id) as contact_id, o.ordered_at, o.revenue "
+        f"from {tables.ORDERS.quoted} o left join {PERSONS} p using (contact_id) "
+        "order by contact_id, o.ordered_at, o.revenue"
     ).df()
 
 
@@ -209,83 +355,61 @@ DEAL_READS = (
 )
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(tables.DEAL_SCORES, DEAL_READS, {"scikitlearn", "duckdb"}),
-        _spec(tables.DEAL_SCORING_RUNS, DEAL_READS, {"scikitlearn", "duckdb"}),
-    ],
-    group_name="engage",
-    pool=WAREHOUSE_POOL,
-    name="deal_scoring_model",
+@_scoring_model(
+    "deal_scoring_model",
+    "engage",
+    tables.DEAL_SCORES,
+    tables.DEAL_SCORING_RUNS,
+    DEAL_READS,
+    {"scikitlearn", "duckdb"},
 )
 def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Deal-stage predictor: weekly deal snapshots, a logistic model anchored on the stage
     win rates, time split; the stage win rates serve unless the model beats them on the
     holdout's AUC and Brier score."""
-    with warehouse.get_connection() as conn:
-        result = score_deals(
-            read_relation(conn, tables.DEALS.relation),
-            read_relation(conn, tables.DEAL_STAGE_HISTORY.relation),
-            read_relation(conn, tables.CONTACTS.relation),
-            # the person's surviving contact_id, so conversations found by email count too
-            conn.execute(
-                f"select contact_id, started_at from {tables.CONVERSATION_TEXTS.quoted} "
-                "where contact_id is not null"
-            ).df(),
-            _read_persons(conn),
-        )
-        write_table(conn, tables.DEAL_SCORES, result.deal_scores)
-        _record(conn, deal_scoring.MODEL_NAME, result.model_runs, deal_scoring.METRIC_KINDS)
-    context.log.info(_serving_log("deal scoring", result))
-    yield dg.MaterializeResult(
-        asset_key=tables.DEAL_SCORING_RUNS.asset_key, metadata=frame_metadata(result.model_runs)
-    )
-    yield dg.MaterializeResult(
-        asset_key=tables.DEAL_SCORES.asset_key,
-        metadata=frame_metadata(
-            result.deal_scores.sort_values("win_probability", ascending=False),
-            method=result.method,
-            labelled_deals=dg.MetadataValue.int(int(result.details.get("labelled_deals", 0))),
-            **_serving_metadata(result.serving),
-            **_model_quality(result.model_runs),
-        ),
+    with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
+        result = score_deals(**_read_deal_inputs(conn))
+        _publish(conn, tables.DEAL_SCORES, result.deal_scores, deal_scoring, result)
+    yield from _scored(
+        context,
+        "deal scoring",
+        tables.DEAL_SCORES,
+        tables.DEAL_SCORING_RUNS,
+        result.deal_scores,
+        "win_probability",
+        result,
+        labelled_deals=dg.MetadataValue.int(int(result.details.get("labelled_deals", 0))),
     )
 
 
 VALUE_READS = (tables.ORDERS, tables.IDENTITY_PERSONS)
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(tables.CUSTOMER_VALUE, VALUE_READS, {"scipy", "duckdb"}),
-        _spec(tables.CUSTOMER_VALUE_RUNS, VALUE_READS, {"scikitlearn", "duckdb"}),
-    ],
-    group_name="delight",
-    pool=WAREHOUSE_POOL,
-    name="customer_value_model",
+@_scoring_model(
+    "customer_value_model",
+    "delight",
+    tables.CUSTOMER_VALUE,
+    tables.CUSTOMER_VALUE_RUNS,
+    VALUE_READS,
+    {"scipy", "duckdb"},
 )
 def customer_value_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """(M)BG/NBD + Gamma-Gamma by maximum likelihood, evaluated on the last 90 days; the
     naive repeat rate serves unless the model beats its holdout correlation."""
-    with warehouse.get_connection() as conn:
-        result = value_customers(read_relation(conn, tables.ORDERS.relation), _read_persons(conn))
-        write_table(conn, tables.CUSTOMER_VALUE, result.customer_value)
-        _record(conn, customer_value.MODEL_NAME, result.model_runs, customer_value.METRIC_KINDS)
-    context.log.info(_serving_log("customer value", result))
-    values = result.customer_value
-    yield dg.MaterializeResult(
-        asset_key=tables.CUSTOMER_VALUE_RUNS.asset_key, metadata=frame_metadata(result.model_runs)
-    )
-    yield dg.MaterializeResult(
-        asset_key=tables.CUSTOMER_VALUE.asset_key,
-        metadata=frame_metadata(
-            values.sort_values("predicted_clv_365d", ascending=False),
-            method=result.method,
-            **_serving_metadata(result.serving),
-            expected_orders_90d=dg.MetadataValue.float(float(values["predicted_orders_90d"].sum())),
-            expected_revenue_365d=dg.MetadataValue.float(float(values["predicted_clv_365d"].sum())),
-            **_model_quality(result.model_runs),
-        ),
+    with warehouse.get_connection() as conn, memory_limit(conn, VALUE_MEMORY_LIMIT):
+        result = value_customers(_read_person_orders(conn))
+        values = result.customer_value
+        _publish(conn, tables.CUSTOMER_VALUE, values, customer_value, result)
+    yield from _scored(
+        context,
+        "customer value",
+        tables.CUSTOMER_VALUE,
+        tables.CUSTOMER_VALUE_RUNS,
+        values,
+        "predicted_clv_365d",
+        result,
+        expected_orders_90d=dg.MetadataValue.float(float(values["predicted_orders_90d"].sum())),
+        expected_revenue_365d=dg.MetadataValue.float(float(values["predicted_clv_365d"].sum())),
     )
 
 

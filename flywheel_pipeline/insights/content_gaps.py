@@ -81,6 +81,9 @@ CORE_SHARE = 0.5
 MIN_CONVERSATIONS = 10
 MIN_SHARE = 0.01
 MAX_TERMS = 8
+#: At most this many conversations' texts profile the topics (:func:`topic_text_sample`): a
+#: uniform sample keeps each topic's share, and the cost stays bounded at any volume.
+MAX_TOPIC_TEXTS = 100_000
 
 #: First path segments of catalogue pages on common shop platforms (Shopify, WooCommerce,
 #: Magento, BigCommerce, Squarespace): they list or sell products, they do not answer questions.
@@ -324,6 +327,15 @@ def _fit_space(site: _Pages, titles: list[str], corpus: list[str]) -> _Space:
     return _Space(vectorizer, intent, docs)
 
 
+def topic_text_sample(n: int, max_texts: int = MAX_TOPIC_TEXTS, seed: int = 0) -> np.ndarray:
+    """Positions (sorted) of the conversations whose texts profile the topics, out of ``n``:
+    all of them up to ``max_texts``, else a seeded uniform sample of ``max_texts`` (topic
+    shares, and so the profiles, are kept in expectation; the cost stays bounded)."""
+    if n <= max_texts:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_texts, replace=False))
+
+
 def _topic_profiles(
     topics: pd.DataFrame, topic_texts: pd.DataFrame | None, space: _Space, core_share: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -421,8 +433,9 @@ def find_content_gaps(
     optional representative_question.
     ``pages``: page_path, page_title (GA4; a path or a full URL).
     ``queries``: query, page (URL or path), clicks (Search Console; impressions if no clicks).
-    ``topic_texts``: topic_id, text: one row per conversation (null topic_id = unassigned);
-    without it each topic is described by its label, question and top terms.
+    ``topic_texts``: topic_id, text: one row per conversation (null topic_id = unassigned),
+    or per conversation of a uniform sample (:func:`topic_text_sample`); without it each
+    topic is described by its label, question and top terms.
     Output columns: :data:`OUTPUT_COLUMNS` (rule: module docstring).
     """
     if topics is None or topics.empty:

@@ -38,7 +38,11 @@ Method (SPEC §6, "Lead and deal scoring" — a deal-stage predictor):
   little evidence the model stays at the stage rate; only signals that hold across many
   deals move it. (A free logistic regression with stage dummies, Platt-calibrated, lost to
   the stage rates on the demo: with ~200 training deals it spent its data re-learning the
-  stage effect, and its calibration drifted.)
+  stage effect, and its calibration drifted.) The regression fits at most ``max_train_deals``
+  (:data:`MAX_TRAIN_DEALS`) deals with all their snapshots: above that, a seeded sample of
+  deals stratified by outcome × creation month (every deal below it); the stage rates it is
+  anchored on use every labelled deal. Past 10 000 deals a doubling gains under 0.002 of
+  holdout AUC (``benchmarks/learning_curves.py``).
 - **Champion / challenger.** Holdout ROC AUC, Brier score and lift in the top decile, each
   beside the baseline. The model serves only when it beats the baseline on AUC *and* Brier
   (ranking and calibration: ``win_probability`` is read as a probability by ``attend_deal``);
@@ -68,20 +72,18 @@ from scipy.special import expit, log_expit, logit
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from flywheel_pipeline.insights import _common as shared
 from flywheel_pipeline.insights._common import (
     DESCRIPTIVE,
     SERVED_BY_MODEL,
     GroupRate,
     Serving,
     as_date,
-    champion,
     classification_metrics,
-    cold_start_serving,
-    empty_model_runs,
     end_of_day,
     max_date,
-    metric_kinds,
-    model_run_rows,
+    outcome_month_sample,
+    predict_in_batches,
     to_utc_naive,
 )
 from flywheel_pipeline.insights.lead_scoring import landing_section
@@ -89,7 +91,7 @@ from flywheel_pipeline.insights.lead_scoring import landing_section
 MODEL_NAME = "deal_scoring"
 #: ml.deal_scoring_runs metrics besides the classification ones: label counts, the label
 #: maturity used and the base rate describe the data.
-METRIC_KINDS = metric_kinds(
+METRIC_KINDS = shared.metric_kinds(
     {
         "won_deals": DESCRIPTIVE,
         "lost_deals": DESCRIPTIVE,
@@ -107,8 +109,21 @@ HOLDOUT_FRACTION = 1 / 3
 PRIOR_STRENGTH = 10.0
 PENALTY = 100.0
 MAX_CONVERSATIONS = 6
+#: Most deals the regression fits on (an outcome × month stratified sample above it): on the
+#: demo its holdout AUC gains < 0.002 per doubling past 10 000 deals (benchmarks/README.md).
+MAX_TRAIN_DEALS = 20_000
 
 CONTACT_FIELDS = ["acquisition", "landing_section", "company_size", "industry"]
+#: the contacts' columns they come from (besides contact_id and created_at)
+CONTACT_COLUMNS = [
+    "channel_group",
+    "source",
+    "medium",
+    "campaign",
+    "first_landing_page",
+    "company_size",
+    "industry",
+]
 CATEGORICAL = CONTACT_FIELDS
 NUMERIC = ["log_days_open", "conversations", "log_contact_age"]
 FEATURE_COLUMNS = ["stage", "log_days_in_stage", *CATEGORICAL, *NUMERIC]
@@ -333,7 +348,7 @@ def contact_fields(contacts: pd.DataFrame | None) -> pd.DataFrame:
     out = pd.DataFrame(index=c.index)
     # channel group (staging's grouping of source and medium) first: one of them may be all
     # an export has; the finer source / medium / campaign split it where present
-    parts = [_text(col(name)) for name in ("channel_group", "source", "medium", "campaign")]
+    parts = [_text(col(name)) for name in CONTACT_COLUMNS[:4]]
     out["acquisition"] = parts[0].str.cat(parts[1:], sep=" / ")
     out["landing_section"] = col("first_landing_page").map(landing_section)
     out["company_size"] = _text(col("company_size"))
@@ -478,10 +493,33 @@ def _stage_rate(snaps: pd.DataFrame, y: np.ndarray) -> StageRate:
     return StageRate.fit(snaps.loc[entry, "stage"], pd.Series(y[entry]))
 
 
-def _fit_model(labelled: pd.DataFrame, x: pd.DataFrame, y: np.ndarray) -> StageAnchoredLogit:
-    min_frequency = max(5, int(0.01 * len(x)))
+def deal_sample(
+    labelled: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    among: np.ndarray,
+    max_deals: int,
+    seed: int = 0,
+) -> np.ndarray:
+    """True for the snapshots of at most ``max_deals`` of the deals in the rows ``among`` (a
+    mask over ``labelled``), each deal with all its snapshots: an outcome × creation-month
+    sample of the deals above the cap, every row of ``among`` below it."""
+    deals = labelled.loc[among, ["deal_id", "label"]].drop_duplicates("deal_id")
+    if len(deals) <= max_deals:
+        return np.asarray(among, bool).copy()
+    created = deals["deal_id"].map(outcomes.set_index("deal_id")["created_at"])
+    rows = outcome_month_sample(created, deals["label"], max_deals, seed=seed)
+    return among & labelled["deal_id"].isin(deals["deal_id"].iloc[rows]).to_numpy()
+
+
+def _fit_model(
+    labelled: pd.DataFrame, y: np.ndarray, x: pd.DataFrame, sample: np.ndarray
+) -> StageAnchoredLogit:
+    """The stage rates from every row of ``labelled``, the regression on its ``sample`` rows
+    (``x``: features by ``labelled``'s index, at least for those rows)."""
     anchor = _stage_rate(labelled, y)
-    return StageAnchoredLogit(anchor, min_frequency=min_frequency).fit(x, y)
+    x_fit = x.loc[labelled.index[sample]]
+    min_frequency = max(5, int(0.01 * len(x_fit)))
+    return StageAnchoredLogit(anchor, min_frequency=min_frequency).fit(x_fit, y[sample])
 
 
 def _scores(deal_ids, p, day) -> pd.DataFrame:
@@ -513,6 +551,7 @@ def score_deals(
     label_maturity_days: int = LABEL_MATURITY_DAYS,
     snapshot_every_days: int = SNAPSHOT_EVERY_DAYS,
     holdout_fraction: float = HOLDOUT_FRACTION,
+    max_train_deals: int = MAX_TRAIN_DEALS,
 ) -> DealScoreResult:
     """Score every deal open at ``data_through``.
 
@@ -520,7 +559,7 @@ def score_deals(
     is_closed). ``stage_history``: deal_id, stage, entered_at. ``contacts``,
     ``conversations``, ``persons``: see :func:`build_features`. ``data_through`` defaults to
     the last date in the data; rows after it are ignored. ``label_maturity_days`` is the
-    floor of :func:`label_maturity`.
+    floor of :func:`label_maturity`. ``max_train_deals``: most deals the regression fits on.
     """
     history = (
         stage_history
@@ -539,7 +578,7 @@ def score_deals(
         )
     )
     if day is None or deals.empty:
-        return DealScoreResult(_scores([], [], day), empty_model_runs(), "none", day)
+        return DealScoreResult(_scores([], [], day), shared.empty_model_runs(), "none", day)
     stop = end_of_day(day)
     if conversations is not None:
         conversations = conversations[to_utc_naive(conversations["started_at"]) < stop]
@@ -579,7 +618,7 @@ def score_deals(
     cold = n_won < min_won or n_lost < min_lost or n_hold_deals == 0 or len(np.unique(y_train)) < 2
     details: dict = {}
     if cold:
-        serving = cold_start_serving(
+        serving = shared.cold_start_serving(
             f"{n_won} won and {n_lost} lost labelled deals (a model needs {min_won} and "
             f"{min_lost}, and both outcomes before the holdout): stage win rates"
         )
@@ -589,11 +628,16 @@ def score_deals(
             const = classification_metrics(y_hold, np.full(len(y_hold), train_rate))[name]
             metrics.append((name, value, const))
     else:
-        x_all = features(labelled)
-        model = _fit_model(labelled[~is_hold], x_all[~is_hold], y_train)
-        p_hold = model.predict_proba(x_all[is_hold])
+        # features only for the rows a fit or the holdout uses: bounded above the cap
+        train_sample = deal_sample(labelled, outcomes, ~is_hold, max_train_deals)
+        final_sample = deal_sample(
+            labelled, outcomes, np.ones(len(labelled), bool), max_train_deals
+        )
+        x_all = features(labelled[train_sample | is_hold | final_sample])
+        model = _fit_model(labelled[~is_hold], y_train, x_all, train_sample[~is_hold])
+        p_hold = predict_in_batches(model.predict_proba, x_all.loc[labelled.index[is_hold]])
         model_metrics = classification_metrics(y_hold, p_hold)
-        serving = champion(
+        serving = shared.champion(
             "auc",
             model_metrics["auc"],
             base_metrics["auc"],
@@ -606,8 +650,12 @@ def score_deals(
 
     if serving.served_by == SERVED_BY_MODEL:
         method = "stage_anchored_logistic"
-        final = _fit_model(labelled, x_all, y_all)
-        p_open = final.predict_proba(features(current)) if len(current) else np.array([])
+        final = _fit_model(labelled, y_all, x_all, final_sample)
+        p_open = (
+            predict_in_batches(final.predict_proba, features(current))
+            if len(current)
+            else np.array([])
+        )
         details["coefficients"] = final.coefficients()
     else:
         method = "stage_rate"
@@ -619,7 +667,7 @@ def score_deals(
         details["fallback_stage_rates"] = fallback.rates
 
     scores = _scores(current["deal_id"].to_numpy(), p_open, day)
-    runs = model_run_rows(
+    runs = shared.model_run_rows(
         MODEL_NAME,
         day,
         train_rows=int((~is_hold).sum()),

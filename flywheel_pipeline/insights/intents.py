@@ -466,12 +466,16 @@ class IntentModel:
 
     def mean_cosine(self, texts: Sequence[str], direction: np.ndarray) -> float:
         """Mean cosine of ``texts`` to one l2-normalised ``direction`` (batched)."""
-        total = 0.0
+        return self.cosine_sum(texts, direction) / max(len(texts), 1)
+
+    def cosine_sum(self, texts: Sequence[str], direction: np.ndarray, total: float = 0.0) -> float:
+        """``total`` plus the cosines of ``texts`` to ``direction``, summed batch by batch (so
+        that texts streamed in batches of :data:`BATCH_SIZE` sum as :meth:`mean_cosine` does)."""
         for start in range(0, len(texts), BATCH_SIZE):
             with threadpool_limits(limits=1):
                 batch = self.vectors(texts[start : start + BATCH_SIZE])
             total += float(np.asarray(batch @ direction).sum())
-        return total / max(len(texts), 1)
+        return total
 
     def mean_direction(self, texts: Sequence[str]) -> np.ndarray:
         """The l2-normalised mean of ``texts``' vectors (batched): a one-topic model."""
@@ -652,6 +656,15 @@ class _Candidate:
     centroids: np.ndarray
 
 
+def fit_sample(n: int, max_fit: int = MAX_FIT, random_state: int = 0) -> np.ndarray:
+    """The positions (sorted) of the texts :func:`fit_intents` fits on out of ``n``: all of
+    them up to ``max_fit``, else a seeded sample of ``max_fit``. A caller holding its texts
+    elsewhere (a warehouse) fetches just these and gets the same fit."""
+    if n <= max_fit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, max_fit, False))
+
+
 def fit_intents(
     texts: Sequence[str],
     *,
@@ -683,7 +696,7 @@ def fit_intents(
     with threadpool_limits(limits=1):
         pool = list(texts)
         if len(pool) > max_fit:
-            rows = np.sort(np.random.default_rng(random_state).choice(len(pool), max_fit, False))
+            rows = fit_sample(len(pool), max_fit, random_state)
             pool, ref = [pool[i] for i in rows], ref[rows]
         vectorizer = TfidfVectorizer(
             analyzer=Analyzer(entities),

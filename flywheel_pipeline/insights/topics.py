@@ -39,9 +39,12 @@ import datetime as dt
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
+import duckdb
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -60,6 +63,7 @@ from flywheel_pipeline.insights._common import (
     to_utc_naive,
 )
 from flywheel_pipeline.insights.intents import (
+    BATCH_SIZE,
     MAX_FIT,
     STOP_WORDS,
     Analyzer,
@@ -68,16 +72,21 @@ from flywheel_pipeline.insights.intents import (
     catalog_terms,
     clean_text,
     fit_intents,
+    fit_sample,
     light_stem,
     surface_forms,
     surface_words,
 )
+from flywheel_pipeline.sql import identifier
 
 __all__ = [
     "DEFAULT_RULES",
     "OTHER_LABEL",
     "STOP_WORDS",
+    "FrameTexts",
+    "TextSource",
     "TopicResult",
+    "WarehouseTexts",
     "catalog_terms",
     "classify_by_rules",
     "discover_topics",
@@ -244,6 +253,130 @@ def user_text_from_messages(messages: pd.DataFrame) -> pd.Series:
     return user.groupby("conversation_id", sort=True)["text"].agg(
         lambda t: " ".join(str(x) for x in t if pd.notna(x))
     )
+
+
+class TextSource(Protocol):
+    """The texts of a prepared conversation frame, by position in it (its row order)."""
+
+    def __len__(self) -> int: ...
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> list[str]:
+        """The texts at ``positions``, in that order."""
+        ...
+
+    def batches(self, start: int, size: int) -> Iterator[list[str]]:
+        """The texts from position ``start`` to the end, ``size`` at a time (the last batch
+        may be shorter)."""
+        ...
+
+
+class FrameTexts:
+    """Texts held in memory (a list)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = list(texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> list[str]:
+        return [self.texts[int(i)] for i in positions]
+
+    def batches(self, start: int, size: int) -> Iterator[list[str]]:
+        for first in range(start, len(self.texts), size):
+            yield self.texts[first : first + size]
+
+
+class WarehouseTexts:
+    """The ``user_text`` of a conversation relation (``conversation_id, started_at,
+    user_text``) left in DuckDB: :attr:`frame` is the prepared frame (``conversation_id,
+    started_at``, sorted as :func:`_prepare` sorts, one row per conversation), and texts are
+    fetched by position (samples) or streamed in order (scoring), never all at once."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, relation: str) -> None:
+        self.conn = conn
+        [(rows, ids)] = conn.execute(
+            f"select count(*), count(distinct conversation_id) from {relation} "
+            "where started_at is not null"
+        ).fetchall()
+        one_per_id = (
+            ""
+            if rows == ids
+            else (
+                "qualify row_number() over (partition by conversation_id order by started_at) = 1"
+            )
+        )
+        self.base = (
+            "(select conversation_id, started_at, coalesce(cast(user_text as varchar), '') "
+            f"as text from {relation} where started_at is not null {one_per_id})"
+        )
+        self.frame = conn.execute(
+            f"select conversation_id, started_at from {self.base} "
+            "order by started_at, conversation_id"
+        ).df()
+        self.frame["started_at"] = to_utc_naive(self.frame["started_at"])
+        self.ids = self.frame["conversation_id"].to_numpy()
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def take(self, positions: Sequence[int] | np.ndarray) -> list[str]:
+        positions = np.asarray(positions, dtype=np.int64)
+        wanted = pd.DataFrame({"conversation_id": self.ids[positions]}).drop_duplicates()
+        with self._cursor() as cursor:  # a connection of its own for the registration
+            cursor.register("_wanted_texts", wanted)
+            found = cursor.execute(
+                f"select t.conversation_id, t.text from {self.base} t "
+                "semi join _wanted_texts w on t.conversation_id = w.conversation_id"
+            ).df()
+        text_of = dict(zip(found["conversation_id"], found["text"], strict=True))
+        return [text_of[c] for c in self.ids[positions]]
+
+    def batches(self, start: int, size: int) -> Iterator[list[str]]:
+        if start >= len(self):
+            return
+        # from position `start` on by a filter, not an offset, so that only those rows are
+        # sorted (ids are unique: the sort order is total)
+        query = f"select conversation_id, text from {self.base} t"
+        params = None
+        if start > 0:  # the rows from the conversation at `start` on
+            first = f"(select started_at as at from {self.base} where conversation_id = ?) f"
+            query += (
+                f", {first} where t.started_at > f.at "
+                "or (t.started_at = f.at and t.conversation_id >= ?)"
+            )
+            params = [self.ids[start], self.ids[start]]
+        # a cursor of its own leaves the connection free for other queries meanwhile; a
+        # relation (not an executed result, which DuckDB would copy whole) streams
+        with self._cursor() as cursor:
+            reader = cursor.sql(
+                f"{query} order by t.started_at, t.conversation_id", params=params
+            ).to_arrow_reader(size)
+            position, pending_ids, pending = start, [], []
+            for record_batch in reader:
+                pending_ids += record_batch.column(0).to_pylist()
+                pending += record_batch.column(1).to_pylist()
+                while len(pending) >= size:
+                    yield self._checked(position, pending_ids[:size], pending[:size])
+                    position += size
+                    pending_ids, pending = pending_ids[size:], pending[size:]
+            if pending:
+                yield self._checked(position, pending_ids, pending)
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection of its own to the same database, in the same catalog and schema."""
+        [(catalog, schema)] = self.conn.execute(
+            "select current_database(), current_schema()"
+        ).fetchall()
+        with self.conn.cursor() as cursor:
+            cursor.execute(f"use {identifier(catalog)}.{identifier(schema)}")
+            yield cursor
+
+    def _checked(self, position: int, ids: list, texts: list[str]) -> list[str]:
+        if list(self.ids[position : position + len(ids)]) != ids:
+            raise RuntimeError("streamed conversations out of step with the prepared frame")
+        return texts
 
 
 def _prepare(conversations: pd.DataFrame) -> pd.DataFrame:
@@ -486,19 +619,22 @@ def classify_by_rules(
 
 def _rules_result(
     frame: pd.DataFrame,
+    texts: TextSource,
     data_through: dt.date,
     rules: Mapping[str, Sequence[str]],
     min_conversations: int,
     n_train: int,
     previous: tuple[pd.DataFrame | None, pd.DataFrame | None],
 ) -> TopicResult:
-    names = classify_by_rules(frame["text"].tolist(), rules)
+    # a cold start: fewer training conversations than min_conversations
+    all_texts = texts.take(np.arange(len(frame)))
+    names = classify_by_rules(all_texts, rules)
     order = [*rules.keys(), OTHER_LABEL]
     counts = Counter(names)
     present = sorted(counts, key=lambda lab: (-counts[lab], order.index(lab)))
     index = {lab: i for i, lab in enumerate(present)}
     labels = np.array([index[n] for n in names], dtype=np.int64)
-    questions = _rule_questions(frame["text"].tolist(), labels, len(present))
+    questions = _rule_questions(all_texts, labels, len(present))
     coverage = float(np.mean([n != OTHER_LABEL for n in names])) if names else np.nan
     metrics = [
         ("cold_start", 1.0, None),
@@ -681,6 +817,7 @@ def discover_topics(
     previous_assignments: pd.DataFrame | None = None,
     previous_topics: pd.DataFrame | None = None,
     max_fit: int = MAX_FIT,
+    texts: TextSource | None = None,
 ) -> TopicResult:
     """Discover the intents of conversations (method: module docstring).
 
@@ -689,39 +826,54 @@ def discover_topics(
     catalogue whose words must not define a topic. ``previous_assignments`` (conversation_id,
     topic_id) and ``previous_topics`` (topic_id, optional max_topic_id) are the last run's
     outputs, for stable ids. ``k`` fixes the number of topics (default: learned).
+    ``texts``: the conversations' texts kept outside the frame (e.g. :class:`WarehouseTexts`,
+    streamed from the warehouse); ``conversations`` is then the prepared frame
+    (``conversation_id, started_at``, sorted, one row per text) and only the fit samples, the
+    batch being scored and the texts describing the topics are ever in memory.
     """
-    frame = _prepare(conversations)
+    if texts is None:
+        frame = _prepare(conversations)
+        texts = FrameTexts(frame["text"].tolist())
+        frame = frame[["conversation_id", "started_at"]]
+    else:
+        frame = conversations[["conversation_id", "started_at"]].reset_index(drop=True)
+        frame["started_at"] = to_utc_naive(frame["started_at"])
+    if len(texts) != len(frame):
+        raise ValueError("texts must hold one text per conversation of the frame")
     data_through = max_date(frame["started_at"])
     if data_through is None:
         return _empty_result()
     previous = (previous_assignments, previous_topics)
     cutoff = pd.Timestamp(data_through) - pd.Timedelta(days=holdout_days - 1)
     is_holdout = (frame["started_at"] >= cutoff).to_numpy()
-    train, holdout = frame[~is_holdout], frame[is_holdout]
-    if len(train) < min_conversations or len(holdout) == 0:
-        return _rules_result(frame, data_through, rules, min_conversations, len(train), previous)
+    n_train, n_holdout = int((~is_holdout).sum()), int(is_holdout.sum())
+    cold_start = (min_conversations, n_train, previous)
+    if n_train < min_conversations or n_holdout == 0:
+        return _rules_result(frame, texts, data_through, rules, *cold_start)
     entities = catalog_terms(pages, queries)
     fit = {"entities": entities, "random_state": random_state, "max_fit": max_fit, "n_intents": k}
     # of equally good clusterings, the published one is the closest to the previous topics;
     # the evaluation fit ignores them, so that a replay on the same data reproduces the run
     reference = _previous_topic_of(frame, previous_assignments)
+    # the fits draw their bounded samples here (the rows fit_intents would draw), so that only
+    # the sampled texts are fetched; the frame is sorted by time, so training rows come first
+    train_rows = fit_sample(n_train, max_fit, random_state)
+    all_rows = fit_sample(len(frame), max_fit, random_state)
     try:
         # 1) fit on the training split, evaluate on the held-out last days
-        trained = fit_intents(train["text"].tolist(), **fit)
+        trained = fit_intents(texts.take(train_rows), **fit)
         # 2) refit on all conversations, for the assignments
-        final = fit_intents(frame["text"].tolist(), reference=reference, **fit)
+        final = fit_intents(texts.take(all_rows), reference=reference[all_rows], **fit)
     except ValueError:  # no usable vocabulary (e.g. every text is a greeting)
-        return _rules_result(frame, data_through, rules, min_conversations, len(train), previous)
-    hold_texts = holdout["text"].tolist()
-    hold = trained.score(hold_texts)
+        return _rules_result(frame, texts, data_through, rules, *cold_start)
     # one-topic baseline: the direction of (a bounded sample of) all training texts
-    sample = np.random.default_rng(random_state).permutation(len(train))[:max_fit]
-    direction = trained.mean_direction(train["text"].iloc[np.sort(sample)].tolist())
-    baseline = trained.mean_cosine(hold_texts, direction)
-    scores = final.score(frame["text"].tolist())
+    sample = np.random.default_rng(random_state).permutation(n_train)[:max_fit]
+    direction = trained.mean_direction(texts.take(np.sort(sample)))
+    hold, baseline = _score_holdout(trained, texts, n_train, direction)
+    scores = _score_all(final, texts)
     labels = scores.labels
     stability = adjusted_rand_score(hold.labels, labels[is_holdout])
-    questions, terms = _describe(final, frame["text"].tolist(), scores, entities)
+    questions, terms = _describe(final, texts, scores, entities)
     metrics = [
         ("cold_start", 0.0, None),
         ("holdout_mean_cosine_to_topic", float(np.mean(hold.similarity)), baseline),
@@ -736,8 +888,8 @@ def discover_topics(
         questions=questions,
         terms=terms,
         metrics=metrics,
-        train_rows=len(train),
-        holdout_rows=len(holdout),
+        train_rows=n_train,
+        holdout_rows=n_holdout,
         method="intents",
         details={"n_intents_train": trained.n_intents, "catalog_terms": sorted(entities)},
     )
@@ -752,8 +904,36 @@ def _previous_topic_of(frame: pd.DataFrame, previous: pd.DataFrame | None) -> np
     return frame["conversation_id"].map(ids).fillna(-1).astype(np.int64).to_numpy()
 
 
+def _score_holdout(
+    model: IntentModel, texts: TextSource, start: int, direction: np.ndarray
+) -> tuple[Scores, float]:
+    """Scores of the held-out texts (positions ``start`` on) and their mean cosine to
+    ``direction``, batch by batch (the batches :meth:`IntentModel.mean_cosine` would make)."""
+    parts, total, n = [], 0.0, 0
+    for batch in texts.batches(start, BATCH_SIZE):
+        parts.append(model.score(batch))
+        total = model.cosine_sum(batch, direction, total)
+        n += len(batch)
+    return _concat(parts), total / max(n, 1)
+
+
+def _score_all(model: IntentModel, texts: TextSource) -> Scores:
+    return _concat([model.score(batch) for batch in texts.batches(0, BATCH_SIZE)])
+
+
+def _concat(parts: list[Scores]) -> Scores:
+    if not parts:
+        empty = np.zeros(0)
+        return Scores(np.zeros(0, dtype=np.int64), empty, empty)
+    return Scores(
+        np.concatenate([p.labels for p in parts]),
+        np.concatenate([p.similarity for p in parts]),
+        np.concatenate([p.margin for p in parts]),
+    )
+
+
 def _describe(
-    model: IntentModel, texts: list[str], scores: Scores, entities: Iterable[str]
+    model: IntentModel, texts: TextSource, scores: Scores, entities: Iterable[str]
 ) -> tuple[list[str], list[list[str]]]:
     """Representative question and key terms of every intent, from its core: the
     conversations with the largest margin over the next topic (closest to it *and* far from
@@ -765,7 +945,7 @@ def _describe(
     for c in range(model.n_intents):
         rows = np.flatnonzero(scores.labels == c)
         order = np.argsort(-scores.margin[rows], kind="stable")[:QUESTION_POOL]
-        near = [texts[i] for i in rows[order]]
+        near = texts.take(rows[order])
         if not near:
             questions.append("")
             terms.append([])

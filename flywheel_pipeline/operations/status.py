@@ -17,6 +17,7 @@ from flywheel_pipeline.operations.recovery import pool_holders
 from flywheel_pipeline.settings import Settings
 from flywheel_pipeline.sources.files.manifest import MANIFEST_RELATION, summary
 from flywheel_pipeline.sources.source_health import source_health
+from flywheel_pipeline.warehouse import fetch_value
 
 RUNS_SHOWN = 5
 
@@ -64,11 +65,12 @@ def drop_lines(settings: Settings) -> list[str]:
     except duckdb.IOException:
         return ["the warehouse is being written by a run: file counts show when it is done"]
     with conn:
-        known = conn.execute(
+        known = fetch_value(
+            conn,
             "select count(*) from information_schema.tables "
             "where table_schema || '.' || table_name = ?",
             [MANIFEST_RELATION],
-        ).fetchone()[0]
+        )
         drops = summary(conn) if known else []
     if not drops:
         return ["no landing file loaded yet"]

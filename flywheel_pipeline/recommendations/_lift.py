@@ -72,8 +72,9 @@ class Estimate:
 OUTCOME_COLUMNS = RECOMMENDATION_OUTCOMES.column_names
 
 
-def _interval(samples: tuple[np.ndarray, ...], statistic, seed: int, n_resamples: int):
-    result = stats.bootstrap(
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic, seed: int, n_resamples: int):
+    """Percentile bootstrap of ``statistic`` over independent ``samples`` (seeded)."""
+    return stats.bootstrap(
         samples,
         statistic,
         n_resamples=n_resamples,
@@ -84,6 +85,10 @@ def _interval(samples: tuple[np.ndarray, ...], statistic, seed: int, n_resamples
         batch=200,
         rng=np.random.default_rng(seed),
     )
+
+
+def _interval(samples: tuple[np.ndarray, ...], statistic, seed: int, n_resamples: int):
+    result = _bootstrap(samples, statistic, seed, n_resamples)
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -165,16 +170,8 @@ def did_lift(
     def log_lift(ib: np.ndarray, ia: np.ndarray, axis: int = -1) -> np.ndarray:
         return _log_did(before[ib].sum(axis=-2), after[ia].sum(axis=-2))
 
-    result = stats.bootstrap(
-        (np.arange(len(before)), np.arange(len(after))),
-        log_lift,
-        n_resamples=n_resamples,
-        vectorized=True,
-        paired=False,
-        method="percentile",
-        batch=200,
-        rng=np.random.default_rng(seed),
-    )
+    rows = (np.arange(len(before)), np.arange(len(after)))
+    result = _bootstrap(rows, log_lift, seed, n_resamples)
     b, a = before.sum(axis=0), after.sum(axis=0)
     centre = float(_log_did(b, a))
     half = stats.norm.ppf(0.5 + CONFIDENCE / 2) * np.sqrt(result.standard_error**2 + between_var)

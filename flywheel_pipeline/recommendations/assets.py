@@ -20,6 +20,7 @@ from flywheel_pipeline.recommendations.lists import (
 )
 from flywheel_pipeline.recommendations.outcomes import measure_outcomes
 from flywheel_pipeline.settings import Settings
+from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.tables import deps_of, write_table
 from flywheel_pipeline.warehouse import (
     WAREHOUSE_POOL,
@@ -82,17 +83,50 @@ def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     return conn.execute(_CAMPAIGN_DAYS_SQL).df()
 
 
-_FIRST_MESSAGES_SQL = (
-    f"select conversation_id, first_user_text from {tables.CONVERSATION_TEXTS.quoted} "
-    "where first_user_text is not null"
-)
+# The content brief's first messages, counted per topic and text in the warehouse (the
+# latest topic run's assignments; what topic_questions would count from the raw rows), so
+# that pandas gets one row per distinct question rather than one per conversation.
+_ASSIGNED = tables.CONVERSATION_TOPIC_ASSIGNMENTS.quoted
+_FIRST_MESSAGES_SQL = f"""
+select a.topic_id, t.first_user_text, count(*) as asked
+from {tables.CONVERSATION_TEXTS.quoted} t
+join {_ASSIGNED} a on a.conversation_id = t.conversation_id
+where t.first_user_text is not null and a.topic_id is not null
+    and a.data_through is not distinct from (select max(data_through) from {_ASSIGNED})
+group by a.topic_id, t.first_user_text
+order by a.topic_id, t.first_user_text
+"""
+
+# The columns of the large staging tables the candidates read (build_recommendations'
+# docstring); the others never leave the warehouse.
+_STAGING_COLUMNS = {
+    "conversations": ("conversation_id", "started_at", "resolved", "contact_id"),
+    "orders": ("contact_id", "ordered_at", "revenue"),
+    "contacts": ("contact_id", "created_at", "channel_group", "campaign", "first_landing_page"),
+}
+
+
+def read_columns(
+    conn: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...]
+) -> pd.DataFrame | None:
+    """The ``columns`` of `schema.table` it has (in that order), or None when it is missing."""
+    if not relation_exists(conn, relation):
+        return None
+    have = set(conn.execute(f"select * from {relation} limit 0").df().columns)
+    wanted = [c for c in columns if c in have]
+    return conn.execute(f"select {', '.join(map(identifier, wanted))} from {relation}").df()
 
 
 def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
     """Every input of :func:`build_candidates` that the warehouse holds (``None`` where a
     table is missing), keyed by its argument name."""
     relations = {**_ML_INPUTS, **_STAGING_INPUTS}
-    inputs = {name: read_relation_if_exists(conn, t.relation) for name, t in relations.items()}
+    inputs = {
+        name: read_columns(conn, t.relation, _STAGING_COLUMNS[name])
+        if name in _STAGING_COLUMNS
+        else read_relation_if_exists(conn, t.relation)
+        for name, t in relations.items()
+    }
     runs = [
         frame for t in _RUNS if (frame := read_relation_if_exists(conn, t.relation)) is not None
     ]
@@ -107,6 +141,7 @@ def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | Non
     inputs["first_messages"] = (
         conn.execute(_FIRST_MESSAGES_SQL).df()
         if relation_exists(conn, tables.CONVERSATION_TEXTS.relation)
+        and relation_exists(conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS.relation)
         else None
     )
     inputs["search_queries"] = read_relation_if_exists(conn, tables.QUERY_PAGES_RECENT.relation)
@@ -240,6 +275,13 @@ _OUTCOME_INPUTS = {
     # day × query × page, country and device summed by dbt: CTR is measured per day × query
     "search": tables.QUERY_PAGES_DAILY,
 }
+# The columns of the large tables the outcomes read (measure_outcomes' docstring).
+_OUTCOME_COLUMNS = {
+    "conversations": ("conversation_id", "started_at", "resolved", "contact_id"),
+    "assignments": ("conversation_id", "topic_id", "data_through"),
+    "contacts": ("contact_id", "created_at"),
+    "orders": ("contact_id", "ordered_at", "revenue"),
+}
 OUTCOME_READS = (
     tables.RECOMMENDATION_CANDIDATES,
     tables.DECISIONS,
@@ -252,7 +294,10 @@ def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFra
     """Every input of :func:`measure_outcomes` besides the recommendations (``None`` where
     a table is missing), keyed by its argument name."""
     inputs = {
-        name: read_relation_if_exists(conn, t.relation) for name, t in _OUTCOME_INPUTS.items()
+        name: read_columns(conn, t.relation, _OUTCOME_COLUMNS[name])
+        if name in _OUTCOME_COLUMNS
+        else read_relation_if_exists(conn, t.relation)
+        for name, t in _OUTCOME_INPUTS.items()
     }
     inputs["campaign_days"] = read_campaign_days(conn)
     return inputs

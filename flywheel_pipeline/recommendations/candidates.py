@@ -142,56 +142,33 @@ def build_recommendations(
             questions=questions,
             searches=search_queries,
         )
+    common = {"data_through": day, "assumptions": assumptions}
+    scored = {**common, "model_runs": model_runs}  # the model-driven types
     if lead_scores is not None:
         rows += follow_up_candidates(
-            lead_scores,
-            econ,
-            data_through=day,
-            assumptions=assumptions,
-            contacts=contacts,
-            model_runs=model_runs,
-            max_leads=max_leads,
+            lead_scores, econ, contacts=contacts, max_leads=max_leads, **scored
         )
     if deal_scores is not None and deals is not None:
-        rows += attend_deal_candidates(
-            deal_scores,
-            deals,
-            data_through=day,
-            assumptions=assumptions,
-            model_runs=model_runs,
-            max_deals=max_deals,
-        )
+        rows += attend_deal_candidates(deal_scores, deals, max_deals=max_deals, **scored)
     if customer_value is not None:
         rows += reengage_candidates(
             customer_value,
             econ,
-            data_through=day,
-            assumptions=assumptions,
             orders=orders,
-            model_runs=model_runs,
             max_customers=max_customers,
+            **scored,
         )
     if search_opportunities is not None and traffic is not None:
+        values = visit_values(traffic, contacts, orders, day)
         rows += rewrite_title_candidates(
-            search_opportunities,
-            visit_values(traffic, contacts, orders, day),
-            data_through=day,
-            assumptions=assumptions,
-            max_titles=max_titles,
+            search_opportunities, values, max_titles=max_titles, **common
         )
     if nps is not None and referrals is not None:
         rows += ask_referral_candidates(
-            nps,
-            referrals,
-            data_through=day,
-            assumptions=assumptions,
-            orders=orders,
-            max_promoters=max_promoters,
+            nps, referrals, orders=orders, max_promoters=max_promoters, **common
         )
     if campaign_days is not None:
-        rows += shift_budget_candidates(
-            campaign_days, contacts, orders, data_through=day, assumptions=assumptions
-        )
+        rows += shift_budget_candidates(campaign_days, contacts, orders, **common)
     # an action already taken on a target is not proposed again (lists: their members)
     rows = [r for r in rows if r["target_id"] not in acted.get(r["target_type"], ())]
     rows = one_list_per_person(rows, deals)

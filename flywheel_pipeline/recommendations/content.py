@@ -62,14 +62,23 @@ def topic_questions(first_messages: pd.DataFrame, assignments: pd.DataFrame) -> 
     (:func:`normalise_question`): topic_id, question, asked, and conversations (the topic's
     conversations with a first message). ``first_messages``: conversation_id,
     first_user_text (intermediate.int_conversations__texts); ``assignments``: the topic
-    model's (its latest run where several are kept)."""
-    if "data_through" in assignments and len(assignments):
-        assignments = assignments[assignments["data_through"] == assignments["data_through"].max()]
-    assigned = assignments.loc[assignments["topic_id"].notna(), ["conversation_id", "topic_id"]]
-    asked = first_messages.dropna(subset=["first_user_text"]).merge(assigned, on="conversation_id")
+    model's (its latest run where several are kept). ``first_messages`` may instead come
+    counted already: topic_id, first_user_text, asked (conversations of the topic that opened
+    with that text; see recommendations/assets.py), and ``assignments`` is then unused."""
+    if {"topic_id", "asked"} <= set(first_messages.columns):
+        asked = first_messages.dropna(subset=["first_user_text", "topic_id"])
+    else:
+        if "data_through" in assignments and len(assignments):
+            latest = assignments["data_through"].max()
+            assignments = assignments[assignments["data_through"] == latest]
+        assigned = assignments.loc[assignments["topic_id"].notna(), ["conversation_id", "topic_id"]]
+        asked = first_messages.dropna(subset=["first_user_text"]).merge(
+            assigned, on="conversation_id"
+        )
+        asked = asked.assign(asked=1)
     asked = asked.assign(question=normalise_question(asked["first_user_text"]))
     asked = asked[asked["question"] != ""]
-    counts = asked.groupby(["topic_id", "question"]).size().rename("asked").reset_index()
+    counts = asked.groupby(["topic_id", "question"])["asked"].sum().reset_index()
     counts["conversations"] = counts.groupby("topic_id")["asked"].transform("sum")
     counts = counts.sort_values(["topic_id", "asked", "question"], ascending=[True, False, True])
     return counts.groupby("topic_id").head(QUESTIONS_SHOWN).reset_index(drop=True)

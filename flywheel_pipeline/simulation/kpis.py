@@ -8,7 +8,7 @@ import datetime as dt
 import duckdb
 
 from flywheel_pipeline.evaluation.loop import outcomes_against_planted
-from flywheel_pipeline.warehouse import relation_exists
+from flywheel_pipeline.warehouse import fetch_value, relation_exists
 
 # Per model, the metric that says most about it (flywheel.model_runs; higher is better except
 # for the CTR curve's error; topics: how stably held-out conversations are assigned).
@@ -54,18 +54,13 @@ _BUSINESS = {
 }
 
 
-def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> float | None:
-    (value,) = conn.execute(sql, params).fetchone()
-    return value
-
-
 def model_quality(conn: duckdb.DuckDBPyConnection) -> dict[str, float | None]:
     """Each model's primary metric in its latest run."""
     quality: dict[str, float | None] = dict.fromkeys(MODEL_COLUMNS)
     if not relation_exists(conn, "flywheel.model_runs"):
         return quality
     for model, metric in PRIMARY_METRICS.items():
-        quality[f"{model}_{metric}"] = _scalar(
+        quality[f"{model}_{metric}"] = fetch_value(
             conn,
             "select arg_max(value, data_through) from flywheel.model_runs "
             "where model = ? and metric = ?",
@@ -78,11 +73,11 @@ def latest_phase(conn: duckdb.DuckDBPyConnection) -> str | None:
     """The wheel's phase in the latest ISO week of flywheel.momentum."""
     if not relation_exists(conn, "flywheel.momentum"):
         return None
-    row = conn.execute(
+    return fetch_value(
+        conn,
         "select phase from flywheel.momentum where period_type = 'week' "
-        "order by period_start desc limit 1"
-    ).fetchone()
-    return row[0] if row else None
+        "order by period_start desc limit 1",
+    )
 
 
 def cycle_row(
@@ -96,7 +91,7 @@ def cycle_row(
     first, last = window
     row: dict = {"arm": arm, "cycle": cycle, "data_through": last}
     for name, sql in _BUSINESS.items():
-        value = _scalar(conn, sql, [first, last])
+        value = fetch_value(conn, sql, [first, last])
         row[name] = float(value or 0) if name == "revenue" else int(value or 0)
     outcomes = outcomes_against_planted(conn)
     row["recommendations_done"] = recommendations_done

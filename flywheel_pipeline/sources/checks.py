@@ -32,7 +32,12 @@ from flywheel_pipeline.sources.files.manifest import MANIFEST_RELATION
 from flywheel_pipeline.sources.files.schemas import QUARANTINE_RELATION
 from flywheel_pipeline.sources.partitions import RESTATED_DAYS, run_days
 from flywheel_pipeline.sources.source_health import EXTRACTION_CHECK, extraction_health
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, table_columns
+from flywheel_pipeline.warehouse import (
+    WAREHOUSE_POOL,
+    WarehouseResource,
+    fetch_value,
+    table_columns,
+)
 
 # Row counts --------------------------------------------------------------------------------
 # A day below half its usual rows is half a day (an outage, a partial extraction) rather than
@@ -257,7 +262,7 @@ def row_count_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
             columns = table_columns(conn, relation)
             days = run_days(context)
             if days is None and columns:  # run on its own: the days a daily run restates
-                (newest,) = conn.execute(f"select max(date) from {relation}").fetchone()
+                newest = fetch_value(conn, f"select max(date) from {relation}")
                 if newest is not None:
                     days = (newest - dt.timedelta(days=RESTATED_DAYS - 1), newest)
             if days is None or not columns:

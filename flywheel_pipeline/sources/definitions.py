@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import TypeVar
 
 import dagster as dg
 
@@ -13,6 +14,7 @@ from flywheel_pipeline.sources.files.assets import build_file_assets
 from flywheel_pipeline.sources.files.automation import landing_refresh, landing_sensor
 from flywheel_pipeline.sources.ga4.assets import build_ga4_assets
 from flywheel_pipeline.sources.ga4.resource import Ga4Resource
+from flywheel_pipeline.sources.google.resource import GoogleApiResource
 from flywheel_pipeline.sources.partitions import daily_partitions
 from flywheel_pipeline.sources.report_file import ReportDefinitions, load_reports
 from flywheel_pipeline.sources.search_console.assets import build_search_console_assets
@@ -23,6 +25,8 @@ from flywheel_pipeline.sources.source_health import (
     google_sources,
     rejected_files_check,
 )
+
+GoogleResourceT = TypeVar("GoogleResourceT", bound=GoogleApiResource)
 
 
 def google_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -62,25 +66,38 @@ def google_reports(settings: Settings) -> ReportDefinitions:
     )
 
 
+def _google_resource(
+    resource: type[GoogleResourceT], settings: Settings, name: str, **own: object
+) -> GoogleResourceT:
+    """A Google source's resource in the configured mode, serving the demo's snapshots from
+    `<demo_dir>/<name>`; `own` holds its own settings."""
+    return resource(
+        mode=settings.source,
+        demo_snapshot_dir=str(settings.demo_dir / name),
+        credentials_path=google_credentials_path(settings),
+        **own,
+    )
+
+
 def build_defs(settings: Settings) -> dg.Definitions:
     demo = settings.source == "demo"
     partitions = google_partitions(settings)
     reports = google_reports(settings)
     assets: list[dg.AssetsDefinition] = []
     resources: dict[str, object] = {
-        "ga4": Ga4Resource(
-            mode=settings.source,
-            demo_snapshot_dir=str(settings.demo_dir / "ga4"),
+        "ga4": _google_resource(
+            Ga4Resource,
+            settings,
+            "ga4",
             property_id=settings.ga4_property_id,
             api_endpoint=settings.ga4_api_endpoint,
-            credentials_path=google_credentials_path(settings),
         ),
-        "search_console": SearchConsoleResource(
-            mode=settings.source,
-            demo_snapshot_dir=str(settings.demo_dir / "search_console"),
+        "search_console": _google_resource(
+            SearchConsoleResource,
+            settings,
+            "search_console",
             site_url=settings.gsc_site_url,
             api_endpoint=settings.gsc_api_endpoint,
-            credentials_path=google_credentials_path(settings),
         ),
     }
     upstream: list[dg.AssetKey] = []

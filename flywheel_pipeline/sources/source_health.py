@@ -38,7 +38,7 @@ import duckdb
 import google.auth.exceptions
 
 from flywheel_pipeline.sources.files.drops import FILE_DROPS
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, table_columns
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, fetch_row, table_columns
 
 if TYPE_CHECKING:
     from flywheel_pipeline.settings import Settings
@@ -126,9 +126,7 @@ class LoadState:
             return cls(None, None)
         loaded = "max(_loaded_at)" if "_loaded_at" in columns else "null"
         through = "max(date)" if "date" in columns else "null"
-        loaded_at, data_through = conn.execute(
-            f"select {loaded}, {through} from {relation}"
-        ).fetchone()
+        loaded_at, data_through = fetch_row(conn, f"select {loaded}, {through} from {relation}")
         if isinstance(loaded_at, dt.datetime) and loaded_at.tzinfo is None:
             loaded_at = loaded_at.replace(tzinfo=dt.UTC)  # lineage columns are naive UTC
         if isinstance(data_through, dt.datetime):
@@ -290,14 +288,8 @@ def extraction_health(instance: dg.DagsterInstance, key: dg.AssetKey, source: st
         "data_through": _date(_value(metadata, DATA_THROUGH)),
     }
     if SKIPPED in metadata:
-        return SourceHealth(
-            source,
-            key,
-            SKIPPED_STATUS,
-            cause=str(_value(metadata, SKIPPED)),
-            run_id=event.run_id,
-            at=at,
-        )
+        cause = str(_value(metadata, SKIPPED))
+        return SourceHealth(source, key, SKIPPED_STATUS, cause=cause, run_id=event.run_id, at=at)
     if EXTRACTION_FAILED in metadata:
         return SourceHealth(
             source,
@@ -419,26 +411,39 @@ def _fail_run(description: str, metadata: dict[str, object]) -> Iterator[dg.Asse
     raise dg.Failure(description=description, metadata=metadata)
 
 
+# What a check of the instance finds: passed, its description and its metadata.
+Verdict = tuple[bool, str, dict[str, object]]
+
+
+def _run_failing_check(
+    key: dg.AssetKey,
+    name: str,
+    description: str,
+    judge: Callable[[dg.DagsterInstance], Verdict],
+) -> dg.AssetChecksDefinition:
+    """A check that reads only the Dagster instance (`judge`) and, when it does not pass,
+    records the failure and fails its step. In the pool like every step of the jobs, so that a
+    step never waits on the warehouse writer in one run and not in another."""
+
+    @dg.asset_check(asset=key, name=name, pool=WAREHOUSE_POOL, description=description)
+    def _check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        passed, found, metadata = judge(context.instance)
+        if passed:
+            yield dg.AssetCheckResult(passed=True, description=found, metadata=metadata)
+        else:
+            yield from _fail_run(found, metadata)
+
+    return _check
+
+
 def extraction_check(key: dg.AssetKey, source: str) -> dg.AssetChecksDefinition:
     """`extraction_succeeded` on a GA4 / Search Console raw asset: passes unless its latest
     materialisation says the extraction failed; then it records the failure and fails its
     step, so the run ends failed although everything downstream built on the last good
     data. Not blocking, by design."""
 
-    @dg.asset_check(
-        asset=key,
-        name=EXTRACTION_CHECK,
-        # Reads only the Dagster instance; in the pool like every step of the jobs, so that a
-        # step never waits on the warehouse writer in one run and not in another.
-        pool=WAREHOUSE_POOL,
-        description=(
-            f"Fails the run when the {source} extraction failed (credentials, quota, outage): "
-            "nothing was written, the table keeps its last good data and what is downstream "
-            "still built on it. Not blocking."
-        ),
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        health = extraction_health(context.instance, key, source)
+    def judge(instance: dg.DagsterInstance) -> Verdict:
+        health = extraction_health(instance, key, source)
         metadata: dict[str, object] = {"status": health.status}
         if health.run_id is not None:
             metadata["run_id"] = health.run_id
@@ -449,21 +454,28 @@ def extraction_check(key: dg.AssetKey, source: str) -> dg.AssetChecksDefinition:
                 SKIPPED_STATUS: f"skipped ({health.cause}): not a failure",
                 NOT_LOADED: "not extracted yet",
             }.get(health.status, "the latest extraction succeeded")
-            yield dg.AssetCheckResult(passed=True, description=why, metadata=metadata)
-            return
+            return True, why, metadata
         metadata["cause"] = health.cause or ""
         if health.last_good_load is not None:
             metadata["last_good_load"] = dg.MetadataValue.timestamp(health.last_good_load)
         if health.data_through is not None:
             metadata["data_through"] = health.data_through.isoformat()
-        description = (
+        return (
+            False,
             f"{source} extraction failed ({health.cause}); nothing was written and "
             f"{describe_last_good(health.last_good_load, health.data_through)}. What is "
-            "downstream was built on that data."
+            "downstream was built on that data.",
+            metadata,
         )
-        yield from _fail_run(description, metadata)
 
-    return _check
+    return _run_failing_check(
+        key,
+        EXTRACTION_CHECK,
+        f"Fails the run when the {source} extraction failed (credentials, quota, outage): "
+        "nothing was written, the table keeps its last good data and what is downstream "
+        "still built on it. Not blocking.",
+        judge,
+    )
 
 
 def rejected_files_check(key: dg.AssetKey, folder: str) -> dg.AssetChecksDefinition:
@@ -471,26 +483,21 @@ def rejected_files_check(key: dg.AssetKey, folder: str) -> dg.AssetChecksDefinit
     rejected a file whole (its other files loaded and what is downstream built on them). A
     file still rejected from an earlier run, unchanged, does not fail it again."""
 
-    @dg.asset_check(
-        asset=key,
-        name=FILES_CHECK,
-        pool=WAREHOUSE_POOL,
-        description=(
-            f"Fails the run when its load of {folder}/ rejected a file whole (missing required "
-            "column, unreadable content); the folder's other files still load and what is "
-            "downstream still builds. Not blocking."
-        ),
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        health = drop_health(context.instance, key, folder)
+    def judge(instance: dg.DagsterInstance) -> Verdict:
+        health = drop_health(instance, key, folder)
         if health.status != REJECTED:
-            yield dg.AssetCheckResult(passed=True, description="no file rejected by the load")
-            return
-        description = (
-            f"{folder}: {health.cause}. Fix or replace the file; the rest of the folder loaded."
-        )
-        yield from _fail_run(
-            description, {"run_id": health.run_id or "", "rejected": health.cause or ""}
+            return True, "no file rejected by the load", {}
+        return (
+            False,
+            f"{folder}: {health.cause}. Fix or replace the file; the rest of the folder loaded.",
+            {"run_id": health.run_id or "", "rejected": health.cause or ""},
         )
 
-    return _check
+    return _run_failing_check(
+        key,
+        FILES_CHECK,
+        f"Fails the run when its load of {folder}/ rejected a file whole (missing required "
+        "column, unreadable content); the folder's other files still load and what is "
+        "downstream still builds. Not blocking.",
+        judge,
+    )

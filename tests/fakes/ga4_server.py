@@ -29,7 +29,9 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.fakes.json_http import JsonHandler
 
 MAX_LIMIT = 250_000
 DEFAULT_LIMIT = 10_000
@@ -348,9 +350,8 @@ class FakeGa4Server:
         return code, {"error": {"code": code, "message": message, "status": status}}, 0.0
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeGa4Server
-    protocol_version = "HTTP/1.1"
     # One buffered write per answer and no Nagle delay: otherwise every request waits for a
     # delayed ACK (~40 ms) between the headers and the body.
     wbufsize = 1 << 16
@@ -373,18 +374,3 @@ class _Handler(BaseHTTPRequestHandler):
         if sleep:
             time.sleep(sleep)
         self._send(status, payload)
-
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-        except OSError:  # the client gave up (timeout) before the answer
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass

@@ -29,8 +29,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import unquote
+
+from tests.fakes.json_http import JsonHandler
 
 QUERY_PATH = re.compile(r"^/webmasters/v3/sites/(?P<site>[^/?]+)/searchAnalytics/query(\?.*)?$")
 MAX_ROW_LIMIT = 25_000
@@ -249,12 +251,9 @@ def _error(status: int, message: str, reason: str) -> dict:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeSearchConsole
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:  # quiet
-        pass
+    separators = (",", ":")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
@@ -273,17 +272,6 @@ class _Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         self._send(status, payload)
-
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        try:
-            self.send_response(status)
-            self.send_header("content-type", "application/json; charset=UTF-8")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-            self.close_connection = True
 
 
 def main() -> None:

@@ -1,10 +1,10 @@
 {#
     The CRM side of attract.channel_daily, by date × acquisition channel group
     (int_channel_daily__person_channels): persons created (leads), persons who became
-    customers (int_lifecycle__events) and order revenue by order date, each attributed to
-    the person's acquisition channel ('Unassigned' for buyers without a CRM contact). A
-    measure is null where the date × channel group has none of it, as the mart's
-    cost_per_lead and roas need.
+    customers (int_lifecycle__events) and order revenue by order date
+    (int_crm__person_orders), each attributed to the person's acquisition channel
+    ('Unassigned' for buyers without a CRM contact). A measure is null where the date ×
+    channel group has none of it, as the mart's cost_per_lead and roas need.
 #}
 with
 
@@ -20,15 +20,9 @@ lifecycle_events as (
 
 ),
 
-orders as (
-
-    select * from {{ ref('stg_crm__orders') }}
-
-),
-
 person_orders as (
 
-    {{ assign_person('orders') }}
+    select * from {{ ref('int_crm__person_orders') }}
 
 ),
 

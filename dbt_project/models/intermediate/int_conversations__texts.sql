@@ -39,37 +39,20 @@ message_stats as (
 
 ),
 
+-- Both texts in one aggregate that spills to disk (macros ordered_string_agg and
+-- first_by): an ordered string_agg plus a row_number() window over every user message
+-- ran out of dbt's memory_limit at demo scale 1000 (14 M user messages).
 user_texts as (
 
     select
         conversation_id,
-        {{ dbt.listagg('message_text', "' '", 'order by message_index') }}
-            as user_text
+        {{ ordered_string_agg('message_text', "' '", 'message_index') }}
+            as user_text,
+        {{ first_by('message_text', 'message_index') }} as first_user_text
 
     from messages
     where message_role = 'user' and message_text is not null
     group by conversation_id
-
-),
-
-first_user_texts as (
-
-    select
-        conversation_id,
-        message_text as first_user_text
-
-    from (
-        select
-            conversation_id,
-            message_text,
-            row_number() over (
-                partition by conversation_id order by message_index
-            ) as user_message_rank
-
-        from messages
-        where message_role = 'user' and message_text is not null
-    ) as ranked_user_messages
-    where user_message_rank = 1
 
 ),
 
@@ -108,7 +91,7 @@ final as (
         conversations.contact_email,
         conversations.ga_client_id,
         coalesce(user_texts.user_text, '') as user_text,
-        first_user_texts.first_user_text,
+        user_texts.first_user_text,
         coalesce(message_stats.message_count, 0) as message_count,
         coalesce(message_stats.user_message_count, 0) as user_message_count,
         message_stats.first_message_at,
@@ -120,8 +103,6 @@ final as (
     from conversations
     left join resolved
         on conversations.conversation_id = resolved.conversation_id
-    left join first_user_texts
-        on conversations.conversation_id = first_user_texts.conversation_id
     left join message_stats
         on conversations.conversation_id = message_stats.conversation_id
     left join user_texts

@@ -1,14 +1,15 @@
 {#
     When each person became a customer: the earlier of their first order and their first
-    won deal (closed_at, else created_at). Orders and deals whose contact_id is not in the
-    CRM contacts count for a person whose person_id is that contact_id (macro
-    assign_person). The customer rule of int_lifecycle__events.
+    won deal (closed_at, else created_at). Orders come with their person
+    (int_crm__person_orders); deals whose contact_id is not in the CRM contacts count for
+    a person whose person_id is that contact_id (macro assign_person), as orders do. The
+    customer rule of int_lifecycle__events.
 #}
 with
 
-orders as (
+person_orders as (
 
-    select * from {{ ref('stg_crm__orders') }}
+    select * from {{ ref('int_crm__person_orders') }}
     where contact_id is not null
 
 ),
@@ -17,12 +18,6 @@ won_deals as (
 
     select * from {{ ref('stg_crm__deals') }}
     where is_won and contact_id is not null
-
-),
-
-person_orders as (
-
-    {{ assign_person('orders') }}
 
 ),
 

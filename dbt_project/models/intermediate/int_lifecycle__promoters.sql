@@ -1,15 +1,15 @@
 {#
     When each customer became a promoter: a customer who gave an NPS score of 9–10 or
     referred someone (int_referrals__persons) enters at the later of became-customer
-    (int_lifecycle__customers) and the first such signal. NPS answers whose contact_id is
-    not in the CRM contacts count for a person whose person_id is that contact_id (macro
-    assign_person). The promoter rule of int_lifecycle__events.
+    (int_lifecycle__customers) and the first such signal. NPS answers come with their
+    person (int_crm__person_nps_responses: a contact_id the CRM contacts do not know is a
+    person of its own). The promoter rule of int_lifecycle__events.
 #}
 with
 
-promoter_answers as (
+person_promoter_answers as (
 
-    select * from {{ ref('stg_crm__nps_responses') }}
+    select * from {{ ref('int_crm__person_nps_responses') }}
     where nps_category = 'promoter'
 
 ),
@@ -23,12 +23,6 @@ person_referrals as (
 customers as (
 
     select * from {{ ref('int_lifecycle__customers') }}
-
-),
-
-person_promoter_answers as (
-
-    {{ assign_person('promoter_answers') }}
 
 ),
 

@@ -59,17 +59,13 @@ favourable as (
 final as (
 
     select
-        {{ dbt.hash(dbt.concat([
+        {{ hash_key([
             'metric',
-            "'|'",
-            'cast(measured_at as ' ~ dbt.type_string() ~ ')',
-            "'|'",
-            'cast(estimated_lift as ' ~ dbt.type_string() ~ ')',
-            "'|'",
+            'measured_at',
+            'estimated_lift',
             "coalesce(cast(ci_low as " ~ dbt.type_string() ~ "), '')",
-            "'|'",
             "coalesce(cast(ci_high as " ~ dbt.type_string() ~ "), '')",
-        ])) }} as estimate_id,
+        ]) }} as estimate_id,
         metric,
         measured_at,
         cast(measured_at as date) as measured_date,

@@ -18,36 +18,45 @@ lifecycle as (
 
 ),
 
-customer_durations as (
+-- one row per person and stage reached after prospect: the day they reached it and the
+-- days the step to it took
+stage_steps as (
 
     select
-        periods.period_type,
-        periods.period_start,
-        {{ median('lifecycle.days_prospect_to_customer') }}
-            as median_days_prospect_to_customer
+        'customer' as stage,
+        cast(became_customer_at as date) as entered_date,
+        days_prospect_to_customer as step_days
 
-    from periods
-    inner join lifecycle
-        on
-            cast(lifecycle.became_customer_at as date) >= periods.period_start
-            and cast(lifecycle.became_customer_at as date) <= periods.period_end
-    group by periods.period_type, periods.period_start
+    from lifecycle
+    where became_customer_at is not null
+
+    union all
+
+    select
+        'promoter' as stage,
+        cast(became_promoter_at as date) as entered_date,
+        days_customer_to_promoter as step_days
+
+    from lifecycle
+    where became_promoter_at is not null
 
 ),
 
-promoter_durations as (
+step_durations as (
 
     select
         periods.period_type,
         periods.period_start,
-        {{ median('lifecycle.days_customer_to_promoter') }}
+        {{ median("case when stage_steps.stage = 'customer' then stage_steps.step_days end") }}
+            as median_days_prospect_to_customer,
+        {{ median("case when stage_steps.stage = 'promoter' then stage_steps.step_days end") }}
             as median_days_customer_to_promoter
 
     from periods
-    inner join lifecycle
+    inner join stage_steps
         on
-            cast(lifecycle.became_promoter_at as date) >= periods.period_start
-            and cast(lifecycle.became_promoter_at as date) <= periods.period_end
+            periods.period_start <= stage_steps.entered_date
+            and periods.period_end >= stage_steps.entered_date
     group by periods.period_type, periods.period_start
 
 ),
@@ -57,18 +66,14 @@ final as (
     select
         periods.period_type,
         periods.period_start,
-        customer_durations.median_days_prospect_to_customer,
-        promoter_durations.median_days_customer_to_promoter
+        step_durations.median_days_prospect_to_customer,
+        step_durations.median_days_customer_to_promoter
 
     from periods
-    left join customer_durations
+    left join step_durations
         on
-            periods.period_type = customer_durations.period_type
-            and periods.period_start = customer_durations.period_start
-    left join promoter_durations
-        on
-            periods.period_type = promoter_durations.period_type
-            and periods.period_start = promoter_durations.period_start
+            periods.period_type = step_durations.period_type
+            and periods.period_start = step_durations.period_start
 
 )
 

@@ -4,7 +4,8 @@
     persons (duplicate contacts of one person, a referral exported twice under two
     contact ids) count once, at the first referred_at, so that a referred customer's
     revenue is credited to the referrer once. A contact_id unknown to the CRM is its own
-    person. Referrals without a referrer or a referred contact are left out.
+    person (macro assign_person). Referrals without a referrer or a referred contact are
+    left out.
 #}
 with
 
@@ -14,30 +15,15 @@ referrals as (
 
 ),
 
-persons as (
+referrer_persons as (
 
-    select * from {{ ref('int_identity__persons') }}
-    where identifier_type = 'contact_id'
+    {{ assign_person('referrals', 'referrer_contact_id', 'referrer_person_id') }}
 
 ),
 
 resolved as (
 
-    select
-        coalesce(referrers.person_id, referrals.referrer_contact_id)
-            as referrer_person_id,
-        coalesce(referred.person_id, referrals.referred_contact_id)
-            as referred_person_id,
-        referrals.referred_at
-
-    from referrals
-    left join persons as referrers
-        on referrals.referrer_contact_id = referrers.identifier_value
-    left join persons as referred
-        on referrals.referred_contact_id = referred.identifier_value
-    where
-        referrals.referrer_contact_id is not null
-        and referrals.referred_contact_id is not null
+    {{ assign_person('referrer_persons', 'referred_contact_id', 'referred_person_id') }}
 
 ),
 
@@ -52,6 +38,9 @@ final as (
         count(*) as referral_records
 
     from resolved
+    where
+        referrer_contact_id is not null
+        and referred_contact_id is not null
     group by referrer_person_id, referred_person_id
 
 )

@@ -25,7 +25,7 @@ from flywheel_pipeline.sources.files.drops import (
     table_drop,
 )
 from flywheel_pipeline.sources.files.schemas import CRM_TABLES, DECISIONS, FileTable
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource
+from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, fetch_value
 
 GROUP = "sources"
 LISTED_FILES = 20  # files named in metadata; the manifest has them all
@@ -116,7 +116,7 @@ def table_metadata(
 ) -> dict[str, object]:
     """Row count and the latest rows of a raw table."""
     exclude = f" exclude ({', '.join(hide)})" if hide else ""
-    (rows,) = conn.execute(f"select count(*) from {relation}").fetchone()
+    rows = fetch_value(conn, f"select count(*) from {relation}")
     preview = conn.execute(
         f"select *{exclude} from {relation} order by _loaded_at desc, _source_file, _line limit 5"
     ).df()

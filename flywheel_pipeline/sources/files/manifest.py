@@ -21,7 +21,7 @@ from typing import Literal
 
 import duckdb
 
-from flywheel_pipeline.warehouse import add_missing_columns, create_table_if_missing
+from flywheel_pipeline.warehouse import add_missing_columns, create_table_if_missing, fetch_value
 
 MANIFEST_RELATION = "raw.file_manifest"
 MANIFEST_COLUMNS = {
@@ -98,10 +98,11 @@ def summary(conn: duckdb.DuckDBPyConnection) -> list[DropSummary]:
 
 def last_loaded_at(conn: duckdb.DuckDBPyConnection, source: str) -> datetime | None:
     """When rows last arrived from `source`: its latest loaded file version (None if none)."""
-    (latest,) = conn.execute(
+    latest = fetch_value(
+        conn,
         f"select max(loaded_at) from {MANIFEST_RELATION} where source = ? and status = 'loaded'",
         [source],
-    ).fetchone()
+    )
     return latest
 
 
@@ -112,7 +113,7 @@ def next_loaded_at(conn: duckdb.DuckDBPyConnection, now: datetime) -> datetime:
     later than every load before it, even when two loads fall in the same microsecond or the
     wall clock steps back.
     """
-    (latest,) = conn.execute(f"select max(loaded_at) from {MANIFEST_RELATION}").fetchone()
+    latest = fetch_value(conn, f"select max(loaded_at) from {MANIFEST_RELATION}")
     if latest is not None and now <= latest:
         return latest + timedelta(microseconds=1)
     return now

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
-from typing import Protocol
+from datetime import datetime
 
 import pandas as pd
 
 from flywheel_pipeline.sources.ga4.reports import Ga4Report
-from flywheel_pipeline.sources.google.snapshot import Days, read_snapshot, snapshot_days
-from flywheel_pipeline.sources.google.stats import ExtractionStats
+from flywheel_pipeline.sources.google.client import DemoClient, ReportClient, with_lineage
 
 FLAG_COLUMNS = ["is_sampled", "subject_to_thresholding", "has_other_row"]
 
@@ -36,21 +33,8 @@ class ReportPage:
         return [flag for flag in FLAG_COLUMNS if getattr(self, flag)]
 
 
-class Ga4Client(Protocol):
-    def pages(
-        self,
-        report: Ga4Report,
-        start: date,
-        end: date,
-        stats: ExtractionStats | None = None,
-    ) -> Iterator[ReportPage]:
-        """Every row of `report` for the days `start`..`end` (inclusive), page by page."""
-        ...
-
-    def served_days(self, report: Ga4Report) -> Days | None:
-        """The first and last day the source holds rows of `report` for, when it states them:
-        the raw asset deletes its rows of days outside them. None: nothing is deleted."""
-        ...
+# What the asset asks of a GA4 client, live (ga4/live.py) or demo.
+Ga4Client = ReportClient[Ga4Report, ReportPage]
 
 
 def raw_frame(report: Ga4Report, page: ReportPage, loaded_at: datetime) -> pd.DataFrame:
@@ -64,10 +48,7 @@ def raw_frame(report: Ga4Report, page: ReportPage, loaded_at: datetime) -> pd.Da
         raw[column] = pd.to_numeric(raw[column]).astype("float64")
     for column in FLAG_COLUMNS:
         raw[column] = pd.Series(getattr(page, column), index=raw.index, dtype="boolean")
-    raw["_request_id"] = page.request_id
-    raw["_page"] = pd.Series(page.page, index=raw.index, dtype="Int64")
-    raw["_loaded_at"] = pd.Timestamp(loaded_at)
-    return raw[list(report.column_types)]
+    return with_lineage(raw, page, loaded_at, report.column_types)
 
 
 def raw_frames(
@@ -87,30 +68,11 @@ def to_raw_rows(
 
 
 @dataclass(frozen=True)
-class DemoGa4Client:
-    """Serves the demo business's GA4 reports from the simulator's snapshot, which covers
-    exactly the simulated days (google/snapshot.py)."""
+class DemoGa4Client(DemoClient[Ga4Report, ReportPage]):
+    """Serves the demo business's GA4 reports from the simulator's snapshot."""
 
-    snapshot_dir: Path
+    def _page(self, report: Ga4Report, rows: pd.DataFrame) -> ReportPage:
+        return ReportPage(rows, request_id=f"demo:{report.table}", page=0)
 
-    def _path(self, report: Ga4Report) -> Path:
-        return self.snapshot_dir / f"{report.table}.parquet"
-
-    def served_days(self, report: Ga4Report) -> Days | None:
-        return snapshot_days(self._path(report))
-
-    def pages(
-        self,
-        report: Ga4Report,
-        start: date,
-        end: date,
-        stats: ExtractionStats | None = None,
-    ) -> Iterator[ReportPage]:
-        frame = read_snapshot(self._path(report))
-        days = pd.to_datetime(frame["date"]).dt.date
-        rows = frame[(days >= start) & (days <= end)].reset_index(drop=True)
-        page = ReportPage(rows, request_id=f"demo:{report.table}", page=0)
-        if stats is not None:
-            stats.requests += 1
-            stats.add_page(len(rows), page.flags)
-        yield page
+    def _flags(self, page: ReportPage) -> list[str]:
+        return page.flags

@@ -13,6 +13,8 @@ from typing import Any
 import pydantic
 from google.analytics.data_v1beta.types import FilterExpression
 
+from flywheel_pipeline.sources.google.report import GoogleReport
+
 # GA4 returns every value as a string; these metrics are whole numbers, the rest are doubles.
 INTEGER_METRICS = frozenset(
     {
@@ -59,24 +61,13 @@ def to_filter_expression(value: dict[str, Any]) -> FilterExpression:
     return FilterExpression.from_json(json.dumps(value))
 
 
-class Ga4Report(pydantic.BaseModel):
+class Ga4Report(GoogleReport):
     """One `runReport` request shape, landing in `raw.<table>`."""
 
-    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
-
-    table: str = pydantic.Field(pattern=r"^[a-z][a-z0-9_]*$")
     dimensions: tuple[str, ...] = pydantic.Field(min_length=1, max_length=MAX_DIMENSIONS)
     metrics: tuple[str, ...] = pydantic.Field(min_length=1, max_length=MAX_METRICS)
     dimension_filter: dict[str, Any] | None = None
     metric_filter: dict[str, Any] | None = None
-    enabled: bool = True
-
-    @pydantic.field_validator("dimensions")
-    @classmethod
-    def _partitioned_by_date(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if "date" not in value:
-            raise ValueError("must include `date` (extraction is partitioned by day)")
-        return value
 
     @pydantic.field_validator("dimension_filter", "metric_filter")
     @classmethod

@@ -1,10 +1,10 @@
 """The GA4 resource: hands assets a client for the configured mode."""
 
-from pathlib import Path
+from typing import ClassVar
 
 import pydantic
 
-from flywheel_pipeline.sources.ga4.extract import DemoGa4Client, Ga4Client
+from flywheel_pipeline.sources.ga4.extract import DemoGa4Client
 from flywheel_pipeline.sources.ga4.live import MAX_PAGE_SIZE, LiveGa4Client
 from flywheel_pipeline.sources.google.resource import GoogleApiResource
 
@@ -13,20 +13,20 @@ class Ga4Resource(GoogleApiResource):
     """GA4 Data API for one property (GA4_PROPERTY_ID); the shared settings are
     GoogleApiResource's."""
 
+    source: ClassVar[str] = "GA4"
+    target_env: ClassVar[str] = "GA4_PROPERTY_ID"
+    demo_client: ClassVar[type[DemoGa4Client]] = DemoGa4Client
+
     property_id: str | None = None
     page_size: int = pydantic.Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
     @property
-    def configured(self) -> bool:
-        return self.mode == "demo" or self.property_id is not None
+    def target(self) -> str | None:
+        return self.property_id
 
-    def client(self) -> Ga4Client:
-        if self.mode == "demo":
-            return DemoGa4Client(Path(self.demo_snapshot_dir))
-        if self.property_id is None:
-            raise ValueError("GA4_PROPERTY_ID is not set; GA4 extraction is skipped")
+    def _live_client(self, target: str) -> LiveGa4Client:
         return LiveGa4Client(
-            self.property_id,
+            target,
             api_endpoint=self.api_endpoint,
             credentials_path=self.credentials_path,
             page_size=self.page_size,

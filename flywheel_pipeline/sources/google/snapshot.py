@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flywheel_pipeline.sql import relation_name
-from flywheel_pipeline.warehouse import relation_exists
+from flywheel_pipeline.warehouse import fetch_value, relation_exists
 
 # The snapshot's key-value metadata: {"first": "YYYY-MM-DD", "last": "YYYY-MM-DD"}.
 DAYS_KEY = b"flywheel.served_days"
@@ -81,10 +81,11 @@ def rows_outside(
     """How many rows of `schema.table` lie outside the `served` days (0 when none stated)."""
     if served is None or not relation_exists(conn, f"{schema}.{table}"):
         return 0
-    (rows,) = conn.execute(
+    rows = fetch_value(
+        conn,
         f"select count(*) from {relation_name(schema, table)} where date < ? or date > ?",
         list(served),
-    ).fetchone()
+    )
     return rows
 
 

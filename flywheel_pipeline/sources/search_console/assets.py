@@ -4,23 +4,19 @@ country × device), partitioned by day."""
 from collections.abc import Iterator, Sequence
 
 import dagster as dg
-import duckdb
 import googleapiclient.errors
 import httplib2
 import pandas as pd
 
-from flywheel_pipeline.metadata import column_schema_metadata, utc_now
-from flywheel_pipeline.sources.google.snapshot import replaced_rows, rows_outside, served_metadata
+from flywheel_pipeline.sources.google.assets import extract_report, report_asset
 from flywheel_pipeline.sources.google.stats import ExtractionStats
-from flywheel_pipeline.sources.partitions import SINGLE_RUN, days_of
 from flywheel_pipeline.sources.search_console.extract import QueryPage, page_frame
 from flywheel_pipeline.sources.search_console.live import SearchConsoleError
 from flywheel_pipeline.sources.search_console.reports import SearchConsoleReport
 from flywheel_pipeline.sources.search_console.resource import SearchConsoleResource
-from flywheel_pipeline.sources.source_health import TRANSPORT_ERRORS, extract_keeping_last_good
-from flywheel_pipeline.warehouse import WAREHOUSE_POOL, WarehouseResource, replace_slice_streaming
+from flywheel_pipeline.sources.source_health import TRANSPORT_ERRORS
+from flywheel_pipeline.warehouse import WarehouseResource
 
-SOURCE = "Search Console"
 # What a failed Search Console extraction raises (quota, HTTP errors after retries, a failed
 # token request, transport): the asset keeps the last good rows and the
 # `extraction_succeeded` check fails the run, while what is downstream still builds
@@ -83,67 +79,21 @@ def search_console_report_asset(
 ) -> dg.AssetsDefinition:
     filtered = " (filtered)" if report.dimension_filter_groups else ""
 
-    @dg.asset(
-        key=["raw", report.table],
-        group_name="sources",
+    @report_asset(
+        report,
+        deps,
+        partitions,
         kinds={"duckdb", "google"},
-        pool=WAREHOUSE_POOL,
-        deps=deps,
-        partitions_def=partitions,
-        backfill_policy=SINGLE_RUN,
-        description=(
-            f"Search Console {report.search_type} performance by "
-            f"{' × '.join(report.dimensions)}{filtered}. One partition per day; a run "
-            "replaces the rows of the days it extracts and, when the source states the days it "
-            "serves (the demo's snapshot: the simulated days), deletes those of every other day."
-        ),
+        about=f"Search Console {report.search_type} performance by "
+        f"{' × '.join(report.dimensions)}{filtered}.",
     )
     def _extract(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         search_console: SearchConsoleResource,
     ) -> dg.MaterializeResult:
-        start, end = days_of(context)
-        if not search_console.configured:
-            # Nothing is written: the rows of earlier runs stay as they were.
-            context.log.info("GSC_SITE_URL is not set: Search Console extraction skipped")
-            return dg.MaterializeResult(
-                metadata={"days": f"{start} .. {end}", "skipped": "GSC_SITE_URL unset"}
-            )
-
-        def extract(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
-            tally = _Tally()
-            client = search_console.client()
-            served = client.served_days(report)
-            outside = rows_outside(conn, "raw", report.table, served)
-            where, params = replaced_rows((start, end), served)
-            pages = client.pages(report, start, end, tally.stats)
-            # Pages stream into a staging table; the days' old rows (and those of days the
-            # source says it does not serve) are swapped for the new ones in one transaction
-            # at the end: memory stays flat whatever the row count, and a failed page leaves
-            # the table as it was.
-            replace_slice_streaming(
-                conn,
-                f"raw.{report.table}",
-                tally.frames(report, pages, utc_now()),
-                where=where,
-                params=params,
-                columns=report.column_types,
-            )
-            return {
-                **tally.metadata(),
-                **served_metadata(served, outside),
-                **column_schema_metadata(conn, f"raw.{report.table}"),
-            }
-
-        return extract_keeping_last_good(
-            context,
-            warehouse,
-            source=SOURCE,
-            relation=f"raw.{report.table}",
-            days=(start, end),
-            extract=extract,
-            errors=EXTRACTION_ERRORS,
+        return extract_report(
+            context, warehouse, search_console, report, _Tally(), EXTRACTION_ERRORS
         )
 
     return _extract

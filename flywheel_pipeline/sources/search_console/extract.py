@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 
-from flywheel_pipeline.sources.google.snapshot import Days, read_snapshot, snapshot_days
-from flywheel_pipeline.sources.google.stats import ExtractionStats
+from flywheel_pipeline.sources.google.client import DemoClient, ReportClient, with_lineage
 from flywheel_pipeline.sources.search_console.reports import (
     METRICS,
     SearchConsoleReport,
@@ -37,21 +34,8 @@ class QueryPage:
     first_incomplete_date: date | None = None
 
 
-class SearchConsoleClient(Protocol):
-    def pages(
-        self,
-        report: SearchConsoleReport,
-        start: date,
-        end: date,
-        stats: ExtractionStats | None = None,
-    ) -> Iterator[QueryPage]:
-        """Pages of `report`'s rows for the days `start`..`end` inclusive."""
-        ...
-
-    def served_days(self, report: SearchConsoleReport) -> Days | None:
-        """The first and last day the source holds rows of `report` for, when it states them:
-        the raw asset deletes its rows of days outside them. None: nothing is deleted."""
-        ...
+# What the asset asks of a Search Console client, live (search_console/live.py) or demo.
+SearchConsoleClient = ReportClient[SearchConsoleReport, QueryPage]
 
 
 def page_frame(report: SearchConsoleReport, page: QueryPage, loaded_at: datetime) -> pd.DataFrame:
@@ -78,10 +62,7 @@ def page_frame(report: SearchConsoleReport, page: QueryPage, loaded_at: datetime
     raw["first_incomplete_date"] = pd.Series(
         [page.first_incomplete_date] * len(raw), index=raw.index, dtype="object"
     )
-    raw["_request_id"] = page.request_id
-    raw["_page"] = pd.Series(page.page, index=raw.index, dtype="Int64")
-    raw["_loaded_at"] = pd.Timestamp(loaded_at)
-    return raw[list(report.column_types)]
+    return with_lineage(raw, page, loaded_at, report.column_types)
 
 
 def to_raw_rows(
@@ -96,29 +77,8 @@ def to_raw_rows(
 
 
 @dataclass(frozen=True)
-class DemoSearchConsoleClient:
-    """Serves the demo business's Search Console rows from the simulator's snapshot, which
-    covers exactly the simulated days (google/snapshot.py)."""
+class DemoSearchConsoleClient(DemoClient[SearchConsoleReport, QueryPage]):
+    """Serves the demo business's Search Console rows from the simulator's snapshot."""
 
-    snapshot_dir: Path
-
-    def _path(self, report: SearchConsoleReport) -> Path:
-        return self.snapshot_dir / f"{report.table}.parquet"
-
-    def served_days(self, report: SearchConsoleReport) -> Days | None:
-        return snapshot_days(self._path(report))
-
-    def pages(
-        self,
-        report: SearchConsoleReport,
-        start: date,
-        end: date,
-        stats: ExtractionStats | None = None,
-    ) -> Iterator[QueryPage]:
-        rows = read_snapshot(self._path(report))
-        days = pd.to_datetime(rows["date"]).dt.date
-        rows = rows[(days >= start) & (days <= end)].reset_index(drop=True)
-        if stats is not None:
-            stats.requests += 1
-            stats.add_page(len(rows))
-        yield QueryPage(rows, request_id=f"demo:{report.table}", page=0)
+    def _page(self, report: SearchConsoleReport, rows: pd.DataFrame) -> QueryPage:
+        return QueryPage(rows, request_id=f"demo:{report.table}", page=0)

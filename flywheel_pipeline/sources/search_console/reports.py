@@ -10,6 +10,8 @@ from typing import Literal
 
 import pydantic
 
+from flywheel_pipeline.sources.google.report import GoogleReport
+
 METRICS = ("clicks", "impressions", "ctr", "position")
 Dimension = Literal["date", "query", "page", "country", "device", "searchAppearance"]
 METRIC_TYPES = {"clicks": "BIGINT", "impressions": "BIGINT", "ctr": "DOUBLE", "position": "DOUBLE"}
@@ -41,22 +43,16 @@ class DimensionFilterGroup(pydantic.BaseModel):
     filters: tuple[DimensionFilter, ...] = pydantic.Field(min_length=1)
 
 
-class SearchConsoleReport(pydantic.BaseModel):
+class SearchConsoleReport(GoogleReport):
     """One `searchanalytics.query` request shape, landing in `raw.<table>`."""
 
-    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
-
-    table: str = pydantic.Field(pattern=r"^[a-z][a-z0-9_]*$")
     dimensions: tuple[Dimension, ...] = pydantic.Field(min_length=1)
     search_type: Literal["web", "image", "video", "news", "discover", "googleNews"] = "web"
     dimension_filter_groups: tuple[DimensionFilterGroup, ...] = ()
-    enabled: bool = True
 
     @pydantic.field_validator("dimensions")
     @classmethod
-    def _partitioned_by_date(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if "date" not in value:
-            raise ValueError("must include `date` (extraction is partitioned by day)")
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
             raise ValueError("a dimension is listed twice")
         return value

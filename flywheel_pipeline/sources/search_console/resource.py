@@ -1,15 +1,12 @@
 """The Search Console resource: hands assets a client for the configured mode."""
 
-from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import pydantic
 
 from flywheel_pipeline.sources.google.resource import GoogleApiResource
-from flywheel_pipeline.sources.search_console.extract import (
-    DemoSearchConsoleClient,
-    SearchConsoleClient,
-)
+from flywheel_pipeline.sources.search_console.extract import DemoSearchConsoleClient
 from flywheel_pipeline.sources.search_console.live import MAX_ROW_LIMIT, LiveSearchConsoleClient
 
 
@@ -21,6 +18,10 @@ class SearchConsoleResource(GoogleApiResource):
     flagged; the daily run restates them).
     """
 
+    source: ClassVar[str] = "Search Console"
+    target_env: ClassVar[str] = "GSC_SITE_URL"
+    demo_client: ClassVar[type[DemoSearchConsoleClient]] = DemoSearchConsoleClient
+
     site_url: str | None = None
     row_limit: int = pydantic.Field(default=MAX_ROW_LIMIT, ge=1, le=MAX_ROW_LIMIT)
     data_state: str = "all"
@@ -28,16 +29,12 @@ class SearchConsoleResource(GoogleApiResource):
     request_timeout_seconds: float = pydantic.Field(default=120.0, gt=0)
 
     @property
-    def configured(self) -> bool:
-        return self.mode == "demo" or self.site_url is not None
+    def target(self) -> str | None:
+        return self.site_url
 
-    def client(self) -> SearchConsoleClient:
-        if self.mode == "demo":
-            return DemoSearchConsoleClient(Path(self.demo_snapshot_dir))
-        if self.site_url is None:
-            raise ValueError("GSC_SITE_URL: not set; live Search Console extraction needs it")
+    def _live_client(self, target: str) -> LiveSearchConsoleClient:
         return LiveSearchConsoleClient(
-            self.site_url,
+            target,
             api_endpoint=self.api_endpoint,
             credentials_file=self.credentials_path,
             row_limit=self.row_limit,

@@ -8,9 +8,9 @@
 #}
 with
 
-nps_responses as (
+person_nps_responses as (
 
-    select * from {{ ref('stg_crm__nps_responses') }}
+    select * from {{ ref('int_crm__person_nps_responses') }}
 
 ),
 
@@ -23,12 +23,6 @@ person_referrals as (
 customers as (
 
     select * from {{ ref('customers') }}
-
-),
-
-person_nps_responses as (
-
-    {{ assign_person('nps_responses') }}
 
 ),
 

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date',
-        on_schema_change='fail',
-    )
-}}
+{{ incremental_daily_fact() }}
 
 with
 

@@ -6,21 +6,15 @@
 #}
 with
 
-orders as (
-
-    select * from {{ ref('stg_crm__orders') }}
-
-),
-
-nps_responses as (
-
-    select * from {{ ref('stg_crm__nps_responses') }}
-
-),
-
 person_orders as (
 
-    {{ assign_person('orders') }}
+    select * from {{ ref('int_crm__person_orders') }}
+
+),
+
+person_nps_responses as (
+
+    select * from {{ ref('int_crm__person_nps_responses') }}
 
 ),
 
@@ -37,12 +31,6 @@ order_summary as (
     from person_orders
     where contact_id is not null
     group by person_id
-
-),
-
-person_nps_responses as (
-
-    {{ assign_person('nps_responses') }}
 
 ),
 
@@ -75,7 +63,7 @@ latest_values as (
 
 data_through as (
 
-    select max(ordered_at) as data_through from orders
+    select max(ordered_at) as data_through from person_orders
 
 ),
 

@@ -12,15 +12,9 @@ customers as (
 
 ),
 
-orders as (
-
-    select * from {{ ref('stg_crm__orders') }}
-
-),
-
 person_orders as (
 
-    {{ assign_person('orders') }}
+    select * from {{ ref('int_crm__person_orders') }}
 
 ),
 

@@ -12,13 +12,6 @@ deals as (
 
 ),
 
-persons as (
-
-    select * from {{ ref('int_identity__persons') }}
-    where identifier_type = 'contact_id'
-
-),
-
 stage_history as (
 
     select * from {{ ref('stg_crm__deal_stage_history') }}
@@ -28,6 +21,12 @@ stage_history as (
 deal_scores as (
 
     select * from {{ ref('stg_ml__deal_scores') }}
+
+),
+
+person_deals as (
+
+    {{ assign_person('deals') }}
 
 ),
 
@@ -60,36 +59,34 @@ stage_changes as (
 final as (
 
     select
-        deals.deal_id,
-        coalesce(persons.person_id, deals.contact_id) as contact_id,
-        deals.created_at,
-        deals.stage,
-        deals.amount,
-        deals.is_closed,
-        deals.is_won,
-        deals.closed_at,
+        person_deals.deal_id,
+        person_deals.person_id as contact_id,
+        person_deals.created_at,
+        person_deals.stage,
+        person_deals.amount,
+        person_deals.is_closed,
+        person_deals.is_won,
+        person_deals.closed_at,
         {{ dbt.datediff(
-            'deals.created_at',
-            'coalesce(deals.closed_at, data_through.data_through)',
+            'person_deals.created_at',
+            'coalesce(person_deals.closed_at, data_through.data_through)',
             'day',
         ) }} as days_open,
         coalesce(stage_changes.stage_changes, 0) as stage_changes,
         stage_changes.stage_entered_at,
         case
-            when not deals.is_closed then latest_scores.win_probability
+            when not person_deals.is_closed then latest_scores.win_probability
         end as win_probability,
         case
-            when not deals.is_closed then latest_scores.data_through
+            when not person_deals.is_closed then latest_scores.data_through
         end as win_probability_data_through
 
-    from deals
+    from person_deals
     cross join data_through
-    left join persons
-        on deals.contact_id = persons.identifier_value
     left join stage_changes
-        on deals.deal_id = stage_changes.deal_id
+        on person_deals.deal_id = stage_changes.deal_id
     left join latest_scores
-        on deals.deal_id = latest_scores.deal_id
+        on person_deals.deal_id = latest_scores.deal_id
 
 )
 

@@ -15,13 +15,7 @@ deduplicated as (
 renamed as (
 
     select
-        {{ dbt.hash(dbt.concat([
-            'cast(deal_id as ' ~ dbt.type_string() ~ ')',
-            "'|'",
-            'lower(trim(stage))',
-            "'|'",
-            'cast(entered_at as ' ~ dbt.type_string() ~ ')',
-        ])) }} as stage_change_id,
+        {{ hash_key(['deal_id', 'lower(trim(stage))', 'entered_at']) }} as stage_change_id,
         cast(deal_id as {{ dbt.type_string() }}) as deal_id,
         lower(trim(stage)) as stage,
         cast(entered_at as {{ dbt.type_timestamp() }}) as entered_at,

@@ -15,11 +15,7 @@ deduplicated as (
 renamed as (
 
     select
-        {{ dbt.hash(dbt.concat([
-            'cast(contact_id as ' ~ dbt.type_string() ~ ')',
-            "'|'",
-            'cast(responded_at as ' ~ dbt.type_string() ~ ')',
-        ])) }} as nps_response_id,
+        {{ hash_key(['contact_id', 'responded_at']) }} as nps_response_id,
         cast(contact_id as {{ dbt.type_string() }}) as contact_id,
         cast(responded_at as {{ dbt.type_timestamp() }}) as responded_at,
         cast(score as {{ dbt.type_int() }}) as score,

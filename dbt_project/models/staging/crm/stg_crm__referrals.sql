@@ -15,11 +15,7 @@ deduplicated as (
 renamed as (
 
     select
-        {{ dbt.hash(dbt.concat([
-            'cast(referrer_contact_id as ' ~ dbt.type_string() ~ ')',
-            "'|'",
-            'cast(referred_contact_id as ' ~ dbt.type_string() ~ ')',
-        ])) }} as referral_id,
+        {{ hash_key(['referrer_contact_id', 'referred_contact_id']) }} as referral_id,
         cast(referrer_contact_id as {{ dbt.type_string() }})
             as referrer_contact_id,
         cast(referred_contact_id as {{ dbt.type_string() }})

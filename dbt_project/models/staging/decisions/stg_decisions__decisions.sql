@@ -15,13 +15,8 @@ deduplicated as (
 renamed as (
 
     select
-        {{ dbt.hash(dbt.concat([
-            'cast(recommendation_id as ' ~ dbt.type_string() ~ ')',
-            "'|'",
-            'lower(trim(status))',
-            "'|'",
-            'cast(decided_at as ' ~ dbt.type_string() ~ ')',
-        ])) }} as decision_id,
+        {{ hash_key(['recommendation_id', 'lower(trim(status))', 'decided_at']) }}
+            as decision_id,
         cast(recommendation_id as {{ dbt.type_string() }}) as recommendation_id,
         lower(trim(status)) as status,
         cast(decided_at as {{ dbt.type_timestamp() }}) as decided_at,
