@@ -135,6 +135,7 @@ def test_installed_package_validates_away_from_the_checkout(tmp_path: Path) -> N
     )
     assert "flywheel_pipeline/sources/reports.yaml" in names
     assert "flywheel_pipeline/sources/files/presets/hubspot.yaml" in names
+    assert "flywheel_pipeline/sources/demo/search_queries.csv" in names
 
     python = _fresh_venv(tmp_path / "venv")
     installed = subprocess.run(

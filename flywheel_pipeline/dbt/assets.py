@@ -162,28 +162,22 @@ def build_defs(settings: Settings) -> dg.Definitions:
     project = dbt_project(settings.home)
     manifest = ensure_manifest(settings)
 
-    @dbt_assets(
-        manifest=manifest,
-        project=project,
-        exclude=FED_BY_INSIGHTS,
-        name="dbt_warehouse",
-        dagster_dbt_translator=translator,
-        pool=WAREHOUSE_POOL,
-    )
+    # the two dbt assets split one project: the same manifest, translator and pool
+    shared = {
+        "manifest": manifest,
+        "project": project,
+        "dagster_dbt_translator": translator,
+        "pool": WAREHOUSE_POOL,
+    }
+
+    @dbt_assets(**shared, exclude=FED_BY_INSIGHTS, name="dbt_warehouse")
     def dbt_warehouse(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
     ):
         """Staging, intermediate and the marts built from sources alone."""
         yield from _build(context, dbt, warehouse, project)
 
-    @dbt_assets(
-        manifest=manifest,
-        project=project,
-        select=FED_BY_INSIGHTS,
-        name="dbt_insight_marts",
-        dagster_dbt_translator=translator,
-        pool=WAREHOUSE_POOL,
-    )
+    @dbt_assets(**shared, select=FED_BY_INSIGHTS, name="dbt_insight_marts")
     def dbt_insight_marts(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
     ):

@@ -3,7 +3,7 @@
 The modelling lives in one module per insight beside this file; each is tested alone.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import dagster as dg
 import duckdb
@@ -53,9 +53,9 @@ from flywheel_pipeline.warehouse import (
 )
 
 
-def _spec(table: Table, reads: tuple[Table, ...], kinds: set[str]) -> dg.AssetSpec:
+def _spec(table: Table, reads: tuple[Table, ...], kinds: Iterable[str]) -> dg.AssetSpec:
     return dg.AssetSpec(
-        table.asset_key, deps=deps_of(*reads), description=table.description, kinds=kinds
+        table.asset_key, deps=deps_of(*reads), description=table.description, kinds=set(kinds)
     )
 
 
@@ -92,6 +92,20 @@ def _serving_log(model: str, result) -> str:
     return f"{model} by {result.method} through {result.data_through}: {reason}"
 
 
+SCIKIT_LEARN = frozenset({"scikitlearn", "duckdb"})
+
+
+def _model_asset(name: str, group: str, writes: tuple[Table, ...], reads, kinds=SCIKIT_LEARN):
+    """The multi-asset of a model: one spec per table it writes (its outputs and its
+    model_runs table), each depending on every table the model reads."""
+    return dg.multi_asset(
+        specs=[_spec(table, reads, kinds) for table in writes],
+        group_name=group,
+        pool=WAREHOUSE_POOL,
+        name=name,
+    )
+
+
 # What each asset reads upstream (its deps); an asset's own tables, read back for continuity
 # (e.g. topic ids kept across retrains), are not deps of it.
 TOPIC_READS = (
@@ -102,15 +116,15 @@ TOPIC_READS = (
 )
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(tables.CONVERSATION_TOPIC_ASSIGNMENTS, TOPIC_READS, {"scikitlearn", "duckdb"}),
-        _spec(tables.CONVERSATION_TOPICS, TOPIC_READS, {"scikitlearn", "duckdb"}),
-        _spec(tables.CONVERSATION_TOPICS_RUNS, TOPIC_READS, {"scikitlearn", "duckdb"}),
-    ],
-    group_name="engage",
-    pool=WAREHOUSE_POOL,
-    name="conversation_topic_model",
+@_model_asset(
+    "conversation_topic_model",
+    "engage",
+    (
+        tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+        tables.CONVERSATION_TOPICS,
+        tables.CONVERSATION_TOPICS_RUNS,
+    ),
+    TOPIC_READS,
 )
 def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Intent topics (entities out, micro-clusters merged where modularity peaks; ids matched
@@ -233,16 +247,6 @@ def _read_lead_inputs(conn) -> dict[str, object]:
     }
 
 
-def _scoring_model(name: str, group: str, scores: Table, runs: Table, reads, kinds: set[str]):
-    """The multi-asset of a scoring model: its scores table and its model_runs table."""
-    return dg.multi_asset(
-        specs=[_spec(scores, reads, kinds), _spec(runs, reads, kinds)],
-        group_name=group,
-        pool=WAREHOUSE_POOL,
-        name=name,
-    )
-
-
 def _publish(conn, scores: Table, frame: pd.DataFrame, module, result) -> None:
     """Write the scores a batch at a time (DuckDB's memory as small as for bulk loads), then
     append the run to its model_runs table."""
@@ -269,13 +273,8 @@ def _scored(context, what: str, scores: Table, runs: Table, frame, by: str, resu
     )
 
 
-@_scoring_model(
-    "lead_scoring_model",
-    "engage",
-    tables.LEAD_SCORES,
-    tables.LEAD_SCORING_RUNS,
-    LEAD_READS,
-    {"scikitlearn", "duckdb"},
+@_model_asset(
+    "lead_scoring_model", "engage", (tables.LEAD_SCORES, tables.LEAD_SCORING_RUNS), LEAD_READS
 )
 def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Scores every open lead with a calibrated classifier trained on a time split, or with
@@ -355,13 +354,8 @@ DEAL_READS = (
 )
 
 
-@_scoring_model(
-    "deal_scoring_model",
-    "engage",
-    tables.DEAL_SCORES,
-    tables.DEAL_SCORING_RUNS,
-    DEAL_READS,
-    {"scikitlearn", "duckdb"},
+@_model_asset(
+    "deal_scoring_model", "engage", (tables.DEAL_SCORES, tables.DEAL_SCORING_RUNS), DEAL_READS
 )
 def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Deal-stage predictor: weekly deal snapshots, a logistic model anchored on the stage
@@ -385,11 +379,10 @@ def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
 VALUE_READS = (tables.ORDERS, tables.IDENTITY_PERSONS)
 
 
-@_scoring_model(
+@_model_asset(
     "customer_value_model",
     "delight",
-    tables.CUSTOMER_VALUE,
-    tables.CUSTOMER_VALUE_RUNS,
+    (tables.CUSTOMER_VALUE, tables.CUSTOMER_VALUE_RUNS),
     VALUE_READS,
     {"scipy", "duckdb"},
 )
@@ -455,15 +448,11 @@ def _search_metadata(result: SearchOpportunities) -> dict[str, dg.MetadataValue]
     return meta
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(tables.SEARCH_OPPORTUNITIES, SEARCH_READS, {"scikitlearn", "duckdb"}),
-        _spec(tables.SEARCH_CTR_CURVE, SEARCH_READS, {"scikitlearn", "duckdb"}),
-        _spec(tables.SEARCH_CTR_CURVE_RUNS, SEARCH_READS, {"scikitlearn", "duckdb"}),
-    ],
-    group_name="attract",
-    pool=WAREHOUSE_POOL,
-    name="search_opportunity_model",
+@_model_asset(
+    "search_opportunity_model",
+    "attract",
+    (tables.SEARCH_OPPORTUNITIES, tables.SEARCH_CTR_CURVE, tables.SEARCH_CTR_CURVE_RUNS),
+    SEARCH_READS,
 )
 def search_opportunity_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """The site's CTR-by-position curve against the public prior (champion/challenger on a

@@ -113,17 +113,11 @@ final as (
 
     from spine
     left join leads_daily
-        on
-            spine.date = leads_daily.date
-            and spine.channel_group = leads_daily.channel_group
+        using (date, channel_group)
     left join customers_daily
-        on
-            spine.date = customers_daily.date
-            and spine.channel_group = customers_daily.channel_group
+        using (date, channel_group)
     left join revenue_daily
-        on
-            spine.date = revenue_daily.date
-            and spine.channel_group = revenue_daily.channel_group
+        using (date, channel_group)
 
 )
 

@@ -5,8 +5,13 @@
     the cumulative totals at the period end.
 #}
 
-{#- the wheel's stages, in order: a volume column <stage>s and a total <stage>s_total each -#}
+{#- the wheel's stages, in order: a volume column <stage>s and a total <stage>s_total each,
+    listed in stage_columns volumes first, as the contract orders them -#}
 {%- set stages = ['stranger', 'prospect', 'customer', 'promoter'] %}
+{%- set stage_columns = [] %}
+{%- for suffix in ['s', 's_total'] %}{% for stage in stages %}
+    {%- do stage_columns.append(stage ~ suffix) %}
+{%- endfor %}{% endfor %}
 with
 
 stages_daily as (
@@ -48,36 +53,26 @@ periods as (
 
 ),
 
-stage_volumes as (
-
-    select
-        day_periods.period_type,
-        day_periods.period_start,
-    {% for stage in stages %}
-        sum(case when stages_daily.stage = '{{ stage }}' then stages_daily.entered else 0 end)
-            as {{ stage }}s{{ "," if not loop.last }}
-    {% endfor %}
-
-    from day_periods
-    inner join stages_daily
-        on day_periods.date = stages_daily.date
-    group by day_periods.period_type, day_periods.period_start
-
-),
-
-stage_totals as (
+-- people entering each stage in the period, and each stage's total on the period's last day
+stage_counts as (
 
     select
         periods.period_type,
         periods.period_start,
     {% for stage in stages %}
-        max(case when stages_daily.stage = '{{ stage }}' then stages_daily.total end)
-            as {{ stage }}s_total{{ "," if not loop.last }}
+        sum(case when stages_daily.stage = '{{ stage }}' then stages_daily.entered else 0 end)
+            as {{ stage }}s,
+        max(case
+            when stages_daily.stage = '{{ stage }}' and stages_daily.date = periods.period_end
+                then stages_daily.total
+            end) as {{ stage }}s_total{{ "," if not loop.last }}
     {% endfor %}
 
     from periods
+    inner join day_periods
+        using (period_type, period_start)
     inner join stages_daily
-        on periods.period_end = stages_daily.date
+        on day_periods.date = stages_daily.date
     group by periods.period_type, periods.period_start
 
 ),
@@ -88,28 +83,14 @@ final as (
         periods.period_type,
         periods.period_start,
         periods.period_end,
-        cast(coalesce(stage_volumes.strangers, 0) as {{ dbt.type_bigint() }}) as strangers,
-        cast(coalesce(stage_volumes.prospects, 0) as {{ dbt.type_bigint() }}) as prospects,
-        cast(coalesce(stage_volumes.customers, 0) as {{ dbt.type_bigint() }}) as customers,
-        cast(coalesce(stage_volumes.promoters, 0) as {{ dbt.type_bigint() }}) as promoters,
-        cast(coalesce(stage_totals.strangers_total, 0) as {{ dbt.type_bigint() }})
-            as strangers_total,
-        cast(coalesce(stage_totals.prospects_total, 0) as {{ dbt.type_bigint() }})
-            as prospects_total,
-        cast(coalesce(stage_totals.customers_total, 0) as {{ dbt.type_bigint() }})
-            as customers_total,
-        cast(coalesce(stage_totals.promoters_total, 0) as {{ dbt.type_bigint() }})
-            as promoters_total
+    {% for column in stage_columns %}
+        cast(coalesce(stage_counts.{{ column }}, 0) as {{ dbt.type_bigint() }})
+            as {{ column }}{{ "," if not loop.last }}
+    {% endfor %}
 
     from periods
-    left join stage_volumes
-        on
-            periods.period_type = stage_volumes.period_type
-            and periods.period_start = stage_volumes.period_start
-    left join stage_totals
-        on
-            periods.period_type = stage_totals.period_type
-            and periods.period_start = stage_totals.period_start
+    left join stage_counts
+        using (period_type, period_start)
 
 )
 

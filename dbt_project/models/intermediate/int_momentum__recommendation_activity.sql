@@ -138,13 +138,9 @@ final as (
 
     from periods
     left join issued_and_acted
-        on
-            periods.period_type = issued_and_acted.period_type
-            and periods.period_start = issued_and_acted.period_start
+        using (period_type, period_start)
     left join measured
-        on
-            periods.period_type = measured.period_type
-            and periods.period_start = measured.period_start
+        using (period_type, period_start)
 
 )
 

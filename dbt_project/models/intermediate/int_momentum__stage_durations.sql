@@ -71,9 +71,7 @@ final as (
 
     from periods
     left join step_durations
-        on
-            periods.period_type = step_durations.period_type
-            and periods.period_start = step_durations.period_start
+        using (period_type, period_start)
 
 )
 

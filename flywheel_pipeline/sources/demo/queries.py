@@ -8,6 +8,8 @@ page that does not answer them until `create_content` publishes one.
 
 from __future__ import annotations
 
+from importlib import resources
+
 import numpy as np
 import pandas as pd
 
@@ -52,92 +54,9 @@ def visibility(position: np.ndarray) -> np.ndarray:
 # Calibrates searches/day so that scale 1 gets ~600 query clicks/day and < 100k rows.
 VOLUME_PER_SCALE = 0.45
 
-# (query, page path, relative searches/day, mean position, kind, topic key)
+# search_queries.csv: query, page path, relative searches/day, mean position, kind, topic key.
 # kind: brand | product | help | gap. Gap queries sit on pages that do not answer them.
-_CORE = [
-    ("shop example", "/", 520, 1.1, "brand", None),
-    ("shopexample", "/", 110, 1.2, "brand", None),
-    ("shop example clothing", "/", 90, 1.3, "brand", None),
-    ("shop example discount code", "/help/discount-codes", 140, 1.6, "brand", "discount_codes"),
-    ("shop example returns", "/help/returns", 95, 1.4, "brand", "returns_exchanges"),
-    ("shop example login", "/account/login", 60, 1.2, "brand", "account_login"),
-    ("shop example gift card", "/help/gift-cards", 30, 1.5, "brand", "gift_cards"),
-    ("shop example track order", "/help/order-tracking", 70, 1.3, "brand", "order_tracking"),
-    ("merino crew sweater", "/products/merino-crew-sweater", 900, 6.5, "product", None),
-    ("mens merino sweater", "/collections/knitwear", 700, 8.8, "product", None),
-    ("womens merino jumper", "/collections/knitwear", 520, 11.5, "product", None),
-    ("rain shell jacket", "/products/rain-shell-jacket", 760, 5.2, "product", None),
-    ("lightweight rain jacket women", "/collections/outerwear", 1100, 12.8, "product", None),
-    ("packable rain jacket", "/products/rain-shell-jacket", 420, 9.4, "product", None),
-    ("organic cotton t shirt", "/products/organic-cotton-tee", 1300, 7.9, "product", None),
-    ("organic cotton tee men", "/products/organic-cotton-tee", 380, 4.1, "product", None),
-    ("slim chino trousers", "/products/slim-chino-trousers", 640, 9.8, "product", None),
-    ("chinos men slim fit", "/products/slim-chino-trousers", 900, 14.5, "product", None),
-    ("wool beanie", "/products/wool-beanie", 820, 8.1, "product", None),
-    ("linen shirt men", "/products/linen-shirt", 950, 10.9, "product", None),
-    ("linen shirt women summer", "/products/linen-shirt", 600, 6.8, "product", None),
-    ("denim jacket women", "/products/denim-jacket", 1500, 17.5, "product", None),
-    ("fleece hoodie", "/products/fleece-hoodie", 1000, 13.2, "product", None),
-    ("sustainable clothing brand", "/blog/our-sustainability-story", 700, 15.5, "product", None),
-    ("capsule wardrobe checklist", "/blog/capsule-wardrobe-guide", 880, 4.6, "product", None),
-    ("how to layer clothes for autumn", "/blog/how-to-layer-for-autumn", 540, 3.3, "product", None),
-    ("workwear polo shirts", "/products/work-polo", 430, 7.2, "product", None),
-    ("staff uniforms polo", "/collections/workwear", 260, 10.2, "product", None),
-    ("womens clothing sale", "/collections/sale", 1400, 18.5, "product", None),
-    ("knitwear sale", "/collections/sale", 380, 9.1, "product", None),
-    ("clothing returns policy 60 days", "/help/returns", 210, 3.8, "help", "returns_exchanges"),
-    (
-        "how to exchange clothes online order",
-        "/help/returns",
-        160,
-        5.5,
-        "help",
-        "returns_exchanges",
-    ),
-    ("clothing delivery time europe", "/help/shipping", 240, 6.1, "help", "shipping_delay"),
-    ("why is my parcel late", "/help/shipping", 180, 9.6, "help", "shipping_delay"),
-    ("sweater size guide", "/help/size-guide", 330, 3.1, "help", "sizing_fit"),
-    ("what size jacket should i get", "/help/size-guide", 260, 7.4, "help", "sizing_fit"),
-    (
-        "clothing discount code first order",
-        "/help/discount-codes",
-        300,
-        8.3,
-        "help",
-        "discount_codes",
-    ),
-    ("card payment declined online shop", "/help/payment", 150, 8.9, "help", "payment_failed"),
-    ("klarna payment failed", "/help/payment", 90, 11.8, "help", "payment_failed"),
-    ("track clothing order", "/help/order-tracking", 120, 6.3, "help", "order_tracking"),
-    ("reset password online shop account", "/help/account", 70, 9.9, "help", "account_login"),
-    ("clothing gift card online", "/help/gift-cards", 260, 12.5, "help", "gift_cards"),
-    ("how to wash merino wool", "/blog/how-to-layer-for-autumn", 1600, 24.0, "gap", "product_care"),
-    (
-        "does organic cotton shrink",
-        "/products/organic-cotton-tee",
-        700,
-        21.5,
-        "gap",
-        "product_care",
-    ),
-    (
-        "how to reproof a rain jacket",
-        "/products/rain-shell-jacket",
-        450,
-        27.0,
-        "gap",
-        "product_care",
-    ),
-    ("wool beanie care instructions", "/products/wool-beanie", 160, 16.5, "gap", "product_care"),
-    ("bulk order t shirts with logo", "/collections/workwear", 800, 19.0, "gap", "bulk_quotes"),
-    ("custom workwear quote company", "/collections/workwear", 320, 22.5, "gap", "bulk_quotes"),
-    ("wholesale hoodies for staff", "/products/fleece-hoodie", 500, 28.0, "gap", "bulk_quotes"),
-    ("customs fees clothing order from eu", "/help/shipping", 430, 18.0, "gap", "customs_duties"),
-    ("import duty clothes uk to us", "/help/shipping", 520, 23.0, "gap", "customs_duties"),
-    ("does shop example ship to canada", "/help/shipping", 90, 12.0, "gap", "customs_duties"),
-    ("received damaged clothes what to do", "/help/returns", 260, 17.0, "gap", "damaged_item"),
-    ("broken zip on new jacket", "/products/rain-shell-jacket", 210, 25.0, "gap", "damaged_item"),
-]
+_CORE_FILE = "search_queries.csv"
 
 _LONG_TAIL_PRODUCTS = [
     ("merino sweater", "/products/merino-crew-sweater"),
@@ -175,7 +94,9 @@ _LONG_TAIL_MODIFIERS = [
 def query_catalog(seed: int, scale: float) -> pd.DataFrame:
     """Queries with their true behaviour. The long tail grows with the size of the business."""
     rng = key_rng(seed, "queries", 0)
-    core = pd.DataFrame(_CORE, columns=["query", "page", "volume", "position", "kind", "topic_key"])
+    with resources.files(__package__).joinpath(_CORE_FILE).open(encoding="utf-8") as file:
+        core = pd.read_csv(file)
+    core["topic_key"] = core["topic_key"].astype(object).where(core["topic_key"].notna(), None)
     n_tail = round(30 * np.sqrt(scale))
     combos = [(m, p) for m in _LONG_TAIL_MODIFIERS for p in _LONG_TAIL_PRODUCTS]
     pick = rng.choice(len(combos), size=min(n_tail, len(combos)), replace=False)

@@ -99,17 +99,11 @@ final as (
 
     from spine
     left join traffic_daily
-        on
-            spine.date = traffic_daily.date
-            and spine.channel_group = traffic_daily.channel_group
+        using (date, channel_group)
     left join crm_daily
-        on
-            spine.date = crm_daily.date
-            and spine.channel_group = crm_daily.channel_group
+        using (date, channel_group)
     left join spend_daily
-        on
-            spine.date = spend_daily.date
-            and spine.channel_group = spend_daily.channel_group
+        using (date, channel_group)
     where spine.date is not null
 
 )

@@ -105,9 +105,7 @@ final as (
 
     from grid
     left join activity
-        on
-            grid.cohort_month = activity.cohort_month
-            and grid.months_since_first_order = activity.months_since_first_order
+        using (cohort_month, months_since_first_order)
 
 )
 

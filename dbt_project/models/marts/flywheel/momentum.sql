@@ -129,29 +129,17 @@ combined as (
 
     from periods
     left join previous_periods
-        on
-            periods.period_type = previous_periods.period_type
-            and periods.period_start = previous_periods.period_start
+        using (period_type, period_start)
     left join stage_durations
-        on
-            periods.period_type = stage_durations.period_type
-            and periods.period_start = stage_durations.period_start
+        using (period_type, period_start)
     left join data_volume
-        on
-            periods.period_type = data_volume.period_type
-            and periods.period_start = data_volume.period_start
+        using (period_type, period_start)
     left join model_quality
-        on
-            periods.period_type = model_quality.period_type
-            and periods.period_start = model_quality.period_start
+        using (period_type, period_start)
     left join recommendation_activity
-        on
-            periods.period_type = recommendation_activity.period_type
-            and periods.period_start = recommendation_activity.period_start
+        using (period_type, period_start)
     left join realised_lift
-        on
-            periods.period_type = realised_lift.period_type
-            and periods.period_start = realised_lift.period_start
+        using (period_type, period_start)
     left join daily_phase
         on periods.period_end = daily_phase.date
 

@@ -151,9 +151,7 @@ daily as (
     from dates
     cross join stages
     left join entries
-        on
-            dates.date = entries.date
-            and stages.stage = entries.stage
+        using (date, stage)
 
 ),
 

@@ -27,11 +27,7 @@ deduplicated as (
     select source.*
     from source
     inner join latest_delivery
-        on
-            source.conversation_id = latest_delivery.conversation_id
-            and source._loaded_at = latest_delivery._loaded_at
-            and source._source_file = latest_delivery._source_file
-            and source._line = latest_delivery._line
+        using (conversation_id, _loaded_at, _source_file, _line)
 
 ),
 
