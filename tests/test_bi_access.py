@@ -143,14 +143,17 @@ def test_every_mart_reads_through_sqlalchemy_while_the_pipeline_writes(bi_home: 
         assert connection.execute(status, {"id": top}).scalar_one() == "proposed"
 
         record_decision(demo_settings(bi_home), top, "accepted", "BI test")
-        build = subprocess.Popen(
-            [sys.executable, "-c", SECOND_BUILD, str(bi_home)],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        # the build's log goes to a file: a pipe nobody reads while the build runs fills up
+        # (64 KiB) and blocks the build
+        build_log = bi_home / "second_build.log"
+        with build_log.open("w") as log:
+            build = subprocess.Popen(
+                [sys.executable, "-c", SECOND_BUILD, str(bi_home)],
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         errors: list[str] = []
         passes = 0
         started = time.monotonic()
@@ -161,8 +164,8 @@ def test_every_mart_reads_through_sqlalchemy_while_the_pipeline_writes(bi_home: 
             except Exception as exc:  # any failure while the pipeline writes is the finding
                 errors.append(f"{type(exc).__name__}: {exc}")
             time.sleep(0.2)  # a dashboard's pace, leaving the build its share of the CPU
-        output = build.communicate(timeout=60)[0]
-        assert build.returncode == 0, output[-3000:]
+        build.wait(timeout=60)
+        assert build.returncode == 0, build_log.read_text()[-3000:]
         assert not errors, errors[:3]
         assert passes >= 2, "the build finished before the reads overlapped it"
 
