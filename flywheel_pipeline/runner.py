@@ -108,12 +108,15 @@ class SelectionError(ValueError):
 
 
 def select_assets(definitions, selection: str) -> list:
-    """The asset keys a Dagster selection string picks, or a SelectionError saying why not."""
+    """The asset keys a Dagster selection string picks, or a SelectionError saying why not.
+    An asset computed together with others (a model's outputs and its runs table) brings
+    them along: they cannot be materialised apart."""
     import dagster as dg
 
     graph = definitions.resolve_asset_graph()
     try:
-        keys = dg.AssetSelection.from_string(selection).resolve(graph)
+        picked = dg.AssetSelection.from_string(selection)
+        keys = picked.required_multi_asset_neighbors().resolve(graph)
     except Exception as exc:  # the parser's errors are of several private types
         raise SelectionError(f"--select {selection!r}: {exc}") from None
     if not keys:

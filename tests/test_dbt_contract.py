@@ -638,9 +638,8 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         (
             # the CRM measures (int_channel_daily__crm) joined to the spine on the date only
             "marts/attract/channel_daily.sql",
-            "            spine.date = crm_daily.date\n"
-            "            and spine.channel_group = crm_daily.channel_group\n",
-            "            spine.date = crm_daily.date\n",
+            "    left join crm_daily\n        using (date, channel_group)\n",
+            "    left join crm_daily\n        using (date)\n",
             [
                 "channel_daily_leads_match_persons",
                 "channel_daily_customers_match_lifecycle",
@@ -650,9 +649,8 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         (
             # GA4 traffic joined to the spine on the date only
             "marts/attract/channel_daily.sql",
-            "            spine.date = traffic_daily.date\n"
-            "            and spine.channel_group = traffic_daily.channel_group\n",
-            "            spine.date = traffic_daily.date\n",
+            "    left join traffic_daily\n        using (date, channel_group)\n",
+            "    left join traffic_daily\n        using (date)\n",
             [
                 "channel_daily_sessions_match_staged_ga4",
                 "channel_daily_new_users_match_staged_ga4",
@@ -662,9 +660,8 @@ MUTATIONS: list[list[tuple[str, str, str, list[str]]]] = [
         (
             # ad spend joined to the spine on the date only
             "marts/attract/channel_daily.sql",
-            "            spine.date = spend_daily.date\n"
-            "            and spine.channel_group = spend_daily.channel_group\n",
-            "            spine.date = spend_daily.date\n",
+            "    left join spend_daily\n        using (date, channel_group)\n",
+            "    left join spend_daily\n        using (date)\n",
             [
                 "channel_daily_ad_spend_matches_staged_spend",
                 "channel_daily_ad_impressions_match_staged_spend",

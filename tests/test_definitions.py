@@ -14,6 +14,7 @@ import pytest
 
 from flywheel_pipeline.dbt.project import PARTIAL_PARSE, invocation_target, keep_partial_parse
 from flywheel_pipeline.definitions import build_definitions
+from flywheel_pipeline.runner import select_assets
 from flywheel_pipeline.settings import load_settings
 
 GROUPS = {
@@ -32,6 +33,18 @@ GROUPS = {
 @pytest.fixture
 def defs(tmp_path: Path, dbt_manifest: Path) -> dg.Definitions:
     return build_definitions(load_settings(flywheel_home=tmp_path, flywheel_source="demo"))
+
+
+def test_selecting_one_output_of_a_model_selects_the_outputs_computed_with_it(
+    defs: dg.Definitions,
+) -> None:
+    keys = set(select_assets(defs, 'key:"ml/recommendation_candidates"'))
+    assert keys == {
+        dg.AssetKey(["ml", "recommendation_candidates"]),
+        dg.AssetKey(["ml", "recommendation_targets"]),
+    }
+    # dbt models can be built one at a time: nothing else comes along
+    assert select_assets(defs, 'key:"engage/leads"') == [dg.AssetKey(["engage", "leads"])]
 
 
 def _specs(defs: dg.Definitions) -> list[dg.AssetSpec]:

@@ -151,7 +151,9 @@ daily as (
     from dates
     cross join stages
     left join entries
-        using (date, stage)
+        on
+            dates.date = entries.date
+            and stages.stage = entries.stage
 
 ),
 
