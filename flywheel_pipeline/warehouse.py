@@ -24,6 +24,10 @@ CATALOG = "warehouse"
 # DuckDB's memory during bulk loads (past it DuckDB spills to disk): enough for one page or
 # file block in flight plus a useful buffer cache, small enough that loads stay flat.
 BULK_LOAD_MEMORY_LIMIT = "128MB"
+# DuckDB's memory while a model or the recommendations read their inputs (staging views
+# computed, orders aggregated) and write their outputs: past it DuckDB spills to disk rather
+# than cache up to 80 % of RAM beside the frames in pandas.
+MODEL_MEMORY_LIMIT = "512MB"
 
 
 @contextmanager
@@ -166,6 +170,16 @@ def replace_rows(
 
 def read_relation(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFrame:
     return conn.execute(f"select * from {relation}").df()
+
+
+def read_shared_text(
+    conn: duckdb.DuckDBPyConnection, sql: str, rows: int = 100_000
+) -> pd.DataFrame:
+    """The rows of ``sql`` a batch at a time through Arrow, which makes one string object
+    per distinct value of a batch (a repeated channel or country costs a pointer, not a
+    string of its own as in a plain read): a large shop's contacts fit in memory."""
+    batches = [batch.to_pandas() for batch in conn.sql(sql).to_arrow_reader(rows)]
+    return pd.concat(batches, ignore_index=True) if batches else conn.execute(sql).df()
 
 
 def relation_exists(conn: duckdb.DuckDBPyConnection, relation: str) -> bool:

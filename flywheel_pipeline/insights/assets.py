@@ -44,12 +44,14 @@ from flywheel_pipeline.tables import (
 )
 from flywheel_pipeline.warehouse import (
     BULK_LOAD_MEMORY_LIMIT,
+    MODEL_MEMORY_LIMIT,
     WAREHOUSE_POOL,
     WarehouseResource,
     fetch_value,
     memory_limit,
     read_relation,
     read_relation_if_exists,
+    read_shared_text,
 )
 
 
@@ -199,21 +201,9 @@ def _data_through(conn, *columns: tuple[tables.Table, str]) -> object:
     return fetch_value(conn, f"select max(ts)::date from ({parts})")
 
 
-# DuckDB's memory while a scoring model reads its inputs (staging views computed, orders
-# aggregated) and writes its scores: past it DuckDB spills to disk rather than cache up to
-# 80 % of RAM beside the model's frames.
-MODEL_MEMORY_LIMIT = "512MB"
 # the join of every order to the identity spine needs more (at scale 1000: 1.9 M orders,
 # 3.3 M contact identities)
 VALUE_MEMORY_LIMIT = "1GB"
-
-
-def _read_shared_text(conn, sql: str, rows: int = 100_000) -> pd.DataFrame:
-    """The rows of ``sql`` a batch at a time through Arrow, which makes one string object
-    per distinct value of a batch (a repeated channel or country costs a pointer, not a
-    string of its own as in a plain read): a large shop's contacts fit in memory."""
-    batches = [batch.to_pandas() for batch in conn.sql(sql).to_arrow_reader(rows)]
-    return pd.concat(batches, ignore_index=True) if batches else conn.execute(sql).df()
 
 
 # The model reads are ordered: a join or a filter on a view returns its rows in any order, and
@@ -225,9 +215,7 @@ def _read_lead_inputs(conn) -> dict[str, object]:
     contacts, conversations = tables.CONTACTS.quoted, tables.CONVERSATIONS.quoted
     columns = ", ".join(["contact_id", "created_at", *lead_scoring.CONTACT_COLUMNS])
     return {
-        "contacts": _read_shared_text(
-            conn, f"select {columns} from {contacts} order by contact_id"
-        ),
+        "contacts": read_shared_text(conn, f"select {columns} from {contacts} order by contact_id"),
         "conversations": conn.execute(
             f"select contact_id, started_at from {conversations} v where exists (select 1 "
             f"from {contacts} c where c.contact_id = v.contact_id "

@@ -23,9 +23,12 @@ from flywheel_pipeline.settings import Settings
 from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.tables import deps_of, write_table
 from flywheel_pipeline.warehouse import (
+    MODEL_MEMORY_LIMIT,
     WAREHOUSE_POOL,
     WarehouseResource,
+    memory_limit,
     read_relation_if_exists,
+    read_shared_text,
     relation_exists,
 )
 
@@ -97,9 +100,10 @@ group by a.topic_id, t.first_user_text
 order by a.topic_id, t.first_user_text
 """
 
-# The columns of the large staging tables the candidates read (build_recommendations'
-# docstring); the others never leave the warehouse.
-_STAGING_COLUMNS = {
+# The columns of the large tables the candidates read (build_recommendations' docstring); the
+# others never leave the warehouse.
+_LARGE_INPUT_COLUMNS = {
+    "assignments": ("conversation_id", "topic_id", "data_through"),
     "conversations": ("conversation_id", "started_at", "resolved", "contact_id"),
     "orders": ("contact_id", "ordered_at", "revenue"),
     "contacts": ("contact_id", "created_at", "channel_group", "campaign", "first_landing_page"),
@@ -109,12 +113,13 @@ _STAGING_COLUMNS = {
 def read_columns(
     conn: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...]
 ) -> pd.DataFrame | None:
-    """The ``columns`` of `schema.table` it has (in that order), or None when it is missing."""
+    """The ``columns`` of `schema.table` it has (in that order), or None when it is missing;
+    a repeated string (a channel, a contact's id on each of its orders) held once a batch."""
     if not relation_exists(conn, relation):
         return None
     have = set(conn.execute(f"select * from {relation} limit 0").df().columns)
     wanted = [c for c in columns if c in have]
-    return conn.execute(f"select {', '.join(map(identifier, wanted))} from {relation}").df()
+    return read_shared_text(conn, f"select {', '.join(map(identifier, wanted))} from {relation}")
 
 
 def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
@@ -122,8 +127,8 @@ def read_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | Non
     table is missing), keyed by its argument name."""
     relations = {**_ML_INPUTS, **_STAGING_INPUTS}
     inputs = {
-        name: read_columns(conn, t.relation, _STAGING_COLUMNS[name])
-        if name in _STAGING_COLUMNS
+        name: read_columns(conn, t.relation, _LARGE_INPUT_COLUMNS[name])
+        if name in _LARGE_INPUT_COLUMNS
         else read_relation_if_exists(conn, t.relation)
         for name, t in relations.items()
     }
@@ -218,7 +223,7 @@ def recommendation_candidates(
     and the members of the list recommendations with their holdout."""
     share = config.holdout_share
     share = recommendation_settings.holdout_share if share is None else share
-    with warehouse.get_connection() as conn:
+    with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
         inputs = read_inputs(conn)
         data_through = as_of(inputs)
         decisions = read_relation_if_exists(conn, tables.DECISIONS.relation)
