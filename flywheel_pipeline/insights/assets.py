@@ -97,7 +97,13 @@ def _serving_log(model: str, result) -> str:
 SCIKIT_LEARN = frozenset({"scikitlearn", "duckdb"})
 
 
-def _model_asset(name: str, group: str, writes: tuple[Table, ...], reads, kinds=SCIKIT_LEARN):
+def _model_asset(
+    name: str,
+    group: str,
+    writes: tuple[Table, ...],
+    reads: tuple[Table, ...],
+    kinds: Iterable[str] = SCIKIT_LEARN,
+):
     """The multi-asset of a model: one spec per table it writes (its outputs and its
     model_runs table), each depending on every table the model reads."""
     return dg.multi_asset(
