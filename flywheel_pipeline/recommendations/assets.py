@@ -26,6 +26,7 @@ from flywheel_pipeline.warehouse import (
     MODEL_MEMORY_LIMIT,
     WAREHOUSE_POOL,
     WarehouseResource,
+    catalog_columns,
     memory_limit,
     read_relation_if_exists,
     read_shared_text,
@@ -115,9 +116,9 @@ def read_columns(
 ) -> pd.DataFrame | None:
     """The ``columns`` of `schema.table` it has (in that order), or None when it is missing;
     a repeated string (a channel, a contact's id on each of its orders) held once a batch."""
-    if not relation_exists(conn, relation):
+    have = {name for name, _, _ in catalog_columns(conn, relation)}
+    if not have:
         return None
-    have = set(conn.execute(f"select * from {relation} limit 0").df().columns)
     wanted = [c for c in columns if c in have]
     return read_shared_text(conn, f"select {', '.join(map(identifier, wanted))} from {relation}")
 
