@@ -21,6 +21,7 @@ from flywheel_pipeline.operations.report import (
     render_report,
     report_asset,
 )
+from flywheel_pipeline.operations.report.kpis import Kpi, _change
 from flywheel_pipeline.recommendations.outcomes import OUTCOME_COLUMNS
 from flywheel_pipeline.settings import load_settings
 from flywheel_pipeline.sources.source_health import SourceHealth
@@ -67,6 +68,13 @@ def _render(tmp_path: Path, tables: dict[str, pd.DataFrame]) -> str:
             replace_table(conn, relation, frame)
         path = render_report(conn, tmp_path / "reports" / "flywheel.html")
     return path.read_text(encoding="utf-8")
+
+
+def test_a_change_that_rounds_to_nothing_is_flat() -> None:
+    assert _change(Kpi("Leads", 57_423, 57_430, "")) == ("+0.0%", "flat")
+    assert _change(Kpi("Sessions", 96, 100, "")) == ("-4.0%", "down")
+    assert _change(Kpi("NPS", 18.3, 18.6, "", kind="score")) == ("+0 points", "flat")
+    assert _change(Kpi("NPS", 18, 12, "", kind="score")) == ("+6 points", "up")
 
 
 def test_top_opportunities_and_the_curve_against_the_prior_are_shown(tmp_path: Path) -> None:

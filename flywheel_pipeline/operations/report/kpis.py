@@ -52,12 +52,13 @@ def _change(kpi: Kpi) -> tuple[str, str]:
     if kpi.value is None or kpi.previous is None or pd.isna(kpi.previous):
         return "no previous period", "flat"
     if kpi.kind == "score":  # NPS runs from -100 to 100: a relative change means nothing
-        delta = kpi.value - kpi.previous
+        delta = round(kpi.value - kpi.previous)
         text = f"{delta:+.0f} points"
     elif kpi.previous == 0:
         return ("new" if kpi.value else "no change"), ("up" if kpi.value else "flat")
     else:
-        delta = kpi.value / kpi.previous - 1
+        # as shown: a change that rounds to nothing is flat, not "▼ -0.0%"
+        delta = round(kpi.value / kpi.previous - 1, 3) + 0.0
         text = f"{delta:+.1%}"
     return text, "up" if delta > 0 else "down" if delta < 0 else "flat"
 
