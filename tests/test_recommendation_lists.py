@@ -331,10 +331,8 @@ def test_an_action_taken_on_a_target_is_not_proposed_again(monkeypatch):
     module = "flywheel_pipeline.recommendations.candidates"
     monkeypatch.setattr(f"{module}.content_candidates", proposals)
     monkeypatch.setattr(f"{module}.topic_stats", lambda *args: (None, {}))
-    frame = pd.DataFrame({"topic_id": [7], "conversation_id": ["a"]})
-    built = build_recommendations(
-        data_through=DAY, topics=frame, assignments=frame, conversations=frame, acted=acted
-    )
+    frame = pd.DataFrame({"topic_id": [7]})
+    built = build_recommendations(data_through=DAY, topics=frame, topic_counts=frame, acted=acted)
     assert built.candidates["target_id"].tolist() == ["8"]  # topic 7 was acted on
 
 

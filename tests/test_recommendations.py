@@ -13,6 +13,7 @@ from flywheel_pipeline.recommendations import (
     build_candidates,
     recommendation_id,
     shop_economics,
+    topic_outcomes,
     topic_stats,
 )
 from flywheel_pipeline.recommendations.candidates import build_recommendations
@@ -189,7 +190,7 @@ def test_economics_from_data():
     assert econ.orders == len(inputs["orders"])
     assert abs(econ.average_order_value - inputs["orders"]["revenue"].mean()) < 1e-9
     stats, overall = topic_stats(
-        inputs["assignments"], inputs["conversations"], inputs["orders"], DAY
+        topic_outcomes(inputs["assignments"], inputs["conversations"], inputs["orders"], DAY)
     )
     assert overall["order_rate_resolved"] > overall["order_rate_unresolved"] + 0.1
     s = stats.set_index("topic_id")

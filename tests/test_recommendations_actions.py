@@ -25,7 +25,6 @@ from flywheel_pipeline.recommendations import (
 )
 from flywheel_pipeline.recommendations.assets import (
     RecommendationSettings,
-    as_of,
     recommendation_candidates,
 )
 from flywheel_pipeline.recommendations.candidates import build_recommendations
@@ -451,11 +450,6 @@ def test_cold_start_empty_inputs_and_no_date():
     assert recs.empty and list(recs.columns) == CANDIDATE_COLUMNS
     none = build_candidates(data_through=None)
     assert none.empty and list(none.columns) == CANDIDATE_COLUMNS
-    assert as_of({}) is None
-    events = {"nps": make_referrals()[0], "orders": pd.DataFrame({"ordered_at": [END]})}
-    assert as_of(events) == DAY  # no model yet: the last event
-    models = {"deal_scores": pd.DataFrame({"data_through": [dt.date(2026, 6, 28)]})}
-    assert as_of({**events, **models}) == dt.date(2026, 6, 28)  # the models' date wins
 
 
 def _resources(path: Path, share: float = 0.2) -> dict:

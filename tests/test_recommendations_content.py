@@ -7,9 +7,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from flywheel_pipeline.recommendations.assets import read_inputs
 from flywheel_pipeline.recommendations.content import content_candidates, topic_questions
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
+from flywheel_pipeline.recommendations.inputs import read_inputs
 
 DAY = pd.Timestamp("2026-06-30").date()
 ECON = ShopEconomics(
@@ -233,7 +233,7 @@ def test_read_inputs_reads_the_brief_inputs_where_the_warehouse_has_them():
         conn.register("assignments", _assignments())
         conn.execute("create table intermediate.int_conversations__texts as from texts")
         conn.execute("create table ml.conversation_topic_assignments as from assignments")
-        inputs = read_inputs(conn)
+        inputs = read_inputs(conn, None)
     counted = inputs["first_messages"]
     assert list(counted.columns) == ["topic_id", "first_user_text", "asked"]
     pd.testing.assert_frame_equal(topic_questions(counted, None), _questions(), check_dtype=False)
@@ -247,7 +247,7 @@ def test_read_inputs_reads_only_the_columns_the_candidates_use():
             "create table staging.stg_crm__contacts as select 'k1' as contact_id, "
             "'a@b.c' as email, timestamp '2026-01-01' as created_at, 'spring' as campaign"
         )
-        inputs = read_inputs(conn)
+        inputs = read_inputs(conn, None)
     assert list(inputs["contacts"].columns) == ["contact_id", "created_at", "campaign"]
     assert inputs["orders"] is None and inputs["first_messages"] is None
 

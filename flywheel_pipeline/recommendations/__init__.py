@@ -49,6 +49,7 @@ from flywheel_pipeline.recommendations.economics import (
     ImpactAssumptions,
     ShopEconomics,
     shop_economics,
+    topic_outcomes,
     topic_stats,
 )
 from flywheel_pipeline.recommendations.outcomes import OUTCOME_COLUMNS, measure_outcomes
@@ -63,5 +64,6 @@ __all__ = [
     "measure_outcomes",
     "recommendation_id",
     "shop_economics",
+    "topic_outcomes",
     "topic_stats",
 ]

@@ -17,7 +17,9 @@ from flywheel_pipeline.recommendations.customers import MAX_CUSTOMERS, reengage_
 from flywheel_pipeline.recommendations.deals import MAX_DEALS, attend_deal_candidates
 from flywheel_pipeline.recommendations.economics import (
     ImpactAssumptions,
+    ShopEconomics,
     shop_economics,
+    topic_outcomes,
     topic_stats,
 )
 from flywheel_pipeline.recommendations.leads import MAX_LEADS, follow_up_candidates
@@ -72,6 +74,8 @@ def build_recommendations(
     campaign_days: pd.DataFrame | None = None,
     first_messages: pd.DataFrame | None = None,
     search_queries: pd.DataFrame | None = None,
+    topic_counts: pd.DataFrame | None = None,
+    economics: ShopEconomics | None = None,
     assumptions: ImpactAssumptions | None = None,
     max_leads: int = MAX_LEADS,
     max_deals: int = MAX_DEALS,
@@ -108,6 +112,10 @@ def build_recommendations(
     - ``first_messages`` (conversation_id, first_user_text from
       intermediate.int_conversations__texts) and ``search_queries``
       (intermediate.int_search__query_pages_recent): the brief of the content actions.
+    - ``topic_counts`` (:func:`.economics.topic_outcomes`) and ``economics``
+      (:func:`.economics.shop_economics`) as the warehouse computes them
+      (:mod:`.inputs`); without them they are computed from ``assignments``,
+      ``conversations`` and ``orders``.
 
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
@@ -125,10 +133,12 @@ def build_recommendations(
     nps = _without(nps, "contact_id", contacts_done)
     deal_scores = _without(deal_scores, "deal_id", deals_done)
     assumptions = assumptions or ImpactAssumptions()
-    econ = shop_economics(orders, day)
+    econ = economics or shop_economics(orders, day)
+    if topic_counts is None and assignments is not None and conversations is not None:
+        topic_counts = topic_outcomes(assignments, conversations, orders, day)
     rows: list[dict] = []
-    if topics is not None and assignments is not None and conversations is not None:
-        stats, overall = topic_stats(assignments, conversations, orders, day)
+    if topics is not None and topic_counts is not None:
+        stats, overall = topic_stats(topic_counts)
         questions = None
         if first_messages is not None:
             questions = topic_questions(first_messages, assignments)

@@ -47,6 +47,10 @@ class ImpactAssumptions:
     horizon_days: int = 90
 
 
+#: the days after its first order whose revenue is a new customer's worth
+NEW_CUSTOMER_DAYS = 90
+
+
 @dataclass(frozen=True)
 class ShopEconomics:
     average_order_value: float
@@ -63,7 +67,8 @@ class ShopEconomics:
 
 
 def shop_economics(orders: pd.DataFrame | None, data_through: dt.date) -> ShopEconomics:
-    """``orders``: contact_id, ordered_at, revenue."""
+    """``orders``: contact_id, ordered_at, revenue (the warehouse computes the same in
+    :mod:`.inputs`)."""
     if orders is None or orders.empty:
         return ShopEconomics(0.0, 0.0, 0, 0)
     o = orders[["contact_id", "ordered_at", "revenue"]].copy()
@@ -73,9 +78,9 @@ def shop_economics(orders: pd.DataFrame | None, data_through: dt.date) -> ShopEc
         return ShopEconomics(0.0, 0.0, 0, 0)
     aov = float(o["revenue"].fillna(0).mean())
     first = o.groupby("contact_id")["ordered_at"].transform("min")
-    mature_cut = end_of_day(as_date(data_through)) - pd.Timedelta(days=90)
-    mature = o[first < mature_cut]
-    in_window = mature[mature["ordered_at"] < first[mature.index] + pd.Timedelta(days=90)]
+    window = pd.Timedelta(days=NEW_CUSTOMER_DAYS)
+    mature = o[first < end_of_day(as_date(data_through)) - window]
+    in_window = mature[mature["ordered_at"] < first[mature.index] + window]
     n_mature = int(mature["contact_id"].nunique())
     per_customer = (
         float(in_window.groupby("contact_id")["revenue"].sum().mean()) if n_mature else aov
@@ -83,30 +88,51 @@ def shop_economics(orders: pd.DataFrame | None, data_through: dt.date) -> ShopEc
     return ShopEconomics(aov, per_customer, len(o), n_mature)
 
 
-def _rate(hits: pd.Series) -> tuple[float, int]:
-    return (float(hits.mean()) if len(hits) else np.nan), len(hits)
+#: conversations of the last WINDOW_DAYS are a topic's recent volume; an order within
+#: ORDER_WINDOW_DAYS after a conversation counts as following it
+WINDOW_DAYS = 28
+ORDER_WINDOW_DAYS = 30
+#: a topic's order rates are shrunk towards the all-topic ones with a prior worth this many
+#: conversations
+PRIOR_STRENGTH = 30.0
+#: :func:`topic_outcomes`' columns: conversations counted per topic and outcome (the nullable
+#: booleans are unknown where the data cannot tell)
+TOPIC_OUTCOME_COLUMNS = ["topic_id", "resolved", "ordered_after", "recent", "conversations"]
+#: :func:`topic_stats`' columns
+STAT_COLUMNS = [
+    "topic_id",
+    "conversations_total",
+    "conversations_recent",
+    "resolution_rate",
+    "order_rate_resolved",
+    "n_resolved_known",
+    "order_rate_unresolved",
+    "n_unresolved_known",
+]
 
 
-def topic_stats(
+def topic_outcomes(
     assignments: pd.DataFrame,
     conversations: pd.DataFrame,
     orders: pd.DataFrame | None,
     data_through: dt.date,
     *,
-    window_days: int = 28,
-    order_window_days: int = 30,
-    prior_strength: float = 30.0,
-) -> tuple[pd.DataFrame, dict]:
-    """Per-topic volume, resolution and order rates, and the all-topic rates.
+    window_days: int = WINDOW_DAYS,
+    order_window_days: int = ORDER_WINDOW_DAYS,
+) -> pd.DataFrame:
+    """Conversations up to ``data_through`` counted per topic_id × resolved × ordered_after ×
+    recent (:data:`TOPIC_OUTCOME_COLUMNS`): all :func:`topic_stats` needs. ``ordered_after`` is
+    whether the contact ordered within ``order_window_days`` of the conversation, unknown
+    for anonymous conversations and those too recent to tell; ``recent``: started in the last
+    ``window_days``. The warehouse counts the same in :mod:`.inputs`.
 
-    Per topic: topic_id, conversations_total, conversations_recent (last ``window_days``),
-    resolution_rate, order_rate_resolved, order_rate_unresolved (shrunk), n_resolved_known,
-    n_unresolved_known.
-
-    ``assignments``: conversation_id, topic_id. ``conversations``: conversation_id,
-    started_at, resolved, contact_id (optional). ``orders``: contact_id, ordered_at.
+    ``assignments``: conversation_id, topic_id (data_through: the latest run's only).
+    ``conversations``: conversation_id, started_at, resolved, contact_id (optional).
+    ``orders``: contact_id, ordered_at.
     """
     stop = end_of_day(as_date(data_through))
+    if "data_through" in assignments and len(assignments):
+        assignments = assignments[assignments["data_through"] == assignments["data_through"].max()]
     c = assignments[["conversation_id", "topic_id"]].merge(
         conversations.drop(columns=["topic_id"], errors="ignore"), on="conversation_id"
     )
@@ -130,43 +156,67 @@ def topic_stats(
         c.loc[mature, "ordered_after"] = c.loc[mature, "conversation_id"].isin(ordered_ids)
         # anonymous conversations cannot be followed to an order: leave them unknown
         c.loc[c["contact_id"].isna(), "ordered_after"] = pd.NA
+    c["recent"] = c["started_at"] >= stop - pd.Timedelta(days=window_days)
+    keys = TOPIC_OUTCOME_COLUMNS[:-1]
+    counts = c.groupby(keys, dropna=False, observed=True).size()
+    return counts.rename("conversations").reset_index()[TOPIC_OUTCOME_COLUMNS]
 
-    def rates(frame: pd.DataFrame) -> dict:
-        known = frame.dropna(subset=["ordered_after"])
-        res = known[known["resolved"].fillna(False)]
-        unres = known[~known["resolved"].fillna(False)]
-        r_rate, r_n = _rate(res["ordered_after"].astype(float))
-        u_rate, u_n = _rate(unres["ordered_after"].astype(float))
-        return {
-            "order_rate_resolved": r_rate,
-            "n_resolved_known": r_n,
-            "order_rate_unresolved": u_rate,
-            "n_unresolved_known": u_n,
-        }
 
-    overall = rates(c)
-    resolved_known = c["resolved"].dropna()
-    overall["resolution_rate"] = float(resolved_known.mean()) if len(resolved_known) else np.nan
+def _share(counts: pd.DataFrame, hit: pd.Series, among: pd.Series) -> tuple[float, int]:
+    """(conversations where ``hit`` ÷ those ``among``, how many are ``among``)."""
+    n = int(counts.loc[among, "conversations"].sum())
+    hits = int(counts.loc[among & hit, "conversations"].sum())
+    return (hits / n if n else np.nan), n
+
+
+def _rates(counts: pd.DataFrame) -> dict:
+    known = counts["ordered_after"].notna()
+    ordered = counts["ordered_after"].fillna(False).astype(bool)
+    resolved = counts["resolved"].fillna(False).astype(bool)
+    r_rate, r_n = _share(counts, ordered, known & resolved)
+    u_rate, u_n = _share(counts, ordered, known & ~resolved)
+    resolution, _ = _share(counts, resolved, counts["resolved"].notna())
+    return {
+        "order_rate_resolved": r_rate,
+        "n_resolved_known": r_n,
+        "order_rate_unresolved": u_rate,
+        "n_unresolved_known": u_n,
+        "resolution_rate": resolution,
+    }
+
+
+def topic_stats(
+    outcomes: pd.DataFrame,
+    *,
+    window_days: int = WINDOW_DAYS,
+    order_window_days: int = ORDER_WINDOW_DAYS,
+    prior_strength: float = PRIOR_STRENGTH,
+) -> tuple[pd.DataFrame, dict]:
+    """Per-topic volume, resolution and order rates, and the all-topic rates, from the
+    counted ``outcomes`` (:func:`topic_outcomes`, counted with the same windows).
+
+    Per topic: topic_id, conversations_total, conversations_recent (last ``window_days``),
+    resolution_rate, order_rate_resolved, order_rate_unresolved (shrunk), n_resolved_known,
+    n_unresolved_known.
+    """
+    overall = _rates(outcomes)
     overall["window_days"] = window_days
     overall["order_window_days"] = order_window_days
-    recent = c["started_at"] >= stop - pd.Timedelta(days=window_days)
     rows = []
-    for topic_id, g in c.groupby("topic_id", sort=True):
-        r = rates(g)
+    for topic_id, g in outcomes.dropna(subset=["topic_id"]).groupby("topic_id", sort=True):
+        r = _rates(g)
         for kind in ("resolved", "unresolved"):
             n = r[f"n_{kind}_known"]
             local = r[f"order_rate_{kind}"] if n else 0.0
             prior = overall[f"order_rate_{kind}"]
             prior = 0.0 if pd.isna(prior) else prior
             r[f"order_rate_{kind}"] = (local * n + prior * prior_strength) / (n + prior_strength)
-        res = g["resolved"].dropna()
         rows.append(
             {
                 "topic_id": topic_id,
-                "conversations_total": len(g),
-                "conversations_recent": int(recent[g.index].sum()),
-                "resolution_rate": float(res.mean()) if len(res) else np.nan,
+                "conversations_total": int(g["conversations"].sum()),
+                "conversations_recent": int(g.loc[g["recent"].astype(bool), "conversations"].sum()),
                 **r,
             }
         )
-    return pd.DataFrame(rows), overall
+    return pd.DataFrame(rows, columns=STAT_COLUMNS), overall

@@ -1,0 +1,330 @@
+"""What the recommendation assets read from the warehouse.
+
+Small tables (the models' outputs, deals, NPS answers, referrals) arrive whole. The large
+ones stay in DuckDB: the candidates get what the pure functions would compute from them,
+computed there — the conversations per topic and outcome (:func:`.economics.topic_outcomes`),
+the shop's economics (:func:`.economics.shop_economics`), the first messages per topic and
+text — and only the columns they use of the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from flywheel_pipeline import tables
+from flywheel_pipeline.insights._common import end_of_day
+from flywheel_pipeline.recommendations.economics import (
+    NEW_CUSTOMER_DAYS,
+    ORDER_WINDOW_DAYS,
+    TOPIC_OUTCOME_COLUMNS,
+    WINDOW_DAYS,
+    ShopEconomics,
+)
+from flywheel_pipeline.sql import identifier
+from flywheel_pipeline.warehouse import (
+    catalog_columns,
+    fetch_row,
+    fetch_value,
+    read_relation_if_exists,
+    read_shared_text,
+    relation_exists,
+)
+
+# Model-driven inputs: a table an insight asset has not written yet (a cold start, or an asset
+# that failed for lack of data) is read as missing, and its action type proposes nothing.
+_ML_INPUTS = {
+    "topics": tables.CONVERSATION_TOPICS,
+    "lead_scores": tables.LEAD_SCORES,
+    "deal_scores": tables.DEAL_SCORES,
+    "customer_value": tables.CUSTOMER_VALUE,
+    "search_opportunities": tables.SEARCH_OPPORTUNITIES,
+}
+_RUNS = (tables.LEAD_SCORING_RUNS, tables.DEAL_SCORING_RUNS, tables.CUSTOMER_VALUE_RUNS)
+_STAGING_INPUTS = {
+    "orders": tables.ORDERS,
+    "contacts": tables.CONTACTS,
+    "deals": tables.DEALS,
+    "nps": tables.NPS_RESPONSES,
+    "referrals": tables.REFERRALS,
+}
+# Counted in the warehouse (topic_outcomes), never read row by row.
+_COUNTED = (tables.CONVERSATION_TOPIC_ASSIGNMENTS, tables.CONVERSATIONS)
+# Sessions per day and landing page are all rewrite_title needs: summed in the warehouse, the
+# traffic report's source × medium × device rows never travel into pandas.
+_TRAFFIC_SQL = (
+    f"select report_date, landing_page, sum(sessions) as sessions from {tables.GA4_TRAFFIC.quoted} "
+    "group by report_date, landing_page"
+)
+# Ad spend and sessions per paid campaign and day (shift_budget), named as budget.py reads them.
+_CAMPAIGN_DAYS_SQL = (
+    "select report_date as date, campaign, spend, sessions "
+    f"from {tables.CAMPAIGN_DAYS.quoted} order by report_date, campaign"
+)
+_ASSIGNED = tables.CONVERSATION_TOPIC_ASSIGNMENTS.quoted
+# the latest topic run's assignments (the table holds one run; a half-replaced one must not
+# count twice)
+_LATEST_ASSIGNED = (
+    f"select conversation_id, topic_id from {_ASSIGNED} "
+    f"where data_through is not distinct from (select max(data_through) from {_ASSIGNED})"
+)
+# The content brief's first messages, counted per topic and text (what topic_questions would
+# count from the raw rows), so that pandas gets one row per distinct question rather than one
+# per conversation.
+_FIRST_MESSAGES_SQL = f"""
+select a.topic_id, t.first_user_text, count(*) as asked
+from {tables.CONVERSATION_TEXTS.quoted} t
+join ({_LATEST_ASSIGNED}) a on a.conversation_id = t.conversation_id
+where t.first_user_text is not null and a.topic_id is not null
+group by a.topic_id, t.first_user_text
+order by a.topic_id, t.first_user_text
+"""
+# topic_outcomes, counted where the conversations are. A conversation's order outcome is
+# known when its contact is and the order window has closed by data_through ($mature_before),
+# and only when the shop has orders at all ($orders_known).
+_TOPIC_OUTCOMES_SQL = """
+with conversations as (
+    select a.topic_id, v.conversation_id, v.contact_id, v.started_at, v.resolved
+    from ({assigned}) a
+    join {conversations} v using (conversation_id)
+    where v.started_at < $stop
+),
+followed as (
+    select distinct c.conversation_id
+    from conversations c
+    join {orders} o using (contact_id)
+    where c.started_at < $mature_before
+        and o.ordered_at >= c.started_at
+        and o.ordered_at < c.started_at + to_days($order_window_days)
+        and o.ordered_at < $stop
+)
+select
+    c.topic_id,
+    c.resolved,
+    case
+        when $orders_known and c.contact_id is not null and c.started_at < $mature_before
+            then f.conversation_id is not null
+    end as ordered_after,
+    c.started_at >= $recent_from as recent,
+    count(*) as conversations
+from conversations c
+left join followed f using (conversation_id)
+group by all
+order by all
+"""
+_NO_ORDERS = "(select null::varchar as contact_id, null::timestamp as ordered_at where false)"
+# shop_economics: the orders up to data_through; a customer's first NEW_CUSTOMER_DAYS of
+# revenue, over the customers whose first order is that old
+_ECONOMICS_SQL = f"""
+with orders as (
+    select contact_id, ordered_at, coalesce(revenue, 0) as revenue
+    from {tables.ORDERS.quoted}
+    where ordered_at < $stop
+),
+firsts as (
+    select contact_id, min(ordered_at) as first_at
+    from orders
+    where contact_id is not null
+    group by contact_id
+),
+new_customers as (
+    select contact_id, sum(o.revenue) as revenue
+    from orders o
+    join firsts using (contact_id)
+    where first_at < $mature_before and ordered_at < first_at + to_days({NEW_CUSTOMER_DAYS})
+    group by contact_id
+)
+select
+    (select avg(revenue) from orders),
+    (select avg(revenue) from new_customers),
+    (select count(*) from orders),
+    (select count(*) from new_customers)
+"""
+
+# The columns of the large tables the candidates read (build_recommendations' docstring); the
+# others never leave the warehouse.
+_LARGE_INPUT_COLUMNS = {
+    "orders": ("contact_id", "ordered_at", "revenue"),
+    "contacts": ("contact_id", "created_at", "channel_group", "campaign", "first_landing_page"),
+}
+# The date each input is as of: the models' (never the wall clock, so replays reproduce), else
+# the last event in the CRM and conversation data.
+_MODEL_DATES = tuple((t, "data_through") for t in _ML_INPUTS.values())
+_EVENT_DATES = (
+    (tables.ORDERS, "ordered_at"),
+    (tables.CONVERSATIONS, "started_at"),
+    (tables.NPS_RESPONSES, "responded_at"),
+    (tables.REFERRALS, "referred_at"),
+)
+
+
+def _latest(conn: duckdb.DuckDBPyConnection, dates) -> dt.date | None:
+    parts = [
+        f"select max({identifier(column)})::date as day from {table.quoted}"
+        for table, column in dates
+        if relation_exists(conn, table.relation)
+    ]
+    if not parts:
+        return None
+    return fetch_value(conn, f"select max(day) from ({' union all '.join(parts)})")
+
+
+def as_of(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """``data_through`` of the candidates: the latest as-of date of the models, else the last
+    event in the staging tables; None in an empty warehouse."""
+    return _latest(conn, _MODEL_DATES) or _latest(conn, _EVENT_DATES)
+
+
+def read_columns(
+    conn: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...]
+) -> pd.DataFrame | None:
+    """The ``columns`` of `schema.table` it has (in that order), or None when it is missing;
+    a repeated string (a channel, a contact's id on each of its orders) held once a batch."""
+    have = {name for name, _, _ in catalog_columns(conn, relation)}
+    if not have:
+        return None
+    wanted = [c for c in columns if c in have]
+    return read_shared_text(conn, f"select {', '.join(map(identifier, wanted))} from {relation}")
+
+
+def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    if not relation_exists(conn, tables.CAMPAIGN_DAYS.relation):
+        return None
+    return conn.execute(_CAMPAIGN_DAYS_SQL).df()
+
+
+def _exist(conn: duckdb.DuckDBPyConnection, *needed: tables.Table) -> bool:
+    return all(relation_exists(conn, t.relation) for t in needed)
+
+
+def count_topic_outcomes(
+    conn: duckdb.DuckDBPyConnection, data_through: dt.date
+) -> pd.DataFrame | None:
+    """:func:`.economics.topic_outcomes` of the warehouse's latest topic assignments (None
+    without them or the conversations)."""
+    if not _exist(conn, *_COUNTED):
+        return None
+    has_orders = _exist(conn, tables.ORDERS)
+    sql = _TOPIC_OUTCOMES_SQL.format(
+        assigned=_LATEST_ASSIGNED,
+        conversations=tables.CONVERSATIONS.quoted,
+        orders=tables.ORDERS.quoted if has_orders else _NO_ORDERS,
+    )
+    stop = end_of_day(data_through)
+    counts = conn.execute(
+        sql,
+        {
+            "stop": stop,
+            "mature_before": stop - pd.Timedelta(days=ORDER_WINDOW_DAYS),
+            "recent_from": stop - pd.Timedelta(days=WINDOW_DAYS),
+            "order_window_days": ORDER_WINDOW_DAYS,
+            "orders_known": has_orders
+            and fetch_value(conn, f"select count(*) > 0 from {tables.ORDERS.quoted}"),
+        },
+    ).df()
+    for column in ("resolved", "ordered_after"):
+        counts[column] = counts[column].astype("boolean")
+    return counts[TOPIC_OUTCOME_COLUMNS]
+
+
+def measure_economics(
+    conn: duckdb.DuckDBPyConnection, data_through: dt.date
+) -> ShopEconomics | None:
+    """:func:`.economics.shop_economics` of the warehouse's orders (None without them)."""
+    if not _exist(conn, tables.ORDERS):
+        return None
+    stop = end_of_day(data_through)
+    params = {"stop": stop, "mature_before": stop - pd.Timedelta(days=NEW_CUSTOMER_DAYS)}
+    aov, per_customer, orders, customers = fetch_row(conn, _ECONOMICS_SQL, params)
+    if not orders:
+        return ShopEconomics(0.0, 0.0, 0, 0)
+    return ShopEconomics(aov, per_customer if customers else aov, orders, customers)
+
+
+def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -> dict[str, object]:
+    """Every input of :func:`.candidates.build_recommendations` the warehouse holds as of
+    ``data_through`` (``None`` where a table is missing), keyed by its argument name."""
+    relations = {**_ML_INPUTS, **_STAGING_INPUTS}
+    inputs: dict[str, object] = {
+        name: read_columns(conn, t.relation, _LARGE_INPUT_COLUMNS[name])
+        if name in _LARGE_INPUT_COLUMNS
+        else read_relation_if_exists(conn, t.relation)
+        for name, t in relations.items()
+    }
+    runs = [
+        frame for t in _RUNS if (frame := read_relation_if_exists(conn, t.relation)) is not None
+    ]
+    inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
+    has_traffic = _exist(conn, tables.GA4_TRAFFIC)
+    inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if has_traffic else None
+    inputs["campaign_days"] = read_campaign_days(conn)
+    # the content actions' brief: customers' first messages (their text only) and searches
+    inputs["first_messages"] = (
+        conn.execute(_FIRST_MESSAGES_SQL).df()
+        if _exist(conn, tables.CONVERSATION_TEXTS, tables.CONVERSATION_TOPIC_ASSIGNMENTS)
+        else None
+    )
+    inputs["search_queries"] = read_relation_if_exists(conn, tables.QUERY_PAGES_RECENT.relation)
+    if data_through is not None:
+        inputs["topic_counts"] = count_topic_outcomes(conn, data_through)
+        inputs["economics"] = measure_economics(conn, data_through)
+    return inputs
+
+
+# What the candidates asset reads upstream (its deps). It also reads its own previous tables
+# (decided recommendations and their members are kept), which are no deps of it. Only
+# recommendations someone acted on matter: the done ones are measured, the accepted ones may
+# not serve as controls. Their decisions come from the staged decisions (DECISIONS, as
+# flywheel.recommendations has them), not from that mart: the mart is built by the dbt
+# invocation that also builds flywheel.recommendation_outcomes from this asset's table.
+CANDIDATE_READS = (
+    *_ML_INPUTS.values(),
+    *_RUNS,
+    *_STAGING_INPUTS.values(),
+    *_COUNTED,
+    tables.GA4_TRAFFIC,
+    tables.CAMPAIGN_DAYS,
+    tables.CONVERSATION_TEXTS,
+    tables.QUERY_PAGES_RECENT,
+    tables.DECISIONS,
+)
+
+_OUTCOME_INPUTS = {
+    "conversations": tables.CONVERSATIONS,
+    "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+    "contacts": tables.CONTACTS,
+    "orders": tables.ORDERS,
+    "deals": tables.DEALS,
+    "referrals": tables.REFERRALS,
+    "targets": tables.RECOMMENDATION_TARGETS,
+    # day × query × page, country and device summed by dbt: CTR is measured per day × query
+    "search": tables.QUERY_PAGES_DAILY,
+}
+# The columns of the large tables the outcomes read (measure_outcomes' docstring).
+_OUTCOME_COLUMNS = {
+    "conversations": ("conversation_id", "started_at", "resolved", "contact_id"),
+    "assignments": ("conversation_id", "topic_id", "data_through"),
+    "contacts": ("contact_id", "created_at"),
+    "orders": ("contact_id", "ordered_at", "revenue"),
+}
+OUTCOME_READS = (
+    tables.RECOMMENDATION_CANDIDATES,
+    tables.DECISIONS,
+    *_OUTCOME_INPUTS.values(),
+    tables.CAMPAIGN_DAYS,
+)
+
+
+def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, pd.DataFrame | None]:
+    """Every input of :func:`.outcomes.measure_outcomes` besides the recommendations (``None``
+    where a table is missing), keyed by its argument name."""
+    inputs = {
+        name: read_columns(conn, t.relation, _OUTCOME_COLUMNS[name])
+        if name in _OUTCOME_COLUMNS
+        else read_relation_if_exists(conn, t.relation)
+        for name, t in _OUTCOME_INPUTS.items()
+    }
+    inputs["campaign_days"] = read_campaign_days(conn)
+    return inputs

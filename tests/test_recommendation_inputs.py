@@ -1,0 +1,145 @@
+"""What the recommendation assets read: the warehouse counts topic outcomes and measures the
+shop's economics exactly as the pure functions do from whole frames, and the candidates'
+date comes from the models before the events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from flywheel_pipeline import tables
+from flywheel_pipeline.recommendations.economics import (
+    shop_economics,
+    topic_outcomes,
+    topic_stats,
+)
+from flywheel_pipeline.recommendations.inputs import (
+    as_of,
+    count_topic_outcomes,
+    measure_economics,
+    read_inputs,
+)
+from tests.test_recommendations import DAY, END, make_inputs
+
+
+def _with_edge_cases(seed: int) -> dict[str, pd.DataFrame]:
+    """The content fixture plus what the warehouse must treat as pandas does: anonymous and
+    unresolved-unknown conversations, an unassigned topic, rows after data_through, orders
+    without a contact or a revenue."""
+    inputs = make_inputs(seed)
+    conversations = inputs["conversations"].astype({"resolved": "boolean"})
+    conversations.loc[0:9, "contact_id"] = None
+    conversations.loc[10:19, "resolved"] = pd.NA
+    conversations.loc[len(conversations)] = {
+        "conversation_id": "late",
+        "contact_id": "C0100",
+        "started_at": END + pd.Timedelta(days=2),
+        "resolved": True,
+    }
+    assignments = conversations[["conversation_id"]].assign(
+        topic_id=[*inputs["assignments"]["topic_id"], 1]
+    )
+    assignments.loc[20:24, "topic_id"] = None
+    orders = inputs["orders"].copy()
+    orders.loc[len(orders)] = {"contact_id": None, "ordered_at": END, "revenue": 50.0}
+    orders.loc[len(orders)] = {"contact_id": "C0005", "ordered_at": END, "revenue": None}
+    orders.loc[len(orders)] = {
+        "contact_id": "C0100",
+        "ordered_at": END + pd.Timedelta(days=3),
+        "revenue": 70.0,
+    }
+    return {"conversations": conversations, "assignments": assignments, "orders": orders}
+
+
+def _warehouse(frames: dict[str, pd.DataFrame], data_through: dt.date) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    relations = {
+        "conversations": tables.CONVERSATIONS,
+        "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+        "orders": tables.ORDERS,
+    }
+    frames = {**frames, "assignments": frames["assignments"].assign(data_through=data_through)}
+    for name, table in relations.items():
+        if name in frames:
+            conn.execute(f"create schema if not exists {table.schema}")
+            conn.register("frame", frames[name])
+            conn.execute(f"create table {table.quoted} as from frame")
+            conn.unregister("frame")
+    return conn
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("back_days", [0, 45])
+def test_the_warehouse_counts_topic_outcomes_as_pandas_does(seed, back_days):
+    frames = _with_edge_cases(seed)
+    day = DAY - dt.timedelta(days=back_days)
+    expected = topic_outcomes(frames["assignments"], frames["conversations"], frames["orders"], day)
+    with _warehouse(frames, day) as conn:
+        counted = count_topic_outcomes(conn, day)
+    key = ["topic_id", "resolved", "ordered_after", "recent"]
+    sort = {"by": key, "na_position": "first", "ignore_index": True}
+    pd.testing.assert_frame_equal(
+        counted.sort_values(**sort), expected.sort_values(**sort), check_dtype=False
+    )
+    # every outcome occurs, so the comparison is not vacuous
+    assert counted["ordered_after"].isna().any() and counted["ordered_after"].fillna(False).any()
+    assert counted["resolved"].isna().any() and counted["topic_id"].isna().any()
+    assert topic_stats(counted)[1] == topic_stats(expected)[1]
+
+
+def test_without_orders_no_conversation_has_a_known_order_outcome():
+    frames = _with_edge_cases(0)
+    with _warehouse({**frames, "orders": frames["orders"].iloc[0:0]}, DAY) as conn:
+        with_empty = count_topic_outcomes(conn, DAY)
+    with _warehouse({k: v for k, v in frames.items() if k != "orders"}, DAY) as conn:
+        without = count_topic_outcomes(conn, DAY)
+        assert measure_economics(conn, DAY) is None
+    expected = topic_outcomes(frames["assignments"], frames["conversations"], None, DAY)
+    for counted in (with_empty, without):
+        assert counted["ordered_after"].isna().all()
+        assert counted["conversations"].sum() == expected["conversations"].sum()
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+@pytest.mark.parametrize("back_days", [0, 45, 200])
+def test_the_warehouse_measures_the_shops_economics_as_pandas_does(seed, back_days):
+    orders = _with_edge_cases(seed)["orders"]
+    day = DAY - dt.timedelta(days=back_days)
+    with _warehouse({"orders": orders, "assignments": orders.iloc[0:0]}, day) as conn:
+        measured = measure_economics(conn, day)
+    expected = shop_economics(orders, day)
+    assert (measured.orders, measured.customers_with_90d_history) == (
+        expected.orders,
+        expected.customers_with_90d_history,
+    )
+    assert measured.average_order_value == pytest.approx(expected.average_order_value, rel=1e-12)
+    assert measured.revenue_per_new_customer_90d == pytest.approx(
+        expected.revenue_per_new_customer_90d, rel=1e-12
+    )
+    if back_days == 0:
+        assert expected.customers_with_90d_history > 0  # the new-customer branch is exercised
+
+
+def test_read_inputs_hands_the_candidates_counts_not_conversations():
+    frames = _with_edge_cases(0)
+    with _warehouse(frames, DAY) as conn:
+        inputs = read_inputs(conn, DAY)
+    assert "conversations" not in inputs and "assignments" not in inputs
+    assert inputs["topic_counts"]["conversations"].sum() == len(frames["conversations"]) - 1
+    assert inputs["economics"].orders == len(frames["orders"]) - 1  # one is after DAY
+
+
+def test_the_candidates_date_is_the_models_else_the_last_event():
+    with duckdb.connect() as conn:
+        assert as_of(conn) is None
+        conn.execute(f"create schema {tables.ORDERS.schema}")
+        conn.execute(f"create table {tables.ORDERS.quoted} as select ? as ordered_at", [END])
+        assert as_of(conn) == DAY  # no model yet: the last event
+        conn.execute(f"create schema {tables.DEAL_SCORES.schema}")
+        conn.execute(
+            f"create table {tables.DEAL_SCORES.quoted} as select date '2026-06-28' as data_through"
+        )
+        assert as_of(conn) == dt.date(2026, 6, 28)  # the models' date wins
