@@ -18,10 +18,12 @@ from flywheel_pipeline.recommendations.economics import (
 )
 from flywheel_pipeline.recommendations.inputs import (
     as_of,
+    count_topic_days,
     count_topic_outcomes,
     measure_economics,
     read_inputs,
 )
+from flywheel_pipeline.recommendations.outcomes import count_topic_days as topic_days
 from tests.test_recommendations import DAY, END, make_inputs
 
 
@@ -43,6 +45,7 @@ def _with_edge_cases(seed: int) -> dict[str, pd.DataFrame]:
         topic_id=[*inputs["assignments"]["topic_id"], 1]
     )
     assignments.loc[20:24, "topic_id"] = None
+    assignments["topic_id"] = assignments["topic_id"].astype("Int64")  # BIGINT, as in ml
     orders = inputs["orders"].copy()
     orders.loc[len(orders)] = {"contact_id": None, "ordered_at": END, "revenue": 50.0}
     orders.loc[len(orders)] = {"contact_id": "C0005", "ordered_at": END, "revenue": None}
@@ -88,6 +91,16 @@ def test_the_warehouse_counts_topic_outcomes_as_pandas_does(seed, back_days):
     assert counted["ordered_after"].isna().any() and counted["ordered_after"].fillna(False).any()
     assert counted["resolved"].isna().any() and counted["topic_id"].isna().any()
     assert topic_stats(counted)[1] == topic_stats(expected)[1]
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_the_warehouse_counts_topic_days_as_pandas_does(seed):
+    frames = _with_edge_cases(seed)
+    expected = topic_days(frames["conversations"], frames["assignments"])
+    with _warehouse(frames, DAY) as conn:
+        counted = count_topic_days(conn)
+    pd.testing.assert_frame_equal(counted, expected, check_dtype=False)
+    assert 0 < expected["resolved"].sum() < expected["known"].sum() < len(frames["conversations"])
 
 
 def test_without_orders_no_conversation_has_a_known_order_outcome():

@@ -12,14 +12,18 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from flywheel_pipeline import tables
+from flywheel_pipeline.insights._common import to_utc_naive
 from flywheel_pipeline.insights.lead_scoring import score_leads
 from flywheel_pipeline.recommendations import OUTCOME_COLUMNS, measure_outcomes
 from flywheel_pipeline.recommendations._lift import cohort_lift
 from flywheel_pipeline.recommendations.assets import recommendation_outcomes
+from flywheel_pipeline.recommendations.inputs import read_outcome_inputs
 from flywheel_pipeline.recommendations.lists import LIST_TYPES, holdout_mask
 from flywheel_pipeline.recommendations.outcomes import WINDOW_DAYS
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
@@ -333,18 +337,54 @@ def demo_outcomes() -> dict:
     ]
     lists = [(kind, kind, LIST_TYPES[kind][0], f"{kind}:{DAY}") for kind in LISTS]
     recs = _recs(*singles, *lists, done=done)
+    staged = {"treated": _staged(treated), "control": staged_control}
     measured = {
-        name: measure_outcomes(recs, targets=members, **staged).merge(
+        name: measure_outcomes(recs, targets=members, **frames).merge(
             recs[["recommendation_id", "type"]]
         )
-        for name, staged in (("treated", _staged(treated)), ("control", staged_control))
+        for name, frames in staged.items()
     }
     return {
         "business": {"treated": treated, "control": control},
         "targets": targets,
         "members": members,
+        "recs": recs,
+        "staged": staged,
         **measured,
     }
+
+
+@pytest.mark.slow
+def test_what_the_asset_reads_measures_what_the_whole_tables_measure(demo_outcomes):
+    """The asset hands measure_outcomes the topics' days counted in the warehouse and only
+    the list members' contacts and orders: the outcomes are those of the whole tables."""
+    staged, recs = demo_outcomes["staged"]["treated"], demo_outcomes["recs"]
+    relations = {
+        "conversations": tables.CONVERSATIONS,
+        "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+        "contacts": tables.CONTACTS,
+        "orders": tables.ORDERS,
+        "deals": tables.DEALS,
+        "referrals": tables.REFERRALS,
+        "search": tables.QUERY_PAGES_DAILY,
+    }
+    frames = {**staged, "assignments": staged["assignments"].assign(data_through=DAY)}
+    frames["targets"] = demo_outcomes["members"]
+    relations["targets"] = tables.RECOMMENDATION_TARGETS
+    with duckdb.connect() as conn:
+        for name, table in relations.items():
+            frame = frames[name].copy()
+            for column in frame.select_dtypes("datetimetz"):
+                frame[column] = to_utc_naive(frame[column])  # the warehouse's convention
+            conn.execute(f"create schema if not exists {table.schema}")
+            conn.register("frame", frame)
+            conn.execute(f"create table {table.quoted} as from frame")
+            conn.unregister("frame")
+        inputs = read_outcome_inputs(conn)
+    assert len(inputs["orders"]) < len(staged["orders"]) / 5  # the members' orders only
+    assert "conversations" not in inputs and len(inputs["topic_days"]) > 0
+    measured = measure_outcomes(recs, **inputs).merge(recs[["recommendation_id", "type"]])
+    pd.testing.assert_frame_equal(measured, demo_outcomes["treated"])
 
 
 def _planted(business, action_type: str, metric: str) -> float:

@@ -35,7 +35,11 @@ import pandas as pd
 
 from flywheel_pipeline.insights.content_gaps import page_path, words
 from flywheel_pipeline.recommendations._ids import candidate, money
-from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopEconomics
+from flywheel_pipeline.recommendations.economics import (
+    ImpactAssumptions,
+    ShopEconomics,
+    latest_assignments,
+)
 
 MIN_RECENT_CONVERSATIONS = 10
 QUESTIONS_SHOWN = 5
@@ -64,13 +68,11 @@ def topic_questions(first_messages: pd.DataFrame, assignments: pd.DataFrame) -> 
     first_user_text (intermediate.int_conversations__texts); ``assignments``: the topic
     model's (its latest run where several are kept). ``first_messages`` may instead come
     counted already: topic_id, first_user_text, asked (conversations of the topic that opened
-    with that text; see recommendations/assets.py), and ``assignments`` is then unused."""
+    with that text; see recommendations/inputs.py), and ``assignments`` is then unused."""
     if {"topic_id", "asked"} <= set(first_messages.columns):
         asked = first_messages.dropna(subset=["first_user_text", "topic_id"])
     else:
-        if "data_through" in assignments and len(assignments):
-            latest = assignments["data_through"].max()
-            assignments = assignments[assignments["data_through"] == latest]
+        assignments = latest_assignments(assignments)
         assigned = assignments.loc[assignments["topic_id"].notna(), ["conversation_id", "topic_id"]]
         asked = first_messages.dropna(subset=["first_user_text"]).merge(
             assigned, on="conversation_id"

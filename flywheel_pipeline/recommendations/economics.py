@@ -111,6 +111,21 @@ STAT_COLUMNS = [
 ]
 
 
+def latest_assignments(assignments: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the topic model's latest run (``data_through``) where several are kept."""
+    if "data_through" in assignments and len(assignments):
+        return assignments[assignments["data_through"] == assignments["data_through"].max()]
+    return assignments
+
+
+def topic_id_text(topic_ids: pd.Series) -> pd.Series:
+    """Topic ids as the recommendations' target ids: ``"3"``, also where a topic-less
+    conversation has made the column float (``3.0``)."""
+    if pd.api.types.is_float_dtype(topic_ids):
+        topic_ids = topic_ids.astype("Int64")
+    return topic_ids.astype(str)
+
+
 def topic_outcomes(
     assignments: pd.DataFrame,
     conversations: pd.DataFrame,
@@ -131,9 +146,7 @@ def topic_outcomes(
     ``orders``: contact_id, ordered_at.
     """
     stop = end_of_day(as_date(data_through))
-    if "data_through" in assignments and len(assignments):
-        assignments = assignments[assignments["data_through"] == assignments["data_through"].max()]
-    c = assignments[["conversation_id", "topic_id"]].merge(
+    c = latest_assignments(assignments)[["conversation_id", "topic_id"]].merge(
         conversations.drop(columns=["topic_id"], errors="ignore"), on="conversation_id"
     )
     c["started_at"] = to_utc_naive(c["started_at"])

@@ -117,6 +117,7 @@ from flywheel_pipeline.recommendations._windows import (
     seed_of,
     window_rows,
 )
+from flywheel_pipeline.recommendations.economics import latest_assignments, topic_id_text
 from flywheel_pipeline.recommendations.lists import LIST_TARGET_TYPES
 from flywheel_pipeline.tables import RECOMMENDATION_OUTCOMES
 
@@ -347,10 +348,15 @@ def measure_titles(
     return rows
 
 
-def topic_days(conversations: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
-    """Conversations (conversation_id, started_at, resolved) with their topic → day, unit
-    (topic id as text), conversations, resolved, known (resolution known)."""
+TOPIC_DAY_COLUMNS = ["day", "unit", "conversations", "resolved", "known"]
+
+
+def count_topic_days(conversations: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
+    """Conversations (conversation_id, started_at, resolved) with their topic (the latest
+    run's assignments) → day, unit (topic id as text), conversations, resolved, known
+    (resolution known); the warehouse counts the same in :mod:`.inputs`."""
     # a conversation no topic fits (topic_id null) is no topic's: not a control unit either
+    assignments = latest_assignments(assignments)
     assigned = assignments.loc[assignments["topic_id"].notna(), ["conversation_id", "topic_id"]]
     c = conversations[["conversation_id", "started_at", "resolved"]].merge(
         assigned, on="conversation_id"
@@ -358,28 +364,24 @@ def topic_days(conversations: pd.DataFrame, assignments: pd.DataFrame) -> pd.Dat
     resolved = c["resolved"].astype("boolean")
     c = c.assign(
         day=to_utc_naive(c["started_at"]).dt.normalize(),
-        unit=c["topic_id"].astype(str),
+        unit=topic_id_text(c["topic_id"]),
         conversations=1,
         resolved=resolved.fillna(False).astype(int),
         known=resolved.notna().astype(int),
     )
-    return c.groupby(["day", "unit"], as_index=False)[["conversations", "resolved", "known"]].sum()
+    return c.groupby(["day", "unit"], as_index=False)[TOPIC_DAY_COLUMNS[2:]].sum()
 
 
 def measure_topics(
     done: pd.DataFrame,
     acted: set[str],
-    conversations: pd.DataFrame,
-    assignments: pd.DataFrame,
+    days: pd.DataFrame | None,
     *,
     n_resamples: int = N_RESAMPLES,
 ) -> list[dict]:
     """``topic_conversations`` (create_content) and ``topic_resolution_rate`` (fix_content)
-    outcomes (target: topic_id)."""
-    if done.empty or conversations is None or assignments is None or conversations.empty:
-        return []
-    days = topic_days(conversations, assignments)
-    if days.empty:
+    outcomes (target: topic_id) from the topics' days (:func:`count_topic_days`)."""
+    if done.empty or days is None or days.empty:
         return []
     first, last = days["day"].min(), days["day"].max()
     volume = days.rename(columns={"conversations": "num"}).assign(den=1)
@@ -496,16 +498,17 @@ def measure_lists(
     targets: pd.DataFrame | None,
     *,
     n_resamples: int = N_RESAMPLES,
+    crm_last_day: pd.Timestamp | None = None,
     **inputs: pd.DataFrame | None,
 ) -> list[dict]:
     """Outcome rows of the done list recommendations (``done``: rows of
     :func:`done_recommendations` of the :data:`._lists.LIST_TYPES`), from their members
     (``targets``, ml.recommendation_targets) and ``inputs`` (contacts, orders, deals,
-    referrals)."""
+    referrals: the members' rows are enough, with the ``crm_last_day`` of all of them)."""
     if done.empty or targets is None or targets.empty:
         return []
     inputs = {k: inputs.get(k) for k in ("contacts", "orders", "deals", "referrals")}
-    last = _crm_last_day(
+    last = crm_last_day or _crm_last_day(
         (inputs["contacts"], "created_at"),
         (inputs["orders"], "ordered_at"),
         (inputs["deals"], "created_at"),
@@ -543,6 +546,8 @@ def measure_outcomes(
     deals: pd.DataFrame | None = None,
     referrals: pd.DataFrame | None = None,
     campaign_days: pd.DataFrame | None = None,
+    topic_days: pd.DataFrame | None = None,
+    crm_last_day: pd.Timestamp | None = None,
     n_resamples: int = N_RESAMPLES,
 ) -> pd.DataFrame:
     """The ``ml.recommendation_outcomes`` frame (see the module docstring).
@@ -560,7 +565,10 @@ def measure_outcomes(
       (deal_id, is_won, closed_at, created_at), ``referrals`` (referrer_contact_id,
       referred_at): the CRM's staging tables;
     - ``campaign_days``: date, campaign, spend, sessions (intermediate.int_ads__campaign_days)
-      for shift_budget.
+      for shift_budget;
+    - ``topic_days`` (:func:`count_topic_days`) instead of ``conversations`` and ``assignments``,
+      and the members' contacts and orders with the ``crm_last_day`` of all CRM rows: what
+      the warehouse hands over (:mod:`.inputs`) instead of whole tables.
     """
     if recommendations is None or recommendations.empty:
         return empty_outcomes()
@@ -573,11 +581,12 @@ def measure_outcomes(
     rows = measure_titles(
         of["rewrite_title"], acted.get("query", set()), search, n_resamples=n_resamples
     )
+    if topic_days is None and conversations is not None and assignments is not None:
+        topic_days = count_topic_days(conversations, assignments)
     rows += measure_topics(
         pd.concat([of["create_content"], of["fix_content"]]),
         acted.get("topic", set()),
-        conversations,
-        assignments,
+        topic_days,
         n_resamples=n_resamples,
     )
     # per-target rows of these types from before the lists are not measured
@@ -589,6 +598,7 @@ def measure_outcomes(
         orders=orders,
         deals=deals,
         referrals=referrals,
+        crm_last_day=crm_last_day,
         n_resamples=n_resamples,
     )
     rows += budget.measure_budget(
