@@ -28,6 +28,9 @@ BULK_LOAD_MEMORY_LIMIT = "128MB"
 # computed, orders aggregated) and write their outputs: past it DuckDB spills to disk rather
 # than cache up to 80 % of RAM beside the frames in pandas.
 MODEL_MEMORY_LIMIT = "512MB"
+# What a join over the largest tables needs under its cap (at scale 1000: every order to the
+# identity spine; 6.2 M conversations to their topics and their contacts' orders).
+JOIN_MEMORY_LIMIT = "1GB"
 
 
 @contextmanager

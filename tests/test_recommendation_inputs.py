@@ -81,7 +81,7 @@ def test_the_warehouse_counts_topic_outcomes_as_pandas_does(seed, back_days):
     day = DAY - dt.timedelta(days=back_days)
     expected = topic_outcomes(frames["assignments"], frames["conversations"], frames["orders"], day)
     with _warehouse(frames, day) as conn:
-        counted = count_topic_outcomes(conn, day)
+        counted = count_topic_outcomes(conn, day, orders_known=True)
     key = ["topic_id", "resolved", "ordered_after", "recent"]
     sort = {"by": key, "na_position": "first", "ignore_index": True}
     pd.testing.assert_frame_equal(
@@ -106,9 +106,9 @@ def test_the_warehouse_counts_topic_days_as_pandas_does(seed):
 def test_without_orders_no_conversation_has_a_known_order_outcome():
     frames = _with_edge_cases(0)
     with _warehouse({**frames, "orders": frames["orders"].iloc[0:0]}, DAY) as conn:
-        with_empty = count_topic_outcomes(conn, DAY)
+        with_empty = read_inputs(conn, DAY)["topic_counts"]
     with _warehouse({k: v for k, v in frames.items() if k != "orders"}, DAY) as conn:
-        without = count_topic_outcomes(conn, DAY)
+        without = read_inputs(conn, DAY)["topic_counts"]
         assert measure_economics(conn, DAY) is None
     expected = topic_outcomes(frames["assignments"], frames["conversations"], None, DAY)
     for counted in (with_empty, without):

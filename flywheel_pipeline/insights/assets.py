@@ -44,6 +44,7 @@ from flywheel_pipeline.tables import (
 )
 from flywheel_pipeline.warehouse import (
     BULK_LOAD_MEMORY_LIMIT,
+    JOIN_MEMORY_LIMIT,
     MODEL_MEMORY_LIMIT,
     WAREHOUSE_POOL,
     WarehouseResource,
@@ -205,11 +206,6 @@ def _data_through(conn, *columns: tuple[tables.Table, str]) -> object:
         for table, column in columns
     )
     return fetch_value(conn, f"select max(ts)::date from ({parts})")
-
-
-# the join of every order to the identity spine needs more (at scale 1000: 1.9 M orders,
-# 3.3 M contact identities)
-VALUE_MEMORY_LIMIT = "1GB"
 
 
 # The model reads are ordered: a join or a filter on a view returns its rows in any order, and
@@ -383,7 +379,7 @@ VALUE_READS = (tables.ORDERS, tables.IDENTITY_PERSONS)
 def customer_value_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """(M)BG/NBD + Gamma-Gamma by maximum likelihood, evaluated on the last 90 days; the
     naive repeat rate serves unless the model beats its holdout correlation."""
-    with warehouse.get_connection() as conn, memory_limit(conn, VALUE_MEMORY_LIMIT):
+    with warehouse.get_connection() as conn, memory_limit(conn, JOIN_MEMORY_LIMIT):
         result = value_customers(_read_person_orders(conn))
         values = result.customer_value
         _publish(conn, tables.CUSTOMER_VALUE, values, customer_value, result)

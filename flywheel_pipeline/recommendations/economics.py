@@ -136,10 +136,11 @@ def topic_outcomes(
     order_window_days: int = ORDER_WINDOW_DAYS,
 ) -> pd.DataFrame:
     """Conversations up to ``data_through`` counted per topic_id × resolved × ordered_after ×
-    recent (:data:`TOPIC_OUTCOME_COLUMNS`): all :func:`topic_stats` needs. ``ordered_after`` is
-    whether the contact ordered within ``order_window_days`` of the conversation, unknown
-    for anonymous conversations and those too recent to tell; ``recent``: started in the last
-    ``window_days``. The warehouse counts the same in :mod:`.inputs`.
+    recent (:data:`TOPIC_OUTCOME_COLUMNS`): all :func:`topic_stats` needs. ``ordered_after``
+    is whether the contact ordered within ``order_window_days`` of the conversation, unknown
+    for anonymous conversations, for those too recent to tell and in a shop without orders
+    by ``data_through``; ``recent``: started in the last ``window_days``. The warehouse
+    counts the same in :mod:`.inputs`.
 
     ``assignments``: conversation_id, topic_id (data_through: the latest run's only).
     ``conversations``: conversation_id, started_at, resolved, contact_id (optional).
@@ -153,10 +154,13 @@ def topic_outcomes(
     c = c[c["started_at"] < stop]
     c["resolved"] = c.get("resolved", pd.Series(np.nan, index=c.index)).astype("boolean")
     c["ordered_after"] = pd.array([pd.NA] * len(c), dtype="boolean")
-    if orders is not None and len(orders) and "contact_id" in c.columns:
-        o = orders[["contact_id", "ordered_at"]].copy()
-        o["ordered_at"] = to_utc_naive(o["ordered_at"])
+    o = pd.DataFrame(columns=["contact_id", "ordered_at"])
+    if orders is not None and len(orders):
+        o = orders[["contact_id", "ordered_at"]].assign(
+            ordered_at=to_utc_naive(orders["ordered_at"])
+        )
         o = o[o["ordered_at"] < stop]
+    if len(o) and "contact_id" in c.columns:  # without orders by then, no outcome is known
         mature = c["started_at"] < stop - pd.Timedelta(days=order_window_days)
         pairs = c.loc[
             mature & c["contact_id"].notna(), ["conversation_id", "contact_id", "started_at"]

@@ -25,9 +25,11 @@ from flywheel_pipeline.recommendations.economics import (
 )
 from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.warehouse import (
+    JOIN_MEMORY_LIMIT,
     catalog_columns,
     fetch_row,
     fetch_value,
+    memory_limit,
     read_relation_if_exists,
     read_shared_text,
     relation_exists,
@@ -83,7 +85,7 @@ order by a.topic_id, t.first_user_text
 """
 # topic_outcomes, counted where the conversations are. A conversation's order outcome is
 # known when its contact is and the order window has closed by data_through ($mature_before),
-# and only when the shop has orders at all ($orders_known).
+# and only when the shop has orders by then ($orders_known).
 _TOPIC_OUTCOMES_SQL = """
 with conversations as (
     select a.topic_id, v.conversation_id, v.contact_id, v.started_at, v.resolved
@@ -201,10 +203,11 @@ def _exist(conn: duckdb.DuckDBPyConnection, *needed: tables.Table) -> bool:
 
 
 def count_topic_outcomes(
-    conn: duckdb.DuckDBPyConnection, data_through: dt.date
+    conn: duckdb.DuckDBPyConnection, data_through: dt.date, *, orders_known: bool
 ) -> pd.DataFrame | None:
     """:func:`.economics.topic_outcomes` of the warehouse's latest topic assignments (None
-    without them or the conversations)."""
+    without them or the conversations); ``orders_known``: the shop has orders by
+    ``data_through`` (:func:`measure_economics` counts them)."""
     if not _exist(conn, *_COUNTED):
         return None
     has_orders = _exist(conn, tables.ORDERS)
@@ -221,8 +224,7 @@ def count_topic_outcomes(
             "mature_before": stop - pd.Timedelta(days=ORDER_WINDOW_DAYS),
             "recent_from": stop - pd.Timedelta(days=WINDOW_DAYS),
             "order_window_days": ORDER_WINDOW_DAYS,
-            "orders_known": has_orders
-            and fetch_value(conn, f"select count(*) > 0 from {tables.ORDERS.quoted}"),
+            "orders_known": has_orders and orders_known,
         },
     ).df()
     for column in ("resolved", "ordered_after"):
@@ -269,8 +271,12 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
     )
     inputs["search_queries"] = read_relation_if_exists(conn, tables.QUERY_PAGES_RECENT.relation)
     if data_through is not None:
-        inputs["topic_counts"] = count_topic_outcomes(conn, data_through)
-        inputs["economics"] = measure_economics(conn, data_through)
+        with memory_limit(conn, JOIN_MEMORY_LIMIT):
+            econ = measure_economics(conn, data_through)
+            inputs["economics"] = econ
+            inputs["topic_counts"] = count_topic_outcomes(
+                conn, data_through, orders_known=econ is not None and econ.orders > 0
+            )
     return inputs
 
 
