@@ -19,7 +19,8 @@ import duckdb
 from flywheel_pipeline.insights import assets
 from flywheel_pipeline.insights.customer_value import value_customers
 from flywheel_pipeline.insights.deal_scoring import score_deals
-from flywheel_pipeline.insights.lead_scoring import score_leads
+from flywheel_pipeline.insights.lead_rows import warehouse_relations
+from flywheel_pipeline.insights.lead_scoring import score_lead_rows
 
 ALL = 10**9
 CLASSIFICATION = ["auc", "brier", "lift_top_decile"]
@@ -32,9 +33,13 @@ def _read_orders(conn: duckdb.DuckDBPyConnection) -> dict:
     return {"orders": assets._read_person_orders(conn)}
 
 
+def _lead_rows(conn: duckdb.DuckDBPyConnection) -> dict:
+    return {"conn": conn, "relations": warehouse_relations()}  # numbered in the warehouse
+
+
 # name: (read the inputs, train with a cap, the cap's keyword, the caps to try, metrics)
 MODELS = {
-    "lead": (assets._read_lead_inputs, score_leads, "max_train", LEADS, CLASSIFICATION),
+    "lead": (_lead_rows, score_lead_rows, "max_train", LEADS, CLASSIFICATION),
     "deal": (assets._read_deal_inputs, score_deals, "max_train_deals", DEALS, CLASSIFICATION),
     "value": (_read_orders, value_customers, "max_fit", CUSTOMERS, ["correlation", "rmse", "auc"]),
 }

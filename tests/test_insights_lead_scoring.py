@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
 from flywheel_pipeline.insights import lead_scoring
-from flywheel_pipeline.insights._common import predict_in_batches
 from flywheel_pipeline.insights.lead_scoring import (
     ChannelRate,
     build_features,
@@ -237,10 +234,7 @@ def test_the_classifier_trains_on_a_bounded_stratified_sample(monkeypatch):
         return model
 
     monkeypatch.setattr(lead_scoring, "_pipeline", recording)
-    monkeypatch.setattr(
-        lead_scoring, "predict_in_batches", functools.partial(predict_in_batches, rows=97)
-    )
-    capped = score_leads(contacts, conversations, orders, max_train=800)
+    capped = score_leads(contacts, conversations, orders, max_train=800, batch_rows=97)
     assert [n for n, _ in fitted] == [800, 800]  # the holdout's fit and the final one
     base = full.model_runs.set_index("metric").loc["base_rate", "baseline_value"]
     assert abs(fitted[0][1] - base) < 0.01  # the training base rate, to a lead
@@ -248,5 +242,6 @@ def test_the_classifier_trains_on_a_bounded_stratified_sample(monkeypatch):
     assert runs.loc["auc", "value"] > runs.loc["auc", "baseline_value"]
     assert set(capped.lead_scores["contact_id"]) == set(full.lead_scores["contact_id"])
     monkeypatch.setattr(lead_scoring, "_pipeline", fit)
-    batched = score_leads(contacts, conversations, orders)
+    batched = score_leads(contacts, conversations, orders, batch_rows=97)
     assert_frame_equal(batched.lead_scores, full.lead_scores)
+    assert batched.model_runs.equals(full.model_runs)  # the holdout, too, in batches

@@ -256,6 +256,14 @@ class GroupRate:
         rates = ((grouped["sum"] + strength * overall) / (grouped["count"] + strength)).to_dict()
         return cls(rates, overall)
 
+    @classmethod
+    def from_counts(cls, positives: pd.Series, counts: pd.Series, strength: float = 20.0):
+        """As :meth:`fit`, from the positives and the count of each group (the index)."""
+        n = int(counts.sum())
+        overall = float(positives.sum() / n) if n else 0.0
+        rates = ((positives.astype(float) + strength * overall) / (counts + strength)).to_dict()
+        return cls(rates, overall)
+
     def predict(self, groups: pd.Series) -> np.ndarray:
         return groups.map(self.rates).fillna(self.overall).to_numpy(dtype=float)
 

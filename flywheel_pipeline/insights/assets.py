@@ -26,7 +26,8 @@ from flywheel_pipeline.insights.content_gaps import (
 )
 from flywheel_pipeline.insights.customer_value import value_customers
 from flywheel_pipeline.insights.deal_scoring import score_deals
-from flywheel_pipeline.insights.lead_scoring import score_leads
+from flywheel_pipeline.insights.lead_rows import warehouse_relations
+from flywheel_pipeline.insights.lead_scoring import score_lead_rows
 from flywheel_pipeline.insights.runs import record_runs
 from flywheel_pipeline.insights.search_opportunities import (
     HISTORY_DAYS,
@@ -52,7 +53,6 @@ from flywheel_pipeline.warehouse import (
     memory_limit,
     read_relation,
     read_relation_if_exists,
-    read_shared_text,
 )
 
 
@@ -198,64 +198,26 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
 LEAD_READS = (tables.CONTACTS, tables.CONVERSATIONS, tables.ORDERS)
 
 
-def _data_through(conn, *columns: tuple[tables.Table, str]) -> object:
-    """The latest date in ``(table, timestamp column)`` over rows with a contact_id (what
-    the models would find themselves in the whole tables), None when all are empty."""
-    parts = " union all ".join(
-        f"select max({column}) as ts from {table.quoted} where contact_id is not null"
-        for table, column in columns
-    )
-    return fetch_value(conn, f"select max(ts)::date from ({parts})")
-
-
-# The model reads are ordered: a join or a filter on a view returns its rows in any order, and
-# a model must train the same on the same data (a recovered run equals a clean run).
-def _read_lead_inputs(conn) -> dict[str, object]:
-    """What score_leads uses, not whole tables: the contacts' feature columns, only the
-    conversations that can be known at a lead's scoring time (started before its creation +
-    the feature window), each contact's first order, and data_through from all rows."""
-    contacts, conversations = tables.CONTACTS.quoted, tables.CONVERSATIONS.quoted
-    columns = ", ".join(["contact_id", "created_at", *lead_scoring.CONTACT_COLUMNS])
-    return {
-        "contacts": read_shared_text(conn, f"select {columns} from {contacts} order by contact_id"),
-        "conversations": conn.execute(
-            f"select contact_id, started_at from {conversations} v where exists (select 1 "
-            f"from {contacts} c where c.contact_id = v.contact_id "
-            "and v.started_at < c.created_at + to_days(?)) order by contact_id, started_at",
-            [lead_scoring.FEATURE_WINDOW_DAYS],
-        ).df(),
-        "orders": conn.execute(
-            f"select contact_id, min(ordered_at) as ordered_at from {tables.ORDERS.quoted} "
-            "where contact_id is not null group by contact_id order by contact_id"
-        ).df(),
-        "data_through": _data_through(
-            conn,
-            (tables.CONTACTS, "created_at"),
-            (tables.CONVERSATIONS, "started_at"),
-            (tables.ORDERS, "ordered_at"),
-        ),
-    }
-
-
-def _publish(conn, scores: Table, frame: pd.DataFrame, module, result) -> None:
+def _publish(conn, scores: Table, batches: Iterable[pd.DataFrame], module, result) -> int:
     """Write the scores a batch at a time (DuckDB's memory as small as for bulk loads), then
-    append the run to its model_runs table."""
+    append the run to its model_runs table; the rows written."""
     with memory_limit(conn, BULK_LOAD_MEMORY_LIMIT):
-        write_table_in_batches(conn, scores, frame_batches(frame))
+        written = write_table_in_batches(conn, scores, batches)
     _record(conn, module.MODEL_NAME, result.model_runs, module.METRIC_KINDS)
+    return written
 
 
-def _scored(context, what: str, scores: Table, runs: Table, frame, by: str, result, **extra):
+def _scored(context, what: str, scores: Table, runs: Table, top, rows: int, result, **extra):
     """Log which scorer serves, then the two materialisations: the runs and the scores (the
-    best first in the preview, with the holdout quality beside the baseline)."""
+    ``top`` ones in the preview, with the holdout quality beside the baseline)."""
     context.log.info(_serving_log(what, result))
     yield dg.MaterializeResult(asset_key=runs.asset_key, metadata=frame_metadata(result.model_runs))
     yield dg.MaterializeResult(
         asset_key=scores.asset_key,
         metadata=frame_metadata(
-            frame.nlargest(5, by),
+            top,
             method=result.method,
-            **{"dagster/row_count": dg.MetadataValue.int(len(frame))},
+            **{"dagster/row_count": dg.MetadataValue.int(rows)},
             **_serving_metadata(result.serving),
             **extra,
             **_model_quality(result.model_runs),
@@ -263,23 +225,28 @@ def _scored(context, what: str, scores: Table, runs: Table, frame, by: str, resu
     )
 
 
+def _published(conn, scores: Table, frame: pd.DataFrame, by: str, module, result) -> tuple:
+    """:func:`_publish` a frame of scores; the best five and the row count for :func:`_scored`."""
+    rows = _publish(conn, scores, frame_batches(frame), module, result)
+    return frame.nlargest(5, by), rows
+
+
 @_model_asset(
     "lead_scoring_model", "engage", (tables.LEAD_SCORES, tables.LEAD_SCORING_RUNS), LEAD_READS
 )
 def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Scores every open lead with a calibrated classifier trained on a time split, or with
-    the channel conversion rates when the classifier does not beat them on the holdout."""
+    the channel conversion rates when the classifier does not beat them on the holdout. The
+    leads are numbered in the warehouse and scored a batch at a time (insights/lead_rows.py)."""
     with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
-        result = score_leads(**_read_lead_inputs(conn))
-        _publish(conn, tables.LEAD_SCORES, result.lead_scores, lead_scoring, result)
+        result = score_lead_rows(conn, warehouse_relations())
+        rows = _publish(conn, tables.LEAD_SCORES, result.score_batches(), lead_scoring, result)
+        top = conn.execute(
+            f"select * from {tables.LEAD_SCORES.quoted} order by lead_score desc, contact_id "
+            "limit 5"
+        ).df()
     yield from _scored(
-        context,
-        "lead scoring",
-        tables.LEAD_SCORES,
-        tables.LEAD_SCORING_RUNS,
-        result.lead_scores,
-        "lead_score",
-        result,
+        context, "lead scoring", tables.LEAD_SCORES, tables.LEAD_SCORING_RUNS, top, rows, result
     )
 
 
@@ -290,6 +257,8 @@ PERSONS = (
 )
 
 
+# The model reads are ordered: a join or a filter on a view returns its rows in any order, and
+# a model must train the same on the same data (a recovered run equals a clean run).
 def _read_deal_inputs(conn) -> dict[str, object]:
     """What score_deals uses, not whole tables: deals and their stage history, and only the
     deal contacts' fields, persons and conversations (by the person's surviving contact_id,
@@ -353,14 +322,16 @@ def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     holdout's AUC and Brier score."""
     with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
         result = score_deals(**_read_deal_inputs(conn))
-        _publish(conn, tables.DEAL_SCORES, result.deal_scores, deal_scoring, result)
+        top, rows = _published(
+            conn, tables.DEAL_SCORES, result.deal_scores, "win_probability", deal_scoring, result
+        )
     yield from _scored(
         context,
         "deal scoring",
         tables.DEAL_SCORES,
         tables.DEAL_SCORING_RUNS,
-        result.deal_scores,
-        "win_probability",
+        top,
+        rows,
         result,
         labelled_deals=dg.MetadataValue.int(int(result.details.get("labelled_deals", 0))),
     )
@@ -382,14 +353,16 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
     with warehouse.get_connection() as conn, memory_limit(conn, JOIN_MEMORY_LIMIT):
         result = value_customers(_read_person_orders(conn))
         values = result.customer_value
-        _publish(conn, tables.CUSTOMER_VALUE, values, customer_value, result)
+        top, rows = _published(
+            conn, tables.CUSTOMER_VALUE, values, "predicted_clv_365d", customer_value, result
+        )
     yield from _scored(
         context,
         "customer value",
         tables.CUSTOMER_VALUE,
         tables.CUSTOMER_VALUE_RUNS,
-        values,
-        "predicted_clv_365d",
+        top,
+        rows,
         result,
         expected_orders_90d=dg.MetadataValue.float(float(values["predicted_orders_90d"].sum())),
         expected_revenue_365d=dg.MetadataValue.float(float(values["predicted_clv_365d"].sum())),

@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
@@ -49,6 +51,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from flywheel_pipeline.insights._common import (
     DESCRIPTIVE,
     LOWER_IS_BETTER,
+    SCORE_BATCH_ROWS,
     SERVED_BY_MODEL,
     GroupRate,
     Serving,
@@ -59,15 +62,14 @@ from flywheel_pipeline.insights._common import (
     cold_start_serving,
     empty_model_runs,
     end_of_day,
-    max_date,
     metric_kinds,
     model_run_rows,
     outcome_month_sample,
-    predict_in_batches,
     to_utc_naive,
 )
 from flywheel_pipeline.insights._common import lift_at as lift_at  # re-exported
 from flywheel_pipeline.insights.content_gaps import page_path
+from flywheel_pipeline.insights.lead_rows import FEATURE_COLUMNS, LeadRows, load_frames
 
 MODEL_NAME = "lead_scoring"
 #: ml.lead_scoring_runs metrics besides the classification ones: the Brier score against the
@@ -88,62 +90,31 @@ PRIOR_STRENGTH = 20.0
 #: demo the holdout AUC gains under 0.002 past 25 000 leads (benchmarks/README.md).
 MAX_TRAIN = 50_000
 
-CATEGORICAL = [
-    "channel_group",
-    "source",
-    "medium",
-    "industry",
-    "company_size",
-    "country",
-    "first_landing_page",
-    "landing_section",
-]
+# the contacts' columns (lead_rows.FEATURE_COLUMNS) and the section of the landing page
+CATEGORICAL = [*FEATURE_COLUMNS, "landing_section"]
 NUMERIC = ["log_conversations", "has_conversation"]
-#: the contacts' columns the features come from (besides contact_id and created_at)
-CONTACT_COLUMNS = [c for c in CATEGORICAL if c != "landing_section"]
 SCORE_COLUMNS = ["contact_id", "lead_score", "data_through"]
 
 
 @dataclass
 class LeadScoreResult:
-    lead_scores: pd.DataFrame  # contact_id, lead_score, data_through
     model_runs: pd.DataFrame
     method: str  # what publishes: "calibrated_logistic" or "channel_rate"
     data_through: dt.date | None
+    #: the open leads' scores (contact_id, lead_score, data_through) a batch at a time; on a
+    #: warehouse, while its connection is open
+    score_batches: Callable[[], Iterator[pd.DataFrame]] = field(repr=False)
     serving: Serving | None = None
     details: dict = field(default_factory=dict)
+
+    @property
+    def lead_scores(self) -> pd.DataFrame:
+        """Every score in one frame (for a small shop: the warehouse writes the batches)."""
+        return pd.concat(list(self.score_batches()), ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
 # data preparation
-
-
-def _events(frame: pd.DataFrame | None, column: str) -> pd.DataFrame:
-    """contact_id and the timestamp ``column`` (naive UTC), rows missing either dropped."""
-    columns = ["contact_id", column]
-    events = frame[columns].copy() if frame is not None else pd.DataFrame(columns=columns)
-    events[column] = to_utc_naive(events[column])
-    return events.dropna()
-
-
-def _prepare_inputs(contacts, conversations, orders, data_through):
-    c = contacts.copy()
-    c["created_at"] = to_utc_naive(c["created_at"])
-    c = c.dropna(subset=["created_at"]).drop_duplicates("contact_id")
-    conv = _events(conversations, "started_at")
-    o = _events(orders, "ordered_at")
-    day = (
-        as_date(data_through)
-        if data_through is not None
-        else max_date(c["created_at"], conv["started_at"], o["ordered_at"])
-    )
-    if day is None:
-        return c, conv, o, None
-    stop = end_of_day(day)  # everything after data_through is invisible (replays reproduce)
-    c = c[c["created_at"] < stop]
-    conv = conv[conv["started_at"] < stop]
-    o = o[o["ordered_at"] < stop]
-    return c, conv, o, day
 
 
 def first_orders(orders: pd.DataFrame) -> pd.Series:
@@ -162,23 +133,17 @@ def landing_section(path: object) -> str:
     return parts[0].lower() if parts else "(home)"
 
 
-def build_features(
-    contacts: pd.DataFrame,
-    conversations: pd.DataFrame | None,
-    *,
-    feature_window_days: int = FEATURE_WINDOW_DAYS,
-    as_of: pd.Timestamp | None = None,
-) -> pd.DataFrame:
-    """Features of each lead as known at its scoring time ``created_at + window``.
+def category_text(values: pd.Series) -> pd.Series:
+    """A categorical feature's values as the model sees them: unknown and empty are
+    ``(none)``."""
+    return values.fillna("(none)").astype(str).replace("", "(none)")
 
-    ``as_of`` caps the scoring time (open leads younger than the window are scored with what
-    is known at ``as_of``). Returns one row per contact_id (index) with :data:`CATEGORICAL`
-    and :data:`NUMERIC` columns and ``scored_at``.
-    """
-    c = contacts  # read only: a copy would double the largest frame
-    scored_at = to_utc_naive(c["created_at"]) + pd.Timedelta(days=feature_window_days)
-    if as_of is not None:
-        scored_at = scored_at.clip(upper=as_of)
+
+def contact_features(contacts: pd.DataFrame, known_conversations) -> pd.DataFrame:
+    """The :data:`CATEGORICAL` and :data:`NUMERIC` features of each contact (contact_id as
+    the index), from its CRM fields and the number of its conversations known at its
+    scoring time."""
+    c = contacts  # read only: a copy would double the frame
     feats = pd.DataFrame(index=c["contact_id"].to_numpy())
     feats.index.name = "contact_id"
     for col in CATEGORICAL:
@@ -188,17 +153,40 @@ def build_features(
             values = src.map({page: landing_section(page) for page in src.dropna().unique()})
         else:
             values = c.get(col, pd.Series(index=c.index, dtype=object))
-        feats[col] = values.fillna("(none)").astype(str).replace("", "(none)").to_numpy()
-    feats["scored_at"] = scored_at.to_numpy()
-    counts = pd.Series(0, index=feats.index, dtype="int64")
+        feats[col] = category_text(values).to_numpy()
+    counts = np.asarray(known_conversations, dtype=float)
+    feats["log_conversations"] = np.log1p(counts)
+    feats["has_conversation"] = (counts > 0).astype(float)
+    return feats
+
+
+def build_features(
+    contacts: pd.DataFrame,
+    conversations: pd.DataFrame | None,
+    *,
+    feature_window_days: int = FEATURE_WINDOW_DAYS,
+    as_of: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Features of each lead as known at its scoring time ``created_at + window`` (what the
+    warehouse computes in :mod:`.lead_rows`).
+
+    ``as_of`` caps the scoring time (open leads younger than the window are scored with what
+    is known at ``as_of``). Returns one row per contact_id (index) with :data:`CATEGORICAL`
+    and :data:`NUMERIC` columns and ``scored_at``.
+    """
+    scored_at = to_utc_naive(contacts["created_at"]) + pd.Timedelta(days=feature_window_days)
+    if as_of is not None:
+        scored_at = scored_at.clip(upper=as_of)
+    scored = pd.Series(scored_at.to_numpy(), index=contacts["contact_id"].to_numpy())
+    counts = pd.Series(0, index=scored.index, dtype="int64")
     if conversations is not None and len(conversations):
         conv = conversations[["contact_id", "started_at"]].dropna().copy()
         conv["started_at"] = to_utc_naive(conv["started_at"])
-        conv = conv.merge(feats[["scored_at"]], left_on="contact_id", right_index=True)
+        conv = conv.merge(scored.rename("scored_at"), left_on="contact_id", right_index=True)
         known = conv[conv["started_at"] < conv["scored_at"]]
-        counts = known.groupby("contact_id").size().reindex(feats.index, fill_value=0)
-    feats["log_conversations"] = np.log1p(counts.to_numpy())
-    feats["has_conversation"] = (counts.to_numpy() > 0).astype(float)
+        counts = known.groupby("contact_id").size().reindex(scored.index, fill_value=0)
+    feats = contact_features(contacts, counts.to_numpy())
+    feats["scored_at"] = scored.to_numpy()
     return feats
 
 
@@ -240,18 +228,31 @@ class ChannelRate(GroupRate):
     def fit(cls, channel: pd.Series, y: pd.Series, strength: float = PRIOR_STRENGTH):
         return super().fit(channel, y, strength)
 
+    @classmethod
+    def counted(cls, rows: LeadRows, below: int) -> ChannelRate:
+        """Fitted on the labelled leads numbered below ``below``, counted in the warehouse
+        (the channels as the features name them)."""
+        counts = rows.label_counts("channel_group", below)
+        keys = category_text(counts["value"]).to_numpy()
+        counts = counts.groupby(keys)[["sum", "count"]].sum()
+        return super().from_counts(counts["sum"], counts["count"], PRIOR_STRENGTH)
+
 
 def _pipeline(n_train: int, random_state: int) -> CalibratedClassifierCV:
     min_frequency = max(5, int(0.005 * n_train))
     return calibrated_logistic(CATEGORICAL, NUMERIC, min_frequency=min_frequency, c=0.5, cv=3)
 
 
-def _fit(feats, ids: pd.Series, y: np.ndarray, created: pd.Series, max_train: int, seed: int):
-    """The classifier fitted on at most ``max_train`` of the leads ``ids`` (in the order of
-    ``created``, the labelled leads' creation times): a label × month sample above it. Only
-    the sample's features are gathered."""
-    rows = outcome_month_sample(created.iloc[: len(ids)], y, max_train, seed=seed)
-    return _pipeline(len(rows), seed).fit(feats.loc[ids.iloc[rows]], y[rows])
+def _features(frame: pd.DataFrame) -> pd.DataFrame:
+    return contact_features(frame, frame["known_conversations"].to_numpy())
+
+
+def _fit(rows: LeadRows, y: np.ndarray, created: np.ndarray, max_train: int, seed: int):
+    """The classifier fitted on at most ``max_train`` of the first ``len(y)`` labelled leads
+    (``created``: their creation times): a label × month sample above it. Only the sample's
+    features are read."""
+    picked = outcome_month_sample(created[: len(y)], y, max_train, seed=seed)
+    return _pipeline(len(picked), seed).fit(_features(rows.labelled_rows(picked)), y[picked])
 
 
 def _conversion_cdf(days_to_convert: pd.Series, horizon_days: int):
@@ -276,6 +277,26 @@ def score_leads(
     contacts: pd.DataFrame,
     conversations: pd.DataFrame | None = None,
     orders: pd.DataFrame | None = None,
+    **options,
+) -> LeadScoreResult:
+    """Score every open lead (not a customer by ``data_through``) from frames, through the
+    same warehouse pass as :func:`score_lead_rows` (an in-memory DuckDB).
+
+    ``contacts``: contact_id, created_at, channel_group, source, medium, industry,
+    company_size, country, first_landing_page (missing optional columns count as unknown).
+    ``conversations``: contact_id, started_at. ``orders``: contact_id, ordered_at.
+    ``options``: those of :func:`score_lead_rows`.
+    """
+    with duckdb.connect() as conn:
+        relations = load_frames(conn, contacts, conversations, orders)
+        result = score_lead_rows(conn, relations, **options)
+        scores = result.lead_scores
+    return replace(result, score_batches=lambda: iter([scores]))
+
+
+def score_lead_rows(
+    conn: duckdb.DuckDBPyConnection,
+    relations: dict[str, str],
     *,
     data_through: dt.date | None = None,
     min_converted: int = MIN_CONVERTED,
@@ -285,38 +306,46 @@ def score_leads(
     age_adjust: bool = True,
     random_state: int = 0,
     max_train: int = MAX_TRAIN,
+    batch_rows: int = SCORE_BATCH_ROWS,
 ) -> LeadScoreResult:
-    """Score every open lead (not a customer by ``data_through``).
+    """Score every open lead of ``relations`` (contacts, conversations, orders: relations of
+    ``conn`` with the staging tables' columns; :func:`.lead_rows.warehouse_relations`).
 
-    ``contacts``: contact_id, created_at, channel_group, source, medium, industry,
-    company_size, country, first_landing_page (missing optional columns count as unknown).
-    ``conversations``: contact_id, started_at. ``orders``: contact_id, ordered_at.
     ``data_through`` defaults to the last date in the data; rows after it are ignored.
     ``max_train``: most leads the classifier fits on (a stratified sample above it).
+    ``batch_rows``: leads whose features are in memory at once, to evaluate and to score.
+    The scores are computed as :attr:`LeadScoreResult.score_batches` are read.
     """
-    contacts, conv, orders_, day = _prepare_inputs(contacts, conversations, orders, data_through)
-    if day is None or contacts.empty:
-        return LeadScoreResult(pd.DataFrame(columns=SCORE_COLUMNS), empty_model_runs(), "none", day)
-    labelled = label_leads(
-        contacts, orders_, day, horizon_days=horizon_days, feature_window_days=feature_window_days
+    rows = LeadRows.prepare(
+        conn,
+        relations,
+        data_through,
+        horizon_days=horizon_days,
+        feature_window_days=feature_window_days,
     )
-    feats = build_features(
-        contacts, conv, feature_window_days=feature_window_days, as_of=end_of_day(day)
-    )
-    y_all = labelled["label"].to_numpy()
+    if rows is None:
+        empty = pd.DataFrame(columns=SCORE_COLUMNS)
+        day = as_date(data_through) if data_through else None
+        return LeadScoreResult(empty_model_runs(), "none", day, lambda: iter([empty]))
+    day = rows.data_through
+    labels = rows.labels()
+    created = labels["created_at"].to_numpy()
+    y_all = labels["label"].to_numpy(dtype=int)
     n_pos = int(y_all.sum())
 
     # time split: the latest labelled cohort is the holdout
-    labelled = labelled.sort_values(["created_at", "contact_id"]).reset_index(drop=True)
-    n_hold = math.ceil(holdout_fraction * len(labelled)) if len(labelled) >= 10 else 0
-    train_ids = labelled["contact_id"].iloc[: len(labelled) - n_hold]
-    hold_ids = labelled["contact_id"].iloc[len(labelled) - n_hold :]
-    y_train = labelled["label"].iloc[: len(labelled) - n_hold].to_numpy()
-    y_hold = labelled["label"].iloc[len(labelled) - n_hold :].to_numpy()
-    x_hold = feats.loc[hold_ids]
+    n_hold = math.ceil(holdout_fraction * rows.labelled) if rows.labelled >= 10 else 0
+    n_train = rows.labelled - n_hold
+    y_train, y_hold = y_all[:n_train], y_all[n_train:]
 
-    baseline = ChannelRate.fit(feats.loc[train_ids, "channel_group"], pd.Series(y_train))
-    base_hold = baseline.predict(x_hold["channel_group"]) if n_hold else np.array([])
+    def holdout(predict) -> np.ndarray:
+        """``predict(features)`` over the holdout, a batch at a time."""
+        batches = rows.batches("labelled_row", n_train, rows.labelled, batch_rows)
+        parts = [predict(_features(batch)) for batch in batches]
+        return np.concatenate(parts) if parts else np.array([])
+
+    baseline = ChannelRate.counted(rows, n_train)
+    base_hold = holdout(lambda x: baseline.predict(x["channel_group"]))
     base_metrics = (
         classification_metrics(y_hold, base_hold)
         if n_hold
@@ -324,13 +353,7 @@ def score_leads(
     )
     train_rate = float(y_train.mean()) if len(y_train) else math.nan
     hold_rate = float(y_hold.mean()) if len(y_hold) else math.nan
-
-    first = first_orders(orders_)
-    open_mask = ~feats.index.isin(first.index)
-    open_ids = feats.index[open_mask]  # scored a batch at a time, never copied whole
-    created = contacts["created_at"][open_mask]  # contacts and feats share their row order
-    age_days = ((pd.Timestamp(end_of_day(day)) - created).dt.total_seconds() / 86400).to_numpy()
-    cdf = _conversion_cdf(labelled["days_to_convert"], horizon_days)
+    cdf = _conversion_cdf(labels["days_to_convert"], horizon_days)
 
     cold = n_pos < min_converted or len(np.unique(y_train)) < 2 or n_hold == 0
     details: dict = {}
@@ -350,8 +373,8 @@ def score_leads(
                 const = classification_metrics(y_hold, np.full(len(y_hold), train_rate))[name]
                 metrics.append((name, value, const))
     else:
-        model = _fit(feats, train_ids, y_train, labelled["created_at"], max_train, random_state)
-        p_hold = model.predict_proba(x_hold)[:, 1]
+        model = _fit(rows, y_train, created, max_train, random_state)
+        p_hold = holdout(lambda x: model.predict_proba(x)[:, 1])
         model_metrics = classification_metrics(y_hold, p_hold)
         serving = champion("auc", model_metrics["auc"], base_metrics["auc"])
         metrics = [("cold_start", 0.0, None), ("converted_leads", n_pos, min_converted)]
@@ -364,53 +387,58 @@ def score_leads(
 
     if serving.served_by == SERVED_BY_MODEL:
         method = "calibrated_logistic"
-        final = _fit(
-            feats,
-            labelled["contact_id"],
-            labelled["label"].to_numpy(),
-            labelled["created_at"],
-            max_train,
-            random_state,
-        )
-        p_open = predict_in_batches(lambda x: final.predict_proba(x)[:, 1], feats, where=open_mask)
+        final = _fit(rows, y_all, created, max_train, random_state)
+
+        def predict(x: pd.DataFrame) -> np.ndarray:
+            return final.predict_proba(x)[:, 1]
     else:
         method = "channel_rate"
-        fallback = ChannelRate.fit(
-            feats.loc[labelled["contact_id"], "channel_group"], labelled["label"]
-        )
-        if len(labelled) == 0:  # nothing labelled yet: share of all leads who ever converted
-            fallback.overall = float(feats.index.isin(first.index).mean())
-        p_open = fallback.predict(feats["channel_group"][open_mask])
+        fallback = ChannelRate.counted(rows, rows.labelled)
+        if rows.labelled == 0:  # nothing labelled yet: share of all leads who ever converted
+            fallback.overall = rows.converted_share()
 
-    if age_adjust and len(p_open):
-        p_open = _age_adjust(p_open, age_days, cdf, horizon_days)
-    scores = pd.DataFrame(
-        {
-            "contact_id": open_ids.to_numpy(),
-            "lead_score": np.clip(p_open, 0, 1).astype(float),
-            "data_through": day,
-        },
-        columns=SCORE_COLUMNS,
-    )
+        def predict(x: pd.DataFrame) -> np.ndarray:
+            return fallback.predict(x["channel_group"])
+
+    stop = pd.Timestamp(end_of_day(day))
+
+    def score_batches() -> Iterator[pd.DataFrame]:
+        batches = rows.batches("open_row", 0, rows.open, batch_rows)
+        for batch in batches:
+            p = predict(_features(batch))
+            if age_adjust and len(p):
+                age = ((stop - batch["created_at"]).dt.total_seconds() / 86400).to_numpy()
+                p = _age_adjust(p, age, cdf, horizon_days)
+            yield pd.DataFrame(
+                {
+                    "contact_id": batch["contact_id"].to_numpy(),
+                    "lead_score": np.clip(p, 0, 1).astype(float),
+                    "data_through": day,
+                },
+                columns=SCORE_COLUMNS,
+            )
+        if rows.open == 0:
+            yield pd.DataFrame(columns=SCORE_COLUMNS)
+
     runs = model_run_rows(
         MODEL_NAME,
         day,
-        train_rows=len(train_ids),
-        holdout_rows=len(hold_ids),
+        train_rows=n_train,
+        holdout_rows=n_hold,
         metrics=metrics,
         serving=serving,
         kinds=METRIC_KINDS,
     )
     return LeadScoreResult(
-        lead_scores=scores,
         model_runs=runs,
         method=method,
         data_through=day,
+        score_batches=score_batches,
         serving=serving,
         details={
             **details,
-            "labelled": len(labelled),
+            "labelled": rows.labelled,
             "converted": n_pos,
-            "holdout_from": labelled["created_at"].iloc[-n_hold] if n_hold else None,
+            "holdout_from": pd.Timestamp(created[n_train]) if n_hold else None,
         },
     )
