@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
 from flywheel_pipeline.insights import lead_scoring
+from flywheel_pipeline.insights._common import end_of_day
+from flywheel_pipeline.insights.lead_rows import LeadRows, load_frames
 from flywheel_pipeline.insights.lead_scoring import (
     ChannelRate,
     build_features,
@@ -155,6 +158,40 @@ def test_features_ignore_everything_after_scoring_time():
     pd.testing.assert_frame_equal(base, dropped)
     pd.testing.assert_frame_equal(base, tripled)
     assert base["has_conversation"].sum() > 0
+
+
+def test_the_warehouse_labels_and_counts_as_the_frame_rules_do():
+    """LeadRows (the warehouse pass the scorer reads) labels the leads as label_leads does
+    and counts the conversations known at scoring time as build_features does, with rows
+    after data_through ignored."""
+    contacts, conversations, orders = make_leads(n=800, seed=3)
+    day = (END - pd.Timedelta(days=40)).date()
+    stop = end_of_day(day)
+    with duckdb.connect() as conn:
+        rows = LeadRows.prepare(
+            conn,
+            load_frames(conn, contacts, conversations, orders),
+            day,
+            horizon_days=lead_scoring.HORIZON_DAYS,
+            feature_window_days=lead_scoring.FEATURE_WINDOW_DAYS,
+        )
+        labels = rows.labels()
+        known = conn.execute(
+            "select contact_id, known_conversations from lead_rows order by contact_id"
+        ).df()
+    visible = contacts[contacts["created_at"] < stop]
+    expected = label_leads(visible, orders[orders["ordered_at"] < stop], day)
+    expected = expected.sort_values(["created_at", "contact_id"], ignore_index=True)
+    assert 0 < expected["label"].sum() < len(expected) < len(visible)
+    assert labels["label"].tolist() == expected["label"].tolist()
+    assert (labels["created_at"] == expected["created_at"]).all()
+    np.testing.assert_allclose(labels["days_to_convert"], expected["days_to_convert"])
+    features = build_features(
+        visible, conversations[conversations["started_at"] < stop], as_of=stop
+    ).sort_index()
+    counts = np.expm1(features["log_conversations"]).round().astype(int)
+    assert known["known_conversations"].tolist() == counts.tolist()
+    assert known["known_conversations"].gt(0).any()
 
 
 def test_only_closed_windows_are_labelled_and_future_rows_are_ignored():
