@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,14 +17,18 @@ from flywheel_pipeline.recommendations.economics import (
     topic_outcomes,
     topic_stats,
 )
+from flywheel_pipeline.recommendations.first_touch import FrameFirstTouch
 from flywheel_pipeline.recommendations.inputs import (
+    WarehouseFirstTouch,
     as_of,
     count_topic_days,
     count_topic_outcomes,
     measure_economics,
     read_inputs,
+    read_lead_contacts,
 )
 from flywheel_pipeline.recommendations.outcomes import count_topic_days as topic_days
+from flywheel_pipeline.recommendations.titles import visit_values
 from tests.test_recommendations import DAY, END, make_inputs
 
 
@@ -156,3 +161,100 @@ def test_the_candidates_date_is_the_models_else_the_last_event():
             f"create table {tables.DEAL_SCORES.quoted} as select date '2026-06-28' as data_through"
         )
         assert as_of(conn) == dt.date(2026, 6, 28)  # the models' date wins
+
+
+def _contacts_and_orders(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Contacts with landing pages (full URLs and paths, some unknown) and campaigns (some
+    unknown), and orders before, inside and after their first VALUE_DAYS (some without a
+    contact or a revenue)."""
+    rng = np.random.default_rng(seed)
+    n, m = 400, 900
+    ids = [f"k{i:03d}" for i in range(n)]
+    created = END - pd.to_timedelta(rng.uniform(0, 300, n), unit="D")
+    contacts = pd.DataFrame(
+        {
+            "contact_id": ids,
+            "created_at": created,
+            "first_landing_page": rng.choice(
+                ["/a", "https://shop.example/b?utm=x", "/a?ref=1", None], n
+            ),
+            "campaign": rng.choice(["spring", "summer", None], n),
+            "channel_group": "Paid Search",
+        }
+    )
+    buyer = rng.integers(0, n, m)
+    orders = pd.DataFrame(
+        {
+            "contact_id": np.array(ids, dtype=object)[buyer],
+            "ordered_at": created[buyer] + pd.to_timedelta(rng.uniform(-20, 150, m), unit="D"),
+            "revenue": rng.gamma(3, 30, m),
+        }
+    )
+    orders.loc[:9, "contact_id"] = None
+    orders.loc[10:19, "revenue"] = np.nan
+    return contacts, orders
+
+
+def _crm_warehouse(contacts: pd.DataFrame, orders: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect()
+    conn.execute(f"create schema {tables.CONTACTS.schema}")
+    for table, frame in ((tables.CONTACTS, contacts), (tables.ORDERS, orders)):
+        conn.register("frame", frame)
+        conn.execute(f"create table {table.quoted} as from frame")
+        conn.unregister("frame")
+    return conn
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_the_warehouse_sums_first_touch_revenue_as_pandas_does(seed):
+    contacts, orders = _contacts_and_orders(seed)
+    frames = FrameFirstTouch(contacts, orders)
+    stop = pd.Timestamp(END.date()) + pd.Timedelta(days=1)
+    windows = [
+        (stop - pd.Timedelta(days=300), stop - pd.Timedelta(days=90)),
+        (stop - pd.Timedelta(days=60), stop),
+    ]
+    with _crm_warehouse(contacts, orders) as conn:
+        warehouse = WarehouseFirstTouch(conn)
+        for column in ("first_landing_page", "campaign"):
+            assert warehouse.knows(column) and frames.knows(column)
+            for start, until in windows:
+                summed = warehouse.revenue(column, start, until, stop)
+                expected = frames.revenue(column, start, until, stop)
+                sort = {"by": "value", "na_position": "first", "ignore_index": True}
+                pd.testing.assert_frame_equal(
+                    summed.sort_values(**sort), expected.sort_values(**sort), check_dtype=False
+                )
+                assert summed["value"].isna().any() and summed["customers"].gt(1).all()
+        assert not warehouse.knows("no_such_column")
+        traffic = pd.DataFrame(
+            {
+                "report_date": pd.date_range(end=END.date(), periods=300),
+                "landing_page": "/a",
+                "sessions": 40.0,
+            }
+        )
+        by_warehouse = visit_values(traffic, warehouse, DAY)
+    by_frames = visit_values(traffic, frames, DAY)
+    assert by_warehouse.site_value == pytest.approx(by_frames.site_value, rel=1e-12)
+    pd.testing.assert_frame_equal(by_warehouse.pages, by_frames.pages, rtol=1e-12)
+
+
+def test_only_the_referred_contacts_orders_and_the_top_leads_contacts_are_read():
+    contacts, orders = _contacts_and_orders(0)
+    with _crm_warehouse(contacts, orders) as conn:
+        referrals = pd.DataFrame({"referred_contact_id": ["k001", "k002"], "referred_at": END})
+        scores = pd.DataFrame(
+            {"contact_id": ["k005", "k003", "k004"], "lead_score": [0.2, 0.9, 0.5]}
+        )
+        conn.execute(f"create schema {tables.LEAD_SCORES.schema}")
+        for table, frame in ((tables.REFERRALS, referrals), (tables.LEAD_SCORES, scores)):
+            conn.register("frame", frame)
+            conn.execute(f"create table {table.quoted} as from frame")
+            conn.unregister("frame")
+        inputs = read_inputs(conn, DAY)
+        top = read_lead_contacts(conn, 2)
+    referred = orders[orders["contact_id"].isin(["k001", "k002"])]
+    assert len(inputs["referral_orders"]) == len(referred) > 0
+    assert top["contact_id"].tolist() == ["k003", "k004"]
+    assert list(top.columns) == ["contact_id", "created_at", "channel_group"]

@@ -34,6 +34,7 @@ from flywheel_pipeline.recommendations.customers import (
     reengage_candidates,
 )
 from flywheel_pipeline.recommendations.deals import attend_deal_candidates, attention_uplift
+from flywheel_pipeline.recommendations.first_touch import FrameFirstTouch
 from flywheel_pipeline.recommendations.lists import LIST_TARGET_TYPES
 from flywheel_pipeline.recommendations.referrals import ask_referral_candidates
 from flywheel_pipeline.recommendations.titles import (
@@ -246,7 +247,7 @@ def make_site():
 
 def test_a_visit_is_worth_its_first_touch_revenue_per_landing_session():
     traffic, contacts, orders = make_site()
-    values = visit_values(traffic, contacts, orders, DAY)
+    values = visit_values(traffic, FrameFirstTouch(contacts, orders), DAY)
     assert values.mature
     sessions = 10 * 90  # landing sessions per page before the 90-day cut (days −179…−90)
     assert values.site_value == pytest.approx(1000 / (6 * sessions))
@@ -254,9 +255,11 @@ def test_a_visit_is_worth_its_first_touch_revenue_per_landing_session():
     assert values.of("/p/3") == pytest.approx((own, sessions))
     assert values.of("/elsewhere") == (values.site_value, 0.0)
     # without first landing pages every page is worth the site-wide value
-    flat = visit_values(traffic, contacts.drop(columns="first_landing_page"), orders, DAY)
+    flat = visit_values(
+        traffic, FrameFirstTouch(contacts.drop(columns="first_landing_page"), orders), DAY
+    )
     assert flat.of("/p/3") == (flat.site_value, 0.0) and flat.site_value == values.site_value
-    assert visit_values(None, contacts, orders, DAY) is None
+    assert visit_values(None, FrameFirstTouch(contacts, orders), DAY) is None
     assert page_path("https://shop.example/help/returns?x=1") == "/help/returns"
     assert page_path("/help/returns") == "/help/returns"
 
@@ -266,7 +269,7 @@ def test_rewrite_title_for_ctr_underperformers_one_per_query():
     under = found[found["opportunity_type"] == "ctr_underperformer"]
     assert {"query 3", "query 5"} <= set(under["query"])
     traffic, contacts, orders = make_site()
-    values = visit_values(traffic, contacts, orders, DAY)
+    values = visit_values(traffic, FrameFirstTouch(contacts, orders), DAY)
     rows = rewrite_title_candidates(found, values, data_through=DAY, assumptions=ASSUME)
     ids = [r["target_id"] for r in rows]
     assert len(ids) == len(set(ids)) == under["query"].nunique()  # one per query
@@ -296,7 +299,7 @@ def test_young_site_values_are_a_stated_lower_bound():
     young = traffic[pd.to_datetime(traffic["report_date"]) > END - pd.Timedelta(days=60)]
     contacts = contacts.assign(created_at=END - pd.Timedelta(days=30))
     orders = orders.assign(ordered_at=END - pd.Timedelta(days=20))
-    values = visit_values(young, contacts, orders, DAY)
+    values = visit_values(young, FrameFirstTouch(contacts, orders), DAY)
     assert not values.mature and values.site_value > 0
     found = find_search_opportunities(search_rows()).opportunities
     rows = rewrite_title_candidates(found, values, data_through=DAY, assumptions=ASSUME)

@@ -18,6 +18,7 @@ from flywheel_pipeline.recommendations.budget import (
     shift_budget_candidates,
 )
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
+from flywheel_pipeline.recommendations.first_touch import FrameFirstTouch
 from flywheel_pipeline.recommendations.outcomes import OUTCOME_COLUMNS
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
 from flywheel_pipeline.sources.demo import effects as demo_effects
@@ -125,7 +126,9 @@ def test_moves_budget_from_the_worst_to_the_best_marginal_return():
     days = synthetic_campaigns(1)
     contacts, orders = _customers(days, VALUES)
     through = dt.date(2026, 8, 28)
-    rows = shift_budget_candidates(days, contacts, orders, data_through=through, assumptions=ASSUME)
+    rows = shift_budget_candidates(
+        days, FrameFirstTouch(contacts, orders), data_through=through, assumptions=ASSUME
+    )
     assert len(rows) == 1
     rec = rows[0]
     assert rec["type"] == "shift_budget" and rec["target_type"] == "campaign_pair"
@@ -138,7 +141,9 @@ def test_moves_budget_from_the_worst_to_the_best_marginal_return():
     assert e.estimated and e.value == pytest.approx(ELASTICITY, abs=0.08)
     recent = d[d["day"] > last - pd.Timedelta(days=28)].groupby("campaign")[["spend", "sessions"]]
     recent = recent.sum() / 28
-    values, mature = budget.session_values(d, contacts, orders, sorted(BUDGETS), last)
+    values, mature = budget.session_values(
+        d, FrameFirstTouch(contacts, orders), sorted(BUDGETS), last
+    )
     assert mature
     assert values.loc["recv", "value"] > 2 * values.loc["give", "value"]
     r, g = recent.loc["recv"], recent.loc["give"]
@@ -151,7 +156,7 @@ def test_moves_budget_from_the_worst_to_the_best_marginal_return():
     assert "sessions follow spend^" in rec["rationale"] and "recv" in rec["rationale"]
     # reruns propose the same id
     again = shift_budget_candidates(
-        days, contacts, orders, data_through=through, assumptions=ASSUME
+        days, FrameFirstTouch(contacts, orders), data_through=through, assumptions=ASSUME
     )
     assert again == rows
 
@@ -162,7 +167,9 @@ def test_no_shift_without_a_large_enough_gap_or_enough_data():
     flat, orders_flat = _customers(days, dict.fromkeys(BUDGETS, 1.0))
     # equal values a session: the sessions-per-spend gap alone is below MIN_RETURN_RATIO
     assert (
-        shift_budget_candidates(days, flat, orders_flat, data_through=through, assumptions=ASSUME)
+        shift_budget_candidates(
+            days, FrameFirstTouch(flat, orders_flat), data_through=through, assumptions=ASSUME
+        )
         == []
     )
     contacts, orders = _customers(days, VALUES)
@@ -174,32 +181,40 @@ def test_no_shift_without_a_large_enough_gap_or_enough_data():
         )
     ]
     rows = shift_budget_candidates(
-        stopped, contacts, orders, data_through=through, assumptions=ASSUME
+        stopped, FrameFirstTouch(contacts, orders), data_through=through, assumptions=ASSUME
     )
     assert all("recv" not in r["target_id"] for r in rows)
     assert (
         shift_budget_candidates(
             days[days["campaign"] == "recv"],
-            contacts,
-            orders,
+            FrameFirstTouch(contacts, orders),
             data_through=through,
             assumptions=ASSUME,
         )
         == []
     )
     assert (
-        shift_budget_candidates(None, contacts, orders, data_through=through, assumptions=ASSUME)
+        shift_budget_candidates(
+            None, FrameFirstTouch(contacts, orders), data_through=through, assumptions=ASSUME
+        )
         == []
     )
     # without orders every session is worth the same (nothing): nothing to gain
-    assert shift_budget_candidates(days, None, None, data_through=through, assumptions=ASSUME) == []
+    assert (
+        shift_budget_candidates(
+            days, FrameFirstTouch(None, None), data_through=through, assumptions=ASSUME
+        )
+        == []
+    )
 
 
 def test_a_young_history_values_sessions_as_a_lower_bound():
     days = synthetic_campaigns(3, days=70)
     contacts, orders = _customers(days, VALUES)
     through = (START + pd.Timedelta(days=69)).date()
-    rows = shift_budget_candidates(days, contacts, orders, data_through=through, assumptions=ASSUME)
+    rows = shift_budget_candidates(
+        days, FrameFirstTouch(contacts, orders), data_through=through, assumptions=ASSUME
+    )
     assert [r["target_id"] for r in rows] == ["give -> recv"]
     assert "lower bounds" in rows[0]["rationale"]
 
@@ -303,7 +318,7 @@ def test_the_demo_loop_recommends_a_pair_the_simulator_applies_and_measures_its_
     control = simulate(config)
     rows = shift_budget_candidates(
         _campaign_days(control),
-        *_contacts_orders(control),
+        FrameFirstTouch(*_contacts_orders(control)),
         data_through=config.end_date,
         assumptions=ASSUME,
     )

@@ -240,7 +240,7 @@ def test_read_inputs_reads_the_brief_inputs_where_the_warehouse_has_them():
     assert inputs["search_queries"] is None  # no Search Console model in this warehouse
 
 
-def test_read_inputs_reads_only_the_columns_the_candidates_use():
+def test_read_inputs_leaves_the_contacts_in_the_warehouse():
     with duckdb.connect() as conn:
         conn.execute("create schema staging")
         conn.execute(
@@ -248,7 +248,9 @@ def test_read_inputs_reads_only_the_columns_the_candidates_use():
             "'a@b.c' as email, timestamp '2026-01-01' as created_at, 'spring' as campaign"
         )
         inputs = read_inputs(conn, None)
-    assert list(inputs["contacts"].columns) == ["contact_id", "created_at", "campaign"]
+        touch = inputs["first_touch"]  # their first touch is summed where they are
+        assert touch.knows("campaign") and not touch.knows("first_landing_page")
+    assert "contacts" not in inputs
     assert inputs["orders"] is None and inputs["first_messages"] is None
 
 

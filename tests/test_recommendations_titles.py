@@ -8,6 +8,7 @@ import pandas as pd
 
 from flywheel_pipeline.insights.search_opportunities import OPPORTUNITY_COLUMNS
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
+from flywheel_pipeline.recommendations.first_touch import FrameFirstTouch
 from flywheel_pipeline.recommendations.titles import rewrite_title_candidates, visit_values
 
 DAY = dt.date(2026, 6, 30)
@@ -47,7 +48,7 @@ def _values():
             "revenue": [500.0],
         }
     )
-    return visit_values(traffic, contacts, orders, DAY)
+    return visit_values(traffic, FrameFirstTouch(contacts, orders), DAY)
 
 
 def test_brand_and_navigational_queries_never_get_a_title_rewrite():

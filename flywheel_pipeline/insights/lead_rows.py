@@ -37,15 +37,17 @@ _TABLE = "lead_rows"  # temporary: the connection's own, gone when it closes
 
 # $stop: the first instant after data_through (nothing later is read); a lead's scoring time
 # is created_at + $window_days, capped at $stop; its label needs its $horizon_days closed.
-_LEAD_ROWS_SQL = """
-create or replace temp table lead_rows as
-with contacts as (
-    select contact_id, created_at, {features}
-    from {contacts}
-    where contact_id is not null and created_at < $stop
-    qualify row_number() over (partition by contact_id order by created_at) = 1
-),
-first_orders as (
+# One statement a step: each join and numbering is done (and can spill) before the next.
+_LEAD_ROWS_SQL = (
+    """
+create or replace temp table lead_contacts as
+select contact_id, created_at, {features}
+from {contacts}
+where contact_id is not null and created_at < $stop
+""",
+    """
+create or replace temp table lead_facts as
+with first_orders as (
     select contact_id, min(ordered_at) as first_order_at
     from {orders}
     where contact_id is not null and ordered_at < $stop
@@ -53,24 +55,33 @@ first_orders as (
 ),
 known as (
     select c.contact_id, count(*) as conversations
-    from contacts c
+    from lead_contacts c
     join {conversations} v using (contact_id)
     where v.started_at < least(c.created_at + to_days($window_days), $stop)
     group by c.contact_id
-),
-leads as (
+)
+select
+    c.contact_id,
+    coalesce(k.conversations, 0) as known_conversations,
+    f.first_order_at
+from lead_contacts c
+left join first_orders f using (contact_id)
+left join known k using (contact_id)
+""",
+    """
+create or replace temp table lead_rows as
+with leads as (
     select
         c.*,
-        coalesce(k.conversations, 0) as known_conversations,
+        f.known_conversations,
         f.first_order_at,
         c.created_at + to_days($horizon_days) < $stop
         and (f.first_order_at is null or f.first_order_at >= c.created_at + to_days($window_days))
             as labelled,
         f.first_order_at is not null
         and f.first_order_at <= c.created_at + to_days($horizon_days) as converted
-    from contacts c
-    left join first_orders f using (contact_id)
-    left join known k using (contact_id)
+    from lead_contacts c
+    join lead_facts f using (contact_id)
 )
 select
     * exclude (converted),
@@ -84,7 +95,10 @@ select
         row_number() over (partition by first_order_at is null order by contact_id) - 1
     end as open_row
 from leads
-"""
+""",
+    "drop table lead_contacts",
+    "drop table lead_facts",
+)
 # data_through by default: the last day of the rows with a contact
 _LAST_DAY_SQL = """
 select max(ts)::date from (
@@ -125,14 +139,15 @@ class LeadRows:
         if day is None:
             return None
         features = ", ".join(map(identifier, FEATURE_COLUMNS))
-        sql = _LEAD_ROWS_SQL.format(features=features, **relations)
         params = {
             "stop": end_of_day(day),
             "window_days": feature_window_days,
             "horizon_days": horizon_days,
         }
         with memory_limit(conn, JOIN_MEMORY_LIMIT):  # the conversations meet the contacts
-            conn.execute(sql, params)
+            for step in _LEAD_ROWS_SQL:
+                sql = step.format(features=features, **relations)
+                conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         leads, labelled, open_ = fetch_row(
             conn, f"select count(*), count(labelled_row), count(open_row) from {_TABLE}"
         )
@@ -207,6 +222,8 @@ def load_frames(
                 frame[column] = to_utc_naive(frame[column])
             else:
                 frame[column] = frame[column].astype("string")
+        if name == "contacts":  # one row a contact, as the staging table tests it
+            frame = frame.dropna(subset=["created_at"]).drop_duplicates("contact_id")
         relations[name] = f"lead_{name}"
         conn.register("lead_frame", frame)
         conn.execute(f"create or replace temp table {relations[name]} as from lead_frame")

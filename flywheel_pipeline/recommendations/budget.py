@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from flywheel_pipeline.insights._common import as_date, end_of_day, to_utc_naive
+from flywheel_pipeline.insights._common import as_date, end_of_day
 from flywheel_pipeline.recommendations._ids import candidate, money
 from flywheel_pipeline.recommendations._lift import (
     CONFIDENCE,
@@ -92,6 +92,7 @@ from flywheel_pipeline.recommendations._windows import (
     window_rows,
 )
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
+from flywheel_pipeline.recommendations.first_touch import VALUE_DAYS, FirstTouch
 
 REC_TYPE = "shift_budget"
 TARGET_TYPE = "campaign_pair"
@@ -105,7 +106,6 @@ MIN_RECENT_DAYS = 6
 MIN_SESSIONS = 100
 MIN_RETURN_RATIO = 1.5
 PRIOR_SESSIONS = 2_000.0
-VALUE_DAYS = 90
 DEFAULT_ELASTICITY = 0.8
 ELASTICITY_BOUNDS = (0.2, 1.0)
 ELASTICITY_WEEKS = 26
@@ -195,11 +195,7 @@ def spend_elasticity(daily: pd.DataFrame, last: pd.Timestamp) -> _Elasticity:
 
 
 def session_values(
-    daily: pd.DataFrame,
-    contacts: pd.DataFrame | None,
-    orders: pd.DataFrame | None,
-    campaigns: list[str],
-    last: pd.Timestamp,
+    daily: pd.DataFrame, touch: FirstTouch, campaigns: list[str], last: pd.Timestamp
 ) -> tuple[pd.DataFrame, bool]:
     """Per paid campaign: sessions, revenue and customers behind its first-touch value of a
     session, and ``value`` (shrunk); and whether the contacts had their full VALUE_DAYS."""
@@ -210,23 +206,11 @@ def session_values(
     until = cut if mature else stop
     paid = paid[paid["day"] < until]
     sessions = paid.groupby("campaign")["sessions"].sum().reindex(campaigns, fill_value=0.0)
-    revenue = pd.Series(0.0, index=campaigns)
-    customers = pd.Series(0, index=campaigns)
-    if contacts is not None and len(contacts) and orders is not None and len(orders):
-        c = contacts[["contact_id", "created_at", "campaign"]].dropna(subset=["campaign"])
-        c = c.assign(created_at=to_utc_naive(c["created_at"]), campaign=c["campaign"].astype(str))
-        start = paid["day"].min() if len(paid) else stop
-        c = c[
-            (c["created_at"] >= start) & (c["created_at"] < until) & c["campaign"].isin(campaigns)
-        ]
-        o = orders[["contact_id", "ordered_at", "revenue"]].assign(
-            ordered_at=lambda f: to_utc_naive(f["ordered_at"])
-        )
-        o = o[o["ordered_at"] < stop].merge(c, on="contact_id")
-        after = (o["ordered_at"] - o["created_at"]) / pd.Timedelta(days=1)
-        o = o[(after >= 0) & (after < VALUE_DAYS)]
-        revenue = o.groupby("campaign")["revenue"].sum().reindex(campaigns, fill_value=0.0)
-        customers = o.groupby("campaign")["contact_id"].nunique().reindex(campaigns, fill_value=0)
+    start = paid["day"].min() if len(paid) else stop
+    brought = touch.revenue("campaign", start, until, stop).dropna(subset=["value"])
+    brought = brought.groupby(brought["value"].astype(str))[["revenue", "customers"]].sum()
+    revenue = brought["revenue"].reindex(campaigns, fill_value=0.0).astype(float)
+    customers = brought["customers"].reindex(campaigns, fill_value=0).astype(int)
     total = float(sessions.sum())
     prior = float(revenue.sum()) / total if total > 0 else 0.0
     frame = pd.DataFrame({"sessions": sessions, "revenue": revenue, "customers": customers})
@@ -243,15 +227,13 @@ def _sessions_at(base: float, spend: float, new_spend: float, e: float) -> float
 
 def shift_budget_candidates(
     campaign_days: pd.DataFrame | None,
-    contacts: pd.DataFrame | None,
-    orders: pd.DataFrame | None,
+    touch: FirstTouch,
     *,
     data_through: object,
     assumptions: ImpactAssumptions,
 ) -> list[dict]:
     """At most one ``shift_budget`` candidate (module docstring). ``campaign_days``: date,
-    campaign, spend, sessions; ``contacts``: contact_id, created_at, campaign; ``orders``:
-    contact_id, ordered_at, revenue."""
+    campaign, spend, sessions; ``touch``: the contacts' first-touch revenue by campaign."""
     if campaign_days is None or campaign_days.empty:
         return []
     daily = campaign_frame(campaign_days)
@@ -278,7 +260,7 @@ def shift_budget_candidates(
     ].copy()
     if len(eligible) < 2:
         return []
-    values, mature = session_values(daily, contacts, orders, campaigns, last)
+    values, mature = session_values(daily, touch, campaigns, last)
     elasticity = spend_elasticity(daily[daily["campaign"].isin(campaigns)], last)
     e = elasticity.value
     eligible["spend_day"] = eligible["spend"] / WINDOW_DAYS

@@ -22,6 +22,7 @@ from flywheel_pipeline.recommendations.economics import (
     topic_outcomes,
     topic_stats,
 )
+from flywheel_pipeline.recommendations.first_touch import FirstTouch, FrameFirstTouch
 from flywheel_pipeline.recommendations.leads import MAX_LEADS, follow_up_candidates
 from flywheel_pipeline.recommendations.lists import (
     DEFAULT_HOLDOUT_SHARE,
@@ -76,6 +77,8 @@ def build_recommendations(
     search_queries: pd.DataFrame | None = None,
     topic_counts: pd.DataFrame | None = None,
     economics: ShopEconomics | None = None,
+    first_touch: FirstTouch | None = None,
+    referral_orders: pd.DataFrame | None = None,
     assumptions: ImpactAssumptions | None = None,
     max_leads: int = MAX_LEADS,
     max_deals: int = MAX_DEALS,
@@ -112,10 +115,12 @@ def build_recommendations(
     - ``first_messages`` (conversation_id, first_user_text from
       intermediate.int_conversations__texts) and ``search_queries``
       (intermediate.int_search__query_pages_recent): the brief of the content actions.
-    - ``topic_counts`` (:func:`.economics.topic_outcomes`) and ``economics``
-      (:func:`.economics.shop_economics`) as the warehouse computes them
-      (:mod:`.inputs`); without them they are computed from ``assignments``,
-      ``conversations`` and ``orders``.
+    - ``topic_counts`` (:func:`.economics.topic_outcomes`), ``economics``
+      (:func:`.economics.shop_economics`) and ``first_touch`` (:mod:`.first_touch`) as the
+      warehouse computes them (:mod:`.inputs`); without them they are computed from
+      ``assignments``, ``conversations``, ``contacts`` and ``orders``. ``referral_orders``:
+      the referred contacts' orders (``ask_referral`` needs no others), instead of
+      ``orders``.
 
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
@@ -134,6 +139,7 @@ def build_recommendations(
     deal_scores = _without(deal_scores, "deal_id", deals_done)
     assumptions = assumptions or ImpactAssumptions()
     econ = economics or shop_economics(orders, day)
+    touch = first_touch or FrameFirstTouch(contacts, orders)
     if topic_counts is None and assignments is not None and conversations is not None:
         topic_counts = topic_outcomes(assignments, conversations, orders, day)
     rows: list[dict] = []
@@ -169,16 +175,20 @@ def build_recommendations(
             **scored,
         )
     if search_opportunities is not None and traffic is not None:
-        values = visit_values(traffic, contacts, orders, day)
+        values = visit_values(traffic, touch, day)
         rows += rewrite_title_candidates(
             search_opportunities, values, max_titles=max_titles, **common
         )
     if nps is not None and referrals is not None:
         rows += ask_referral_candidates(
-            nps, referrals, orders=orders, max_promoters=max_promoters, **common
+            nps,
+            referrals,
+            orders=orders if referral_orders is None else referral_orders,
+            max_promoters=max_promoters,
+            **common,
         )
     if campaign_days is not None:
-        rows += shift_budget_candidates(campaign_days, contacts, orders, **common)
+        rows += shift_budget_candidates(campaign_days, touch, **common)
     # an action already taken on a target is not proposed again (lists: their members)
     rows = [r for r in rows if r["target_id"] not in acted.get(r["target_type"], ())]
     rows = one_list_per_person(rows, deals)

@@ -10,6 +10,7 @@ text — and only the columns they use of the rest.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
@@ -23,6 +24,7 @@ from flywheel_pipeline.recommendations.economics import (
     WINDOW_DAYS,
     ShopEconomics,
 )
+from flywheel_pipeline.recommendations.first_touch import VALUE_DAYS, empty_revenue
 from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.warehouse import (
     JOIN_MEMORY_LIMIT,
@@ -47,13 +49,14 @@ _ML_INPUTS = {
 _RUNS = (tables.LEAD_SCORING_RUNS, tables.DEAL_SCORING_RUNS, tables.CUSTOMER_VALUE_RUNS)
 _STAGING_INPUTS = {
     "orders": tables.ORDERS,
-    "contacts": tables.CONTACTS,
     "deals": tables.DEALS,
     "nps": tables.NPS_RESPONSES,
     "referrals": tables.REFERRALS,
 }
 # Counted in the warehouse (topic_outcomes), never read row by row.
 _COUNTED = (tables.CONVERSATION_TOPIC_ASSIGNMENTS, tables.CONVERSATIONS)
+# Summed in the warehouse (first touch), or read for a few contacts (the top leads).
+_SUMMED = (tables.CONTACTS,)
 # Sessions per day and landing page are all rewrite_title needs: summed in the warehouse, the
 # traffic report's source × medium × device rows never travel into pandas.
 _TRAFFIC_SQL = (
@@ -145,11 +148,77 @@ select
     (select count(*) from new_customers)
 """
 
+# FirstTouch.revenue: the contacts created in [$start, $until) and their orders before $stop
+# within VALUE_DAYS of their creation, per value of one of the contacts' columns
+_FIRST_TOUCH_SQL = f"""
+select
+    {{value}} as value,
+    coalesce(sum(o.revenue), 0) as revenue,
+    count(distinct c.contact_id) as customers
+from {tables.CONTACTS.quoted} c
+join {tables.ORDERS.quoted} o using (contact_id)
+where c.created_at >= $start and c.created_at < $until
+    and o.ordered_at < $stop
+    and o.ordered_at >= c.created_at
+    and o.ordered_at < c.created_at + to_days({VALUE_DAYS})
+group by all
+order by all
+"""
+# ask_referral values a referral by what the referred contacts ordered: their orders only
+_REFERRAL_ORDERS_SQL = (
+    f"select contact_id, ordered_at, revenue from {tables.ORDERS.quoted} where contact_id in "
+    f"(select referred_contact_id from {tables.REFERRALS.quoted}) order by all"
+)
+# the follow-up rationale names a top lead's channel and creation day
+_LEAD_CONTACTS_SQL = (
+    f"select contact_id, created_at, channel_group from {tables.CONTACTS.quoted} "
+    f"where contact_id in (select contact_id from {tables.LEAD_SCORES.quoted} "
+    "order by lead_score desc, contact_id limit ?) order by contact_id"
+)
+
+
+@dataclass(frozen=True)
+class WarehouseFirstTouch:
+    """:class:`.first_touch.FirstTouch` summed in the warehouse's contacts and orders."""
+
+    conn: duckdb.DuckDBPyConnection
+
+    def _has(self, column: str) -> bool:
+        return column in {
+            name for name, _, _ in catalog_columns(self.conn, tables.CONTACTS.relation)
+        }
+
+    def knows(self, column: str) -> bool:
+        if not self._has(column):
+            return False
+        sql = f"select count({identifier(column)}) > 0 from {tables.CONTACTS.quoted}"
+        with memory_limit(self.conn, JOIN_MEMORY_LIMIT):
+            return bool(fetch_value(self.conn, sql))
+
+    def revenue(
+        self, column: str, start: pd.Timestamp, until: pd.Timestamp, stop: pd.Timestamp
+    ) -> pd.DataFrame:
+        if not _exist(self.conn, tables.CONTACTS, tables.ORDERS):
+            return empty_revenue()
+        value = f"c.{identifier(column)}" if self._has(column) else "null"
+        params = {"start": start, "until": until, "stop": stop}
+        with memory_limit(self.conn, JOIN_MEMORY_LIMIT):
+            return self.conn.execute(_FIRST_TOUCH_SQL.format(value=value), params).df()
+
+
+def read_lead_contacts(conn: duckdb.DuckDBPyConnection, leads: int) -> pd.DataFrame | None:
+    """contact_id, created_at, channel_group of the ``leads`` top-scored open leads (the
+    follow-up list is drawn from them once acted-on contacts are left out)."""
+    if not _exist(conn, tables.CONTACTS, tables.LEAD_SCORES):
+        return None
+    with memory_limit(conn, JOIN_MEMORY_LIMIT):
+        return conn.execute(_LEAD_CONTACTS_SQL, [leads]).df()
+
+
 # The columns of the large tables the candidates read (build_recommendations' docstring); the
 # others never leave the warehouse.
 _LARGE_INPUT_COLUMNS = {
     "orders": ("contact_id", "ordered_at", "revenue"),
-    "contacts": ("contact_id", "created_at", "channel_group", "campaign", "first_landing_page"),
 }
 # The date each input is as of: the models' (never the wall clock, so replays reproduce), else
 # the last event in the CRM and conversation data.
@@ -270,6 +339,9 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
         else None
     )
     inputs["search_queries"] = read_relation_if_exists(conn, tables.QUERY_PAGES_RECENT.relation)
+    inputs["first_touch"] = WarehouseFirstTouch(conn)
+    if _exist(conn, tables.ORDERS, tables.REFERRALS):
+        inputs["referral_orders"] = conn.execute(_REFERRAL_ORDERS_SQL).df()
     if data_through is not None:
         with memory_limit(conn, JOIN_MEMORY_LIMIT):
             econ = measure_economics(conn, data_through)
@@ -291,6 +363,7 @@ CANDIDATE_READS = (
     *_RUNS,
     *_STAGING_INPUTS.values(),
     *_COUNTED,
+    *_SUMMED,
     tables.GA4_TRAFFIC,
     tables.CAMPAIGN_DAYS,
     tables.CONVERSATION_TEXTS,

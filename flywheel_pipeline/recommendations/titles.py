@@ -32,15 +32,15 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from flywheel_pipeline.insights._common import as_date, end_of_day, to_utc_naive
+from flywheel_pipeline.insights._common import as_date, end_of_day
 from flywheel_pipeline.insights.search_opportunities import WINDOW_DAYS as OPPORTUNITY_WINDOW_DAYS
 from flywheel_pipeline.insights.search_opportunities import brand_mask
 from flywheel_pipeline.recommendations._ids import candidate, money
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
+from flywheel_pipeline.recommendations.first_touch import VALUE_DAYS, FirstTouch
 
 MAX_TITLES = 15
 PRIOR_SESSIONS = 2_000.0
-VALUE_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,12 @@ def page_path(url: object) -> str:
 
 
 def visit_values(
-    traffic: pd.DataFrame | None,
-    contacts: pd.DataFrame | None,
-    orders: pd.DataFrame | None,
-    data_through: object,
+    traffic: pd.DataFrame | None, touch: FirstTouch, data_through: object
 ) -> VisitValues | None:
     """First-touch value of a landing session per page (see the module docstring); ``None``
-    without sessions. ``traffic``: report_date, landing_page, sessions. ``contacts``:
-    contact_id, created_at, first_landing_page (optional: without it every page gets the
-    site-wide value). ``orders``: contact_id, ordered_at, revenue."""
+    without sessions. ``traffic``: report_date, landing_page, sessions. ``touch``: the
+    contacts' first-touch revenue by first_landing_page (without any, every page gets the
+    site-wide value)."""
     if traffic is None or traffic.empty:
         return None
     stop = end_of_day(as_date(data_through))
@@ -90,34 +87,15 @@ def visit_values(
     until = cut if mature else stop
     t = t[t["report_date"] < until]
     sessions = t.groupby(t["landing_page"].map(page_path))["sessions"].sum().astype(float)
-    revenue = pd.Series(0.0, index=sessions.index)
-    total_revenue = 0.0
-    if contacts is not None and len(contacts) and orders is not None and len(orders):
-        c = contacts[["contact_id", "created_at"]].copy()
-        c["landing"] = (
-            contacts["first_landing_page"].map(page_path, na_action="ignore")
-            if "first_landing_page" in contacts
-            else None
-        )
-        c["created_at"] = to_utc_naive(c["created_at"])
-        c = c[(c["created_at"] >= start) & (c["created_at"] < until)]
-        o = orders[["contact_id", "ordered_at", "revenue"]].copy()
-        o["ordered_at"] = to_utc_naive(o["ordered_at"])
-        o = o[o["ordered_at"] < stop].merge(c, on="contact_id")
-        days_after = (o["ordered_at"] - o["created_at"]) / pd.Timedelta(days=1)
-        o = o[(days_after >= 0) & (days_after < VALUE_DAYS)]
-        total_revenue = float(o["revenue"].fillna(0).sum())
-        by_page = o.dropna(subset=["landing"]).groupby("landing")["revenue"].sum()
-        revenue = by_page.reindex(sessions.index, fill_value=0.0)
+    landed = touch.revenue("first_landing_page", start, until, stop)
+    total_revenue = float(landed["revenue"].fillna(0).sum())
+    landed = landed.dropna(subset=["value"])
+    by_page = landed["revenue"].groupby(landed["value"].map(page_path)).sum()
+    revenue = by_page.reindex(sessions.index, fill_value=0.0).astype(float)
     site_sessions = float(sessions.sum())
     site_value = total_revenue / site_sessions
     pages = pd.DataFrame({"sessions": sessions, "revenue": revenue})
-    has_landing = (
-        contacts is not None
-        and "first_landing_page" in contacts
-        and bool(contacts["first_landing_page"].notna().any())
-    )
-    if not has_landing:  # no page is known: every page is worth the site-wide value
+    if not touch.knows("first_landing_page"):  # no page is known: all worth the site's value
         pages = pages.iloc[0:0].copy()
     pages["value"] = (pages["revenue"] + site_value * PRIOR_SESSIONS) / (
         pages["sessions"] + PRIOR_SESSIONS
