@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
+import pandas as pd
+
+from flywheel_pipeline.insights._common import to_utc_naive
 from flywheel_pipeline.settings import Settings, load_settings
+from flywheel_pipeline.tables import Table
 
 
 def demo_settings(home: Path, scale: float = 0.15, days: int = 120) -> Settings:
@@ -51,3 +56,18 @@ def key_secrets(key_file: Path, info: dict[str, str]) -> list[str]:
         info["private_key_id"],
         info["private_key"].splitlines()[1],
     ]
+
+
+def warehouse_of(frames: dict[Table, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse holding each frame as its table (timestamps as naive UTC, the
+    warehouse's convention)."""
+    conn = duckdb.connect()
+    for table, frame in frames.items():
+        frame = frame.copy()
+        for column in frame.select_dtypes("datetimetz"):
+            frame[column] = to_utc_naive(frame[column])
+        conn.execute(f"create schema if not exists {table.schema}")
+        conn.register("frame", frame)
+        conn.execute(f"create table {table.quoted} as from frame")
+        conn.unregister("frame")
+    return conn

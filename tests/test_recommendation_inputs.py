@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from flywheel_pipeline import tables
+from flywheel_pipeline.recommendations.candidates import build_recommendations
 from flywheel_pipeline.recommendations.economics import (
     shop_economics,
     topic_outcomes,
@@ -25,11 +26,13 @@ from flywheel_pipeline.recommendations.inputs import (
     count_topic_outcomes,
     measure_economics,
     read_inputs,
-    read_lead_contacts,
+    read_listed,
 )
 from flywheel_pipeline.recommendations.outcomes import count_topic_days as topic_days
 from flywheel_pipeline.recommendations.titles import visit_values
+from tests.support import warehouse_of
 from tests.test_recommendations import DAY, END, make_inputs
+from tests.test_recommendations_actions import full_inputs
 
 
 def _with_edge_cases(seed: int) -> dict[str, pd.DataFrame]:
@@ -62,21 +65,16 @@ def _with_edge_cases(seed: int) -> dict[str, pd.DataFrame]:
     return {"conversations": conversations, "assignments": assignments, "orders": orders}
 
 
+_RELATIONS = {
+    "conversations": tables.CONVERSATIONS,
+    "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+    "orders": tables.ORDERS,
+}
+
+
 def _warehouse(frames: dict[str, pd.DataFrame], data_through: dt.date) -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect()
-    relations = {
-        "conversations": tables.CONVERSATIONS,
-        "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
-        "orders": tables.ORDERS,
-    }
     frames = {**frames, "assignments": frames["assignments"].assign(data_through=data_through)}
-    for name, table in relations.items():
-        if name in frames:
-            conn.execute(f"create schema if not exists {table.schema}")
-            conn.register("frame", frames[name])
-            conn.execute(f"create table {table.quoted} as from frame")
-            conn.unregister("frame")
-    return conn
+    return warehouse_of({_RELATIONS[name]: frame for name, frame in frames.items()})
 
 
 @pytest.mark.parametrize("seed", [0, 7])
@@ -196,13 +194,7 @@ def _contacts_and_orders(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _crm_warehouse(contacts: pd.DataFrame, orders: pd.DataFrame) -> duckdb.DuckDBPyConnection:
-    conn = duckdb.connect()
-    conn.execute(f"create schema {tables.CONTACTS.schema}")
-    for table, frame in ((tables.CONTACTS, contacts), (tables.ORDERS, orders)):
-        conn.register("frame", frame)
-        conn.execute(f"create table {table.quoted} as from frame")
-        conn.unregister("frame")
-    return conn
+    return warehouse_of({tables.CONTACTS: contacts, tables.ORDERS: orders})
 
 
 @pytest.mark.parametrize("seed", [0, 7])
@@ -240,21 +232,48 @@ def test_the_warehouse_sums_first_touch_revenue_as_pandas_does(seed):
     pd.testing.assert_frame_equal(by_warehouse.pages, by_frames.pages, rtol=1e-12)
 
 
-def test_only_the_referred_contacts_orders_and_the_top_leads_contacts_are_read():
-    contacts, orders = _contacts_and_orders(0)
-    with _crm_warehouse(contacts, orders) as conn:
-        referrals = pd.DataFrame({"referred_contact_id": ["k001", "k002"], "referred_at": END})
-        scores = pd.DataFrame(
-            {"contact_id": ["k005", "k003", "k004"], "lead_score": [0.2, 0.9, 0.5]}
-        )
-        conn.execute(f"create schema {tables.LEAD_SCORES.schema}")
-        for table, frame in ((tables.REFERRALS, referrals), (tables.LEAD_SCORES, scores)):
-            conn.register("frame", frame)
-            conn.execute(f"create table {table.quoted} as from frame")
-            conn.unregister("frame")
-        inputs = read_inputs(conn, DAY)
-        top = read_lead_contacts(conn, 2)
-    referred = orders[orders["contact_id"].isin(["k001", "k002"])]
-    assert len(inputs["referral_orders"]) == len(referred) > 0
-    assert top["contact_id"].tolist() == ["k003", "k004"]
-    assert list(top.columns) == ["contact_id", "created_at", "channel_group"]
+def test_the_candidates_from_the_warehouse_are_those_from_whole_frames():
+    """Every action type from the inputs the asset reads (aggregates, the top leads, the
+    customers at risk, the referred contacts' orders) equals the candidates from the whole
+    tables, leaving out the contacts already acted on alike."""
+    content, lists = make_inputs(), full_inputs()
+    frames = {
+        **lists,
+        **{k: content[k] for k in ("topics", "assignments", "conversations", "lead_scores")},
+        "contacts": pd.concat([content["contacts"], lists["contacts"]], ignore_index=True),
+        "orders": pd.concat([content["orders"], lists["orders"]], ignore_index=True),
+        "nps": lists["nps"],
+    }
+    relations = {
+        "topics": tables.CONVERSATION_TOPICS,
+        "assignments": tables.CONVERSATION_TOPIC_ASSIGNMENTS,
+        "conversations": tables.CONVERSATIONS,
+        "lead_scores": tables.LEAD_SCORES,
+        "contacts": tables.CONTACTS,
+        "orders": tables.ORDERS,
+        "deal_scores": tables.DEAL_SCORES,
+        "deals": tables.DEALS,
+        "customer_value": tables.CUSTOMER_VALUE,
+        "search_opportunities": tables.SEARCH_OPPORTUNITIES,
+        "traffic": tables.GA4_TRAFFIC,
+        "nps": tables.NPS_RESPONSES,
+        "referrals": tables.REFERRALS,
+        "model_runs": tables.LEAD_SCORING_RUNS,
+    }
+    stored = {**frames, "assignments": frames["assignments"].assign(data_through=DAY)}
+    acted = {"contact": {"L000", "K1"}, "deal": set()}  # a top lead and a customer at risk
+    top = 10  # of the 40 leads
+    expected = build_recommendations(data_through=DAY, acted=acted, max_leads=top, **frames)
+    with warehouse_of({t: stored[name] for name, t in relations.items()}) as conn:
+        inputs = read_inputs(conn, DAY) | read_listed(conn, DAY, acted["contact"], max_leads=top)
+        assert len(inputs["lead_scores"]) == top
+        got = build_recommendations(data_through=DAY, acted=acted, max_leads=top, **inputs)
+    assert set(expected.candidates["type"]) >= {
+        "create_content",
+        "follow_up_lead",
+        "reengage_customer",
+        "rewrite_title",
+        "ask_referral",
+    }
+    pd.testing.assert_frame_equal(got.candidates, expected.candidates)
+    pd.testing.assert_frame_equal(got.targets, expected.targets)

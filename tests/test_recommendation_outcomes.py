@@ -12,13 +12,11 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from flywheel_pipeline import tables
-from flywheel_pipeline.insights._common import to_utc_naive
 from flywheel_pipeline.insights.lead_scoring import score_leads
 from flywheel_pipeline.recommendations import OUTCOME_COLUMNS, measure_outcomes
 from flywheel_pipeline.recommendations._lift import cohort_lift
@@ -28,6 +26,7 @@ from flywheel_pipeline.recommendations.lists import LIST_TYPES, holdout_mask
 from flywheel_pipeline.recommendations.outcomes import WINDOW_DAYS
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
 from flywheel_pipeline.warehouse import WarehouseResource, connect, replace_table
+from tests.support import warehouse_of
 
 DONE = pd.Timestamp("2026-03-02")
 FAST = 200  # bootstrap resamples where the interval itself is not under test
@@ -367,19 +366,11 @@ def test_what_the_asset_reads_measures_what_the_whole_tables_measure(demo_outcom
         "deals": tables.DEALS,
         "referrals": tables.REFERRALS,
         "search": tables.QUERY_PAGES_DAILY,
+        "targets": tables.RECOMMENDATION_TARGETS,
     }
     frames = {**staged, "assignments": staged["assignments"].assign(data_through=DAY)}
     frames["targets"] = demo_outcomes["members"]
-    relations["targets"] = tables.RECOMMENDATION_TARGETS
-    with duckdb.connect() as conn:
-        for name, table in relations.items():
-            frame = frames[name].copy()
-            for column in frame.select_dtypes("datetimetz"):
-                frame[column] = to_utc_naive(frame[column])  # the warehouse's convention
-            conn.execute(f"create schema if not exists {table.schema}")
-            conn.register("frame", frame)
-            conn.execute(f"create table {table.quoted} as from frame")
-            conn.unregister("frame")
+    with warehouse_of({table: frames[name] for name, table in relations.items()}) as conn:
         inputs = read_outcome_inputs(conn)
     assert len(inputs["orders"]) < len(staged["orders"]) / 5  # the members' orders only
     assert "conversations" not in inputs and len(inputs["topic_days"]) > 0

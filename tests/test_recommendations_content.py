@@ -251,7 +251,7 @@ def test_read_inputs_leaves_the_contacts_in_the_warehouse():
         touch = inputs["first_touch"]  # their first touch is summed where they are
         assert touch.knows("campaign") and not touch.knows("first_landing_page")
     assert "contacts" not in inputs
-    assert inputs["orders"] is None and inputs["first_messages"] is None
+    assert "orders" not in inputs and inputs["first_messages"] is None
 
 
 def test_content_brief_lists_questions_with_counts_searches_and_the_closest_page():

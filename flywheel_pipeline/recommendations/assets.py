@@ -13,10 +13,9 @@ from flywheel_pipeline.recommendations.inputs import (
     OUTCOME_READS,
     as_of,
     read_inputs,
-    read_lead_contacts,
+    read_listed,
     read_outcome_inputs,
 )
-from flywheel_pipeline.recommendations.leads import MAX_LEADS
 from flywheel_pipeline.recommendations.lists import (
     DEFAULT_HOLDOUT_SHARE,
     TARGET_COLUMNS,
@@ -84,8 +83,7 @@ def recommendation_candidates(
         if previous_targets is not None and not set(TARGET_COLUMNS) <= set(previous_targets):
             previous_targets = None
         acted = acted_members(previous_targets, decisions, inputs.get("deals"), previous)
-        # the top leads, enough of them once those acted on are left out
-        inputs["contacts"] = read_lead_contacts(conn, MAX_LEADS + len(acted["contact"]))
+        inputs |= read_listed(conn, data_through, acted["contact"])
         fresh = build_recommendations(
             data_through=data_through,
             cycle=config.cycle,

@@ -13,7 +13,11 @@ from flywheel_pipeline.insights._common import as_date
 from flywheel_pipeline.recommendations._ids import keep_decided, rank
 from flywheel_pipeline.recommendations.budget import shift_budget_candidates
 from flywheel_pipeline.recommendations.content import content_candidates, topic_questions
-from flywheel_pipeline.recommendations.customers import MAX_CUSTOMERS, reengage_candidates
+from flywheel_pipeline.recommendations.customers import (
+    MAX_CUSTOMERS,
+    KnownCustomers,
+    reengage_candidates,
+)
 from flywheel_pipeline.recommendations.deals import MAX_DEALS, attend_deal_candidates
 from flywheel_pipeline.recommendations.economics import (
     ImpactAssumptions,
@@ -23,7 +27,7 @@ from flywheel_pipeline.recommendations.economics import (
     topic_stats,
 )
 from flywheel_pipeline.recommendations.first_touch import FirstTouch, FrameFirstTouch
-from flywheel_pipeline.recommendations.leads import MAX_LEADS, follow_up_candidates
+from flywheel_pipeline.recommendations.leads import MAX_LEADS, OpenLeads, follow_up_candidates
 from flywheel_pipeline.recommendations.lists import (
     DEFAULT_HOLDOUT_SHARE,
     empty_targets,
@@ -79,6 +83,8 @@ def build_recommendations(
     economics: ShopEconomics | None = None,
     first_touch: FirstTouch | None = None,
     referral_orders: pd.DataFrame | None = None,
+    open_leads: OpenLeads | None = None,
+    known_customers: KnownCustomers | None = None,
     assumptions: ImpactAssumptions | None = None,
     max_leads: int = MAX_LEADS,
     max_deals: int = MAX_DEALS,
@@ -120,7 +126,9 @@ def build_recommendations(
       warehouse computes them (:mod:`.inputs`); without them they are computed from
       ``assignments``, ``conversations``, ``contacts`` and ``orders``. ``referral_orders``:
       the referred contacts' orders (``ask_referral`` needs no others), instead of
-      ``orders``.
+      ``orders``. ``open_leads`` (:class:`.leads.OpenLeads`) where ``lead_scores`` holds
+      only the top leads, and ``known_customers`` (:class:`.customers.KnownCustomers`)
+      where ``customer_value`` holds only the customers at risk.
 
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
@@ -162,7 +170,12 @@ def build_recommendations(
     scored = {**common, "model_runs": model_runs}  # the model-driven types
     if lead_scores is not None:
         rows += follow_up_candidates(
-            lead_scores, econ, contacts=contacts, max_leads=max_leads, **scored
+            lead_scores,
+            econ,
+            contacts=contacts,
+            open_leads=open_leads,
+            max_leads=max_leads,
+            **scored,
         )
     if deal_scores is not None and deals is not None:
         rows += attend_deal_candidates(deal_scores, deals, max_deals=max_deals, **scored)
@@ -171,6 +184,7 @@ def build_recommendations(
             customer_value,
             econ,
             orders=orders,
+            known=known_customers,
             max_customers=max_customers,
             **scored,
         )

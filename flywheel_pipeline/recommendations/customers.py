@@ -17,6 +17,8 @@ contact_id, so orders under a merged duplicate contact only reach the shop-wide 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from flywheel_pipeline.insights._common import as_date, end_of_day, to_utc_naive
@@ -29,6 +31,16 @@ AT_RISK_P_ALIVE = 0.50
 SPEND_PRIOR_PURCHASES = 2.0
 
 HISTORY_COLUMNS = ["purchases", "revenue", "first_day", "last_day", "repeats", "repeat_spend"]
+
+
+@dataclass(frozen=True)
+class KnownCustomers:
+    """What :func:`reengage_candidates` needs of the orders and customers beyond the
+    customers at risk themselves, as the warehouse reads it (recommendations/inputs.py)."""
+
+    history: pd.DataFrame  # purchase_history of the customers at risk
+    repeat_prior: float | None  # the shop's mean repeat purchase (None: no repeat purchase)
+    customers: int  # customers with a value (customer_value rows)
 
 
 def purchase_history(orders: pd.DataFrame | None, data_through: object) -> pd.DataFrame:
@@ -57,15 +69,22 @@ def purchase_history(orders: pd.DataFrame | None, data_through: object) -> pd.Da
     return history[HISTORY_COLUMNS]
 
 
-def spend_per_purchase(history: pd.DataFrame, econ: ShopEconomics) -> tuple[pd.Series, float]:
-    """Shrunk spend per repeat purchase per contact, and the shop-wide prior mean."""
+def repeat_prior(history: pd.DataFrame) -> float | None:
+    """The mean repeat purchase over every customer of ``history`` (None without one)."""
     repeaters = history[history["repeats"] > 0]
-    if len(repeaters):
-        prior = float(
-            (repeaters["repeat_spend"] * repeaters["repeats"]).sum() / repeaters["repeats"].sum()
-        )
-    else:
-        prior = econ.average_order_value
+    if not len(repeaters):
+        return None
+    return float(
+        (repeaters["repeat_spend"] * repeaters["repeats"]).sum() / repeaters["repeats"].sum()
+    )
+
+
+def spend_per_purchase(
+    history: pd.DataFrame, econ: ShopEconomics, prior: float | None
+) -> tuple[pd.Series, float]:
+    """Shrunk spend per repeat purchase per contact of ``history``, and the prior mean: the
+    shop's mean repeat purchase ``prior``, else its average order value."""
+    prior = econ.average_order_value if prior is None else prior
     n = history["repeats"].astype(float)
     own = history["repeat_spend"].fillna(0.0)
     spend = (own * n + prior * SPEND_PRIOR_PURCHASES) / (n + SPEND_PRIOR_PURCHASES)
@@ -79,13 +98,15 @@ def reengage_candidates(
     data_through: object,
     assumptions: ImpactAssumptions,
     orders: pd.DataFrame | None = None,
+    known: KnownCustomers | None = None,
     model_runs: pd.DataFrame | None = None,
     max_customers: int = MAX_CUSTOMERS,
     min_p_alive: float = MIN_P_ALIVE,
     at_risk_p_alive: float = AT_RISK_P_ALIVE,
 ) -> list[dict]:
     """``customer_value``: contact_id, predicted_orders_90d, predicted_clv_365d, p_alive.
-    ``orders``: contact_id, ordered_at, revenue (spend per purchase and the evidence)."""
+    ``orders``: contact_id, ordered_at, revenue (spend per purchase and the evidence); or,
+    with ``customer_value`` only the customers at risk, ``known`` instead."""
     if customer_value is None or customer_value.empty:
         return []
     values = customer_value.dropna(subset=["p_alive", "predicted_orders_90d"])
@@ -95,14 +116,17 @@ def reengage_candidates(
     ].copy()
     if at_risk.empty:
         return []
-    history = purchase_history(orders, data_through)
-    spend, prior_spend = spend_per_purchase(history, econ)
+    if known is None:
+        history = purchase_history(orders, data_through)
+        known = KnownCustomers(history, repeat_prior(history), len(values))
+    history = known.history
+    spend, prior_spend = spend_per_purchase(history, econ, known.repeat_prior)
     at_risk["spend"] = at_risk["contact_id"].map(spend).fillna(prior_spend)
     lift = assumptions.reengage_relative_lift
     at_risk["extra"] = lift * at_risk["predicted_orders_90d"]
     at_risk["impact"] = at_risk["extra"] * at_risk["spend"]
     at_risk = at_risk.sort_values(["impact", "contact_id"], ascending=[False, True])
-    n_customers, n_at_risk = len(values), len(at_risk)
+    n_customers, n_at_risk = known.customers, len(at_risk)
     confidence, model_text = model_confidence(
         model_runs, "customer_value", baseline="the repeat rate so far"
     )

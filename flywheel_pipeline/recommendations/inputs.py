@@ -17,6 +17,12 @@ import pandas as pd
 
 from flywheel_pipeline import tables
 from flywheel_pipeline.insights._common import end_of_day
+from flywheel_pipeline.recommendations.customers import (
+    AT_RISK_P_ALIVE,
+    HISTORY_COLUMNS,
+    MIN_P_ALIVE,
+    KnownCustomers,
+)
 from flywheel_pipeline.recommendations.economics import (
     NEW_CUSTOMER_DAYS,
     ORDER_WINDOW_DAYS,
@@ -25,6 +31,7 @@ from flywheel_pipeline.recommendations.economics import (
     ShopEconomics,
 )
 from flywheel_pipeline.recommendations.first_touch import VALUE_DAYS, empty_revenue
+from flywheel_pipeline.recommendations.leads import MAX_LEADS, OpenLeads
 from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.warehouse import (
     JOIN_MEMORY_LIMIT,
@@ -33,7 +40,6 @@ from flywheel_pipeline.warehouse import (
     fetch_value,
     memory_limit,
     read_relation_if_exists,
-    read_shared_text,
     relation_exists,
 )
 
@@ -41,22 +47,22 @@ from flywheel_pipeline.warehouse import (
 # that failed for lack of data) is read as missing, and its action type proposes nothing.
 _ML_INPUTS = {
     "topics": tables.CONVERSATION_TOPICS,
-    "lead_scores": tables.LEAD_SCORES,
     "deal_scores": tables.DEAL_SCORES,
-    "customer_value": tables.CUSTOMER_VALUE,
     "search_opportunities": tables.SEARCH_OPPORTUNITIES,
 }
+# One row a lead or customer: only the candidates of their lists are read (read_listed).
+_LISTED = (tables.LEAD_SCORES, tables.CUSTOMER_VALUE)
 _RUNS = (tables.LEAD_SCORING_RUNS, tables.DEAL_SCORING_RUNS, tables.CUSTOMER_VALUE_RUNS)
 _STAGING_INPUTS = {
-    "orders": tables.ORDERS,
     "deals": tables.DEALS,
     "nps": tables.NPS_RESPONSES,
     "referrals": tables.REFERRALS,
 }
 # Counted in the warehouse (topic_outcomes), never read row by row.
 _COUNTED = (tables.CONVERSATION_TOPIC_ASSIGNMENTS, tables.CONVERSATIONS)
-# Summed in the warehouse (first touch), or read for a few contacts (the top leads).
-_SUMMED = (tables.CONTACTS,)
+# Summed in the warehouse (economics, first touch, purchase histories), or read for a few
+# contacts (the top leads, the referred contacts, the customers at risk).
+_SUMMED = (tables.CONTACTS, tables.ORDERS)
 # Sessions per day and landing page are all rewrite_title needs: summed in the warehouse, the
 # traffic report's source × medium × device rows never travel into pandas.
 _TRAFFIC_SQL = (
@@ -169,12 +175,6 @@ _REFERRAL_ORDERS_SQL = (
     f"select contact_id, ordered_at, revenue from {tables.ORDERS.quoted} where contact_id in "
     f"(select referred_contact_id from {tables.REFERRALS.quoted}) order by all"
 )
-# the follow-up rationale names a top lead's channel and creation day
-_LEAD_CONTACTS_SQL = (
-    f"select contact_id, created_at, channel_group from {tables.CONTACTS.quoted} "
-    f"where contact_id in (select contact_id from {tables.LEAD_SCORES.quoted} "
-    "order by lead_score desc, contact_id limit ?) order by contact_id"
-)
 
 
 @dataclass(frozen=True)
@@ -206,23 +206,9 @@ class WarehouseFirstTouch:
             return self.conn.execute(_FIRST_TOUCH_SQL.format(value=value), params).df()
 
 
-def read_lead_contacts(conn: duckdb.DuckDBPyConnection, leads: int) -> pd.DataFrame | None:
-    """contact_id, created_at, channel_group of the ``leads`` top-scored open leads (the
-    follow-up list is drawn from them once acted-on contacts are left out)."""
-    if not _exist(conn, tables.CONTACTS, tables.LEAD_SCORES):
-        return None
-    with memory_limit(conn, JOIN_MEMORY_LIMIT):
-        return conn.execute(_LEAD_CONTACTS_SQL, [leads]).df()
-
-
-# The columns of the large tables the candidates read (build_recommendations' docstring); the
-# others never leave the warehouse.
-_LARGE_INPUT_COLUMNS = {
-    "orders": ("contact_id", "ordered_at", "revenue"),
-}
 # The date each input is as of: the models' (never the wall clock, so replays reproduce), else
 # the last event in the CRM and conversation data.
-_MODEL_DATES = tuple((t, "data_through") for t in _ML_INPUTS.values())
+_MODEL_DATES = tuple((t, "data_through") for t in (*_ML_INPUTS.values(), *_LISTED))
 _EVENT_DATES = (
     (tables.ORDERS, "ordered_at"),
     (tables.CONVERSATIONS, "started_at"),
@@ -247,18 +233,6 @@ def as_of(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
     """``data_through`` of the candidates: the latest as-of date of the models, else the last
     event in the staging tables; None in an empty warehouse."""
     return _latest(conn, _MODEL_DATES) or _latest(conn, _EVENT_DATES)
-
-
-def read_columns(
-    conn: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...]
-) -> pd.DataFrame | None:
-    """The ``columns`` of `schema.table` it has (in that order), or None when it is missing;
-    a repeated string (a channel, a contact's id on each of its orders) held once a batch."""
-    have = {name for name, _, _ in catalog_columns(conn, relation)}
-    if not have:
-        return None
-    wanted = [c for c in columns if c in have]
-    return read_shared_text(conn, f"select {', '.join(map(identifier, wanted))} from {relation}")
 
 
 def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
@@ -320,10 +294,7 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
     ``data_through`` (``None`` where a table is missing), keyed by its argument name."""
     relations = {**_ML_INPUTS, **_STAGING_INPUTS}
     inputs: dict[str, object] = {
-        name: read_columns(conn, t.relation, _LARGE_INPUT_COLUMNS[name])
-        if name in _LARGE_INPUT_COLUMNS
-        else read_relation_if_exists(conn, t.relation)
-        for name, t in relations.items()
+        name: read_relation_if_exists(conn, t.relation) for name, t in relations.items()
     }
     runs = [
         frame for t in _RUNS if (frame := read_relation_if_exists(conn, t.relation)) is not None
@@ -352,6 +323,112 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
     return inputs
 
 
+# The lists' candidates, less the contacts already acted on (the frame acted_contacts).
+_NOT_ACTED = "contact_id not in (select contact_id from acted_contacts)"
+_TOP_LEADS_SQL = (
+    f"select * from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED} "
+    "order by lead_score desc, contact_id limit $leads"
+)
+_OPEN_LEADS_SQL = (
+    f"select count(*), avg(lead_score) from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED}"
+)
+# the follow-up rationale names a top lead's channel and creation day
+_TOP_LEAD_CONTACTS_SQL = (
+    f"select contact_id, created_at, channel_group from {tables.CONTACTS.quoted} "
+    f"where contact_id in (select contact_id from ({_TOP_LEADS_SQL})) order by contact_id"
+)
+_VALUED = "p_alive is not null and predicted_orders_90d is not null"
+_AT_RISK_SQL = (
+    f"select * from {tables.CUSTOMER_VALUE.quoted} where {_NOT_ACTED} and {_VALUED} "
+    "and p_alive between $min_p_alive and $at_risk_p_alive and predicted_orders_90d > 0 "
+    "order by contact_id"
+)
+_VALUED_SQL = (
+    f"select count(*) from {tables.CUSTOMER_VALUE.quoted} where {_NOT_ACTED} and {_VALUED}"
+)
+# purchase_history's days: one purchase per contact and calendar day, before $stop
+_PURCHASE_DAYS_SQL = f"""
+create or replace temp table purchase_days as
+with days as (
+    select contact_id, ordered_at::date::timestamp as day, coalesce(sum(revenue), 0) as revenue
+    from {tables.ORDERS.quoted}
+    where contact_id is not null and ordered_at < $stop
+    group by all
+)
+select *, day > min(day) over (partition by contact_id) as repeated
+from days
+"""
+_REPEAT_PRIOR_SQL = (
+    "select sum(revenue) filter (where repeated) / count(*) filter (where repeated) "
+    "from purchase_days"
+)
+_HISTORY_SQL = """
+select
+    contact_id,
+    count(*) as purchases,
+    sum(revenue) as revenue,
+    min(day) as first_day,
+    max(day) as last_day,
+    count(*) filter (where repeated) as repeats,
+    avg(revenue) filter (where repeated) as repeat_spend
+from purchase_days
+where contact_id in (select contact_id from at_risk)
+group by contact_id
+order by contact_id
+"""
+
+
+def read_listed(
+    conn: duckdb.DuckDBPyConnection,
+    data_through: dt.date | None,
+    acted: set[str],
+    *,
+    max_leads: int = MAX_LEADS,
+) -> dict[str, object]:
+    """The candidates of the follow-up and win-back lists, as the inputs of
+    :func:`.candidates.build_recommendations`, leaving out the ``acted`` contacts: the
+    ``max_leads`` top leads (with how many are open, their contacts' channel and age) and
+    the customers at risk (with their purchase history and the shop's mean repeat
+    purchase)."""
+    inputs: dict[str, object] = {}
+    conn.register("acted_contacts", pd.DataFrame({"contact_id": sorted(acted)}, dtype=object))
+    try:
+        if _exist(conn, tables.LEAD_SCORES):
+            leads = {"leads": max_leads}
+            inputs["lead_scores"] = conn.execute(_TOP_LEADS_SQL, leads).df()
+            count, mean = fetch_row(conn, _OPEN_LEADS_SQL)
+            inputs["open_leads"] = OpenLeads(int(count), float(mean or 0.0))
+            if _exist(conn, tables.CONTACTS):
+                with memory_limit(conn, JOIN_MEMORY_LIMIT):
+                    inputs["contacts"] = conn.execute(_TOP_LEAD_CONTACTS_SQL, leads).df()
+        if _exist(conn, tables.CUSTOMER_VALUE) and data_through is not None:
+            risk = {"min_p_alive": MIN_P_ALIVE, "at_risk_p_alive": AT_RISK_P_ALIVE}
+            at_risk = conn.execute(_AT_RISK_SQL, risk).df()
+            inputs["customer_value"] = at_risk
+            inputs["known_customers"] = _known_customers(conn, at_risk, data_through)
+    finally:
+        conn.unregister("acted_contacts")
+    return inputs
+
+
+def _known_customers(
+    conn: duckdb.DuckDBPyConnection, at_risk: pd.DataFrame, data_through: dt.date
+) -> KnownCustomers:
+    customers = int(fetch_value(conn, _VALUED_SQL))
+    if not _exist(conn, tables.ORDERS):
+        return KnownCustomers(pd.DataFrame(columns=HISTORY_COLUMNS), None, customers)
+    with memory_limit(conn, JOIN_MEMORY_LIMIT):
+        conn.execute(_PURCHASE_DAYS_SQL, {"stop": end_of_day(data_through)})
+        prior = fetch_value(conn, _REPEAT_PRIOR_SQL)
+        conn.register("at_risk", at_risk[["contact_id"]])
+        try:
+            history = conn.execute(_HISTORY_SQL).df().set_index("contact_id")
+        finally:
+            conn.unregister("at_risk")
+            conn.execute("drop table purchase_days")
+    return KnownCustomers(history[HISTORY_COLUMNS], prior, customers)
+
+
 # What the candidates asset reads upstream (its deps). It also reads its own previous tables
 # (decided recommendations and their members are kept), which are no deps of it. Only
 # recommendations someone acted on matter: the done ones are measured, the accepted ones may
@@ -360,6 +437,7 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
 # invocation that also builds flywheel.recommendation_outcomes from this asset's table.
 CANDIDATE_READS = (
     *_ML_INPUTS.values(),
+    *_LISTED,
     *_RUNS,
     *_STAGING_INPUTS.values(),
     *_COUNTED,

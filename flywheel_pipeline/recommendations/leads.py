@@ -8,6 +8,7 @@ customer in its first 90 days (from the data).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -17,6 +18,15 @@ from flywheel_pipeline.recommendations.economics import ImpactAssumptions, ShopE
 MAX_LEADS = 60
 
 
+@dataclass(frozen=True)
+class OpenLeads:
+    """How many open leads are scored and their mean score, where ``lead_scores`` holds only
+    the top ones (as the warehouse reads them: recommendations/inputs.py)."""
+
+    count: int
+    mean_score: float
+
+
 def follow_up_candidates(
     lead_scores: pd.DataFrame,
     econ: ShopEconomics,
@@ -24,15 +34,19 @@ def follow_up_candidates(
     data_through: object,
     assumptions: ImpactAssumptions,
     contacts: pd.DataFrame | None = None,
+    open_leads: OpenLeads | None = None,
     model_runs: pd.DataFrame | None = None,
     max_leads: int = MAX_LEADS,
 ) -> list[dict]:
-    """Top ``max_leads`` open leads by score. ``lead_scores``: contact_id, lead_score;
-    ``contacts`` (optional, for the rationale): contact_id, created_at, channel_group."""
+    """Top ``max_leads`` open leads by score. ``lead_scores``: contact_id, lead_score (all
+    open leads, or the top ones with ``open_leads``); ``contacts`` (optional, for the
+    rationale): contact_id, created_at, channel_group."""
     if lead_scores is None or lead_scores.empty:
         return []
     scores = lead_scores[lead_scores["lead_score"] > 0]
-    mean_score = float(lead_scores["lead_score"].mean())
+    if open_leads is None:
+        open_leads = OpenLeads(len(lead_scores), float(lead_scores["lead_score"].mean()))
+    mean_score = open_leads.mean_score
     top = scores.sort_values(["lead_score", "contact_id"], ascending=[False, True]).head(max_leads)
     if contacts is not None and len(contacts):
         keep = [c for c in ("contact_id", "created_at", "channel_group") if c in contacts]
@@ -41,7 +55,7 @@ def follow_up_candidates(
         model_runs, "lead_scoring", baseline="channel conversion rates"
     )
     lift = assumptions.follow_up_relative_lift
-    n_open = len(lead_scores)
+    n_open = open_leads.count
     rows = []
     for rank, (_, lead) in enumerate(top.iterrows(), start=1):
         p = float(lead["lead_score"])
