@@ -17,7 +17,8 @@ import time
 import duckdb
 
 from flywheel_pipeline.insights import assets
-from flywheel_pipeline.insights.customer_value import value_customers
+from flywheel_pipeline.insights.customer_summaries import summaries
+from flywheel_pipeline.insights.customer_value import value_summaries
 from flywheel_pipeline.insights.deal_scoring import score_deals
 from flywheel_pipeline.insights.lead_rows import warehouse_relations
 from flywheel_pipeline.insights.lead_scoring import score_lead_rows
@@ -29,8 +30,8 @@ DEALS = [1_000, 2_500, 5_000, 10_000, 20_000, ALL]
 CUSTOMERS = [5_000, 10_000, 25_000, 50_000, ALL]
 
 
-def _read_orders(conn: duckdb.DuckDBPyConnection) -> dict:
-    return {"orders": assets._read_person_orders(conn)}
+def _summaries(conn: duckdb.DuckDBPyConnection) -> dict:
+    return {"summaries": summaries(conn)}  # summed in the warehouse
 
 
 def _lead_rows(conn: duckdb.DuckDBPyConnection) -> dict:
@@ -41,7 +42,7 @@ def _lead_rows(conn: duckdb.DuckDBPyConnection) -> dict:
 MODELS = {
     "lead": (_lead_rows, score_lead_rows, "max_train", LEADS, CLASSIFICATION),
     "deal": (assets._read_deal_inputs, score_deals, "max_train_deals", DEALS, CLASSIFICATION),
-    "value": (_read_orders, value_customers, "max_fit", CUSTOMERS, ["correlation", "rmse", "auc"]),
+    "value": (_summaries, value_summaries, "max_fit", CUSTOMERS, ["correlation", "rmse", "auc"]),
 }
 
 

@@ -20,3 +20,9 @@ def identifier(name: str) -> str:
 def relation_name(schema: str, table: str) -> str:
     """`"schema"."table"`, both parts quoted."""
     return f"{identifier(schema)}.{identifier(table)}"
+
+
+#: The type money is summed in: exactly, so that a total does not depend on the order in which
+#: DuckDB's threads add the rows (a float sum can differ in its last bits from run to run, and
+#: a model fitted on it would not reproduce).
+MONEY = "decimal(38, 10)"

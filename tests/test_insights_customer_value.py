@@ -10,18 +10,23 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from flywheel_pipeline import tables
+from flywheel_pipeline.insights.customer_summaries import summaries
 from flywheel_pipeline.insights.customer_value import (
     BGNBD,
     GammaGamma,
     RateRule,
     fit_sample,
+    frame_summaries,
     naive_orders,
     person_orders,
     summarise,
     value_customers,
+    value_summaries,
 )
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
 from tests.scoring_support import assert_the_baseline_serves
+from tests.support import warehouse_of
 
 END = pd.Timestamp("2026-06-30 18:00")
 PLANTED = {"r": 0.9, "alpha": 45.0, "a": 1.4, "b": 4.0}
@@ -272,6 +277,38 @@ def test_customers_are_persons_and_a_day_is_one_purchase():
     assert naive_orders(summary, 90)[0] == pytest.approx(90 / 85)
     res = value_customers(orders, persons)
     assert sorted(res.customer_value["contact_id"]) == ["a1", "b1"]
+
+
+@pytest.mark.parametrize("data_through", [None, dt.date(2026, 5, 1)])
+def test_the_warehouse_summarises_the_customers_as_the_frames_do(shop, data_through):
+    """The asset's summaries (customer_summaries: persons from the identity spine, orders
+    without a contact, a revenue or a time, a second order on a day) equal the frames',
+    and so does everything value_customers makes of them."""
+    orders = shop[0].sample(3000, random_state=1, ignore_index=True)
+    orders.loc[:4, "contact_id"] = None
+    orders.loc[5:9, "revenue"] = np.nan
+    orders.loc[10:12, "ordered_at"] = pd.NaT
+    orders = pd.concat([orders, orders.iloc[20:40]], ignore_index=True)  # same day again
+    ids = orders["contact_id"].dropna().unique()
+    persons = pd.DataFrame({"contact_id": ids[:40], "person_id": ids[40:80]})
+    spine = persons.rename(columns={"contact_id": "identifier_value"}).assign(
+        identifier_type="contact_id"
+    )
+    expected = frame_summaries(orders, persons, data_through)
+    with warehouse_of({tables.ORDERS: orders, tables.IDENTITY_PERSONS: spine}) as conn:
+        summed = summaries(conn, data_through)
+    assert summed.data_through == expected.data_through
+    for part in ("summary", "calibration", "holdout"):
+        got, want = getattr(summed, part), getattr(expected, part)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, check_names=False)
+    assert expected.summary["spend"].notna().any() and len(expected.holdout) > 0
+    # the fits agree to their optimiser's tolerance (the sums differ in their last bits)
+    by_frames, by_warehouse = value_summaries(expected), value_summaries(summed)
+    tolerance = {"rtol": 1e-4}
+    pd.testing.assert_frame_equal(
+        by_warehouse.customer_value, by_frames.customer_value, **tolerance
+    )
+    pd.testing.assert_frame_equal(by_warehouse.model_runs, by_frames.model_runs, **tolerance)
 
 
 def test_cold_start_serves_the_rate_rule():

@@ -24,7 +24,8 @@ from flywheel_pipeline.insights.content_gaps import (
     topic_text_sample,
     with_content_gaps,
 )
-from flywheel_pipeline.insights.customer_value import value_customers
+from flywheel_pipeline.insights.customer_summaries import PERSONS, summaries
+from flywheel_pipeline.insights.customer_value import value_summaries
 from flywheel_pipeline.insights.deal_scoring import score_deals
 from flywheel_pipeline.insights.lead_rows import warehouse_relations
 from flywheel_pipeline.insights.lead_scoring import score_lead_rows
@@ -250,13 +251,6 @@ def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     )
 
 
-# contact_id → person_id (the surviving contact_id) from the identity spine
-PERSONS = (
-    "(select identifier_value as contact_id, person_id "
-    f"from {tables.IDENTITY_PERSONS.quoted} where identifier_type = 'contact_id')"
-)
-
-
 # The model reads are ordered: a join or a filter on a view returns its rows in any order, and
 # a model must train the same on the same data (a recovered run equals a clean run).
 def _read_deal_inputs(conn) -> dict[str, object]:
@@ -292,16 +286,6 @@ def _read_deal_inputs(conn) -> dict[str, object]:
         "persons": conn.execute(f"{persons} order by contact_id").df(),
         "data_through": day,
     }
-
-
-def _read_person_orders(conn) -> pd.DataFrame:
-    """Orders keyed by person (the surviving contact_id of the identity spine, else the
-    order's contact_id), only the columns value_customers uses."""
-    return conn.execute(
-        "select coalesce(p.person_id, o.contact_id) as contact_id, o.ordered_at, o.revenue "
-        f"from {tables.ORDERS.quoted} o left join {PERSONS} p using (contact_id) "
-        "order by contact_id, o.ordered_at, o.revenue"
-    ).df()
 
 
 DEAL_READS = (
@@ -351,7 +335,7 @@ def customer_value_model(context: dg.AssetExecutionContext, warehouse: Warehouse
     """(M)BG/NBD + Gamma-Gamma by maximum likelihood, evaluated on the last 90 days; the
     naive repeat rate serves unless the model beats its holdout correlation."""
     with warehouse.get_connection() as conn, memory_limit(conn, JOIN_MEMORY_LIMIT):
-        result = value_customers(_read_person_orders(conn))
+        result = value_summaries(summaries(conn))
         values = result.customer_value
         top, rows = _published(
             conn, tables.CUSTOMER_VALUE, values, "predicted_clv_365d", customer_value, result

@@ -403,38 +403,80 @@ def holdout_actuals(orders: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Da
 # public entry point
 
 
+@dataclass(frozen=True)
+class Summaries:
+    """The purchase histories value_customers models, per person: as of data_through and
+    as of the calibration end (:func:`summarise`), and the holdout's purchases
+    (:func:`holdout_actuals`) — from frames, or summed in the warehouse
+    (:mod:`.customer_summaries`)."""
+
+    data_through: dt.date
+    summary: pd.DataFrame
+    calibration: pd.DataFrame
+    holdout: pd.DataFrame
+
+
+def frame_summaries(
+    orders: pd.DataFrame,
+    persons: pd.DataFrame | None = None,
+    data_through: dt.date | None = None,
+    holdout_days: int = HOLDOUT_DAYS,
+) -> Summaries | None:
+    """:class:`Summaries` of the ``orders`` frame (see :func:`value_customers`)."""
+    day = as_date(data_through) if data_through is not None else max_date(orders["ordered_at"])
+    if day is None or orders.empty:
+        return None
+    history = person_orders(orders, persons)
+    history = history[history["day"] <= pd.Timestamp(day)]
+    cal_end = day - dt.timedelta(days=holdout_days)
+    return Summaries(
+        day,
+        summarise(history, day),
+        summarise(history, cal_end),
+        holdout_actuals(history, cal_end, day),
+    )
+
+
 def value_customers(
     orders: pd.DataFrame,
     persons: pd.DataFrame | None = None,
     *,
     data_through: dt.date | None = None,
+    holdout_days: int = HOLDOUT_DAYS,
+    **options,
+) -> CustomerValueResult:
+    """Predict orders, P(alive) and CLV for every customer as of ``data_through``.
+
+    ``orders``: contact_id, ordered_at, revenue. ``persons``: contact_id → person_id (the
+    identity spine); output rows are keyed by person_id under the name ``contact_id``.
+    ``options``: those of :func:`value_summaries`.
+    """
+    summaries = frame_summaries(orders, persons, data_through, holdout_days)
+    return value_summaries(summaries, holdout_days=holdout_days, **options)
+
+
+def value_summaries(
+    summaries: Summaries | None,
+    *,
     variant: str = "mbgnbd",
     min_customers: int = MIN_CUSTOMERS,
     min_repeaters: int = MIN_REPEATERS,
     holdout_days: int = HOLDOUT_DAYS,
     max_fit: int = MAX_FIT_CUSTOMERS,
 ) -> CustomerValueResult:
-    """Predict orders, P(alive) and CLV for every customer as of ``data_through``.
-
-    ``orders``: contact_id, ordered_at, revenue. ``persons``: contact_id → person_id (the
-    identity spine); output rows are keyed by person_id under the name ``contact_id``.
-    ``max_fit``: most customers the models fit on (a stratified sample above it).
-    """
+    """:func:`value_customers` from the customers' summaries (None: no order yet).
+    ``max_fit``: most customers the models fit on (a stratified sample above it)."""
     if variant not in ("mbgnbd", "bgnbd"):
         raise ValueError(f"variant must be 'mbgnbd' or 'bgnbd', not {variant!r}")
-    day = as_date(data_through) if data_through is not None else max_date(orders["ordered_at"])
-    if day is None or orders.empty:
+    if summaries is None:
         empty = pd.DataFrame(columns=VALUE_COLUMNS).astype(
             dict.fromkeys(VALUE_COLUMNS[1:4], "float64")
         )
-        return CustomerValueResult(empty, empty_model_runs(), "none", day)
-    history = person_orders(orders, persons)
-    history = history[history["day"] <= pd.Timestamp(day)]
-    summary = summarise(history, day)
+        return CustomerValueResult(empty, empty_model_runs(), "none", None)
+    day, summary, cal = summaries.data_through, summaries.summary, summaries.calibration
     cal_end = day - dt.timedelta(days=holdout_days)
-    cal = summarise(history, cal_end)
     n_cal, n_rep = len(cal), int((cal["x"] > 0).sum())
-    actual = holdout_actuals(history, cal_end, day).reindex(cal.index, fill_value=0)
+    actual = summaries.holdout.reindex(cal.index, fill_value=0)
     bought = (actual["purchases"] > 0).to_numpy(int)
     naive = naive_orders(cal, holdout_days)
     naive_revenue = naive * _mean_order_value(cal)

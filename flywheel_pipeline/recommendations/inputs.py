@@ -32,7 +32,7 @@ from flywheel_pipeline.recommendations.economics import (
 )
 from flywheel_pipeline.recommendations.first_touch import VALUE_DAYS, empty_revenue
 from flywheel_pipeline.recommendations.leads import MAX_LEADS, OpenLeads
-from flywheel_pipeline.sql import identifier
+from flywheel_pipeline.sql import MONEY, identifier
 from flywheel_pipeline.warehouse import (
     JOIN_MEMORY_LIMIT,
     catalog_columns,
@@ -130,7 +130,7 @@ _NO_ORDERS = "(select null::varchar as contact_id, null::timestamp as ordered_at
 # revenue, over the customers whose first order is that old
 _ECONOMICS_SQL = f"""
 with orders as (
-    select contact_id, ordered_at, coalesce(revenue, 0) as revenue
+    select contact_id, ordered_at, coalesce(revenue, 0)::{MONEY} as revenue
     from {tables.ORDERS.quoted}
     where ordered_at < $stop
 ),
@@ -159,7 +159,7 @@ select
 _FIRST_TOUCH_SQL = f"""
 select
     {{value}} as value,
-    coalesce(sum(o.revenue), 0) as revenue,
+    coalesce(sum(o.revenue::{MONEY}), 0)::double as revenue,
     count(distinct c.contact_id) as customers
 from {tables.CONTACTS.quoted} c
 join {tables.ORDERS.quoted} o using (contact_id)
@@ -350,7 +350,10 @@ _VALUED_SQL = (
 _PURCHASE_DAYS_SQL = f"""
 create or replace temp table purchase_days as
 with days as (
-    select contact_id, ordered_at::date::timestamp as day, coalesce(sum(revenue), 0) as revenue
+    select
+        contact_id,
+        ordered_at::date::timestamp as day,
+        coalesce(sum(revenue::{MONEY}), 0) as revenue
     from {tables.ORDERS.quoted}
     where contact_id is not null and ordered_at < $stop
     group by all
@@ -359,14 +362,14 @@ select *, day > min(day) over (partition by contact_id) as repeated
 from days
 """
 _REPEAT_PRIOR_SQL = (
-    "select sum(revenue) filter (where repeated) / count(*) filter (where repeated) "
+    "select (sum(revenue) filter (where repeated) / count(*) filter (where repeated))::double "
     "from purchase_days"
 )
 _HISTORY_SQL = """
 select
     contact_id,
     count(*) as purchases,
-    sum(revenue) as revenue,
+    sum(revenue)::double as revenue,
     min(day) as first_day,
     max(day) as last_day,
     count(*) filter (where repeated) as repeats,
