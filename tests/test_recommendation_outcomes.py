@@ -21,8 +21,8 @@ from flywheel_pipeline.insights.lead_scoring import score_leads
 from flywheel_pipeline.recommendations import OUTCOME_COLUMNS, measure_outcomes
 from flywheel_pipeline.recommendations._lift import cohort_lift
 from flywheel_pipeline.recommendations.assets import recommendation_outcomes
-from flywheel_pipeline.recommendations.inputs import read_outcome_inputs
 from flywheel_pipeline.recommendations.lists import LIST_TYPES, holdout_mask
+from flywheel_pipeline.recommendations.outcome_inputs import read_outcome_inputs
 from flywheel_pipeline.recommendations.outcomes import WINDOW_DAYS
 from flywheel_pipeline.sources.demo import DemoConfig, simulate
 from flywheel_pipeline.warehouse import WarehouseResource, connect, replace_table

@@ -8,20 +8,15 @@ import pandas as pd
 from flywheel_pipeline import tables
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.recommendations.candidates import build_recommendations, with_decided_history
-from flywheel_pipeline.recommendations.inputs import (
-    CANDIDATE_READS,
-    OUTCOME_READS,
-    as_of,
-    read_inputs,
-    read_listed,
-    read_outcome_inputs,
-)
+from flywheel_pipeline.recommendations.inputs import CANDIDATE_READS, as_of, read_inputs
+from flywheel_pipeline.recommendations.list_inputs import read_listed
 from flywheel_pipeline.recommendations.lists import (
     DEFAULT_HOLDOUT_SHARE,
     TARGET_COLUMNS,
     acted_members,
     targets_with_decided_history,
 )
+from flywheel_pipeline.recommendations.outcome_inputs import OUTCOME_READS, read_outcome_inputs
 from flywheel_pipeline.recommendations.outcomes import measure_outcomes
 from flywheel_pipeline.settings import Settings
 from flywheel_pipeline.tables import deps_of, write_table

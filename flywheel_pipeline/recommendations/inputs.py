@@ -1,10 +1,12 @@
-"""What the recommendation assets read from the warehouse.
+"""What the candidates asset reads from the warehouse.
 
-Small tables (the models' outputs, deals, NPS answers, referrals) arrive whole. The large
-ones stay in DuckDB: the candidates get what the pure functions would compute from them,
-computed there — the conversations per topic and outcome (:func:`.economics.topic_outcomes`),
-the shop's economics (:func:`.economics.shop_economics`), the first messages per topic and
-text — and only the columns they use of the rest.
+Small tables (the topics, deal scores, search opportunities, deals, NPS answers, referrals)
+arrive whole. The large ones stay in DuckDB, and the candidates get what the pure functions
+would compute from them, computed there: the conversations per topic and outcome
+(:func:`.economics.topic_outcomes`), the shop's economics (:func:`.economics.shop_economics`),
+the first messages per topic and text, first-touch revenue per page and campaign
+(:class:`WarehouseFirstTouch`) and the referred contacts' orders. The lists' candidates come
+from :mod:`.list_inputs`, the outcomes' inputs from :mod:`.outcome_inputs`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,6 @@ import pandas as pd
 
 from flywheel_pipeline import tables
 from flywheel_pipeline.insights._common import end_of_day
-from flywheel_pipeline.recommendations.customers import (
-    AT_RISK_P_ALIVE,
-    HISTORY_COLUMNS,
-    MIN_P_ALIVE,
-    KnownCustomers,
-)
 from flywheel_pipeline.recommendations.economics import (
     NEW_CUSTOMER_DAYS,
     ORDER_WINDOW_DAYS,
@@ -31,7 +27,6 @@ from flywheel_pipeline.recommendations.economics import (
     ShopEconomics,
 )
 from flywheel_pipeline.recommendations.first_touch import VALUE_DAYS, empty_revenue
-from flywheel_pipeline.recommendations.leads import MAX_LEADS, OpenLeads
 from flywheel_pipeline.sql import MONEY, identifier
 from flywheel_pipeline.warehouse import (
     JOIN_MEMORY_LIMIT,
@@ -50,7 +45,7 @@ _ML_INPUTS = {
     "deal_scores": tables.DEAL_SCORES,
     "search_opportunities": tables.SEARCH_OPPORTUNITIES,
 }
-# One row a lead or customer: only the candidates of their lists are read (read_listed).
+# One row a lead or customer: only the candidates of their lists are read (.list_inputs).
 _LISTED = (tables.LEAD_SCORES, tables.CUSTOMER_VALUE)
 _RUNS = (tables.LEAD_SCORING_RUNS, tables.DEAL_SCORING_RUNS, tables.CUSTOMER_VALUE_RUNS)
 _STAGING_INPUTS = {
@@ -59,7 +54,7 @@ _STAGING_INPUTS = {
     "referrals": tables.REFERRALS,
 }
 # Counted in the warehouse (topic_outcomes), never read row by row.
-_COUNTED = (tables.CONVERSATION_TOPIC_ASSIGNMENTS, tables.CONVERSATIONS)
+COUNTED = (tables.CONVERSATION_TOPIC_ASSIGNMENTS, tables.CONVERSATIONS)
 # Summed in the warehouse (economics, first touch, purchase histories), or read for a few
 # contacts (the top leads, the referred contacts, the customers at risk).
 _SUMMED = (tables.CONTACTS, tables.ORDERS)
@@ -77,7 +72,7 @@ _CAMPAIGN_DAYS_SQL = (
 _ASSIGNED = tables.CONVERSATION_TOPIC_ASSIGNMENTS.quoted
 # the latest topic run's assignments (the table holds one run; a half-replaced one must not
 # count twice)
-_LATEST_ASSIGNED = (
+LATEST_ASSIGNED = (
     f"select conversation_id, topic_id from {_ASSIGNED} "
     f"where data_through is not distinct from (select max(data_through) from {_ASSIGNED})"
 )
@@ -87,7 +82,7 @@ _LATEST_ASSIGNED = (
 _FIRST_MESSAGES_SQL = f"""
 select a.topic_id, t.first_user_text, count(*) as asked
 from {tables.CONVERSATION_TEXTS.quoted} t
-join ({_LATEST_ASSIGNED}) a on a.conversation_id = t.conversation_id
+join ({LATEST_ASSIGNED}) a on a.conversation_id = t.conversation_id
 where t.first_user_text is not null and a.topic_id is not null
 group by a.topic_id, t.first_user_text
 order by a.topic_id, t.first_user_text
@@ -198,7 +193,7 @@ class WarehouseFirstTouch:
     def revenue(
         self, column: str, start: pd.Timestamp, until: pd.Timestamp, stop: pd.Timestamp
     ) -> pd.DataFrame:
-        if not _exist(self.conn, tables.CONTACTS, tables.ORDERS):
+        if not exist(self.conn, tables.CONTACTS, tables.ORDERS):
             return empty_revenue()
         value = f"c.{identifier(column)}" if self._has(column) else "null"
         params = {"start": start, "until": until, "stop": stop}
@@ -217,7 +212,7 @@ _EVENT_DATES = (
 )
 
 
-def _latest(conn: duckdb.DuckDBPyConnection, dates) -> dt.date | None:
+def latest_day(conn: duckdb.DuckDBPyConnection, dates) -> dt.date | None:
     """The last day of the ``(table, column)`` pairs whose table exists."""
     parts = [
         f"select max({identifier(column)})::date as day from {table.quoted}"
@@ -232,7 +227,7 @@ def _latest(conn: duckdb.DuckDBPyConnection, dates) -> dt.date | None:
 def as_of(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
     """``data_through`` of the candidates: the latest as-of date of the models, else the last
     event in the staging tables; None in an empty warehouse."""
-    return _latest(conn, _MODEL_DATES) or _latest(conn, _EVENT_DATES)
+    return latest_day(conn, _MODEL_DATES) or latest_day(conn, _EVENT_DATES)
 
 
 def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
@@ -241,7 +236,7 @@ def read_campaign_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     return conn.execute(_CAMPAIGN_DAYS_SQL).df()
 
 
-def _exist(conn: duckdb.DuckDBPyConnection, *needed: tables.Table) -> bool:
+def exist(conn: duckdb.DuckDBPyConnection, *needed: tables.Table) -> bool:
     return all(relation_exists(conn, t.relation) for t in needed)
 
 
@@ -251,11 +246,11 @@ def count_topic_outcomes(
     """:func:`.economics.topic_outcomes` of the warehouse's latest topic assignments (None
     without them or the conversations); ``orders_known``: the shop has orders by
     ``data_through`` (:func:`measure_economics` counts them)."""
-    if not _exist(conn, *_COUNTED):
+    if not exist(conn, *COUNTED):
         return None
-    has_orders = _exist(conn, tables.ORDERS)
+    has_orders = exist(conn, tables.ORDERS)
     sql = _TOPIC_OUTCOMES_SQL.format(
-        assigned=_LATEST_ASSIGNED,
+        assigned=LATEST_ASSIGNED,
         conversations=tables.CONVERSATIONS.quoted,
         orders=tables.ORDERS.quoted if has_orders else _NO_ORDERS,
     )
@@ -279,7 +274,7 @@ def measure_economics(
     conn: duckdb.DuckDBPyConnection, data_through: dt.date
 ) -> ShopEconomics | None:
     """:func:`.economics.shop_economics` of the warehouse's orders (None without them)."""
-    if not _exist(conn, tables.ORDERS):
+    if not exist(conn, tables.ORDERS):
         return None
     stop = end_of_day(data_through)
     params = {"stop": stop, "mature_before": stop - pd.Timedelta(days=NEW_CUSTOMER_DAYS)}
@@ -300,18 +295,18 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
         frame for t in _RUNS if (frame := read_relation_if_exists(conn, t.relation)) is not None
     ]
     inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
-    has_traffic = _exist(conn, tables.GA4_TRAFFIC)
+    has_traffic = exist(conn, tables.GA4_TRAFFIC)
     inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if has_traffic else None
     inputs["campaign_days"] = read_campaign_days(conn)
     # the content actions' brief: customers' first messages (their text only) and searches
     inputs["first_messages"] = (
         conn.execute(_FIRST_MESSAGES_SQL).df()
-        if _exist(conn, tables.CONVERSATION_TEXTS, tables.CONVERSATION_TOPIC_ASSIGNMENTS)
+        if exist(conn, tables.CONVERSATION_TEXTS, tables.CONVERSATION_TOPIC_ASSIGNMENTS)
         else None
     )
     inputs["search_queries"] = read_relation_if_exists(conn, tables.QUERY_PAGES_RECENT.relation)
     inputs["first_touch"] = WarehouseFirstTouch(conn)
-    if _exist(conn, tables.ORDERS, tables.REFERRALS):
+    if exist(conn, tables.ORDERS, tables.REFERRALS):
         inputs["referral_orders"] = conn.execute(_REFERRAL_ORDERS_SQL).df()
     if data_through is not None:
         with memory_limit(conn, JOIN_MEMORY_LIMIT):
@@ -321,115 +316,6 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
                 conn, data_through, orders_known=econ is not None and econ.orders > 0
             )
     return inputs
-
-
-# The lists' candidates, less the contacts already acted on (the frame acted_contacts).
-_NOT_ACTED = "contact_id not in (select contact_id from acted_contacts)"
-_TOP_LEADS_SQL = (
-    f"select * from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED} "
-    "order by lead_score desc, contact_id limit $leads"
-)
-_OPEN_LEADS_SQL = (
-    f"select count(*), avg(lead_score) from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED}"
-)
-# the follow-up rationale names a top lead's channel and creation day
-_TOP_LEAD_CONTACTS_SQL = (
-    f"select contact_id, created_at, channel_group from {tables.CONTACTS.quoted} "
-    f"where contact_id in (select contact_id from ({_TOP_LEADS_SQL})) order by contact_id"
-)
-_VALUED = "p_alive is not null and predicted_orders_90d is not null"
-_AT_RISK_SQL = (
-    f"select * from {tables.CUSTOMER_VALUE.quoted} where {_NOT_ACTED} and {_VALUED} "
-    "and p_alive between $min_p_alive and $at_risk_p_alive and predicted_orders_90d > 0 "
-    "order by contact_id"
-)
-_VALUED_SQL = (
-    f"select count(*) from {tables.CUSTOMER_VALUE.quoted} where {_NOT_ACTED} and {_VALUED}"
-)
-# purchase_history's days: one purchase per contact and calendar day, before $stop
-_PURCHASE_DAYS_SQL = f"""
-create or replace temp table purchase_days as
-with days as (
-    select
-        contact_id,
-        ordered_at::date::timestamp as day,
-        coalesce(sum(revenue::{MONEY}), 0) as revenue
-    from {tables.ORDERS.quoted}
-    where contact_id is not null and ordered_at < $stop
-    group by all
-)
-select *, day > min(day) over (partition by contact_id) as repeated
-from days
-"""
-_REPEAT_PRIOR_SQL = (
-    "select (sum(revenue) filter (where repeated) / count(*) filter (where repeated))::double "
-    "from purchase_days"
-)
-_HISTORY_SQL = """
-select
-    contact_id,
-    count(*) as purchases,
-    sum(revenue)::double as revenue,
-    min(day) as first_day,
-    max(day) as last_day,
-    count(*) filter (where repeated) as repeats,
-    avg(revenue) filter (where repeated) as repeat_spend
-from purchase_days
-where contact_id in (select contact_id from at_risk)
-group by contact_id
-order by contact_id
-"""
-
-
-def read_listed(
-    conn: duckdb.DuckDBPyConnection,
-    data_through: dt.date | None,
-    acted: set[str],
-    *,
-    max_leads: int = MAX_LEADS,
-) -> dict[str, object]:
-    """The candidates of the follow-up and win-back lists, as the inputs of
-    :func:`.candidates.build_recommendations`, leaving out the ``acted`` contacts: the
-    ``max_leads`` top leads (with how many are open, their contacts' channel and age) and
-    the customers at risk (with their purchase history and the shop's mean repeat
-    purchase)."""
-    inputs: dict[str, object] = {}
-    conn.register("acted_contacts", pd.DataFrame({"contact_id": sorted(acted)}, dtype=object))
-    try:
-        if _exist(conn, tables.LEAD_SCORES):
-            leads = {"leads": max_leads}
-            inputs["lead_scores"] = conn.execute(_TOP_LEADS_SQL, leads).df()
-            count, mean = fetch_row(conn, _OPEN_LEADS_SQL)
-            inputs["open_leads"] = OpenLeads(int(count), float(mean or 0.0))
-            if _exist(conn, tables.CONTACTS):
-                with memory_limit(conn, JOIN_MEMORY_LIMIT):
-                    inputs["contacts"] = conn.execute(_TOP_LEAD_CONTACTS_SQL, leads).df()
-        if _exist(conn, tables.CUSTOMER_VALUE) and data_through is not None:
-            risk = {"min_p_alive": MIN_P_ALIVE, "at_risk_p_alive": AT_RISK_P_ALIVE}
-            at_risk = conn.execute(_AT_RISK_SQL, risk).df()
-            inputs["customer_value"] = at_risk
-            inputs["known_customers"] = _known_customers(conn, at_risk, data_through)
-    finally:
-        conn.unregister("acted_contacts")
-    return inputs
-
-
-def _known_customers(
-    conn: duckdb.DuckDBPyConnection, at_risk: pd.DataFrame, data_through: dt.date
-) -> KnownCustomers:
-    customers = int(fetch_value(conn, _VALUED_SQL))
-    if not _exist(conn, tables.ORDERS):
-        return KnownCustomers(pd.DataFrame(columns=HISTORY_COLUMNS), None, customers)
-    with memory_limit(conn, JOIN_MEMORY_LIMIT):
-        conn.execute(_PURCHASE_DAYS_SQL, {"stop": end_of_day(data_through)})
-        prior = fetch_value(conn, _REPEAT_PRIOR_SQL)
-        conn.register("at_risk", at_risk[["contact_id"]])
-        try:
-            history = conn.execute(_HISTORY_SQL).df().set_index("contact_id")
-        finally:
-            conn.unregister("at_risk")
-            conn.execute("drop table purchase_days")
-    return KnownCustomers(history[HISTORY_COLUMNS], prior, customers)
 
 
 # What the candidates asset reads upstream (its deps). It also reads its own previous tables
@@ -443,7 +329,7 @@ CANDIDATE_READS = (
     *_LISTED,
     *_RUNS,
     *_STAGING_INPUTS.values(),
-    *_COUNTED,
+    *COUNTED,
     *_SUMMED,
     tables.GA4_TRAFFIC,
     tables.CAMPAIGN_DAYS,
@@ -451,82 +337,3 @@ CANDIDATE_READS = (
     tables.QUERY_PAGES_RECENT,
     tables.DECISIONS,
 )
-
-_OUTCOME_INPUTS = {
-    "deals": tables.DEALS,
-    "referrals": tables.REFERRALS,
-    "targets": tables.RECOMMENDATION_TARGETS,
-    # day × query × page, country and device summed by dbt: CTR is measured per day × query
-    "search": tables.QUERY_PAGES_DAILY,
-}
-# The members' rows of the large tables the list outcomes read (measure_outcomes' docstring).
-_MEMBER_COLUMNS = {
-    "contacts": (tables.CONTACTS, ("contact_id", "created_at")),
-    "orders": (tables.ORDERS, ("contact_id", "ordered_at", "revenue")),
-}
-# the day the CRM data reaches: whether a list's outcome window has ended
-_CRM_DATES = (
-    (tables.CONTACTS, "created_at"),
-    (tables.ORDERS, "ordered_at"),
-    (tables.DEALS, "created_at"),
-    (tables.DEALS, "closed_at"),
-    (tables.REFERRALS, "referred_at"),
-)
-# count_topic_days: conversations, resolved and resolution-known per day and topic
-_TOPIC_DAYS_SQL = f"""
-select
-    v.started_at::date::timestamp as day,
-    a.topic_id::varchar as unit,
-    count(*) as conversations,
-    count(*) filter (where v.resolved) as resolved,
-    count(v.resolved) as known
-from ({_LATEST_ASSIGNED}) a
-join {tables.CONVERSATIONS.quoted} v using (conversation_id)
-where a.topic_id is not null and v.started_at is not null
-group by all
-order by all
-"""
-OUTCOME_READS = (
-    tables.RECOMMENDATION_CANDIDATES,
-    tables.DECISIONS,
-    *_OUTCOME_INPUTS.values(),
-    *_COUNTED,
-    tables.CONTACTS,
-    tables.ORDERS,
-    tables.CAMPAIGN_DAYS,
-)
-
-
-def _members_rows(
-    conn: duckdb.DuckDBPyConnection, table: tables.Table, columns: tuple[str, ...]
-) -> pd.DataFrame | None:
-    """The ``columns`` of ``table``'s rows whose contact_id is a list member's."""
-    if not _exist(conn, table, tables.RECOMMENDATION_TARGETS):
-        return None
-    members = f"select target_id from {tables.RECOMMENDATION_TARGETS.quoted}"
-    return conn.execute(
-        f"select {', '.join(map(identifier, columns))} from {table.quoted} "
-        f"where contact_id in ({members}) order by all"
-    ).df()
-
-
-def count_topic_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
-    """:func:`.outcomes.count_topic_days` of the warehouse's latest topic assignments (None
-    without them or the conversations)."""
-    return conn.execute(_TOPIC_DAYS_SQL).df() if _exist(conn, *_COUNTED) else None
-
-
-def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
-    """Every input of :func:`.outcomes.measure_outcomes` besides the recommendations (``None``
-    where a table is missing), keyed by its argument name: the topics' days counted here, and
-    of the contacts and orders only the list members' rows."""
-    inputs: dict[str, object] = {
-        name: read_relation_if_exists(conn, t.relation) for name, t in _OUTCOME_INPUTS.items()
-    }
-    for name, (table, columns) in _MEMBER_COLUMNS.items():
-        inputs[name] = _members_rows(conn, table, columns)
-    last = _latest(conn, _CRM_DATES)
-    inputs["crm_last_day"] = None if last is None else pd.Timestamp(last)
-    inputs["topic_days"] = conn.execute(_TOPIC_DAYS_SQL).df() if _exist(conn, *_COUNTED) else None
-    inputs["campaign_days"] = read_campaign_days(conn)
-    return inputs

@@ -1,0 +1,133 @@
+"""The candidates of the follow-up and win-back lists, read from the warehouse: the top
+leads and the customers at risk, less the contacts already acted on, with what their
+rationales need (the leads' channel and age, the customers' purchase histories) and the
+shop-wide figures that the whole tables would give (how many leads are open, the shop's mean
+repeat purchase)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+
+from flywheel_pipeline import tables
+from flywheel_pipeline.insights._common import end_of_day
+from flywheel_pipeline.recommendations.customers import (
+    AT_RISK_P_ALIVE,
+    HISTORY_COLUMNS,
+    MIN_P_ALIVE,
+    KnownCustomers,
+)
+from flywheel_pipeline.recommendations.inputs import exist
+from flywheel_pipeline.recommendations.leads import MAX_LEADS, OpenLeads
+from flywheel_pipeline.sql import MONEY
+from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, fetch_row, fetch_value, memory_limit
+
+# The lists' candidates, less the contacts already acted on (the frame acted_contacts).
+_NOT_ACTED = "contact_id not in (select contact_id from acted_contacts)"
+_TOP_LEADS_SQL = (
+    f"select * from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED} "
+    "order by lead_score desc, contact_id limit $leads"
+)
+_OPEN_LEADS_SQL = (
+    f"select count(*), avg(lead_score) from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED}"
+)
+# the follow-up rationale names a top lead's channel and creation day
+_TOP_LEAD_CONTACTS_SQL = (
+    f"select contact_id, created_at, channel_group from {tables.CONTACTS.quoted} "
+    f"where contact_id in (select contact_id from ({_TOP_LEADS_SQL})) order by contact_id"
+)
+_VALUED = "p_alive is not null and predicted_orders_90d is not null"
+_AT_RISK_SQL = (
+    f"select * from {tables.CUSTOMER_VALUE.quoted} where {_NOT_ACTED} and {_VALUED} "
+    "and p_alive between $min_p_alive and $at_risk_p_alive and predicted_orders_90d > 0 "
+    "order by contact_id"
+)
+_VALUED_SQL = (
+    f"select count(*) from {tables.CUSTOMER_VALUE.quoted} where {_NOT_ACTED} and {_VALUED}"
+)
+# purchase_history's days: one purchase per contact and calendar day, before $stop
+_PURCHASE_DAYS_SQL = f"""
+create or replace temp table purchase_days as
+with days as (
+    select
+        contact_id,
+        ordered_at::date::timestamp as day,
+        coalesce(sum(revenue::{MONEY}), 0) as revenue
+    from {tables.ORDERS.quoted}
+    where contact_id is not null and ordered_at < $stop
+    group by all
+)
+select *, day > min(day) over (partition by contact_id) as repeated
+from days
+"""
+_REPEAT_PRIOR_SQL = (
+    "select (sum(revenue) filter (where repeated) / count(*) filter (where repeated))::double "
+    "from purchase_days"
+)
+_HISTORY_SQL = """
+select
+    contact_id,
+    count(*) as purchases,
+    sum(revenue)::double as revenue,
+    min(day) as first_day,
+    max(day) as last_day,
+    count(*) filter (where repeated) as repeats,
+    avg(revenue) filter (where repeated) as repeat_spend
+from purchase_days
+where contact_id in (select contact_id from at_risk)
+group by contact_id
+order by contact_id
+"""
+
+
+def read_listed(
+    conn: duckdb.DuckDBPyConnection,
+    data_through: dt.date | None,
+    acted: set[str],
+    *,
+    max_leads: int = MAX_LEADS,
+) -> dict[str, object]:
+    """The candidates of the follow-up and win-back lists, as the inputs of
+    :func:`.candidates.build_recommendations`, leaving out the ``acted`` contacts: the
+    ``max_leads`` top leads (with how many are open, their contacts' channel and age) and
+    the customers at risk (with their purchase history and the shop's mean repeat
+    purchase)."""
+    inputs: dict[str, object] = {}
+    conn.register("acted_contacts", pd.DataFrame({"contact_id": sorted(acted)}, dtype=object))
+    try:
+        if exist(conn, tables.LEAD_SCORES):
+            leads = {"leads": max_leads}
+            inputs["lead_scores"] = conn.execute(_TOP_LEADS_SQL, leads).df()
+            count, mean = fetch_row(conn, _OPEN_LEADS_SQL)
+            inputs["open_leads"] = OpenLeads(int(count), float(mean or 0.0))
+            if exist(conn, tables.CONTACTS):
+                with memory_limit(conn, JOIN_MEMORY_LIMIT):
+                    inputs["contacts"] = conn.execute(_TOP_LEAD_CONTACTS_SQL, leads).df()
+        if exist(conn, tables.CUSTOMER_VALUE) and data_through is not None:
+            risk = {"min_p_alive": MIN_P_ALIVE, "at_risk_p_alive": AT_RISK_P_ALIVE}
+            at_risk = conn.execute(_AT_RISK_SQL, risk).df()
+            inputs["customer_value"] = at_risk
+            inputs["known_customers"] = _known_customers(conn, at_risk, data_through)
+    finally:
+        conn.unregister("acted_contacts")
+    return inputs
+
+
+def _known_customers(
+    conn: duckdb.DuckDBPyConnection, at_risk: pd.DataFrame, data_through: dt.date
+) -> KnownCustomers:
+    customers = int(fetch_value(conn, _VALUED_SQL))
+    if not exist(conn, tables.ORDERS):
+        return KnownCustomers(pd.DataFrame(columns=HISTORY_COLUMNS), None, customers)
+    with memory_limit(conn, JOIN_MEMORY_LIMIT):
+        conn.execute(_PURCHASE_DAYS_SQL, {"stop": end_of_day(data_through)})
+        prior = fetch_value(conn, _REPEAT_PRIOR_SQL)
+        conn.register("at_risk", at_risk[["contact_id"]])
+        try:
+            history = conn.execute(_HISTORY_SQL).df().set_index("contact_id")
+        finally:
+            conn.unregister("at_risk")
+            conn.execute("drop table purchase_days")
+    return KnownCustomers(history[HISTORY_COLUMNS], prior, customers)
