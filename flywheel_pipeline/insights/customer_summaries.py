@@ -88,6 +88,6 @@ def summaries(
 
             window = {"start": pd.Timestamp(cal_end), "end": pd.Timestamp(day)}
             holdout = conn.execute(_HOLDOUT_SQL, window).df().set_index("person_id")
-            return Summaries(day, summary(day), summary(cal_end), holdout)
+            return Summaries(day, cal_end, summary(day), summary(cal_end), holdout)
         finally:
             conn.execute("drop table if exists person_days")

@@ -411,6 +411,7 @@ class Summaries:
     (:mod:`.customer_summaries`)."""
 
     data_through: dt.date
+    calibration_end: dt.date  # holdout_days before data_through
     summary: pd.DataFrame
     calibration: pd.DataFrame
     holdout: pd.DataFrame
@@ -431,6 +432,7 @@ def frame_summaries(
     cal_end = day - dt.timedelta(days=holdout_days)
     return Summaries(
         day,
+        cal_end,
         summarise(history, day),
         summarise(history, cal_end),
         holdout_actuals(history, cal_end, day),
@@ -451,8 +453,7 @@ def value_customers(
     identity spine); output rows are keyed by person_id under the name ``contact_id``.
     ``options``: those of :func:`value_summaries`.
     """
-    summaries = frame_summaries(orders, persons, data_through, holdout_days)
-    return value_summaries(summaries, holdout_days=holdout_days, **options)
+    return value_summaries(frame_summaries(orders, persons, data_through, holdout_days), **options)
 
 
 def value_summaries(
@@ -461,10 +462,10 @@ def value_summaries(
     variant: str = "mbgnbd",
     min_customers: int = MIN_CUSTOMERS,
     min_repeaters: int = MIN_REPEATERS,
-    holdout_days: int = HOLDOUT_DAYS,
     max_fit: int = MAX_FIT_CUSTOMERS,
 ) -> CustomerValueResult:
-    """:func:`value_customers` from the customers' summaries (None: no order yet).
+    """:func:`value_customers` from the customers' summaries (None: no order yet), the
+    holdout being the days after their calibration end.
     ``max_fit``: most customers the models fit on (a stratified sample above it)."""
     if variant not in ("mbgnbd", "bgnbd"):
         raise ValueError(f"variant must be 'mbgnbd' or 'bgnbd', not {variant!r}")
@@ -473,8 +474,9 @@ def value_summaries(
             dict.fromkeys(VALUE_COLUMNS[1:4], "float64")
         )
         return CustomerValueResult(empty, empty_model_runs(), "none", None)
-    day, summary, cal = summaries.data_through, summaries.summary, summaries.calibration
-    cal_end = day - dt.timedelta(days=holdout_days)
+    day, cal_end = summaries.data_through, summaries.calibration_end
+    summary, cal = summaries.summary, summaries.calibration
+    holdout_days = (day - cal_end).days
     n_cal, n_rep = len(cal), int((cal["x"] > 0).sum())
     actual = summaries.holdout.reindex(cal.index, fill_value=0)
     bought = (actual["purchases"] > 0).to_numpy(int)

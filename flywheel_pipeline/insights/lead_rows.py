@@ -224,7 +224,7 @@ def load_frames(
                 frame[column] = frame[column].astype("string")
         if name == "contacts":  # one row a contact, as the staging table tests it
             frame = frame.dropna(subset=["created_at"]).drop_duplicates("contact_id")
-        relations[name] = f"lead_{name}"
+        relations[name] = f"frame_{name}"  # not the names of the steps' tables
         conn.register("lead_frame", frame)
         conn.execute(f"create or replace temp table {relations[name]} as from lead_frame")
         conn.unregister("lead_frame")

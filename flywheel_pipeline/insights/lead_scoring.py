@@ -34,6 +34,11 @@ Method (SPEC §6, "Lead and deal scoring"):
   conditioned on the lead not having converted yet: ``p·(1−F(a)) / (1−p·F(a))``, where
   ``F(a)`` is the share of 90-day conversions that happen by age ``a`` (from the labelled
   leads); leads older than 90 days score 0.
+- **Reads.** The warehouse labels the leads, counts their known conversations and numbers
+  them (:mod:`.lead_rows`); the scorer reads the features of its training sample, and of the
+  holdout and the open leads ``batch_rows`` at a time. :func:`score_leads` runs the same on
+  frames (an in-memory DuckDB); :func:`label_leads` and :func:`build_features` state the
+  rules on frames, and the tests hold the warehouse to them.
 """
 
 from __future__ import annotations
