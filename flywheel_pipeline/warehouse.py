@@ -175,16 +175,6 @@ def read_relation(conn: duckdb.DuckDBPyConnection, relation: str) -> pd.DataFram
     return conn.execute(f"select * from {relation}").df()
 
 
-def read_shared_text(
-    conn: duckdb.DuckDBPyConnection, sql: str, rows: int = 100_000
-) -> pd.DataFrame:
-    """The rows of ``sql`` a batch at a time through Arrow, which makes one string object
-    per distinct value of a batch (a repeated channel or country costs a pointer, not a
-    string of its own as in a plain read): a large shop's contacts fit in memory."""
-    batches = [batch.to_pandas() for batch in conn.sql(sql).to_arrow_reader(rows)]
-    return pd.concat(batches, ignore_index=True) if batches else conn.execute(sql).df()
-
-
 def relation_exists(conn: duckdb.DuckDBPyConnection, relation: str) -> bool:
     """Whether `schema.table` (a table or a view) is in the warehouse."""
     schema, table = relation.split(".")
