@@ -25,8 +25,9 @@ from flywheel_pipeline.insights.intents import (
 from flywheel_pipeline.insights.topics import (
     DEFAULT_RULES,
     TOPIC_COLUMNS,
-    WarehouseTexts,
+    TopicRows,
     classify_by_rules,
+    discover_topic_rows,
     discover_topics,
     key_terms,
     label_from_terms,
@@ -336,22 +337,26 @@ def test_representative_question_prefers_a_short_clean_opening_question():
 
 
 def test_match_topic_ids_keeps_ids_and_never_reuses_one():
-    prev = pd.DataFrame({"conversation_id": list("abcdefgh"), "topic_id": [7, 7, 7, 3, 3, 3, 9, 9]})
+    # the previous topic of conversations a…j (-1: none); old topic 9 also had three
+    # conversations no longer in the data
+    prev = np.array([7, 7, 7, 3, 3, 3, 9, 9, -1, -1])
+    sizes = {7: 3, 3: 3, 9: 5}
     # new topic 0 = old 3, new topic 1 = old 7, new topic 2 = unseen conversations only
     labels = np.array([1, 1, 1, 0, 0, 0, -1, -1, 2, 2])
-    ids = match_topic_ids(list("abcdefghij"), labels, prev, max_previous_id=12)
-    assert ids == {0: 3, 1: 7, 2: 13}
-    # topics that changed a little keep their ids (most of a new topic came from one old one)
+    assert match_topic_ids(labels, prev, sizes, max_previous_id=12) == {0: 3, 1: 7, 2: 13}
+    # topics that changed a little keep their ids (most of a new topic came from one old
+    # one, and they are a fair part of it: 2 of old 9's 5)
     labels = np.array([0, 0, 1, 1, 0, 1, 2, 2])
-    assert match_topic_ids(list("abcdefgh"), labels, prev, max_previous_id=12) == {
-        0: 7,
-        1: 3,
-        2: 9,
-    }
+    assert match_topic_ids(labels, prev[:8], sizes, max_previous_id=12) == {0: 7, 1: 3, 2: 9}
+    # … but not a small part (1 of old 9's 5)
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, -1])
+    assert match_topic_ids(labels, prev[:8], sizes, max_previous_id=12) == {0: 7, 1: 3, 2: 13}
+    # without the sizes, they are counted from the previous topics given
+    assert match_topic_ids(labels, prev[:8], max_previous_id=12) == {0: 7, 1: 3, 2: 9}
     # a new topic mixing two old ones half and half inherits neither
-    assert match_topic_ids(list("ad"), np.array([0, 0]), prev, max_previous_id=12) == {0: 13}
+    assert match_topic_ids(np.array([0, 0]), np.array([7, 3]), max_previous_id=12) == {0: 13}
     # no previous run: ids by volume from 1
-    assert match_topic_ids(list("abc"), np.array([1, 0, 1])) == {1: 1, 0: 2}
+    assert match_topic_ids(np.array([1, 0, 1])) == {1: 1, 0: 2}
 
 
 def test_a_replay_on_the_same_data_writes_the_run_as_it_was():
@@ -486,6 +491,24 @@ def test_cold_start_falls_back_to_rules():
     assert discover_topics(conv2, min_conversations=200, k=6).method == "intents"
 
 
+def test_a_cold_start_classifies_every_text_and_describes_from_a_sample(monkeypatch):
+    """A new shop can have many conversations and no history (an export of its last weeks):
+    the rules label every one, a batch at a time, and only a bounded sample is held to find
+    the representative questions."""
+    monkeypatch.setattr(topics_module, "BATCH_SIZE", 37)
+    conv, _ = make_conversations(150, seed=3)
+    whole = discover_topics(conv)
+    sampled = discover_topics(conv, max_fit=60)
+    assert sampled.method == whole.method == "rules"
+    pd.testing.assert_frame_equal(sampled.assignments, whole.assignments)
+    pd.testing.assert_frame_equal(
+        sampled.model_runs.drop(columns="run_id", errors="ignore"),
+        whole.model_runs.drop(columns="run_id", errors="ignore"),
+    )
+    questions = sampled.topics["representative_question"]
+    assert (questions.str.len() > 0).sum() >= len(questions) - 1  # a rare topic may miss it
+
+
 def test_a_fixed_number_of_topics_is_honoured():
     conv, _ = make_conversations(600, seed=4)
     assert discover_topics(conv, k=3).n_topics == 3
@@ -612,21 +635,30 @@ def test_the_asset_keeps_topic_ids_across_runs_and_keeps_every_run(tmp_path):
     assert runs.loc[runs["metric"] == "retrain_same_topic_share", "value"].iloc[0] >= 0.9
 
 
-def test_texts_streamed_from_the_warehouse_give_the_in_memory_result(tmp_path, monkeypatch):
-    """The asset's path (texts left in DuckDB: fit samples fetched, scoring streamed in
-    batches) reproduces discover_topics on the whole frame, sampling included."""
+def test_the_warehouse_rows_give_the_in_memory_result(tmp_path, monkeypatch):
+    """The asset's path (conversations numbered in a warehouse table: fit samples fetched,
+    scoring and assignments read in batches, previous topics joined in DuckDB) reproduces
+    discover_topics on whole frames, sampling and id continuity included."""
     monkeypatch.setattr(topics_module, "BATCH_SIZE", 137)  # many uneven batches
+    monkeypatch.setattr(topics_module, "ASSIGNMENT_BATCH_ROWS", 100)
     conv, _ = make_intents(5, 150, seed=3)
     conv = pd.concat([conv, conv.head(1).assign(conversation_id="blank", user_text=None)])
+    early = conv[conv["started_at"] < END - pd.Timedelta(days=28)]
     args = {"pages": PAGES, "max_fit": 500}
-    in_memory = discover_topics(conv, **args)
+    first = discover_topics(early, **args)
+    in_memory = discover_topics(conv, previous_assignments=first.assignments, **args)
     with connect(tmp_path / "w.duckdb") as conn:
         replace_table(conn, "main.texts", conv.sample(frac=1.0, random_state=1))
-        source = WarehouseTexts(conn, "main.texts")
-        assert source.take([5, 2, 5]) == [source.take([i])[0] for i in (5, 2, 5)]
-        streamed = discover_topics(source.frame, texts=source, **args)
+        replace_table(conn, "main.previous", first.assignments)
+        rows = TopicRows.prepare(conn, "main.texts", "main.previous")
+        assert rows.take([5, 2, 5]) == [rows.take([i])[0] for i in (5, 2, 5)]
+        n = len(rows)
+        assert list(rows.batches(n - 3, 2)) == [rows.take([n - 3, n - 2]), rows.take([n - 1])]
+        streamed = discover_topic_rows(rows, **args)
+        assignments = streamed.assignments
     assert in_memory.method == streamed.method == "intents"
-    pd.testing.assert_frame_equal(in_memory.assignments, streamed.assignments)
+    assert in_memory.details["retrain_same_topic_share"] > 0.8
+    pd.testing.assert_frame_equal(in_memory.assignments, assignments)
     pd.testing.assert_frame_equal(in_memory.topics, streamed.topics)
     pd.testing.assert_frame_equal(
         in_memory.model_runs.drop(columns="run_id", errors="ignore"),

@@ -35,7 +35,8 @@ from flywheel_pipeline.insights.search_opportunities import (
     SearchOpportunities,
     find_search_opportunities,
 )
-from flywheel_pipeline.insights.topics import discover_topics
+from flywheel_pipeline.insights.topic_rows import TopicRows
+from flywheel_pipeline.insights.topics import discover_topic_rows
 from flywheel_pipeline.metadata import frame_metadata
 from flywheel_pipeline.tables import (
     Table,
@@ -54,6 +55,7 @@ from flywheel_pipeline.warehouse import (
     memory_limit,
     read_relation,
     read_relation_if_exists,
+    relation_exists,
 )
 
 
@@ -126,6 +128,16 @@ TOPIC_READS = (
 )
 
 
+def _read_query_pages(conn) -> pd.DataFrame:
+    """Search Console clicks and impressions per query × page over every day: what names the
+    catalogue and what the content gaps weigh, without a row per day."""
+    return conn.execute(
+        "select search_query as query, page_url as page, sum(clicks) as clicks, "
+        f"sum(impressions) as impressions from {tables.QUERY_PAGES_DAILY.quoted} "
+        "group by all order by all"
+    ).df()
+
+
 @_model_asset(
     "conversation_topic_model",
     "engage",
@@ -139,47 +151,49 @@ TOPIC_READS = (
 def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Intent topics (entities out, micro-clusters merged where modularity peaks; ids matched
     to the previous run's), and which topics no page of the site answers (content gaps)."""
-    with warehouse.get_connection() as conn:
-        # texts stay in the warehouse: the model fetches its fit samples and streams batches
-        texts = topics.WarehouseTexts(conn, tables.CONVERSATION_TEXTS.relation)
-        pages = read_relation(conn, tables.GA4_PAGES.relation)
-        # per day × query × page: country and device rows summed by dbt
-        queries = read_relation(conn, tables.QUERY_PAGES_DAILY.relation).rename(
-            columns={"search_query": "query", "page_url": "page"}
+    with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
+        # the conversations numbered in the warehouse beside the topic the previous run gave
+        # them (read before it is replaced, so that topics keep their ids): the model fetches
+        # its fit samples, scores a batch at a time, and the assignments are written so
+        previous = tables.CONVERSATION_TOPIC_ASSIGNMENTS.relation
+        rows = TopicRows.prepare(
+            conn,
+            tables.CONVERSATION_TEXTS.relation,
+            previous if relation_exists(conn, previous) else None,
         )
-        # the previous run, read before it is replaced, so that topics keep their ids
-        result = discover_topics(
-            texts.frame,
-            texts=texts,
+        pages = read_relation(conn, tables.GA4_PAGES.relation)
+        queries = _read_query_pages(conn)
+        result = discover_topic_rows(
+            rows,
             pages=pages,
-            queries=queries[["query", "page"]].drop_duplicates(),
-            previous_assignments=read_relation_if_exists(
-                conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS.relation
-            ),
+            queries=queries[["query", "page"]],
             previous_topics=read_relation_if_exists(conn, tables.CONVERSATION_TOPICS.relation),
         )
         # a bounded sample of the conversations (all of them up to MAX_TOPIC_TEXTS)
-        rows = topic_text_sample(len(result.assignments))
+        sample = topic_text_sample(len(rows))
         topic_texts = pd.DataFrame(
-            {
-                "topic_id": result.assignments["topic_id"].to_numpy()[rows],
-                "text": texts.take(rows),
-            }
+            {"topic_id": topics.topic_ids(result.topic_of[sample]), "text": rows.take(sample)}
         )
         gaps = find_content_gaps(result.topics, pages, queries, topic_texts=topic_texts)
         topic_table = with_content_gaps(result.topics, gaps)
-        write_table_in_batches(
-            conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS, frame_batches(result.assignments)
-        )
+        with memory_limit(conn, BULK_LOAD_MEMORY_LIMIT):
+            written = write_table_in_batches(
+                conn, tables.CONVERSATION_TOPIC_ASSIGNMENTS, result.assignment_batches()
+            )
         write_table(conn, tables.CONVERSATION_TOPICS, topic_table)
         _record(conn, topics.MODEL_NAME, result.model_runs, topics.METRIC_KINDS)
+        first = next(result.assignment_batches()).head()
     context.log.info(
         f"{result.n_topics} topics by {result.method} through {result.data_through}"
         f" ({result.details.get('unassigned_share', 0):.1%} of conversations unassigned)"
     )
     yield dg.MaterializeResult(
         asset_key=tables.CONVERSATION_TOPIC_ASSIGNMENTS.asset_key,
-        metadata=frame_metadata(result.assignments, method=result.method),
+        metadata=frame_metadata(
+            first,
+            method=result.method,
+            **{"dagster/row_count": dg.MetadataValue.int(written)},
+        ),
     )
     yield dg.MaterializeResult(
         asset_key=tables.CONVERSATION_TOPICS_RUNS.asset_key,

@@ -40,9 +40,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -77,25 +75,26 @@ from flywheel_pipeline.insights.intents import (
     surface_forms,
     surface_words,
 )
-from flywheel_pipeline.sql import identifier
+from flywheel_pipeline.insights.topic_rows import PreviousRun, TopicRows, load_frames
 
 __all__ = [
     "DEFAULT_RULES",
     "OTHER_LABEL",
     "STOP_WORDS",
-    "FrameTexts",
-    "TextSource",
     "TopicResult",
-    "WarehouseTexts",
+    "TopicRows",
     "catalog_terms",
     "classify_by_rules",
+    "discover_topic_rows",
     "discover_topics",
     "key_terms",
     "label_from_terms",
     "match_topic_ids",
     "representative_question",
     "score_against_labels",
+    "topic_ids",
     "topic_trends",
+    "trend_table",
     "user_text_from_messages",
 ]
 
@@ -142,6 +141,19 @@ TOPIC_COLUMNS = [
     "data_through",
 ]
 ASSIGNMENT_COLUMNS = ["conversation_id", "topic_id", "data_through"]
+#: assignments read from the warehouse and written back at a time
+ASSIGNMENT_BATCH_ROWS = 100_000
+#: the trend compares the last this many days with as many before
+TREND_DAYS = 28
+TREND_COLUMNS = [
+    "topic_id",
+    "conversations_28d",
+    "conversations_prev_28d",
+    "trend_28d",
+    "rising_score",
+    "rank_volume",
+    "rank_rising",
+]
 
 #: Rule-based fallback for cold start: topic label -> keywords (word prefixes; a keyword of
 #: several words counts double). A conversation goes to the topic with the most keyword hits
@@ -229,15 +241,24 @@ OTHER_LABEL = "Other"
 
 @dataclass
 class TopicResult:
-    """Outputs of :func:`discover_topics` (frames shaped like the ``ml`` tables)."""
+    """Outputs of :func:`discover_topic_rows` (frames shaped like the ``ml`` tables)."""
 
-    assignments: pd.DataFrame  # conversation_id, topic_id (NULL = unassigned), data_through
     topics: pd.DataFrame  # TOPIC_COLUMNS
     model_runs: pd.DataFrame  # contracts.md ml.model_runs
     method: str  # "intents" or "rules" (cold start)
     data_through: dt.date | None
+    #: the topic id of every conversation by its position in the TopicRows (-1: unassigned)
+    topic_of: np.ndarray = field(repr=False)
+    #: the assignments (conversation_id, topic_id, data_through) a batch at a time; on a
+    #: warehouse, while its connection is open
+    assignment_batches: Callable[[], Iterator[pd.DataFrame]] = field(repr=False)
     n_topics: int = 0
     details: dict = field(default_factory=dict)
+
+    @property
+    def assignments(self) -> pd.DataFrame:
+        """Every assignment in one frame (for a small shop: the warehouse writes the batches)."""
+        return pd.concat(list(self.assignment_batches()), ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,141 +274,6 @@ def user_text_from_messages(messages: pd.DataFrame) -> pd.Series:
     return user.groupby("conversation_id", sort=True)["text"].agg(
         lambda t: " ".join(str(x) for x in t if pd.notna(x))
     )
-
-
-class TextSource(Protocol):
-    """The texts of a prepared conversation frame, by position in it (its row order)."""
-
-    def __len__(self) -> int: ...
-
-    def take(self, positions: Sequence[int] | np.ndarray) -> list[str]:
-        """The texts at ``positions``, in that order."""
-        ...
-
-    def batches(self, start: int, size: int) -> Iterator[list[str]]:
-        """The texts from position ``start`` to the end, ``size`` at a time (the last batch
-        may be shorter)."""
-        ...
-
-
-class FrameTexts:
-    """Texts held in memory (a list)."""
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        self.texts = list(texts)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def take(self, positions: Sequence[int] | np.ndarray) -> list[str]:
-        return [self.texts[int(i)] for i in positions]
-
-    def batches(self, start: int, size: int) -> Iterator[list[str]]:
-        for first in range(start, len(self.texts), size):
-            yield self.texts[first : first + size]
-
-
-class WarehouseTexts:
-    """The ``user_text`` of a conversation relation (``conversation_id, started_at,
-    user_text``) left in DuckDB: :attr:`frame` is the prepared frame (``conversation_id,
-    started_at``, sorted as :func:`_prepare` sorts, one row per conversation), and texts are
-    fetched by position (samples) or streamed in order (scoring), never all at once."""
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection, relation: str) -> None:
-        self.conn = conn
-        [(rows, ids)] = conn.execute(
-            f"select count(*), count(distinct conversation_id) from {relation} "
-            "where started_at is not null"
-        ).fetchall()
-        one_per_id = (
-            ""
-            if rows == ids
-            else (
-                "qualify row_number() over (partition by conversation_id order by started_at) = 1"
-            )
-        )
-        self.base = (
-            "(select conversation_id, started_at, coalesce(cast(user_text as varchar), '') "
-            f"as text from {relation} where started_at is not null {one_per_id})"
-        )
-        self.frame = conn.execute(
-            f"select conversation_id, started_at from {self.base} "
-            "order by started_at, conversation_id"
-        ).df()
-        self.frame["started_at"] = to_utc_naive(self.frame["started_at"])
-        self.ids = self.frame["conversation_id"].to_numpy()
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def take(self, positions: Sequence[int] | np.ndarray) -> list[str]:
-        positions = np.asarray(positions, dtype=np.int64)
-        wanted = pd.DataFrame({"conversation_id": self.ids[positions]}).drop_duplicates()
-        with self._cursor() as cursor:  # a connection of its own for the registration
-            cursor.register("_wanted_texts", wanted)
-            found = cursor.execute(
-                f"select t.conversation_id, t.text from {self.base} t "
-                "semi join _wanted_texts w on t.conversation_id = w.conversation_id"
-            ).df()
-        text_of = dict(zip(found["conversation_id"], found["text"], strict=True))
-        return [text_of[c] for c in self.ids[positions]]
-
-    def batches(self, start: int, size: int) -> Iterator[list[str]]:
-        if start >= len(self):
-            return
-        # from position `start` on by a filter, not an offset, so that only those rows are
-        # sorted (ids are unique: the sort order is total)
-        query = f"select conversation_id, text from {self.base} t"
-        params = None
-        if start > 0:  # the rows from the conversation at `start` on
-            first = f"(select started_at as at from {self.base} where conversation_id = ?) f"
-            query += (
-                f", {first} where t.started_at > f.at "
-                "or (t.started_at = f.at and t.conversation_id >= ?)"
-            )
-            params = [self.ids[start], self.ids[start]]
-        # a cursor of its own leaves the connection free for other queries meanwhile; a
-        # relation (not an executed result, which DuckDB would copy whole) streams
-        with self._cursor() as cursor:
-            reader = cursor.sql(
-                f"{query} order by t.started_at, t.conversation_id", params=params
-            ).to_arrow_reader(size)
-            position, pending_ids, pending = start, [], []
-            for record_batch in reader:
-                pending_ids += record_batch.column(0).to_pylist()
-                pending += record_batch.column(1).to_pylist()
-                while len(pending) >= size:
-                    yield self._checked(position, pending_ids[:size], pending[:size])
-                    position += size
-                    pending_ids, pending = pending_ids[size:], pending[size:]
-            if pending:
-                yield self._checked(position, pending_ids, pending)
-
-    @contextmanager
-    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection of its own to the same database, in the same catalog and schema."""
-        [(catalog, schema)] = self.conn.execute(
-            "select current_database(), current_schema()"
-        ).fetchall()
-        with self.conn.cursor() as cursor:
-            cursor.execute(f"use {identifier(catalog)}.{identifier(schema)}")
-            yield cursor
-
-    def _checked(self, position: int, ids: list, texts: list[str]) -> list[str]:
-        if list(self.ids[position : position + len(ids)]) != ids:
-            raise RuntimeError("streamed conversations out of step with the prepared frame")
-        return texts
-
-
-def _prepare(conversations: pd.DataFrame) -> pd.DataFrame:
-    missing = {"conversation_id", "started_at", "user_text"} - set(conversations.columns)
-    if missing:
-        raise ValueError(f"conversations frame lacks columns: {sorted(missing)}")
-    frame = conversations[["conversation_id", "started_at", "user_text"]].copy()
-    frame["started_at"] = to_utc_naive(frame["started_at"])
-    frame = frame.dropna(subset=["started_at"]).drop_duplicates("conversation_id")
-    frame["text"] = frame["user_text"].fillna("").astype(str)
-    return frame.sort_values(["started_at", "conversation_id"]).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,28 +411,22 @@ def _label(question: str, terms: Sequence[str]) -> str:
 # stable ids
 
 
-def _previous_max_id(
-    previous_assignments: pd.DataFrame | None, previous_topics: pd.DataFrame | None
-) -> int:
-    found = [0]
-    for frame, cols in (
-        (previous_topics, ("topic_id", "max_topic_id")),
-        (previous_assignments, ("topic_id",)),
-    ):
-        if frame is None:
-            continue
-        for col in cols:
-            if col in frame.columns:
-                values = pd.to_numeric(frame[col], errors="coerce").dropna()
-                if len(values):
-                    found.append(int(values.max()))
+def _previous_max_id(previous: PreviousRun, previous_topics: pd.DataFrame | None) -> int:
+    """The largest topic id ever used: in the previous assignments or topics (whose
+    ``max_topic_id`` remembers ids since retired)."""
+    found = [previous.max_topic_id]
+    for col in ("topic_id", "max_topic_id"):
+        if previous_topics is not None and col in previous_topics.columns:
+            values = pd.to_numeric(previous_topics[col], errors="coerce").dropna()
+            if len(values):
+                found.append(int(values.max()))
     return max(found)
 
 
 def match_topic_ids(
-    conversation_ids: Sequence[str],
     labels: np.ndarray,
-    previous_assignments: pd.DataFrame | None = None,
+    previous_topic: np.ndarray | None = None,
+    previous_sizes: Mapping[int, int] | None = None,
     *,
     max_previous_id: int = 0,
 ) -> dict[int, int]:
@@ -556,25 +436,34 @@ def match_topic_ids(
     (Hungarian assignment maximising the overlap) when most of its earlier conversations
     (:data:`MATCH_NEW_SHARE`) had that id and they are a fair part of that old topic
     (:data:`MATCH_OLD_SHARE`); the others get ids above ``max_previous_id``, the largest
-    first. ``previous_assignments``: conversation_id, topic_id (NULL = unassigned)."""
+    first. ``previous_topic``: the previous run's topic id of each conversation (-1: none);
+    ``previous_sizes``: conversations per topic in the previous run (by default counted
+    from ``previous_topic``)."""
     labels = np.asarray(labels)
     volume = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.array([], int)
     topics = [c for c in range(len(volume)) if volume[c] > 0]
     ids: dict[int, int] = {}
-    if previous_assignments is not None and len(previous_assignments) and topics:
-        now = pd.DataFrame({"conversation_id": list(conversation_ids), "new": labels})
-        prev = previous_assignments[["conversation_id", "topic_id"]].dropna()
-        both = now[now["new"] >= 0].merge(prev, on="conversation_id")
-        if len(both):
-            overlap = pd.crosstab(both["new"], both["topic_id"])
-            new_seen = overlap.sum(axis=1).to_numpy()
-            old_size = prev["topic_id"].value_counts().reindex(overlap.columns).to_numpy()
-            rows, cols = linear_sum_assignment(-overlap.to_numpy())
+    if previous_topic is not None and topics:
+        previous_topic = np.asarray(previous_topic)
+        both = (labels >= 0) & (previous_topic >= 0)
+        if both.any():
+            old_ids, old = np.unique(previous_topic[both], return_inverse=True)
+            cells = np.bincount(
+                labels[both] * len(old_ids) + old, minlength=len(volume) * len(old_ids)
+            )
+            overlap = cells.reshape(len(volume), len(old_ids))
+            new_ids = np.flatnonzero(overlap.sum(axis=1))  # the new topics seen before
+            overlap = overlap[new_ids]
+            if previous_sizes is None:
+                previous_sizes = Counter(previous_topic[previous_topic >= 0].tolist())
+            old_size = np.array([previous_sizes.get(int(t), 0) for t in old_ids])
+            new_seen = overlap.sum(axis=1)
+            rows, cols = linear_sum_assignment(-overlap)
             for r, c in zip(rows, cols, strict=True):
-                shared = overlap.iat[r, c]
+                shared = overlap[r, c]
                 mostly = shared > MATCH_NEW_SHARE * new_seen[r]
                 if mostly and shared >= MATCH_OLD_SHARE * old_size[c]:
-                    ids[int(overlap.index[r])] = int(overlap.columns[c])
+                    ids[int(new_ids[r])] = int(old_ids[c])
     next_id = max(max_previous_id, max(ids.values(), default=0)) + 1
     for c in sorted((c for c in topics if c not in ids), key=lambda c: (-volume[c], c)):
         ids[c] = next_id
@@ -618,35 +507,45 @@ def classify_by_rules(
 
 
 def _rules_result(
-    frame: pd.DataFrame,
-    texts: TextSource,
-    data_through: dt.date,
+    rows: TopicRows,
     rules: Mapping[str, Sequence[str]],
-    min_conversations: int,
-    n_train: int,
-    previous: tuple[pd.DataFrame | None, pd.DataFrame | None],
+    cold_start: tuple[int, int],
+    previous_topics: pd.DataFrame | None,
+    max_fit: int,
 ) -> TopicResult:
-    # a cold start: fewer training conversations than min_conversations
-    all_texts = texts.take(np.arange(len(frame)))
-    names = classify_by_rules(all_texts, rules)
+    """A cold start: fewer training conversations than ``min_conversations`` (or no usable
+    word). Every text is classified by the rules a batch at a time; the questions come from
+    a bounded sample."""
+    min_conversations, n_train = cold_start
     order = [*rules.keys(), OTHER_LABEL]
-    counts = Counter(names)
-    present = sorted(counts, key=lambda lab: (-counts[lab], order.index(lab)))
-    index = {lab: i for i, lab in enumerate(present)}
-    labels = np.array([index[n] for n in names], dtype=np.int64)
-    questions = _rule_questions(all_texts, labels, len(present))
-    coverage = float(np.mean([n != OTHER_LABEL for n in names])) if names else np.nan
+    rule_of = {label: i for i, label in enumerate(order)}
+    found = np.array(
+        [
+            rule_of[name]
+            for batch in rows.batches(0, BATCH_SIZE)
+            for name in classify_by_rules(batch, rules)
+        ],
+        dtype=np.int64,
+    )
+    counts = np.bincount(found, minlength=len(order))
+    # topic indices by volume (ties: the order the rules are listed in)
+    ranked = sorted(np.flatnonzero(counts), key=lambda i: (-counts[i], i))
+    index_of = np.full(len(order), -1)
+    index_of[ranked] = np.arange(len(ranked))
+    labels = index_of[found]
+    present = [order[i] for i in ranked]
+    sample = fit_sample(len(rows), max_fit)
+    questions = _rule_questions(rows.take(sample), labels[sample], len(present))
     metrics = [
         ("cold_start", 1.0, None),
         ("training_conversations_available", n_train, min_conversations),
-        ("rule_coverage", coverage, None),
+        ("rule_coverage", 1 - counts[-1] / len(found) if len(found) else np.nan, None),
         ("n_topics", len(present), None),
     ]
     return _result(
-        frame,
-        data_through,
+        rows,
         labels,
-        previous,
+        previous_topics,
         labels_of=present,
         questions=questions,
         terms=[list(rules.get(lab, ()))[:MAX_KEY_TERMS] for lab in present],
@@ -667,6 +566,9 @@ def _rule_questions(texts: list[str], labels: np.ndarray, k: int) -> list[str]:
     out = []
     for c in range(k):
         rows = np.flatnonzero(labels == c)
+        if not len(rows):  # a rare topic missing from the sample
+            out.append("")
+            continue
         centroid = normalize(np.asarray(x[rows].mean(axis=0))).ravel()
         near = rows[np.argsort(-np.asarray(x[rows] @ centroid).ravel())[:QUESTION_POOL]]
         out.append(
@@ -682,10 +584,9 @@ def _rule_questions(texts: list[str], labels: np.ndarray, k: int) -> list[str]:
 
 
 def _result(
-    frame: pd.DataFrame,
-    data_through: dt.date,
+    rows: TopicRows,
     labels: np.ndarray,
-    previous: tuple[pd.DataFrame | None, pd.DataFrame | None],
+    previous_topics: pd.DataFrame | None,
     *,
     labels_of: Sequence[str] | None = None,
     questions: Sequence[str],
@@ -697,19 +598,13 @@ def _result(
     details: dict,
 ) -> TopicResult:
     """Frames from per-conversation topic indices (-1 = unassigned) and per-topic texts."""
-    prev_assignments, prev_topics = previous
-    max_prev = _previous_max_id(prev_assignments, prev_topics)
-    ids = match_topic_ids(
-        frame["conversation_id"].tolist(), labels, prev_assignments, max_previous_id=max_prev
-    )
-    topic_of = pd.array([ids.get(int(c)) if c >= 0 else None for c in labels], dtype="Int64")
-    assignments = pd.DataFrame(
-        {
-            "conversation_id": frame["conversation_id"].to_numpy(),
-            "topic_id": topic_of,
-            "data_through": data_through,
-        }
-    )
+    day = rows.data_through
+    max_prev = _previous_max_id(rows.previous, previous_topics)
+    previous_topic = rows.previous_topics()
+    ids = match_topic_ids(labels, previous_topic, rows.previous.sizes, max_previous_id=max_prev)
+    # the id of each index, and -1 last: label -1 (unassigned) reads it
+    id_of = np.array([*(ids.get(c, -1) for c in range(labels.max(initial=-1) + 1)), -1])
+    topic_of = id_of[labels]
     counts = Counter(int(c) for c in labels if c >= 0)
     present = sorted(counts, key=lambda c: (-counts[c], ids[c]))
     max_id = max([max_prev, *ids.values()])
@@ -724,54 +619,81 @@ def _result(
             "top_terms": [", ".join(terms[c]) for c in present],
             "conversations": [counts[c] for c in present],
             "max_topic_id": max_id,
-            "data_through": data_through,
+            "data_through": day,
         }
     )
-    trends = topic_trends(assignments, frame, data_through=data_through)
+    trends = trend_table(topics["topic_id"].tolist(), *_window_counts(rows, topic_of))
     topics = topics.merge(trends.drop(columns=["rising_score"]), on="topic_id", how="left")
-    kept = _kept_share(assignments, prev_assignments)
+    kept = _kept_share(topic_of, previous_topic, rows.previous, day)
     if kept is not None:
         metrics = [*metrics, ("retrain_same_topic_share", kept, None)]
         details = {**details, "retrain_same_topic_share": kept}
     unassigned = float(np.mean(labels < 0)) if len(labels) else 0.0
     runs = model_run_rows(
         MODEL_NAME,
-        data_through,
+        day,
         train_rows=train_rows,
         holdout_rows=holdout_rows,
         metrics=[*metrics, ("unassigned_share", unassigned, None)],
         kinds=METRIC_KINDS,
     )
     return TopicResult(
-        assignments=assignments.astype({"topic_id": "Int64"})[ASSIGNMENT_COLUMNS],
         topics=_typed_topics(topics),
         model_runs=runs,
         method=method,
-        data_through=data_through,
+        data_through=day,
+        topic_of=topic_of,
+        assignment_batches=lambda: _assignment_batches(rows, topic_of),
         n_topics=len(present),
         details={**details, "unassigned_share": unassigned},
     )
 
 
-def _kept_share(assignments: pd.DataFrame, previous: pd.DataFrame | None) -> float | None:
-    """Share of the previous run's assigned conversations that keep their topic id; None
-    without a previous run, or when the "previous" run is this one replayed on the same data
-    (a replay must write the run as it was first written)."""
-    if previous is None or previous.empty:
-        return None
-    through = pd.Timestamp(assignments["data_through"].max())
-    if "data_through" in previous and (pd.to_datetime(previous["data_through"]) >= through).any():
-        return None
-    prev = previous[["conversation_id", "topic_id"]].dropna()
-    both = prev.merge(
-        assignments[["conversation_id", "topic_id"]],
-        on="conversation_id",
-        suffixes=("_prev", "_now"),
+def _assignment_batches(rows: TopicRows, topic_of: np.ndarray) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(rows), ASSIGNMENT_BATCH_ROWS):
+        topic = topic_of[start : start + ASSIGNMENT_BATCH_ROWS]
+        yield pd.DataFrame(
+            {
+                "conversation_id": rows.conversation_ids(start, start + len(topic)),
+                "topic_id": topic_ids(topic),
+                "data_through": rows.data_through,
+            },
+            columns=ASSIGNMENT_COLUMNS,
+        )
+    if not len(rows):
+        yield pd.DataFrame(columns=ASSIGNMENT_COLUMNS)
+
+
+def topic_ids(topic_of: np.ndarray) -> pd.arrays.IntegerArray:
+    """Topic ids as a nullable column (-1: unassigned, NULL)."""
+    topic_of = np.asarray(topic_of, dtype=np.int64)
+    return pd.arrays.IntegerArray(topic_of, topic_of < 0)
+
+
+def _window_counts(rows: TopicRows, topic_of: np.ndarray) -> tuple[Counter, Counter]:
+    """Conversations per topic id in the last :data:`TREND_DAYS` and the as many days before,
+    from positions: the rows are in time order."""
+    stop = pd.Timestamp(rows.data_through) + pd.Timedelta(days=1)
+    mid = stop - pd.Timedelta(days=TREND_DAYS)
+    first, middle, last = (rows.count_before(t) for t in (mid - (stop - mid), mid, stop))
+    return (
+        Counter(topic_of[middle:last][topic_of[middle:last] >= 0].tolist()),
+        Counter(topic_of[first:middle][topic_of[first:middle] >= 0].tolist()),
     )
-    if both.empty:
+
+
+def _kept_share(
+    topic_of: np.ndarray, previous_topic: np.ndarray, previous: PreviousRun, day: dt.date
+) -> float | None:
+    """Share of the previous run's assigned conversations (those still in the data) that keep
+    their topic id; None without a previous run, or when the "previous" run is this one
+    replayed on the same data (a replay must write the run as it was first written)."""
+    if previous.data_through is not None and previous.data_through >= day:
         return None
-    same = both["topic_id_prev"].astype("Int64") == both["topic_id_now"].astype("Int64")
-    return float(same.fillna(False).mean())
+    seen = previous_topic >= 0
+    if not seen.any():
+        return None
+    return float(np.mean(topic_of[seen] == previous_topic[seen]))
 
 
 def _typed_topics(frame: pd.DataFrame) -> pd.DataFrame:
@@ -792,20 +714,41 @@ def _typed_topics(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _empty_result() -> TopicResult:
     return TopicResult(
-        assignments=pd.DataFrame(columns=ASSIGNMENT_COLUMNS),
         topics=pd.DataFrame(columns=TOPIC_COLUMNS),
         model_runs=empty_model_runs(),
         method="none",
         data_through=None,
+        topic_of=np.zeros(0, dtype=np.int64),
+        assignment_batches=lambda: iter([pd.DataFrame(columns=ASSIGNMENT_COLUMNS)]),
     )
 
 
 # --------------------------------------------------------------------------------------------
-# public entry point
+# public entry points
 
 
 def discover_topics(
     conversations: pd.DataFrame,
+    *,
+    previous_assignments: pd.DataFrame | None = None,
+    **options,
+) -> TopicResult:
+    """Discover the intents of conversations from frames, through the same warehouse pass as
+    :func:`discover_topic_rows` (an in-memory DuckDB).
+
+    ``conversations``: ``conversation_id, started_at (UTC), user_text``.
+    ``previous_assignments`` (conversation_id, topic_id, data_through): the last run's
+    assignments, for stable ids. ``options``: those of :func:`discover_topic_rows`.
+    """
+    with duckdb.connect() as conn:
+        relations = load_frames(conn, conversations, previous_assignments)
+        result = discover_topic_rows(TopicRows.prepare(conn, *relations), **options)
+        assignments = result.assignments
+    return replace(result, assignment_batches=lambda: iter([assignments]))
+
+
+def discover_topic_rows(
+    rows: TopicRows,
     *,
     min_conversations: int = MIN_CONVERSATIONS,
     holdout_days: int = HOLDOUT_DAYS,
@@ -814,66 +757,51 @@ def discover_topics(
     rules: Mapping[str, Sequence[str]] = DEFAULT_RULES,
     pages: pd.DataFrame | None = None,
     queries: pd.DataFrame | None = None,
-    previous_assignments: pd.DataFrame | None = None,
     previous_topics: pd.DataFrame | None = None,
     max_fit: int = MAX_FIT,
-    texts: TextSource | None = None,
 ) -> TopicResult:
-    """Discover the intents of conversations (method: module docstring).
+    """Discover the intents of the conversations of ``rows`` (method: module docstring).
 
-    ``conversations``: ``conversation_id, started_at (UTC), user_text``. ``pages``
-    (page_path, page_title) and ``queries`` (query/search_query, page/page_url) name the
-    catalogue whose words must not define a topic. ``previous_assignments`` (conversation_id,
-    topic_id) and ``previous_topics`` (topic_id, optional max_topic_id) are the last run's
-    outputs, for stable ids. ``k`` fixes the number of topics (default: learned).
-    ``texts``: the conversations' texts kept outside the frame (e.g. :class:`WarehouseTexts`,
-    streamed from the warehouse); ``conversations`` is then the prepared frame
-    (``conversation_id, started_at``, sorted, one row per text) and only the fit samples, the
-    batch being scored and the texts describing the topics are ever in memory.
+    ``pages`` (page_path, page_title) and ``queries`` (query/search_query, page/page_url)
+    name the catalogue whose words must not define a topic. ``previous_topics`` (topic_id,
+    optional max_topic_id) are the last run's topics; its assignments are in ``rows``, for
+    stable ids. ``k`` fixes the number of topics (default: learned). Only the fit samples,
+    the batch being scored and the texts describing the topics are ever in memory; the
+    assignments are read as :attr:`TopicResult.assignment_batches` are.
     """
-    if texts is None:
-        frame = _prepare(conversations)
-        texts = FrameTexts(frame["text"].tolist())
-        frame = frame[["conversation_id", "started_at"]]
-    else:
-        frame = conversations[["conversation_id", "started_at"]].reset_index(drop=True)
-        frame["started_at"] = to_utc_naive(frame["started_at"])
-    if len(texts) != len(frame):
-        raise ValueError("texts must hold one text per conversation of the frame")
-    data_through = max_date(frame["started_at"])
+    data_through = rows.data_through
     if data_through is None:
         return _empty_result()
-    previous = (previous_assignments, previous_topics)
     cutoff = pd.Timestamp(data_through) - pd.Timedelta(days=holdout_days - 1)
-    is_holdout = (frame["started_at"] >= cutoff).to_numpy()
-    n_train, n_holdout = int((~is_holdout).sum()), int(is_holdout.sum())
-    cold_start = (min_conversations, n_train, previous)
+    n_train = rows.count_before(cutoff)  # the rows are in time order: training rows first
+    n_holdout = len(rows) - n_train
     if n_train < min_conversations or n_holdout == 0:
-        return _rules_result(frame, texts, data_through, rules, *cold_start)
+        return _rules_result(rows, rules, (min_conversations, n_train), previous_topics, max_fit)
     entities = catalog_terms(pages, queries)
     fit = {"entities": entities, "random_state": random_state, "max_fit": max_fit, "n_intents": k}
     # of equally good clusterings, the published one is the closest to the previous topics;
     # the evaluation fit ignores them, so that a replay on the same data reproduces the run
-    reference = _previous_topic_of(frame, previous_assignments)
+    reference = rows.previous_topics()
     # the fits draw their bounded samples here (the rows fit_intents would draw), so that only
-    # the sampled texts are fetched; the frame is sorted by time, so training rows come first
+    # the sampled texts are fetched
     train_rows = fit_sample(n_train, max_fit, random_state)
-    all_rows = fit_sample(len(frame), max_fit, random_state)
+    all_rows = fit_sample(len(rows), max_fit, random_state)
     try:
         # 1) fit on the training split, evaluate on the held-out last days
-        trained = fit_intents(texts.take(train_rows), **fit)
+        trained = fit_intents(rows.take(train_rows), **fit)
         # 2) refit on all conversations, for the assignments
-        final = fit_intents(texts.take(all_rows), reference=reference[all_rows], **fit)
+        final = fit_intents(rows.take(all_rows), reference=reference[all_rows], **fit)
     except ValueError:  # no usable vocabulary (e.g. every text is a greeting)
-        return _rules_result(frame, texts, data_through, rules, *cold_start)
+        return _rules_result(rows, rules, (min_conversations, n_train), previous_topics, max_fit)
+    del reference
     # one-topic baseline: the direction of (a bounded sample of) all training texts
     sample = np.random.default_rng(random_state).permutation(n_train)[:max_fit]
-    direction = trained.mean_direction(texts.take(np.sort(sample)))
-    hold, baseline = _score_holdout(trained, texts, n_train, direction)
-    scores = _score_all(final, texts)
+    direction = trained.mean_direction(rows.take(np.sort(sample)))
+    hold, baseline = _score_holdout(trained, rows, n_train, direction)
+    scores = _score_all(final, rows)
     labels = scores.labels
-    stability = adjusted_rand_score(hold.labels, labels[is_holdout])
-    questions, terms = _describe(final, texts, scores, entities)
+    stability = adjusted_rand_score(hold.labels, labels[n_train:])
+    questions, terms = _describe(final, rows, scores, entities)
     metrics = [
         ("cold_start", 0.0, None),
         ("holdout_mean_cosine_to_topic", float(np.mean(hold.similarity)), baseline),
@@ -881,10 +809,9 @@ def discover_topics(
         ("n_topics", len(np.unique(labels[labels >= 0])), 1),
     ]
     return _result(
-        frame,
-        data_through,
+        rows,
         labels,
-        previous,
+        previous_topics,
         questions=questions,
         terms=terms,
         metrics=metrics,
@@ -895,17 +822,8 @@ def discover_topics(
     )
 
 
-def _previous_topic_of(frame: pd.DataFrame, previous: pd.DataFrame | None) -> np.ndarray:
-    """The previous run's topic id of every conversation of ``frame`` (-1: none)."""
-    if previous is None or previous.empty:
-        return np.full(len(frame), -1, dtype=np.int64)
-    ids = previous.dropna(subset=["topic_id"]).drop_duplicates("conversation_id")
-    ids = ids.set_index("conversation_id")["topic_id"]
-    return frame["conversation_id"].map(ids).fillna(-1).astype(np.int64).to_numpy()
-
-
 def _score_holdout(
-    model: IntentModel, texts: TextSource, start: int, direction: np.ndarray
+    model: IntentModel, texts: TopicRows, start: int, direction: np.ndarray
 ) -> tuple[Scores, float]:
     """Scores of the held-out texts (positions ``start`` on) and their mean cosine to
     ``direction``, batch by batch (the batches :meth:`IntentModel.mean_cosine` would make)."""
@@ -917,7 +835,7 @@ def _score_holdout(
     return _concat(parts), total / max(n, 1)
 
 
-def _score_all(model: IntentModel, texts: TextSource) -> Scores:
+def _score_all(model: IntentModel, texts: TopicRows) -> Scores:
     return _concat([model.score(batch) for batch in texts.batches(0, BATCH_SIZE)])
 
 
@@ -933,7 +851,7 @@ def _concat(parts: list[Scores]) -> Scores:
 
 
 def _describe(
-    model: IntentModel, texts: TextSource, scores: Scores, entities: Iterable[str]
+    model: IntentModel, texts: TopicRows, scores: Scores, entities: Iterable[str]
 ) -> tuple[list[str], list[list[str]]]:
     """Representative question and key terms of every intent, from its core: the
     conversations with the largest margin over the next topic (closest to it *and* far from
@@ -941,11 +859,14 @@ def _describe(
     the topic."""
     vocab = model.vectorizer.get_feature_names_out()
     analyzer = model.vectorizer.analyzer
-    questions, terms = [], []
+    cores = []
     for c in range(model.n_intents):
         rows = np.flatnonzero(scores.labels == c)
-        order = np.argsort(-scores.margin[rows], kind="stable")[:QUESTION_POOL]
-        near = texts.take(rows[order])
+        cores.append(rows[np.argsort(-scores.margin[rows], kind="stable")[:QUESTION_POOL]])
+    fetched = iter(texts.take(np.concatenate([np.zeros(0, np.int64), *cores])))  # one read
+    questions, terms = [], []
+    for c, core in enumerate(cores):
+        near = [next(fetched) for _ in core]
         if not near:
             questions.append("")
             terms.append([])
@@ -969,7 +890,7 @@ def topic_trends(
     conversations: pd.DataFrame,
     *,
     data_through: dt.date | None = None,
-    window_days: int = 28,
+    window_days: int = TREND_DAYS,
 ) -> pd.DataFrame:
     """Volume per topic in the last ``window_days`` vs the ``window_days`` before.
 
@@ -985,25 +906,28 @@ def topic_trends(
     )
     frame["started_at"] = to_utc_naive(frame["started_at"])
     end = data_through or max_date(frame["started_at"])
-    cols = [
-        "topic_id",
-        "conversations_28d",
-        "conversations_prev_28d",
-        "trend_28d",
-        "rising_score",
-        "rank_volume",
-        "rank_rising",
-    ]
     if end is None:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=TREND_COLUMNS)
     stop = pd.Timestamp(end) + pd.Timedelta(days=1)
     mid = stop - pd.Timedelta(days=window_days)
     start = mid - pd.Timedelta(days=window_days)
     cur = frame[(frame["started_at"] >= mid) & (frame["started_at"] < stop)]
     prev = frame[(frame["started_at"] >= start) & (frame["started_at"] < mid)]
-    out = pd.DataFrame({"topic_id": sorted(frame["topic_id"].dropna().unique())})
-    out["conversations_28d"] = out["topic_id"].map(cur["topic_id"].value_counts()).fillna(0)
-    out["conversations_prev_28d"] = out["topic_id"].map(prev["topic_id"].value_counts()).fillna(0)
+    return trend_table(
+        frame["topic_id"].dropna().unique().tolist(),
+        cur["topic_id"].value_counts(),
+        prev["topic_id"].value_counts(),
+    )
+
+
+def trend_table(
+    topic_ids: Sequence[int], current: Mapping[int, int], previous: Mapping[int, int]
+) -> pd.DataFrame:
+    """The trend columns of :func:`topic_trends` from the conversations per topic in the
+    current and the previous window."""
+    out = pd.DataFrame({"topic_id": sorted(topic_ids)})
+    out["conversations_28d"] = [int(current.get(t, 0)) for t in out["topic_id"]]
+    out["conversations_prev_28d"] = [int(previous.get(t, 0)) for t in out["topic_id"]]
     out = out.astype({"conversations_28d": "int64", "conversations_prev_28d": "int64"})
     prev_n = out["conversations_prev_28d"].replace(0, np.nan)
     out["trend_28d"] = (out["conversations_28d"] - prev_n) / prev_n
@@ -1017,7 +941,7 @@ def topic_trends(
         ["rising_score", "conversations_28d", "topic_id"], ascending=[False, False, True]
     )
     out["rank_rising"] = np.arange(1, len(out) + 1)
-    return out[cols].reset_index(drop=True)
+    return out[TREND_COLUMNS].reset_index(drop=True)
 
 
 def score_against_labels(assignments: pd.DataFrame, truth: pd.DataFrame, label_col: str) -> dict:
