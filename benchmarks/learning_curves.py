@@ -16,11 +16,10 @@ import time
 
 import duckdb
 
-from flywheel_pipeline.insights import assets
+from flywheel_pipeline.insights import deal_rows, lead_rows
 from flywheel_pipeline.insights.customer_summaries import summaries
 from flywheel_pipeline.insights.customer_value import value_summaries
-from flywheel_pipeline.insights.deal_scoring import score_deals
-from flywheel_pipeline.insights.lead_rows import warehouse_relations
+from flywheel_pipeline.insights.deal_scoring import score_deal_rows
 from flywheel_pipeline.insights.lead_scoring import score_lead_rows
 
 ALL = 10**9
@@ -35,13 +34,17 @@ def _summaries(conn: duckdb.DuckDBPyConnection) -> dict:
 
 
 def _lead_rows(conn: duckdb.DuckDBPyConnection) -> dict:
-    return {"conn": conn, "relations": warehouse_relations()}  # numbered in the warehouse
+    return {"conn": conn, "relations": lead_rows.warehouse_relations()}  # numbered there
+
+
+def _deal_rows(conn: duckdb.DuckDBPyConnection) -> dict:
+    return {"conn": conn, "relations": deal_rows.warehouse_relations()}  # replayed there
 
 
 # name: (read the inputs, train with a cap, the cap's keyword, the caps to try, metrics)
 MODELS = {
     "lead": (_lead_rows, score_lead_rows, "max_train", LEADS, CLASSIFICATION),
-    "deal": (assets._read_deal_inputs, score_deals, "max_train_deals", DEALS, CLASSIFICATION),
+    "deal": (_deal_rows, score_deal_rows, "max_train_deals", DEALS, CLASSIFICATION),
     "value": (_summaries, value_summaries, "max_fit", CUSTOMERS, ["correlation", "rmse", "auc"]),
 }
 

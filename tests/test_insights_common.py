@@ -18,7 +18,6 @@ from flywheel_pipeline.insights._common import (
     cold_start_serving,
     model_run_rows,
     outcome_month_sample,
-    predict_in_batches,
     stratified_sample,
 )
 
@@ -114,19 +113,3 @@ def test_an_outcome_month_sample_keeps_the_base_rate_of_every_month():
     assert (kept - full).abs().max() < 0.01
     share = pd.Series(month[rows]).value_counts(normalize=True).sort_index()
     assert (share - pd.Series(month).value_counts(normalize=True).sort_index()).abs().max() < 1e-3
-
-
-def test_batched_scoring_equals_scoring_all_at_once():
-    x = pd.DataFrame({"v": np.arange(1_003, dtype=float)})
-
-    def predict(frame):
-        return frame["v"].to_numpy() * 2
-
-    np.testing.assert_array_equal(predict_in_batches(predict, x, rows=100), predict(x))
-    np.testing.assert_array_equal(predict_in_batches(predict, x), predict(x))
-    assert len(predict_in_batches(predict, x.iloc[:0], rows=100)) == 0
-    some = x["v"].to_numpy() % 3 == 0  # only these rows, a batch at a time
-    np.testing.assert_array_equal(
-        predict_in_batches(predict, x, rows=100, where=some), predict(x)[some]
-    )
-    assert len(predict_in_batches(predict, x, where=np.zeros(len(x), bool))) == 0

@@ -4,21 +4,27 @@ win probabilities."""
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from flywheel_pipeline.insights.deal_rows import DealRows, load_frames
 from flywheel_pipeline.insights.deal_scoring import (
     LABEL_MATURITY_DAYS,
+    SNAPSHOT_COLUMNS,
     StageRate,
     build_features,
     deal_outcomes,
     deal_sample,
+    holdout_deals,
     holdout_mask,
     label_maturity,
     labelled_snapshots,
+    open_deal_states,
+    sample_deals,
     score_deals,
     snapshots,
     stage_spells,
@@ -481,3 +487,134 @@ def test_the_regression_fits_a_bounded_sample_of_whole_deals(pipeline, scored):
     assert len(capped.deal_scores) == len(scored.deal_scores)
     uncapped = score_deals(deals, history, crm, conversations, max_train_deals=10**9)
     pd.testing.assert_frame_equal(uncapped.deal_scores, scored.deal_scores)
+
+
+# --- the warehouse path ----------------------------------------------------------------------
+
+
+def _exported(seed: int):
+    """A pipeline with the shapes real exports have: an open deal without stage history, a
+    close with no closed_at (found from its closing-stage entry, or only flagged by
+    is_closed), a change after a close, a "Closed Won" stage with no is_won, a stage entry
+    without a name, a deal created after data_through, stage changes after it and a contact
+    created after it."""
+    # in microseconds, as a warehouse keeps them
+    deals, history, crm, conversations = (
+        _microseconds(frame) for frame in make_deals(n=300, seed=seed)[:4]
+    )
+    deals = deals.assign(is_closed=deals["closed_at"].notna())
+    closed = deals.index[deals["is_closed"]]
+    open_ = deals.index[~deals["is_closed"]]
+    deals.loc[closed[:3], "closed_at"] = pd.NaT
+    deals.loc[closed[3], ["stage", "is_won"]] = ["Closed Won", pd.NA]
+    history = history[~history["deal_id"].isin(deals.loc[[open_[0], closed[2]], "deal_id"])]
+    history = history.copy()
+    history.loc[history.index[5], "stage"] = None
+    # a stage change after the close of a deal without closed_at: the close is the entry
+    # into its closing stage, not its last change
+    # a contact (re)created in the CRM after the day: unknown on the day
+    old = deals.loc[deals["created_at"] < END - pd.Timedelta(days=200), "contact_id"].iloc[0]
+    crm.loc[crm["contact_id"] == old, "created_at"] = END
+    reopened = history[history["deal_id"] == deals.loc[closed[0], "deal_id"]]
+    after = reopened["entered_at"].max() + pd.Timedelta(days=2)
+    history.loc[len(history) + 10_000] = [reopened["deal_id"].iloc[0], "follow-up", after]
+    late = pd.DataFrame(
+        {
+            "deal_id": ["LATE"],
+            "contact_id": ["C00001"],
+            "created_at": [END + pd.Timedelta(days=2)],
+            "stage": ["qualified"],
+            "is_closed": [False],
+        }
+    )
+    return pd.concat([deals, late], ignore_index=True), history, crm, conversations
+
+
+def _microseconds(frame: pd.DataFrame) -> pd.DataFrame:
+    timestamps = [c for c in frame.columns if c.endswith("_at")]
+    return frame.assign(**{c: frame[c].dt.round("us").astype("datetime64[ns]") for c in timestamps})
+
+
+def _same(found: pd.DataFrame, expected: pd.DataFrame) -> None:
+    timestamps = [c for c in expected.columns if c.endswith("_at")]
+    pd.testing.assert_frame_equal(
+        found.astype({c: "datetime64[ns]" for c in timestamps}),
+        expected.astype({c: "datetime64[ns]" for c in timestamps}),
+        check_dtype=False,
+    )
+
+
+@pytest.mark.parametrize("seed", [8, 9])
+def test_the_warehouse_rows_follow_the_frame_rules(seed):
+    """DealRows' outcomes, spells, labelled snapshots (holdout and sample included) and
+    open states are those deal_outcomes, stage_spells, labelled_snapshots, holdout_mask and
+    open_deal_states find in the same frames, as of a day with changes after it."""
+    deals, history, crm, conversations = _exported(seed)
+    day = (END - pd.Timedelta(days=20)).date()
+    # ten contacts are one person, whose conversations are under the person's id
+    persons = crm[["contact_id"]].assign(person_id=crm["contact_id"])
+    persons.loc[:9, "person_id"] = "P1"
+    chats = pd.DataFrame(
+        {"contact_id": "P1", "started_at": END - pd.to_timedelta(range(0, 300, 7), unit="D")}
+    )
+    conversations = pd.concat([conversations, chats], ignore_index=True)
+    outcomes = deal_outcomes(deals, history, day)
+    spells = stage_spells(outcomes, history, day)
+    maturity = label_maturity(outcomes, day)
+    labelled = labelled_snapshots(outcomes, spells, day, maturity_days=maturity)
+    with duckdb.connect() as conn:
+        relations = load_frames(conn, deals, history, crm, conversations, persons)
+        rows = DealRows.prepare(
+            conn, relations, day, maturity=label_maturity, snapshot_every_days=7
+        )
+        found = {
+            name: conn.execute(f"from {table} order by deal_id, {then}").df()
+            for name, table, then in [
+                ("outcomes", "deal_outcomes", "created_at"),
+                ("spells", "deal_spells", "stage_changes"),
+            ]
+        }
+        snaps = conn.execute("from deal_snapshots order by labelled_row").df()
+        current = conn.execute("from deal_open order by open_row").df()
+        deal_level = rows.labelled_deals()
+        features = build_features(snaps, **rows.context(snaps))
+        open_features = build_features(current, **rows.context(current))
+    assert rows.maturity_days == maturity and rows.labelled == len(labelled)
+    assert "LATE" not in set(found["outcomes"]["deal_id"])
+    expected = outcomes.sort_values("deal_id", ignore_index=True)
+    expected["is_won"] = expected["is_won"].astype(object).where(expected["is_won"].notna())
+    got = found["outcomes"].astype({"is_won": object})
+    got["is_won"] = got["is_won"].where(got["is_won"].notna())
+    _same(got, expected)
+    _same(
+        found["spells"],
+        spells.sort_values(["deal_id", "stage_changes"], ignore_index=True).rename(
+            columns={"start": "start_at", "end": "end_at"}
+        ),
+    )
+    columns = [*SNAPSHOT_COLUMNS, "at_entry", "label"]
+    _same(snaps[columns], labelled[columns])
+    hold = holdout_deals(deal_level["created_at"].to_numpy())[snaps["deal_row"]]
+    np.testing.assert_array_equal(hold, holdout_mask(labelled, outcomes))
+    every = np.ones(len(labelled), bool)
+    sample = sample_deals(
+        deal_level["created_at"].to_numpy(),
+        deal_level["label"].to_numpy(),
+        np.ones(len(deal_level), bool),
+        40,
+    )[snaps["deal_row"]]
+    np.testing.assert_array_equal(sample, deal_sample(labelled, outcomes, every, 40))
+    _same(current[SNAPSHOT_COLUMNS], open_deal_states(outcomes, spells, day)[SNAPSHOT_COLUMNS])
+    # the features from each batch's own contacts, persons and conversations are those from
+    # the whole frames as known on the day
+    stop = END.normalize() - pd.Timedelta(days=19)
+    known = {
+        "contacts": crm[~(crm["created_at"] >= stop)],
+        "conversations": conversations[conversations["started_at"] < stop],
+        "persons": persons,
+    }
+    assert features["conversations"].max() > 0
+    pd.testing.assert_frame_equal(features, build_features(labelled, outcomes, **known))
+    pd.testing.assert_frame_equal(
+        open_features, build_features(open_deal_states(outcomes, spells, day), outcomes, **known)
+    )

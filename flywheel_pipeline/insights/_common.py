@@ -332,17 +332,3 @@ def outcome_month_sample(created, y, cap: int, *, seed: int = 0) -> np.ndarray:
 
 #: Rows scored at once: a model's transient design matrices stay bounded.
 SCORE_BATCH_ROWS = 100_000
-
-
-def predict_in_batches(
-    predict, x: pd.DataFrame, rows: int = SCORE_BATCH_ROWS, *, where=None
-) -> np.ndarray:
-    """``predict(x)`` a slice of ``rows`` rows at a time, concatenated (the same values);
-    nothing to predict for no rows. ``where``: a boolean mask of the rows of ``x`` to
-    predict, taken a batch at a time (no copy of them all)."""
-    if where is None and len(x) <= rows:
-        return np.asarray(predict(x)) if len(x) else np.array([])
-    at = np.arange(len(x)) if where is None else np.flatnonzero(where)
-    if len(at) == 0:
-        return np.array([])
-    return np.concatenate([predict(x.iloc[at[i : i + rows]]) for i in range(0, len(at), rows)])

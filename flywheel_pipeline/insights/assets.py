@@ -24,10 +24,11 @@ from flywheel_pipeline.insights.content_gaps import (
     topic_text_sample,
     with_content_gaps,
 )
-from flywheel_pipeline.insights.customer_summaries import PERSONS, summaries
+from flywheel_pipeline.insights.customer_summaries import summaries
 from flywheel_pipeline.insights.customer_value import value_summaries
-from flywheel_pipeline.insights.deal_scoring import score_deals
-from flywheel_pipeline.insights.lead_rows import warehouse_relations
+from flywheel_pipeline.insights.deal_rows import warehouse_relations as deal_relations
+from flywheel_pipeline.insights.deal_scoring import score_deal_rows
+from flywheel_pipeline.insights.lead_rows import warehouse_relations as lead_relations
 from flywheel_pipeline.insights.lead_scoring import score_lead_rows
 from flywheel_pipeline.insights.runs import record_runs
 from flywheel_pipeline.insights.search_opportunities import (
@@ -51,7 +52,6 @@ from flywheel_pipeline.warehouse import (
     MODEL_MEMORY_LIMIT,
     WAREHOUSE_POOL,
     WarehouseResource,
-    fetch_value,
     memory_limit,
     read_relation,
     read_relation_if_exists,
@@ -254,7 +254,7 @@ def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     the channel conversion rates when the classifier does not beat them on the holdout. The
     leads are numbered in the warehouse and scored a batch at a time (insights/lead_rows.py)."""
     with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
-        result = score_lead_rows(conn, warehouse_relations())
+        result = score_lead_rows(conn, lead_relations())
         rows = _publish(conn, tables.LEAD_SCORES, result.score_batches(), lead_scoring, result)
         top = conn.execute(
             f"select * from {tables.LEAD_SCORES.quoted} order by lead_score desc, contact_id "
@@ -263,43 +263,6 @@ def lead_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     yield from _scored(
         context, "lead scoring", tables.LEAD_SCORES, tables.LEAD_SCORING_RUNS, top, rows, result
     )
-
-
-# The model reads are ordered: a join or a filter on a view returns its rows in any order, and
-# a model must train the same on the same data (a recovered run equals a clean run).
-def _read_deal_inputs(conn) -> dict[str, object]:
-    """What score_deals uses, not whole tables: deals and their stage history, and only the
-    deal contacts' fields, persons and conversations (by the person's surviving contact_id,
-    so conversations found by email count too); data_through from every row."""
-    deals = tables.DEALS.quoted
-    in_deals = f"contact_id in (select contact_id from {deals})"
-    fields = ", ".join(["contact_id", "created_at", *deal_scoring.CONTACT_COLUMNS])
-    persons = f"select * from {PERSONS} where {in_deals}"
-    day = fetch_value(
-        conn,
-        f"select max(ts)::date from (select max(created_at) as ts from {deals} "
-        f"union all select max(closed_at) from {deals} "
-        f"union all select max(entered_at) from {tables.DEAL_STAGE_HISTORY.quoted} "
-        f"union all select max(created_at) from {tables.CONTACTS.quoted} "
-        f"union all select max(started_at) from {tables.CONVERSATION_TEXTS.quoted} "
-        "where contact_id is not null)",
-    )
-    return {
-        "deals": read_relation(conn, tables.DEALS.relation),
-        "stage_history": conn.execute(
-            f"select deal_id, stage, entered_at from {tables.DEAL_STAGE_HISTORY.quoted}"
-        ).df(),
-        "contacts": conn.execute(
-            f"select {fields} from {tables.CONTACTS.quoted} where {in_deals} order by contact_id"
-        ).df(),
-        "conversations": conn.execute(
-            f"select contact_id, started_at from {tables.CONVERSATION_TEXTS.quoted} "
-            f"where contact_id in (select coalesce(p.person_id, d.contact_id) from {deals} d "
-            f"left join ({persons}) p using (contact_id)) order by contact_id, started_at"
-        ).df(),
-        "persons": conn.execute(f"{persons} order by contact_id").df(),
-        "data_through": day,
-    }
 
 
 DEAL_READS = (
@@ -317,9 +280,10 @@ DEAL_READS = (
 def deal_scoring_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Deal-stage predictor: weekly deal snapshots, a logistic model anchored on the stage
     win rates, time split; the stage win rates serve unless the model beats them on the
-    holdout's AUC and Brier score."""
+    holdout's AUC and Brier score. The deals are replayed into snapshots in the warehouse
+    and their features read a batch at a time (insights/deal_rows.py)."""
     with warehouse.get_connection() as conn, memory_limit(conn, MODEL_MEMORY_LIMIT):
-        result = score_deals(**_read_deal_inputs(conn))
+        result = score_deal_rows(conn, deal_relations())
         top, rows = _published(
             conn, tables.DEAL_SCORES, result.deal_scores, "win_probability", deal_scoring, result
         )

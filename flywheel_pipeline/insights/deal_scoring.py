@@ -65,6 +65,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
@@ -75,17 +76,17 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from flywheel_pipeline.insights import _common as shared
 from flywheel_pipeline.insights._common import (
     DESCRIPTIVE,
+    SCORE_BATCH_ROWS,
     SERVED_BY_MODEL,
     GroupRate,
     Serving,
     as_date,
     classification_metrics,
     end_of_day,
-    max_date,
     outcome_month_sample,
-    predict_in_batches,
     to_utc_naive,
 )
+from flywheel_pipeline.insights.deal_rows import CONTACT_COLUMNS, DealRows, load_frames
 from flywheel_pipeline.insights.lead_scoring import landing_section
 
 MODEL_NAME = "deal_scoring"
@@ -113,17 +114,8 @@ MAX_CONVERSATIONS = 6
 #: demo its holdout AUC gains < 0.002 per doubling past 10 000 deals (benchmarks/README.md).
 MAX_TRAIN_DEALS = 20_000
 
+#: from the contacts' CONTACT_COLUMNS (deal_rows.py)
 CONTACT_FIELDS = ["acquisition", "landing_section", "company_size", "industry"]
-#: the contacts' columns they come from (besides contact_id and created_at)
-CONTACT_COLUMNS = [
-    "channel_group",
-    "source",
-    "medium",
-    "campaign",
-    "first_landing_page",
-    "company_size",
-    "industry",
-]
 CATEGORICAL = CONTACT_FIELDS
 NUMERIC = ["log_days_open", "conversations", "log_contact_age"]
 FEATURE_COLUMNS = ["stage", "log_days_in_stage", *CATEGORICAL, *NUMERIC]
@@ -181,7 +173,7 @@ def deal_outcomes(
     )
     close_time = closed_at.where(closed_at.notna(), fallback.where(flagged))
     closed = close_time.notna() & (close_time < stop)
-    won = is_won.fillna(_is_closing_stage(stage) & stage.fillna("").str.contains("won"))
+    won = is_won.fillna(_is_closing_stage(stage) & stage.fillna("").str.lower().str.contains("won"))
     return pd.DataFrame(
         {
             "deal_id": d["deal_id"].to_numpy(),
@@ -302,13 +294,22 @@ def holdout_mask(
     labelled: pd.DataFrame, outcomes: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION
 ) -> np.ndarray:
     """True for the snapshots of the latest-created ``holdout_fraction`` of labelled deals
-    (none with fewer than 10 deals): a deal is on one side of the split only."""
-    created = outcomes.set_index("deal_id")["created_at"]
-    deals = pd.DataFrame({"deal_id": labelled["deal_id"].unique()})
-    deals["created_at"] = deals["deal_id"].map(created)
-    order = deals.sort_values(["created_at", "deal_id"])["deal_id"].to_numpy()
-    n_hold = math.ceil(holdout_fraction * len(order)) if len(order) >= 10 else 0
-    return labelled["deal_id"].isin(order[len(order) - n_hold :]).to_numpy()
+    (:func:`holdout_deals`): a deal is on one side of the split only."""
+    ids = np.sort(labelled["deal_id"].unique())
+    created = pd.Series(ids).map(outcomes.set_index("deal_id")["created_at"]).to_numpy()
+    hold = holdout_deals(created, holdout_fraction)
+    return labelled["deal_id"].isin(ids[hold]).to_numpy()
+
+
+def holdout_deals(created: np.ndarray, holdout_fraction: float = HOLDOUT_FRACTION) -> np.ndarray:
+    """True for the latest-created ``holdout_fraction`` of deals (``created`` in deal_id
+    order, which breaks ties; none with fewer than 10 deals)."""
+    n = len(created)
+    n_hold = math.ceil(holdout_fraction * n) if n >= 10 else 0
+    order = np.lexsort((np.arange(n), created))
+    hold = np.zeros(n, bool)
+    hold[order[n - n_hold :]] = True
+    return hold
 
 
 def open_deal_states(
@@ -424,6 +425,12 @@ class StageRate(GroupRate):
     def fit(cls, stage: pd.Series, y: pd.Series, strength: float = PRIOR_STRENGTH):
         return super().fit(stage, y, strength)
 
+    @classmethod
+    def from_entry_counts(cls, counts: pd.DataFrame, strength: float = PRIOR_STRENGTH):
+        """As :meth:`fit`, from the won and the count of stage entries per stage."""
+        counts = counts.set_index("stage")
+        return cls.from_counts(counts["won"], counts["count"], strength)
+
     def log_odds(self, stage: pd.Series) -> np.ndarray:
         return logit(np.clip(self.predict(stage), 1e-4, 1 - 1e-4))
 
@@ -501,25 +508,33 @@ def deal_sample(
     seed: int = 0,
 ) -> np.ndarray:
     """True for the snapshots of at most ``max_deals`` of the deals in the rows ``among`` (a
-    mask over ``labelled``), each deal with all its snapshots: an outcome × creation-month
-    sample of the deals above the cap, every row of ``among`` below it."""
-    deals = labelled.loc[among, ["deal_id", "label"]].drop_duplicates("deal_id")
-    if len(deals) <= max_deals:
+    mask over ``labelled``), each deal with all its snapshots (:func:`sample_deals`)."""
+    deals = labelled[["deal_id", "label"]].drop_duplicates("deal_id")
+    created = deals["deal_id"].map(outcomes.set_index("deal_id")["created_at"]).to_numpy()
+    candidates = deals["deal_id"].isin(labelled.loc[among, "deal_id"]).to_numpy()
+    picked = sample_deals(created, deals["label"].to_numpy(), candidates, max_deals, seed)
+    return among & labelled["deal_id"].isin(deals["deal_id"][picked]).to_numpy()
+
+
+def sample_deals(
+    created: np.ndarray, label: np.ndarray, among: np.ndarray, max_deals: int, seed: int = 0
+) -> np.ndarray:
+    """True for at most ``max_deals`` of the deals ``among`` (a mask; ``created`` and
+    ``label`` per deal, in deal_id order): an outcome × creation-month sample above the
+    cap, every one of them below it."""
+    candidates = np.flatnonzero(among)
+    if len(candidates) <= max_deals:
         return np.asarray(among, bool).copy()
-    created = deals["deal_id"].map(outcomes.set_index("deal_id")["created_at"])
-    rows = outcome_month_sample(created, deals["label"], max_deals, seed=seed)
-    return among & labelled["deal_id"].isin(deals["deal_id"].iloc[rows]).to_numpy()
+    rows = outcome_month_sample(created[candidates], label[candidates], max_deals, seed=seed)
+    picked = np.zeros(len(among), bool)
+    picked[candidates[rows]] = True
+    return picked
 
 
-def _fit_model(
-    labelled: pd.DataFrame, y: np.ndarray, x: pd.DataFrame, sample: np.ndarray
-) -> StageAnchoredLogit:
-    """The stage rates from every row of ``labelled``, the regression on its ``sample`` rows
-    (``x``: features by ``labelled``'s index, at least for those rows)."""
-    anchor = _stage_rate(labelled, y)
-    x_fit = x.loc[labelled.index[sample]]
-    min_frequency = max(5, int(0.01 * len(x_fit)))
-    return StageAnchoredLogit(anchor, min_frequency=min_frequency).fit(x_fit, y[sample])
+def _fit_model(anchor: StageRate, x: pd.DataFrame, y: np.ndarray) -> StageAnchoredLogit:
+    """The regression anchored on ``anchor``'s stage rates, fitted on ``x``."""
+    min_frequency = max(5, int(0.01 * len(x)))
+    return StageAnchoredLogit(anchor, min_frequency=min_frequency).fit(x, y)
 
 
 def _scores(deal_ids, p, day) -> pd.DataFrame:
@@ -534,8 +549,18 @@ def _scores(deal_ids, p, day) -> pd.DataFrame:
     return scores.dropna(subset=["win_probability"]).reset_index(drop=True)
 
 
+def _features(rows: DealRows, snaps: pd.DataFrame) -> pd.DataFrame:
+    return build_features(snaps, **rows.context(snaps))
+
+
+def _sample_features(rows: DealRows, sample: np.ndarray, batch_rows: int) -> pd.DataFrame:
+    """The features of the labelled snapshots where ``sample`` is true, in their order."""
+    batches = rows.labelled_rows(np.flatnonzero(sample), batch_rows)
+    return pd.concat([_features(rows, batch) for batch in batches], ignore_index=True)
+
+
 # --------------------------------------------------------------------------------------------
-# public entry point
+# public entry points
 
 
 def score_deals(
@@ -544,6 +569,24 @@ def score_deals(
     contacts: pd.DataFrame | None = None,
     conversations: pd.DataFrame | None = None,
     persons: pd.DataFrame | None = None,
+    **options,
+) -> DealScoreResult:
+    """Score every deal open at ``data_through`` from frames, through the same warehouse
+    pass as :func:`score_deal_rows` (an in-memory DuckDB).
+
+    ``deals``: deal_id, contact_id, created_at, stage, amount, closed_at, is_won (optional
+    is_closed). ``stage_history``: deal_id, stage, entered_at. ``contacts``,
+    ``conversations``, ``persons``: see :func:`build_features`. ``options``: those of
+    :func:`score_deal_rows`.
+    """
+    with duckdb.connect() as conn:
+        relations = load_frames(conn, deals, stage_history, contacts, conversations, persons)
+        return score_deal_rows(conn, relations, **options)
+
+
+def score_deal_rows(
+    conn: duckdb.DuckDBPyConnection,
+    relations: dict[str, str],
     *,
     data_through: dt.date | None = None,
     min_won: int = MIN_WON,
@@ -552,72 +595,65 @@ def score_deals(
     snapshot_every_days: int = SNAPSHOT_EVERY_DAYS,
     holdout_fraction: float = HOLDOUT_FRACTION,
     max_train_deals: int = MAX_TRAIN_DEALS,
+    batch_rows: int = SCORE_BATCH_ROWS,
 ) -> DealScoreResult:
-    """Score every deal open at ``data_through``.
+    """Score every deal open at ``data_through`` in ``relations`` (deals, stage_history,
+    contacts, conversations, persons: relations of ``conn`` with the staging tables'
+    columns; :func:`.deal_rows.warehouse_relations`).
 
-    ``deals``: deal_id, contact_id, created_at, stage, amount, closed_at, is_won (optional
-    is_closed). ``stage_history``: deal_id, stage, entered_at. ``contacts``,
-    ``conversations``, ``persons``: see :func:`build_features`. ``data_through`` defaults to
-    the last date in the data; rows after it are ignored. ``label_maturity_days`` is the
-    floor of :func:`label_maturity`. ``max_train_deals``: most deals the regression fits on.
+    ``data_through`` defaults to the last date in the data; rows after it are ignored.
+    ``label_maturity_days`` is the floor of :func:`label_maturity`. ``max_train_deals``:
+    most deals the regression fits on. ``batch_rows``: snapshots whose features are in
+    memory at once, to evaluate and to score.
     """
-    history = (
-        stage_history
-        if stage_history is not None
-        else pd.DataFrame(columns=["deal_id", "stage", "entered_at"])
-    )
-    day = (
-        as_date(data_through)
-        if data_through is not None
-        else max_date(
-            deals["created_at"],
-            deals.get("closed_at"),
-            history["entered_at"],
-            contacts["created_at"] if contacts is not None and "created_at" in contacts else None,
-            conversations["started_at"] if conversations is not None else None,
-        )
-    )
-    if day is None or deals.empty:
-        return DealScoreResult(_scores([], [], day), shared.empty_model_runs(), "none", day)
-    stop = end_of_day(day)
-    if conversations is not None:
-        conversations = conversations[to_utc_naive(conversations["started_at"]) < stop]
-    if contacts is not None and "created_at" in contacts:
-        contacts = contacts[~(to_utc_naive(contacts["created_at"]) >= stop)]
-    outcomes = deal_outcomes(deals, history, day)
-    spells = stage_spells(outcomes, history, day)
-    maturity = label_maturity(outcomes, day, label_maturity_days)
-    labelled = labelled_snapshots(
-        outcomes,
-        spells,
-        day,
-        maturity_days=maturity,
+    rows = DealRows.prepare(
+        conn,
+        relations,
+        as_date(data_through) if data_through is not None else None,
+        maturity=lambda dates, day: label_maturity(dates, day, label_maturity_days),
         snapshot_every_days=snapshot_every_days,
     )
-    y_all = labelled["label"].to_numpy()
-    deal_labels = labelled.drop_duplicates("deal_id")["label"]
-    n_won, n_lost = int(deal_labels.sum()), int((deal_labels == 0).sum())
-    is_hold = holdout_mask(labelled, outcomes, holdout_fraction)
-    n_hold_deals = labelled.loc[is_hold, "deal_id"].nunique()
+    if rows is None:
+        day = as_date(data_through) if data_through is not None else None
+        return DealScoreResult(_scores([], [], day), shared.empty_model_runs(), "none", day)
+    day, maturity = rows.data_through, rows.maturity_days
+    labels = rows.labels()
+    y_all = labels["label"].to_numpy(dtype=int)
+    deal_row = labels["deal_row"].to_numpy()
+    deals = rows.labelled_deals()
+    deal_label = deals["label"].to_numpy(dtype=int)
+    n_won, n_lost = int(deal_label.sum()), int((deal_label == 0).sum())
+    hold_deal = holdout_deals(deals["created_at"].to_numpy(), holdout_fraction)
+    is_hold = hold_deal[deal_row]
+    n_hold_deals = int(hold_deal.sum())
     y_train, y_hold = y_all[~is_hold], y_all[is_hold]
     train_rate = float(y_train.mean()) if len(y_train) else math.nan
     hold_rate = float(y_hold.mean()) if len(y_hold) else math.nan
-    current = open_deal_states(outcomes, spells, day)
 
-    def features(frame: pd.DataFrame) -> pd.DataFrame:
-        return build_features(frame, outcomes, contacts, conversations, persons)
-
-    baseline = _stage_rate(labelled[~is_hold], y_train)
-    base_hold = baseline.predict(labelled.loc[is_hold, "stage"])
-    base_metrics = classification_metrics(y_hold, base_hold) if len(y_hold) else {}
+    baseline = StageRate.from_entry_counts(rows.entry_counts(np.flatnonzero(~hold_deal)))
     common = [
         ("won_deals", n_won, min_won),
         ("lost_deals", n_lost, min_lost),
         ("label_maturity_days", maturity, label_maturity_days),
     ]
     cold = n_won < min_won or n_lost < min_lost or n_hold_deals == 0 or len(np.unique(y_train)) < 2
+    model = None
+    if not cold:
+        # features only for the rows a fit or the holdout uses: bounded above the cap
+        created = deals["created_at"].to_numpy()
+        train_sample = sample_deals(created, deal_label, ~hold_deal, max_train_deals)[deal_row]
+        x_train = _sample_features(rows, train_sample, batch_rows)
+        model = _fit_model(baseline, x_train, y_all[train_sample])
+        del x_train
+    base_hold, p_hold = [], []
+    for batch in rows.labelled_rows(np.flatnonzero(is_hold), batch_rows):
+        base_hold.append(baseline.predict(batch["stage"]))
+        if model is not None:
+            p_hold.append(model.predict_proba(_features(rows, batch)))
+    base_hold = np.concatenate([np.zeros(0), *base_hold])
+    base_metrics = classification_metrics(y_hold, base_hold) if len(y_hold) else {}
     details: dict = {}
-    if cold:
+    if model is None:
         serving = shared.cold_start_serving(
             f"{n_won} won and {n_lost} lost labelled deals (a model needs {min_won} and "
             f"{min_lost}, and both outcomes before the holdout): stage win rates"
@@ -628,14 +664,7 @@ def score_deals(
             const = classification_metrics(y_hold, np.full(len(y_hold), train_rate))[name]
             metrics.append((name, value, const))
     else:
-        # features only for the rows a fit or the holdout uses: bounded above the cap
-        train_sample = deal_sample(labelled, outcomes, ~is_hold, max_train_deals)
-        final_sample = deal_sample(
-            labelled, outcomes, np.ones(len(labelled), bool), max_train_deals
-        )
-        x_all = features(labelled[train_sample | is_hold | final_sample])
-        model = _fit_model(labelled[~is_hold], y_train, x_all, train_sample[~is_hold])
-        p_hold = predict_in_batches(model.predict_proba, x_all.loc[labelled.index[is_hold]])
+        p_hold = np.concatenate(p_hold)
         model_metrics = classification_metrics(y_hold, p_hold)
         serving = shared.champion(
             "auc",
@@ -648,25 +677,37 @@ def score_deals(
         metrics += [("base_rate", hold_rate, train_rate)]
         details = {"holdout_predictions": p_hold, "holdout_baseline": base_hold}
 
+    every_deal = StageRate.from_entry_counts(rows.entry_counts(np.arange(len(deals))))
     if serving.served_by == SERVED_BY_MODEL:
         method = "stage_anchored_logistic"
-        final = _fit_model(labelled, y_all, x_all, final_sample)
-        p_open = (
-            predict_in_batches(final.predict_proba, features(current))
-            if len(current)
-            else np.array([])
+        final_sample = sample_deals(
+            deals["created_at"].to_numpy(), deal_label, np.ones(len(deals), bool), max_train_deals
+        )[deal_row]
+        final = _fit_model(
+            every_deal, _sample_features(rows, final_sample, batch_rows), y_all[final_sample]
         )
+
+        def predict(batch: pd.DataFrame) -> np.ndarray:
+            return final.predict_proba(_features(rows, batch))
+
         details["coefficients"] = final.coefficients()
     else:
         method = "stage_rate"
-        fallback = _stage_rate(labelled, y_all)
-        if labelled.empty:
-            closed = outcomes["is_won"].dropna()
-            fallback.overall = float(closed.mean()) if len(closed) else math.nan
-        p_open = fallback.predict(current["stage"]) if len(current) else np.array([])
+        fallback = every_deal
+        if not rows.labelled:
+            fallback.overall = rows.closed_win_rate()
+
+        def predict(batch: pd.DataFrame) -> np.ndarray:
+            return fallback.predict(batch["stage"])
+
         details["fallback_stage_rates"] = fallback.rates
 
-    scores = _scores(current["deal_id"].to_numpy(), p_open, day)
+    scored = [(batch["deal_id"], predict(batch)) for batch in rows.open_rows(batch_rows)]
+    scores = _scores(
+        np.concatenate([np.zeros(0, object), *(ids.to_numpy() for ids, _ in scored)]),
+        np.concatenate([np.zeros(0), *(p for _, p in scored)]),
+        day,
+    )
     runs = shared.model_run_rows(
         MODEL_NAME,
         day,
@@ -683,10 +724,10 @@ def score_deals(
         data_through=day,
         serving=serving,
         details={
-            "labelled_snapshots": len(labelled),
-            "labelled_deals": labelled["deal_id"].nunique(),
+            "labelled_snapshots": rows.labelled,
+            "labelled_deals": len(deals),
             "holdout_deals": n_hold_deals,
-            "open_deals": len(current),
+            "open_deals": rows.open,
             "label_maturity_days": maturity,
             "stage_rates": baseline.rates,
             "holdout_win_rate": hold_rate,
