@@ -22,6 +22,7 @@ from flywheel_pipeline.operations.report import (
     report_asset,
 )
 from flywheel_pipeline.operations.report.kpis import Kpi, _change
+from flywheel_pipeline.operations.report.page import signed_share
 from flywheel_pipeline.recommendations.outcomes import OUTCOME_COLUMNS
 from flywheel_pipeline.settings import load_settings
 from flywheel_pipeline.sources.source_health import SourceHealth
@@ -573,3 +574,9 @@ def test_a_stale_source_gets_a_banner_and_a_note_in_the_sections_built_on_it(
     search = _section(html, "Attract: search opportunities")
     assert "Built on stale Search Console data" in search
     assert "Built on stale" not in _section(html, "How the wheel is doing")
+
+
+def test_a_change_that_rounds_to_nothing_reads_plus_zero():
+    assert signed_share(0.123) == "+12%" and signed_share(-0.126, 1) == "-12.6%"
+    assert signed_share(-0.004) == "+0%" and signed_share(-0.0004, 1) == "+0.0%"
+    assert signed_share(-0.006) == "-1%"

@@ -482,7 +482,7 @@ def _page_words(site: _Pages, space: _Space) -> list[set[str]]:
 
 
 def _volume_text(n: int, total: float) -> str:
-    return f"{n} conversations ({n / total:.0%} of all)" if total else f"{n} conversations"
+    return f"{n:,} conversations ({n / total:.0%} of all)" if total else f"{n:,} conversations"
 
 
 @dataclass

@@ -299,7 +299,7 @@ def shift_budget_candidates(
             f"{name}: {money(row['spend'])} spent and {row['sessions']:,.0f} sessions in the "
             f"last {WINDOW_DAYS} days ({row['sessions'] / row['spend']:.2f} sessions per unit "
             f"of spend); a session is worth {money(row['value'])} (first-touch revenue within "
-            f"{VALUE_DAYS} days of its {int(v['customers'])} paying customers over "
+            f"{VALUE_DAYS} days of its {int(v['customers']):,} paying customers over "
             f"{v['sessions']:,.0f} sessions, shrunk towards the paid-wide "
             f"{money(values.attrs['paid_value'])}); marginal return {row['marginal']:.2f} per "
             f"unit of spend"

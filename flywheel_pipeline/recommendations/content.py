@@ -99,8 +99,8 @@ def _impact(
     extra_orders = projected * (1 - resolution) * reach * uplift
     impact = extra_orders * econ.average_order_value
     text = (
-        f"{int(stat['conversations_recent'])} conversations in the last {window} days "
-        f"(≈{projected:.0f} over the next {horizon_days}), {resolution:.0%} resolved; "
+        f"{int(stat['conversations_recent']):,} conversations in the last {window} days "
+        f"(≈{projected:,.0f} over the next {horizon_days}), {resolution:.0%} resolved; "
         f"askers ordered within {overall['order_window_days']} days at "
         f"{stat['order_rate_resolved']:.1%} after a resolved conversation vs "
         f"{stat['order_rate_unresolved']:.1%} after an unresolved one; assuming the content "

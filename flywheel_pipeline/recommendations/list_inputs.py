@@ -19,6 +19,7 @@ from flywheel_pipeline.recommendations.customers import (
     MIN_P_ALIVE,
     KnownCustomers,
 )
+from flywheel_pipeline.recommendations.economics import ImpactAssumptions
 from flywheel_pipeline.recommendations.inputs import exist
 from flywheel_pipeline.recommendations.leads import MAX_LEADS, OpenLeads
 from flywheel_pipeline.sql import MONEY
@@ -26,9 +27,11 @@ from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, fetch_row, fetch_valu
 
 # The lists' candidates, less the contacts already acted on (the frame acted_contacts).
 _NOT_ACTED = "contact_id not in (select contact_id from acted_contacts)"
+# the leads a follow-up helps most (leads.follow_up_gain), as follow_up_candidates orders them
 _TOP_LEADS_SQL = (
     f"select * from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED} "
-    "order by lead_score desc, contact_id limit $leads"
+    "order by least(1.0, lead_score * (1 + $lift)) - lead_score desc, lead_score desc, "
+    "contact_id limit $leads"
 )
 _OPEN_LEADS_SQL = (
     f"select count(*), avg(lead_score) from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED}"
@@ -88,17 +91,19 @@ def read_listed(
     acted: set[str],
     *,
     max_leads: int = MAX_LEADS,
+    lift: float = ImpactAssumptions().follow_up_relative_lift,
 ) -> dict[str, object]:
     """The candidates of the follow-up and win-back lists, as the inputs of
     :func:`.candidates.build_recommendations`, leaving out the ``acted`` contacts: the
-    ``max_leads`` top leads (with how many are open, their contacts' channel and age) and
+    ``max_leads`` leads a follow-up of relative ``lift`` helps most (with how many are open,
+    their contacts' channel and age) and
     the customers at risk (with their purchase history and the shop's mean repeat
     purchase)."""
     inputs: dict[str, object] = {}
     conn.register("acted_contacts", pd.DataFrame({"contact_id": sorted(acted)}, dtype=object))
     try:
         if exist(conn, tables.LEAD_SCORES):
-            leads = {"leads": max_leads}
+            leads = {"leads": max_leads, "lift": lift}
             inputs["lead_scores"] = conn.execute(_TOP_LEADS_SQL, leads).df()
             count, mean = fetch_row(conn, _OPEN_LEADS_SQL)
             inputs["open_leads"] = OpenLeads(int(count), float(mean or 0.0))

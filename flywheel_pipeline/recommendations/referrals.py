@@ -141,7 +141,7 @@ def ask_referral_candidates(
                     f"NPS {int(p['score'])} on {p['responded_at'].date()} "
                     f"({p['days']:.0f} days ago), {own}. Promoters refer at "
                     f"{rate * 30:.2f} per month after answering ({n_made} referrals over "
-                    f"{total_days:,.0f} promoter-days, {len(promoters)} promoters); this one's "
+                    f"{total_days:,.0f} promoter-days, {len(promoters):,} promoters); this one's "
                     f"rate shrunk towards it: {p['rate'] * 30:.2f} per month. Assuming asking "
                     f"raises the rate by {lift:.0%}: +{p['extra']:.3f} referrals in {horizon} days "
                     f"× {value_text} = {money(p['impact'])}."

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from flywheel_pipeline.operations.actions import OPEN_STATUSES
-from flywheel_pipeline.operations.report.page import Page, esc
+from flywheel_pipeline.operations.report.page import Page, esc, signed_share
 
 PERIOD_DAYS = 28
 TOP_ACTIONS = 5
@@ -59,7 +59,7 @@ def _change(kpi: Kpi) -> tuple[str, str]:
     else:
         # as shown: a change that rounds to nothing is flat, not "▼ -0.0%"
         delta = round(kpi.value / kpi.previous - 1, 3) + 0.0
-        text = f"{delta:+.1%}"
+        text = signed_share(delta, 1)
     return text, "up" if delta > 0 else "down" if delta < 0 else "flat"
 
 
@@ -141,7 +141,7 @@ def _phase_reason(row: pd.Series) -> str:
         growth = row["customers_28d"] / before - 1
         parts.append(
             f"{int(row['customers_28d']):,} new customers in the last 28 days vs "
-            f"{int(before):,} before ({growth:+.0%})"
+            f"{int(before):,} before ({signed_share(growth)})"
         )
     proven = row.get("proven_estimates_84d")
     measured = row.get("outcome_estimates_84d")

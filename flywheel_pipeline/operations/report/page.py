@@ -79,6 +79,13 @@ def esc(value: object) -> str:
     return html.escape(str(value))
 
 
+def signed_share(change: float, decimals: int = 0) -> str:
+    """A relative change as a signed percentage ("+12%"), as shown: one that rounds to
+    nothing reads "+0%", never "-0%"."""
+    shown = round(change, decimals + 2) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{shown:+.{decimals}%}"
+
+
 class Page:
     """The report being written. `stale` maps a relation to the notes that say what stale
     source data it was built on; a section that reads the relation shows them once.

@@ -12,7 +12,15 @@ import plotly.express as px
 from flywheel_pipeline import tables
 from flywheel_pipeline.insights.runs import latest_run
 from flywheel_pipeline.operations.report.kpis import PERIOD_DAYS
-from flywheel_pipeline.operations.report.page import BAD, COLORS, MUTED, Page, chart, esc
+from flywheel_pipeline.operations.report.page import (
+    BAD,
+    COLORS,
+    MUTED,
+    Page,
+    chart,
+    esc,
+    signed_share,
+)
 from flywheel_pipeline.recommendations.outcomes import HORIZON_DAYS, WINDOW_DAYS
 
 STAGES = ["stranger", "prospect", "customer", "promoter"]
@@ -33,8 +41,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def _percent(values: pd.Series, signed: bool = False) -> pd.Series:
-    pattern = "{:+.1%}" if signed else "{:.1%}"
-    return values.map(lambda v: pattern.format(v) if pd.notna(v) else "")
+    return values.map(lambda v: _signed(v) if signed else f"{v:.1%}" if pd.notna(v) else "")
 
 
 def _blank(frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +79,7 @@ def weekly(frame: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFram
 def _stage_card(stage: str, total: float, now: float, before: float | None) -> str:
     change = ""
     if before:
-        change = f" ({now / before - 1:+.0%} on the {PERIOD_DAYS} days before)"
+        change = f" ({signed_share(now / before - 1)} on the {PERIOD_DAYS} days before)"
     return (
         f"<div class='stage'><div class='note'>{esc(stage.capitalize())}s so far</div>"
         f"<div class='rate'>{total:,.0f}</div>"
@@ -225,7 +232,7 @@ def loop(page: Page, conn: duckdb.DuckDBPyConnection) -> None:
                 "outcomes": lift["outcomes"],
                 "measured lift": _percent(lift["measured_lift"], signed=True),
                 "95 % interval": [
-                    f"{low:+.1%} to {high:+.1%}"
+                    f"{signed_share(low, 1)} to {signed_share(high, 1)}"
                     for low, high in zip(lift["ci_low"], lift["ci_high"], strict=True)
                 ],
                 "planted lift": _percent(lift["planted_lift"], signed=True),
@@ -454,7 +461,7 @@ def _before_after(metric: str, baseline: float, observed: float) -> str:
 
 
 def _signed(value: float) -> str:
-    return f"{value:+.1%}" if pd.notna(value) else ""
+    return signed_share(value, 1) if pd.notna(value) else ""
 
 
 def _with_targets(outcomes: pd.DataFrame) -> pd.DataFrame:
