@@ -6,7 +6,7 @@ frame of docs/contracts.md. One small module per action type:
 
 - :mod:`.content` — ``create_content`` for a content-gap topic, ``fix_content`` for a
   high-volume, low-resolution topic (target: topic);
-- :mod:`.leads` — ``follow_up_lead`` for the top-scored open leads (target: contact);
+- :mod:`.leads` — ``follow_up_lead`` for the open leads a follow-up helps most (target: contact);
 - :mod:`.deals` — ``attend_deal`` for the open deals with the most revenue at stake, from the
   deal-scoring model and the deal amounts (target: deal);
 - :mod:`.customers` — ``reengage_customer`` for valuable customers whose P(alive) is dropping,

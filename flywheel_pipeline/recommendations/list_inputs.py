@@ -36,7 +36,7 @@ _TOP_LEADS_SQL = (
 _OPEN_LEADS_SQL = (
     f"select count(*), avg(lead_score) from {tables.LEAD_SCORES.quoted} where {_NOT_ACTED}"
 )
-# the follow-up rationale names a top lead's channel and creation day
+# the follow-up rationale names each listed lead's channel and creation day
 _TOP_LEAD_CONTACTS_SQL = (
     f"select contact_id, created_at, channel_group from {tables.CONTACTS.quoted} "
     f"where contact_id in (select contact_id from ({_TOP_LEADS_SQL})) order by contact_id"
