@@ -127,8 +127,9 @@ def build_recommendations(
       ``assignments``, ``conversations``, ``contacts`` and ``orders``. ``referral_orders``:
       the referred contacts' orders (``ask_referral`` needs no others), instead of
       ``orders``. ``open_leads`` (:class:`.leads.OpenLeads`) where ``lead_scores`` holds
-      only the leads a follow-up helps most, and ``known_customers`` (:class:`.customers.KnownCustomers`)
-      where ``customer_value`` holds only the customers at risk.
+      only the leads a follow-up helps most, and ``known_customers``
+      (:class:`.customers.KnownCustomers`) where ``customer_value`` holds only the customers
+      at risk.
 
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
