@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
@@ -49,6 +50,19 @@ def to_utc_naive(values: pd.Series) -> pd.Series:
     """Parse timestamps and normalise them to naive UTC (the warehouse convention)."""
     parsed = pd.to_datetime(values, utc=True, errors="coerce")
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def frame_table(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> str:
+    """``frame`` as the temporary table ``name`` of ``conn``, its timestamps (the columns
+    named ``*_at``) as naive UTC: how a model's frame entry point hands frames to the
+    warehouse path it shares with the asset. Returns ``name``."""
+    frame = frame.assign(**{c: to_utc_naive(frame[c]) for c in frame.columns if c.endswith("_at")})
+    conn.register("insight_frame", frame)
+    try:
+        conn.execute(f"create or replace temp table {name} as from insight_frame")
+    finally:
+        conn.unregister("insight_frame")
+    return name
 
 
 def as_date(value: object) -> dt.date:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from flywheel_pipeline import tables
-from flywheel_pipeline.insights._common import end_of_day, to_utc_naive
+from flywheel_pipeline.insights._common import end_of_day, frame_table
 from flywheel_pipeline.insights.customer_summaries import PERSONS
 from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, fetch_row, fetch_value, memory_limit
@@ -378,19 +378,14 @@ def load_frames(
     }
     relations = {}
     for name, frame in frames.items():
-        for column in frame.columns:
-            if column.endswith("_at"):
-                frame[column] = to_utc_naive(frame[column])
-            elif column == "amount":
-                frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-            elif column.startswith("is_"):
-                frame[column] = frame[column].astype("boolean")
-            else:
-                frame[column] = frame[column].astype("string")
-        relations[name] = f"frame_{name}"
-        conn.register("deal_frame", frame)
-        conn.execute(f"create or replace temp table {relations[name]} as from deal_frame")
-        conn.unregister("deal_frame")
+        types = {
+            c: "float64" if c == "amount" else "boolean" if c.startswith("is_") else "string"
+            for c in frame.columns
+            if not c.endswith("_at")
+        }
+        if "amount" in frame:
+            frame = frame.assign(amount=pd.to_numeric(frame["amount"], errors="coerce"))
+        relations[name] = frame_table(conn, f"frame_{name}", frame.astype(types))
     return relations
 
 

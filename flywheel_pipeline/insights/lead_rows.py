@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from flywheel_pipeline import tables
-from flywheel_pipeline.insights._common import end_of_day, to_utc_naive
+from flywheel_pipeline.insights._common import end_of_day, frame_table, to_utc_naive
 from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, fetch_row, fetch_value, memory_limit
 
@@ -216,18 +216,13 @@ def load_frames(
     }
     relations = {}
     for name, frame in frames.items():
-        frame = frame.copy()
-        for column in frame.columns:
-            if column.endswith("_at"):
-                frame[column] = to_utc_naive(frame[column])
-            else:
-                frame[column] = frame[column].astype("string")
+        text = [c for c in frame.columns if not c.endswith("_at")]
+        frame = frame.astype(dict.fromkeys(text, "string"))
         if name == "contacts":  # one row a contact, as the staging table tests it
-            frame = frame.dropna(subset=["created_at"]).drop_duplicates("contact_id")
-        relations[name] = f"frame_{name}"  # not the names of the steps' tables
-        conn.register("lead_frame", frame)
-        conn.execute(f"create or replace temp table {relations[name]} as from lead_frame")
-        conn.unregister("lead_frame")
+            frame = frame[to_utc_naive(frame["created_at"]).notna()]
+            frame = frame.drop_duplicates("contact_id")
+        # not the names of the steps' tables
+        relations[name] = frame_table(conn, f"frame_{name}", frame)
     return relations
 
 

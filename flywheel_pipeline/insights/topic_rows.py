@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from flywheel_pipeline.insights._common import to_utc_naive
+from flywheel_pipeline.insights._common import frame_table
 from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, fetch_row, fetch_value, memory_limit
 
 _TABLE = "topic_rows"  # temporary: the connection's own, gone when it closes
@@ -173,22 +173,13 @@ def load_frames(
     missing = {"conversation_id", "started_at", "user_text"} - set(conversations.columns)
     if missing:
         raise ValueError(f"conversations frame lacks columns: {sorted(missing)}")
-    frame = conversations[["conversation_id", "started_at", "user_text"]].copy()
-    frame["started_at"] = to_utc_naive(frame["started_at"])
-    frame["user_text"] = frame["user_text"].astype("string")
-    _create(conn, "frame_conversations", frame)
+    frame = conversations[["conversation_id", "started_at", "user_text"]]
+    texts = frame_table(conn, "frame_conversations", frame.astype({"user_text": "string"}))
     if previous_assignments is None:
-        return "frame_conversations", None
+        return texts, None
     previous = previous_assignments.reindex(columns=["conversation_id", "topic_id", "data_through"])
-    previous["topic_id"] = pd.to_numeric(previous["topic_id"], errors="coerce").astype("Int64")
-    previous["data_through"] = pd.to_datetime(previous["data_through"])
-    _create(conn, "frame_previous_assignments", previous)
-    return "frame_conversations", "frame_previous_assignments"
-
-
-def _create(conn: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    conn.register("topic_frame", frame)
-    try:
-        conn.execute(f"create or replace temp table {name} as from topic_frame")
-    finally:
-        conn.unregister("topic_frame")
+    previous = previous.assign(
+        topic_id=pd.to_numeric(previous["topic_id"], errors="coerce").astype("Int64"),
+        data_through=pd.to_datetime(previous["data_through"]),
+    )
+    return texts, frame_table(conn, "frame_previous_assignments", previous)
