@@ -242,6 +242,19 @@ def test_the_candidates_from_the_warehouse_are_those_from_whole_frames():
     customers at risk, the referred contacts' orders) equals the candidates from the whole
     tables, leaving out the contacts already acted on alike."""
     content, lists = make_inputs(), full_inputs()
+    # a second won deal and a lost one: the median days to a win counts the wins only
+    closed = pd.DataFrame(
+        {
+            "deal_id": ["D7", "D8"],
+            "contact_id": ["C7", "C8"],
+            "created_at": [END - pd.Timedelta(days=90), END - pd.Timedelta(days=70)],
+            "stage": ["closed_won", "closed_lost"],
+            "amount": [3_000.0, 4_000.0],
+            "closed_at": [END - pd.Timedelta(days=30), END - pd.Timedelta(days=69)],
+            "is_won": [True, False],
+        }
+    )
+    lists["deals"] = pd.concat([lists["deals"], closed], ignore_index=True)
     frames = {
         **lists,
         **{k: content[k] for k in ("topics", "assignments", "conversations", "lead_scores")},
@@ -276,6 +289,7 @@ def test_the_candidates_from_the_warehouse_are_those_from_whole_frames():
     assert set(expected.candidates["type"]) >= {
         "create_content",
         "follow_up_lead",
+        "attend_deal",
         "reengage_customer",
         "rewrite_title",
         "ask_referral",

@@ -71,6 +71,7 @@ def build_recommendations(
     model_runs: pd.DataFrame | None = None,
     deal_scores: pd.DataFrame | None = None,
     deals: pd.DataFrame | None = None,
+    days_to_win: float | None = None,
     customer_value: pd.DataFrame | None = None,
     search_opportunities: pd.DataFrame | None = None,
     traffic: pd.DataFrame | None = None,
@@ -109,7 +110,9 @@ def build_recommendations(
       lead follow-ups; first-touch value of a landing page).
     - ``model_runs``: rows of the ``*_runs`` tables (lead_scoring, deal_scoring,
       customer_value), for the confidence of the model-driven types.
-    - ``deal_scores`` + ``deals``: ``attend_deal`` (ml.deal_scores, staging.stg_crm__deals).
+    - ``deal_scores`` + ``deals``: ``attend_deal`` (ml.deal_scores, staging.stg_crm__deals:
+      every deal, or the scored ones with ``days_to_win``, the median days from creation to a
+      win of every deal, :func:`.deals.median_days_to_win`).
     - ``customer_value``: ``reengage_customer`` (ml.customer_value).
     - ``search_opportunities`` + ``traffic`` (report_date, landing_page, sessions from
       staging.stg_ga4__traffic_acquisition): ``rewrite_title``.
@@ -179,7 +182,9 @@ def build_recommendations(
             **scored,
         )
     if deal_scores is not None and deals is not None:
-        rows += attend_deal_candidates(deal_scores, deals, max_deals=max_deals, **scored)
+        rows += attend_deal_candidates(
+            deal_scores, deals, days_to_win=days_to_win, max_deals=max_deals, **scored
+        )
     if customer_value is not None:
         rows += reengage_candidates(
             customer_value,

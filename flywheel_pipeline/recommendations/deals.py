@@ -52,12 +52,15 @@ def attend_deal_candidates(
     assumptions: ImpactAssumptions,
     model_runs: pd.DataFrame | None = None,
     max_deals: int = MAX_DEALS,
+    days_to_win: float | None = None,
 ) -> list[dict]:
     """The ``max_deals`` open deals with the most revenue at stake.
 
     ``deal_scores``: deal_id, win_probability (open deals only). ``deals``
     (staging.stg_crm__deals): deal_id, amount, created_at (optional: stage, contact_id,
     closed_at, is_won). Deals without a positive amount have nothing to gain and are skipped.
+    ``days_to_win``: :func:`median_days_to_win` of every deal, where ``deals`` holds only the
+    scored ones (as the warehouse reads them: recommendations/inputs.py).
     """
     if deal_scores is None or deal_scores.empty or deals is None or deals.empty:
         return []
@@ -78,7 +81,7 @@ def attend_deal_candidates(
     scored = scored.sort_values(["impact", "deal_id"], ascending=[False, True])
     n_open = len(scored)
     median_amount = float(scored["amount"].median())
-    cycle = median_days_to_win(deals, data_through)
+    cycle = median_days_to_win(deals, data_through) if days_to_win is None else days_to_win
     cycle_text = (
         f"won deals closed a median {cycle:.0f} days after creation"
         if pd.notna(cycle)

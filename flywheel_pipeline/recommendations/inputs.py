@@ -12,6 +12,7 @@ from :mod:`.list_inputs`, the outcomes' inputs from :mod:`.outcome_inputs`.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import duckdb
@@ -49,10 +50,18 @@ _ML_INPUTS = {
 _LISTED = (tables.LEAD_SCORES, tables.CUSTOMER_VALUE)
 _RUNS = (tables.LEAD_SCORING_RUNS, tables.DEAL_SCORING_RUNS, tables.CUSTOMER_VALUE_RUNS)
 _STAGING_INPUTS = {
-    "deals": tables.DEALS,
     "nps": tables.NPS_RESPONSES,
     "referrals": tables.REFERRALS,
 }
+# attend_deal reads only the scored (open) deals, and the median days to a win of them all
+_SCORED_DEALS_SQL = (
+    f"select * from {tables.DEALS.quoted} "
+    f"where deal_id in (select deal_id from {tables.DEAL_SCORES.quoted}) order by deal_id"
+)
+_DAYS_TO_WIN_SQL = (
+    f"select median(epoch(closed_at - created_at) / 86400) from {tables.DEALS.quoted} "
+    "where is_won and closed_at < $stop"
+)
 # Counted in the warehouse (topic_outcomes), never read row by row.
 COUNTED = (tables.CONVERSATION_TOPIC_ASSIGNMENTS, tables.CONVERSATIONS)
 # Summed in the warehouse (economics, first touch, purchase histories), or read for a few
@@ -295,6 +304,10 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
         frame for t in _RUNS if (frame := read_relation_if_exists(conn, t.relation)) is not None
     ]
     inputs["model_runs"] = pd.concat(runs, ignore_index=True) if runs else None
+    if exist(conn, tables.DEALS, tables.DEAL_SCORES) and data_through is not None:
+        inputs["deals"] = conn.execute(_SCORED_DEALS_SQL).df()
+        days = fetch_value(conn, _DAYS_TO_WIN_SQL, {"stop": end_of_day(data_through)})
+        inputs["days_to_win"] = math.nan if days is None else float(days)
     has_traffic = exist(conn, tables.GA4_TRAFFIC)
     inputs["traffic"] = conn.execute(_TRAFFIC_SQL).df() if has_traffic else None
     inputs["campaign_days"] = read_campaign_days(conn)
@@ -329,6 +342,7 @@ CANDIDATE_READS = (
     *_LISTED,
     *_RUNS,
     *_STAGING_INPUTS.values(),
+    tables.DEALS,
     *COUNTED,
     *_SUMMED,
     tables.GA4_TRAFFIC,

@@ -19,16 +19,17 @@ from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, memory_limit, read_relation_if_exists
 
 _OUTCOME_INPUTS = {
-    "deals": tables.DEALS,
     "referrals": tables.REFERRALS,
     "targets": tables.RECOMMENDATION_TARGETS,
     # day × query × page, country and device summed by dbt: CTR is measured per day × query
     "search": tables.QUERY_PAGES_DAILY,
 }
-# The members' rows of the large tables the list outcomes read (measure_outcomes' docstring).
+# The members' rows of the large tables the list outcomes read (measure_outcomes' docstring),
+# by the key a member's target_id is.
 _MEMBER_COLUMNS = {
-    "contacts": (tables.CONTACTS, ("contact_id", "created_at")),
-    "orders": (tables.ORDERS, ("contact_id", "ordered_at", "revenue")),
+    "contacts": (tables.CONTACTS, "contact_id", ("contact_id", "created_at")),
+    "orders": (tables.ORDERS, "contact_id", ("contact_id", "ordered_at", "revenue")),
+    "deals": (tables.DEALS, "deal_id", ("deal_id", "closed_at", "is_won")),
 }
 # the day the CRM data reaches: whether a list's outcome window has ended
 _CRM_DATES = (
@@ -59,20 +60,21 @@ OUTCOME_READS = (
     *COUNTED,
     tables.CONTACTS,
     tables.ORDERS,
+    tables.DEALS,
     tables.CAMPAIGN_DAYS,
 )
 
 
 def _members_rows(
-    conn: duckdb.DuckDBPyConnection, table: tables.Table, columns: tuple[str, ...]
+    conn: duckdb.DuckDBPyConnection, table: tables.Table, key: str, columns: tuple[str, ...]
 ) -> pd.DataFrame | None:
-    """The ``columns`` of ``table``'s rows whose contact_id is a list member's."""
+    """The ``columns`` of ``table``'s rows whose ``key`` is a list member's."""
     if not exist(conn, table, tables.RECOMMENDATION_TARGETS):
         return None
     members = f"select target_id from {tables.RECOMMENDATION_TARGETS.quoted}"
     return conn.execute(
         f"select {', '.join(map(identifier, columns))} from {table.quoted} "
-        f"where contact_id in ({members}) order by all"
+        f"where {identifier(key)} in ({members}) order by all"
     ).df()
 
 
@@ -85,12 +87,12 @@ def count_topic_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
 def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
     """Every input of :func:`.outcomes.measure_outcomes` besides the recommendations (``None``
     where a table is missing), keyed by its argument name: the topics' days counted here, and
-    of the contacts and orders only the list members' rows."""
+    of the contacts, orders and deals only the list members' rows."""
     inputs: dict[str, object] = {
         name: read_relation_if_exists(conn, t.relation) for name, t in _OUTCOME_INPUTS.items()
     }
-    for name, (table, columns) in _MEMBER_COLUMNS.items():
-        inputs[name] = _members_rows(conn, table, columns)
+    for name, (table, key, columns) in _MEMBER_COLUMNS.items():
+        inputs[name] = _members_rows(conn, table, key, columns)
     last = latest_day(conn, _CRM_DATES)
     inputs["crm_last_day"] = None if last is None else pd.Timestamp(last)
     with memory_limit(conn, JOIN_MEMORY_LIMIT):
