@@ -27,7 +27,7 @@ from flywheel_pipeline.recommendations.inputs import (
     read_inputs,
 )
 from flywheel_pipeline.recommendations.list_inputs import read_listed
-from flywheel_pipeline.recommendations.outcome_inputs import count_topic_days
+from flywheel_pipeline.recommendations.outcome_inputs import count_topic_days, read_outcome_inputs
 from flywheel_pipeline.recommendations.outcomes import count_topic_days as topic_days
 from flywheel_pipeline.recommendations.titles import visit_values
 from tests.support import warehouse_of
@@ -238,9 +238,9 @@ def test_the_warehouse_sums_first_touch_revenue_as_pandas_does(seed):
 
 
 def test_the_candidates_from_the_warehouse_are_those_from_whole_frames():
-    """Every action type from the inputs the asset reads (aggregates, the top leads, the
-    customers at risk, the referred contacts' orders) equals the candidates from the whole
-    tables, leaving out the contacts already acted on alike."""
+    """Every action type from the inputs the asset reads (aggregates, the leads a follow-up
+    helps most, the customers at risk, the promoters and the value of a referral) equals the
+    candidates from the whole tables, leaving out the contacts already acted on alike."""
     content, lists = make_inputs(), full_inputs()
     # a second won deal and a lost one: the median days to a win counts the wins only
     closed = pd.DataFrame(
@@ -255,6 +255,16 @@ def test_the_candidates_from_the_warehouse_are_those_from_whole_frames():
         }
     )
     lists["deals"] = pd.concat([lists["deals"], closed], ignore_index=True)
+    # a promoter whose only referral came before the answer: no referral since it
+    lists["nps"] = pd.concat(
+        [lists["nps"], pd.DataFrame({"contact_id": ["P6"], "responded_at": [END], "score": [10]})],
+        ignore_index=True,
+    )
+    before = {"referrer_contact_id": ["P6"], "referred_contact_id": ["R6"]}
+    lists["referrals"] = pd.concat(
+        [lists["referrals"], pd.DataFrame({**before, "referred_at": [END - pd.Timedelta(days=9)]})],
+        ignore_index=True,
+    )
     frames = {
         **lists,
         **{k: content[k] for k in ("topics", "assignments", "conversations", "lead_scores")},
@@ -279,7 +289,8 @@ def test_the_candidates_from_the_warehouse_are_those_from_whole_frames():
         "model_runs": tables.LEAD_SCORING_RUNS,
     }
     stored = {**frames, "assignments": frames["assignments"].assign(data_through=DAY)}
-    acted = {"contact": {"L000", "K1"}, "deal": set()}  # a top lead and a customer at risk
+    # a listed lead, a customer at risk and a promoter
+    acted = {"contact": {"L003", "K1", "P2"}, "deal": set()}
     top = 10  # of the 40 leads
     expected = build_recommendations(data_through=DAY, acted=acted, max_leads=top, **frames)
     with warehouse_of({t: stored[name] for name, t in relations.items()}) as conn:
@@ -296,3 +307,46 @@ def test_the_candidates_from_the_warehouse_are_those_from_whole_frames():
     }
     pd.testing.assert_frame_equal(got.candidates, expected.candidates)
     pd.testing.assert_frame_equal(got.targets, expected.targets)
+
+
+def test_the_outcomes_read_only_the_members_rows():
+    """Of the contacts, orders, deals and referrals, the outcomes read the rows of the list
+    members (a contact, a deal, a promoter by the referrals they made), nobody else's."""
+    members = pd.DataFrame(
+        {
+            "recommendation_id": "r",
+            "target_type": ["contact", "deal", "contact"],
+            "target_id": ["C1", "D1", "P1"],
+            "position": [1, 2, 3],
+            "reason": "",
+            "expected_impact": 1.0,
+            "score": np.nan,
+            "holdout": False,
+        }
+    )
+    at = [END - pd.Timedelta(days=d) for d in (3, 2)]
+    relations = {
+        tables.RECOMMENDATION_TARGETS: members,
+        tables.CONTACTS: pd.DataFrame({"contact_id": ["C1", "C2"], "created_at": at}),
+        tables.ORDERS: pd.DataFrame(
+            {"contact_id": ["C1", "C2"], "ordered_at": at, "revenue": [1.0, 2.0]}
+        ),
+        tables.DEALS: pd.DataFrame(
+            {"deal_id": ["D1", "D2"], "created_at": at, "closed_at": at, "is_won": [True, False]}
+        ),
+        # P1 referred C2; C1 (a member) was referred by P2 (not one)
+        tables.REFERRALS: pd.DataFrame(
+            {
+                "referrer_contact_id": ["P1", "P2"],
+                "referred_contact_id": ["C2", "C1"],
+                "referred_at": at,
+            }
+        ),
+    }
+    with warehouse_of(relations) as conn:
+        inputs = read_outcome_inputs(conn)
+    assert inputs["contacts"]["contact_id"].tolist() == ["C1"]
+    assert inputs["orders"]["contact_id"].tolist() == ["C1"]
+    assert inputs["deals"]["deal_id"].tolist() == ["D1"]
+    assert inputs["referrals"]["referrer_contact_id"].tolist() == ["P1"]
+    assert inputs["crm_last_day"] == pd.Timestamp(at[1].date())

@@ -34,7 +34,12 @@ from flywheel_pipeline.recommendations.lists import (
     fold_lists,
     one_list_per_person,
 )
-from flywheel_pipeline.recommendations.referrals import MAX_PROMOTERS, ask_referral_candidates
+from flywheel_pipeline.recommendations.referrals import (
+    MAX_PROMOTERS,
+    Promoters,
+    ReferralValue,
+    ask_referral_candidates,
+)
 from flywheel_pipeline.recommendations.titles import (
     MAX_TITLES,
     rewrite_title_candidates,
@@ -84,6 +89,8 @@ def build_recommendations(
     economics: ShopEconomics | None = None,
     first_touch: FirstTouch | None = None,
     referral_orders: pd.DataFrame | None = None,
+    promoters: Promoters | None = None,
+    referral_value: ReferralValue | None = None,
     open_leads: OpenLeads | None = None,
     known_customers: KnownCustomers | None = None,
     assumptions: ImpactAssumptions | None = None,
@@ -117,7 +124,9 @@ def build_recommendations(
     - ``search_opportunities`` + ``traffic`` (report_date, landing_page, sessions from
       staging.stg_ga4__traffic_acquisition): ``rewrite_title``.
     - ``nps`` + ``referrals``: ``ask_referral`` (staging.stg_crm__nps_responses,
-      staging.stg_crm__referrals).
+      staging.stg_crm__referrals), or ``promoters`` and ``referral_value``
+      (:class:`.referrals.Promoters`, :class:`.referrals.ReferralValue`: the acted contacts'
+      answers already left out) as the warehouse computes them (:mod:`.list_inputs`).
     - ``campaign_days`` (date, campaign, spend, sessions from
       intermediate.int_ads__campaign_days) with ``contacts`` (campaign) and ``orders``:
       ``shift_budget`` (:mod:`.budget`).
@@ -199,12 +208,14 @@ def build_recommendations(
         rows += rewrite_title_candidates(
             search_opportunities, values, max_titles=max_titles, **common
         )
-    if nps is not None and referrals is not None:
+    if promoters is not None or (nps is not None and referrals is not None):
         rows += ask_referral_candidates(
             nps,
             referrals,
             orders=orders if referral_orders is None else referral_orders,
             max_promoters=max_promoters,
+            promoters=promoters,
+            value=referral_value,
             **common,
         )
     if campaign_days is not None:

@@ -1,12 +1,13 @@
 """What the candidates asset reads from the warehouse.
 
-Small tables (the topics, deal scores, search opportunities, deals, NPS answers, referrals)
-arrive whole. The large ones stay in DuckDB, and the candidates get what the pure functions
-would compute from them, computed there: the conversations per topic and outcome
+Small tables (the topics, deal scores, search opportunities) arrive whole, and of the deals
+the scored ones. The large ones stay in DuckDB, and the candidates get what the pure
+functions would compute from them, computed there: the conversations per topic and outcome
 (:func:`.economics.topic_outcomes`), the shop's economics (:func:`.economics.shop_economics`),
 the first messages per topic and text, first-touch revenue per page and campaign
-(:class:`WarehouseFirstTouch`) and the referred contacts' orders. The lists' candidates come
-from :mod:`.list_inputs`, the outcomes' inputs from :mod:`.outcome_inputs`.
+(:class:`WarehouseFirstTouch`) and the median days to a deal's win. The lists' candidates
+(with the promoters and the value of a referral) come from :mod:`.list_inputs`, the
+outcomes' inputs from :mod:`.outcome_inputs`.
 """
 
 from __future__ import annotations
@@ -49,10 +50,8 @@ _ML_INPUTS = {
 # One row a lead or customer: only the candidates of their lists are read (.list_inputs).
 _LISTED = (tables.LEAD_SCORES, tables.CUSTOMER_VALUE)
 _RUNS = (tables.LEAD_SCORING_RUNS, tables.DEAL_SCORING_RUNS, tables.CUSTOMER_VALUE_RUNS)
-_STAGING_INPUTS = {
-    "nps": tables.NPS_RESPONSES,
-    "referrals": tables.REFERRALS,
-}
+# Counted in the warehouse by .list_inputs (ask_referral's promoters and referral value).
+_PROMOTER_INPUTS = (tables.NPS_RESPONSES, tables.REFERRALS)
 # attend_deal reads only the scored (open) deals, and the median days to a win of them all
 _SCORED_DEALS_SQL = (
     f"select * from {tables.DEALS.quoted} "
@@ -174,11 +173,6 @@ where c.created_at >= $start and c.created_at < $until
 group by all
 order by all
 """
-# ask_referral values a referral by what the referred contacts ordered: their orders only
-_REFERRAL_ORDERS_SQL = (
-    f"select contact_id, ordered_at, revenue from {tables.ORDERS.quoted} where contact_id in "
-    f"(select referred_contact_id from {tables.REFERRALS.quoted}) order by all"
-)
 
 
 @dataclass(frozen=True)
@@ -296,9 +290,8 @@ def measure_economics(
 def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -> dict[str, object]:
     """Every input of :func:`.candidates.build_recommendations` the warehouse holds as of
     ``data_through`` (``None`` where a table is missing), keyed by its argument name."""
-    relations = {**_ML_INPUTS, **_STAGING_INPUTS}
     inputs: dict[str, object] = {
-        name: read_relation_if_exists(conn, t.relation) for name, t in relations.items()
+        name: read_relation_if_exists(conn, t.relation) for name, t in _ML_INPUTS.items()
     }
     runs = [
         frame for t in _RUNS if (frame := read_relation_if_exists(conn, t.relation)) is not None
@@ -319,8 +312,6 @@ def read_inputs(conn: duckdb.DuckDBPyConnection, data_through: dt.date | None) -
     )
     inputs["search_queries"] = read_relation_if_exists(conn, tables.QUERY_PAGES_RECENT.relation)
     inputs["first_touch"] = WarehouseFirstTouch(conn)
-    if exist(conn, tables.ORDERS, tables.REFERRALS):
-        inputs["referral_orders"] = conn.execute(_REFERRAL_ORDERS_SQL).df()
     if data_through is not None:
         with memory_limit(conn, JOIN_MEMORY_LIMIT):
             econ = measure_economics(conn, data_through)
@@ -341,7 +332,7 @@ CANDIDATE_READS = (
     *_ML_INPUTS.values(),
     *_LISTED,
     *_RUNS,
-    *_STAGING_INPUTS.values(),
+    *_PROMOTER_INPUTS,
     tables.DEALS,
     *COUNTED,
     *_SUMMED,

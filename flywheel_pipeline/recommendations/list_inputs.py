@@ -22,6 +22,13 @@ from flywheel_pipeline.recommendations.customers import (
 from flywheel_pipeline.recommendations.economics import ImpactAssumptions
 from flywheel_pipeline.recommendations.inputs import exist
 from flywheel_pipeline.recommendations.leads import MAX_LEADS, OpenLeads
+from flywheel_pipeline.recommendations.referrals import (
+    FRESH_DAYS,
+    PROMOTER_SCORE,
+    VALUE_DAYS,
+    Promoters,
+    ReferralValue,
+)
 from flywheel_pipeline.sql import MONEY
 from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, fetch_row, fetch_value, memory_limit
 
@@ -41,6 +48,57 @@ _TOP_LEAD_CONTACTS_SQL = (
     f"select contact_id, created_at, channel_group from {tables.CONTACTS.quoted} "
     f"where contact_id in (select contact_id from ({_TOP_LEADS_SQL})) order by contact_id"
 )
+# ask_referral: each contact's latest NPS answer (before $stop); the promoters among them
+# with the referrals they made after it
+_PROMOTERS_SQL = f"""
+create or replace temp table promoters as
+with latest as (
+    select contact_id, responded_at, score
+    from {tables.NPS_RESPONSES.quoted}
+    where {_NOT_ACTED} and responded_at < $stop and score is not null
+    qualify row_number() over (partition by contact_id order by responded_at desc, score) = 1
+),
+promoters as (
+    select * from latest where score >= $promoter
+),
+made as (
+    select p.contact_id, count(*) as referrals
+    from promoters p
+    join {tables.REFERRALS.quoted} r on r.referrer_contact_id = p.contact_id
+    where r.referred_at < $stop and r.referred_at >= p.responded_at
+    group by p.contact_id
+)
+select p.*, coalesce(m.referrals, 0) as referrals, epoch($stop - p.responded_at) / 86400 as days
+from promoters p
+left join made m using (contact_id)
+"""
+_PROMOTER_TOTALS_SQL = "select count(*), sum(referrals), sum(days) from promoters"
+_FRESH_PROMOTERS_SQL = (
+    "select contact_id, responded_at, score, referrals from promoters where days <= $fresh "
+    "order by contact_id"
+)
+# the revenue of the referred contacts in their first VALUE_DAYS, per referral: of the
+# referrals that old ($mature_before), else of every one (a lower bound)
+_REFERRAL_VALUE_SQL = f"""
+with referred as (
+    select referred_contact_id as contact_id, referred_at, referred_at < $mature_before as mature
+    from {tables.REFERRALS.quoted}
+    where referred_at < $stop
+),
+counted as (
+    select * from referred
+    where mature or not exists (select 1 from referred where mature)
+),
+revenue as (
+    select coalesce(sum(o.revenue::{MONEY}), 0) as revenue
+    from counted c
+    join {tables.ORDERS.quoted} o using (contact_id)
+    where o.ordered_at < $stop
+        and o.ordered_at >= c.referred_at
+        and o.ordered_at < c.referred_at + to_days($value_days)
+)
+select (select revenue from revenue), count(*), bool_or(mature) from counted
+"""
 _VALUED = "p_alive is not null and predicted_orders_90d is not null"
 _AT_RISK_SQL = (
     f"select * from {tables.CUSTOMER_VALUE.quoted} where {_NOT_ACTED} and {_VALUED} "
@@ -110,6 +168,10 @@ def read_listed(
             if exist(conn, tables.CONTACTS):
                 with memory_limit(conn, JOIN_MEMORY_LIMIT):
                     inputs["contacts"] = conn.execute(_TOP_LEAD_CONTACTS_SQL, leads).df()
+        if exist(conn, tables.NPS_RESPONSES, tables.REFERRALS) and data_through is not None:
+            inputs["promoters"] = _promoters(conn, data_through)
+            if exist(conn, tables.ORDERS):
+                inputs["referral_value"] = _referral_value(conn, data_through)
         if exist(conn, tables.CUSTOMER_VALUE) and data_through is not None:
             risk = {"min_p_alive": MIN_P_ALIVE, "at_risk_p_alive": AT_RISK_P_ALIVE}
             at_risk = conn.execute(_AT_RISK_SQL, risk).df()
@@ -118,6 +180,29 @@ def read_listed(
     finally:
         conn.unregister("acted_contacts")
     return inputs
+
+
+def _promoters(conn: duckdb.DuckDBPyConnection, data_through: dt.date) -> Promoters:
+    """:func:`.referrals.promoters_of` of the warehouse's NPS answers and referrals."""
+    with memory_limit(conn, JOIN_MEMORY_LIMIT):
+        conn.execute(_PROMOTERS_SQL, {"stop": end_of_day(data_through), "promoter": PROMOTER_SCORE})
+    count, made, days = fetch_row(conn, _PROMOTER_TOTALS_SQL)
+    fresh = conn.execute(_FRESH_PROMOTERS_SQL, {"fresh": FRESH_DAYS}).df()
+    return Promoters(fresh, int(count), int(made or 0), float(days or 0.0))
+
+
+def _referral_value(conn: duckdb.DuckDBPyConnection, data_through: dt.date) -> ReferralValue:
+    """:func:`.referrals.referral_value` of the warehouse's referrals and orders."""
+    stop = end_of_day(data_through)
+    params = {
+        "stop": stop,
+        "mature_before": stop - pd.Timedelta(days=VALUE_DAYS),
+        "value_days": VALUE_DAYS,
+    }
+    with memory_limit(conn, JOIN_MEMORY_LIMIT):
+        revenue, count, mature = fetch_row(conn, _REFERRAL_VALUE_SQL, params)
+    count = int(count)
+    return ReferralValue(float(revenue) / count if count else 0.0, count, bool(mature))
 
 
 def _known_customers(

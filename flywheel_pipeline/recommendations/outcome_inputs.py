@@ -19,7 +19,6 @@ from flywheel_pipeline.sql import identifier
 from flywheel_pipeline.warehouse import JOIN_MEMORY_LIMIT, memory_limit, read_relation_if_exists
 
 _OUTCOME_INPUTS = {
-    "referrals": tables.REFERRALS,
     "targets": tables.RECOMMENDATION_TARGETS,
     # day × query × page, country and device summed by dbt: CTR is measured per day × query
     "search": tables.QUERY_PAGES_DAILY,
@@ -30,6 +29,11 @@ _MEMBER_COLUMNS = {
     "contacts": (tables.CONTACTS, "contact_id", ("contact_id", "created_at")),
     "orders": (tables.ORDERS, "contact_id", ("contact_id", "ordered_at", "revenue")),
     "deals": (tables.DEALS, "deal_id", ("deal_id", "closed_at", "is_won")),
+    "referrals": (
+        tables.REFERRALS,
+        "referrer_contact_id",
+        ("referrer_contact_id", "referred_contact_id", "referred_at"),
+    ),
 }
 # the day the CRM data reaches: whether a list's outcome window has ended
 _CRM_DATES = (
@@ -61,6 +65,7 @@ OUTCOME_READS = (
     tables.CONTACTS,
     tables.ORDERS,
     tables.DEALS,
+    tables.REFERRALS,
     tables.CAMPAIGN_DAYS,
 )
 
@@ -87,7 +92,7 @@ def count_topic_days(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
 def read_outcome_inputs(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
     """Every input of :func:`.outcomes.measure_outcomes` besides the recommendations (``None``
     where a table is missing), keyed by its argument name: the topics' days counted here, and
-    of the contacts, orders and deals only the list members' rows."""
+    of the contacts, orders, deals and referrals only the list members' rows."""
     inputs: dict[str, object] = {
         name: read_relation_if_exists(conn, t.relation) for name, t in _OUTCOME_INPUTS.items()
     }
