@@ -141,7 +141,7 @@ def test_candidates_cover_the_types_and_follow_the_contract():
     )
     lead = members[members["target_id"] == "L003"].iloc[0]
     assert "AUC 0.78" in lead["reason"] and "83%" in lead["reason"]
-    assert "rank 1 by the gain of a follow-up of 40 open leads" in lead["reason"]
+    assert "rank 1 of 40 open leads by the gain of a follow-up" in lead["reason"]
     assert lead["score"] == pytest.approx(0.9 - 3 * 0.89 / 39)
     assert create["expected_impact"] > 0 and lead["expected_impact"] > 0
 

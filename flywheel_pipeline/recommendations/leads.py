@@ -88,8 +88,8 @@ def follow_up_candidates(
                 data_through=data_through,
                 action=f"Follow up lead {lead['contact_id']} personally (call or tailored email).",
                 rationale=(
-                    f"Lead score {p:.0%} (rank {rank:,} by the gain of a follow-up of "
-                    f"{n_open:,} open leads, mean score {mean_score:.1%})"
+                    f"Lead score {p:.0%} (rank {rank:,} of {n_open:,} open leads by the gain "
+                    f"of a follow-up, mean score {mean_score:.1%})"
                     f"{' ' + ', '.join(origin) if origin else ''}; {model_text}. Assuming a "
                     f"follow-up raises the conversion probability by {lift:.0%} (relative): "
                     f"+{extra:.3f} expected customers × {money(econ.revenue_per_new_customer_90d)} "
