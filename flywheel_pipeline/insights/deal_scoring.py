@@ -57,6 +57,11 @@ Method (SPEC §6, "Lead and deal scoring" — a deal-stage predictor):
 
 ``data_through`` is the last date in the inputs, never the wall clock; rows after it are
 ignored, so a replay as of an earlier date reproduces what was known then.
+
+The asset and :func:`score_deals` alike run :func:`score_deal_rows`: the outcomes, spells,
+snapshots and open states are worked out in DuckDB (:mod:`.deal_rows`) and the features
+read a batch at a time; :func:`deal_outcomes`, :func:`stage_spells`,
+:func:`labelled_snapshots` and :func:`open_deal_states` state the same rules on frames.
 """
 
 from __future__ import annotations

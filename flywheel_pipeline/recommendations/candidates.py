@@ -88,7 +88,6 @@ def build_recommendations(
     topic_counts: pd.DataFrame | None = None,
     economics: ShopEconomics | None = None,
     first_touch: FirstTouch | None = None,
-    referral_orders: pd.DataFrame | None = None,
     promoters: Promoters | None = None,
     referral_value: ReferralValue | None = None,
     open_leads: OpenLeads | None = None,
@@ -136,12 +135,10 @@ def build_recommendations(
     - ``topic_counts`` (:func:`.economics.topic_outcomes`), ``economics``
       (:func:`.economics.shop_economics`) and ``first_touch`` (:mod:`.first_touch`) as the
       warehouse computes them (:mod:`.inputs`); without them they are computed from
-      ``assignments``, ``conversations``, ``contacts`` and ``orders``. ``referral_orders``:
-      the referred contacts' orders (``ask_referral`` needs no others), instead of
-      ``orders``. ``open_leads`` (:class:`.leads.OpenLeads`) where ``lead_scores`` holds
-      only the leads a follow-up helps most, and ``known_customers``
-      (:class:`.customers.KnownCustomers`) where ``customer_value`` holds only the customers
-      at risk.
+      ``assignments``, ``conversations``, ``contacts`` and ``orders``. ``open_leads``
+      (:class:`.leads.OpenLeads`) where ``lead_scores`` holds only the leads a follow-up
+      helps most, and ``known_customers`` (:class:`.customers.KnownCustomers`) where
+      ``customer_value`` holds only the customers at risk.
 
     ``max_*`` cap each model-driven type (the size of a list). ``follow_up_lead``,
     ``attend_deal``, ``reengage_customer`` and ``ask_referral`` are one list recommendation
@@ -212,7 +209,7 @@ def build_recommendations(
         rows += ask_referral_candidates(
             nps,
             referrals,
-            orders=orders if referral_orders is None else referral_orders,
+            orders=orders,
             max_promoters=max_promoters,
             promoters=promoters,
             value=referral_value,
