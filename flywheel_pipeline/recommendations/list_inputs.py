@@ -151,12 +151,11 @@ def read_listed(
     max_leads: int = MAX_LEADS,
     lift: float = ImpactAssumptions().follow_up_relative_lift,
 ) -> dict[str, object]:
-    """The candidates of the follow-up and win-back lists, as the inputs of
+    """The candidates of the follow-up, win-back and referral lists, as the inputs of
     :func:`.candidates.build_recommendations`, leaving out the ``acted`` contacts: the
     ``max_leads`` leads a follow-up of relative ``lift`` helps most (with how many are open,
-    their contacts' channel and age) and
-    the customers at risk (with their purchase history and the shop's mean repeat
-    purchase)."""
+    their contacts' channel and age), the promoters and the value of a referral, and the
+    customers at risk (with their purchase history and the shop's mean repeat purchase)."""
     inputs: dict[str, object] = {}
     conn.register("acted_contacts", pd.DataFrame({"contact_id": sorted(acted)}, dtype=object))
     try:
