@@ -295,15 +295,8 @@ class DealRows:
 
     def closed_win_rate(self) -> float:
         """The win rate of every closed deal (the fallback when none is labelled)."""
-        return float(
-            fetch_value(self.conn, "select avg(is_won::double) from deal_outcomes")
-            if self.closed
-            else math.nan
-        )
-
-    @property
-    def closed(self) -> int:
-        return int(fetch_value(self.conn, "select count(is_won) from deal_outcomes"))
+        rate = fetch_value(self.conn, "select avg(is_won::double) from deal_outcomes")
+        return math.nan if rate is None else float(rate)
 
     def labelled_rows(self, positions: np.ndarray, rows: int) -> Iterator[pd.DataFrame]:
         """The labelled snapshots at ``positions`` (sorted labelled_row numbers), ``rows`` at

@@ -628,7 +628,8 @@ def score_deal_rows(
     deals = rows.labelled_deals()
     deal_label = deals["label"].to_numpy(dtype=int)
     n_won, n_lost = int(deal_label.sum()), int((deal_label == 0).sum())
-    hold_deal = holdout_deals(deals["created_at"].to_numpy(), holdout_fraction)
+    created = deals["created_at"].to_numpy()
+    hold_deal = holdout_deals(created, holdout_fraction)
     is_hold = hold_deal[deal_row]
     n_hold_deals = int(hold_deal.sum())
     y_train, y_hold = y_all[~is_hold], y_all[is_hold]
@@ -645,7 +646,6 @@ def score_deal_rows(
     model = None
     if not cold:
         # features only for the rows a fit or the holdout uses: bounded above the cap
-        created = deals["created_at"].to_numpy()
         train_sample = sample_deals(created, deal_label, ~hold_deal, max_train_deals)[deal_row]
         x_train = _sample_features(rows, train_sample, batch_rows)
         model = _fit_model(baseline, x_train, y_all[train_sample])
@@ -686,7 +686,7 @@ def score_deal_rows(
     if serving.served_by == SERVED_BY_MODEL:
         method = "stage_anchored_logistic"
         final_sample = sample_deals(
-            deals["created_at"].to_numpy(), deal_label, np.ones(len(deals), bool), max_train_deals
+            created, deal_label, np.ones(len(deals), bool), max_train_deals
         )[deal_row]
         final = _fit_model(
             every_deal, _sample_features(rows, final_sample, batch_rows), y_all[final_sample]

@@ -546,6 +546,7 @@ def _rules_result(
         rows,
         labels,
         previous_topics,
+        previous_topic=rows.previous_topics(),
         labels_of=present,
         questions=questions,
         terms=[list(rules.get(lab, ()))[:MAX_KEY_TERMS] for lab in present],
@@ -588,6 +589,7 @@ def _result(
     labels: np.ndarray,
     previous_topics: pd.DataFrame | None,
     *,
+    previous_topic: np.ndarray,
     labels_of: Sequence[str] | None = None,
     questions: Sequence[str],
     terms: Sequence[Sequence[str]],
@@ -597,10 +599,10 @@ def _result(
     method: str,
     details: dict,
 ) -> TopicResult:
-    """Frames from per-conversation topic indices (-1 = unassigned) and per-topic texts."""
+    """Frames from per-conversation topic indices (-1 = unassigned) and per-topic texts;
+    ``previous_topic``: the previous run's topic id of each conversation (-1: none)."""
     day = rows.data_through
     max_prev = _previous_max_id(rows.previous, previous_topics)
-    previous_topic = rows.previous_topics()
     ids = match_topic_ids(labels, previous_topic, rows.previous.sizes, max_previous_id=max_prev)
     # the id of each index, and -1 last: label -1 (unassigned) reads it
     id_of = np.array([*(ids.get(c, -1) for c in range(labels.max(initial=-1) + 1)), -1])
@@ -793,7 +795,6 @@ def discover_topic_rows(
         final = fit_intents(rows.take(all_rows), reference=reference[all_rows], **fit)
     except ValueError:  # no usable vocabulary (e.g. every text is a greeting)
         return _rules_result(rows, rules, (min_conversations, n_train), previous_topics, max_fit)
-    del reference
     # one-topic baseline: the direction of (a bounded sample of) all training texts
     sample = np.random.default_rng(random_state).permutation(n_train)[:max_fit]
     direction = trained.mean_direction(rows.take(np.sort(sample)))
@@ -812,6 +813,7 @@ def discover_topic_rows(
         rows,
         labels,
         previous_topics,
+        previous_topic=reference,
         questions=questions,
         terms=terms,
         metrics=metrics,
