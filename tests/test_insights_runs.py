@@ -8,7 +8,7 @@ import duckdb
 
 from flywheel_pipeline.insights._common import champion, model_run_rows
 from flywheel_pipeline.insights.lead_scoring import METRIC_KINDS
-from flywheel_pipeline.insights.runs import latest_run, record_runs
+from flywheel_pipeline.insights.runs import latest_run, quality_metadata, record_runs
 
 DAY = dt.date(2026, 9, 30)
 
@@ -59,3 +59,11 @@ def test_older_rows_take_the_kinds_the_model_declares() -> None:
     record_runs(conn, "lead_scoring", _run(DAY + dt.timedelta(days=1), 0.5), METRIC_KINDS)
     kinds = dict(conn.execute("select metric, metric_kind from ml.lead_scoring_runs").fetchall())
     assert kinds == {"converted_leads": "descriptive", "auc": "higher_is_better"}
+
+
+def test_the_ui_plots_quality_beside_its_baseline_and_data_counts_alone() -> None:
+    serving = champion("auc", 0.8, 0.6)
+    metrics = [("auc", 0.8, 0.6), ("converted_leads", 120, 50), ("cold_start", 0.0, None)]
+    runs = model_run_rows("lead_scoring", DAY, 100, 20, metrics, serving, METRIC_KINDS)
+    # a count's minimum (50) is no challenger: it is not shown as the count's baseline
+    assert quality_metadata(runs) == {"auc": 0.8, "auc_baseline": 0.6, "converted_leads": 120.0}

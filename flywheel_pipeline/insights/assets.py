@@ -30,7 +30,7 @@ from flywheel_pipeline.insights.deal_rows import warehouse_relations as deal_rel
 from flywheel_pipeline.insights.deal_scoring import score_deal_rows
 from flywheel_pipeline.insights.lead_rows import warehouse_relations as lead_relations
 from flywheel_pipeline.insights.lead_scoring import score_lead_rows
-from flywheel_pipeline.insights.runs import record_runs
+from flywheel_pipeline.insights.runs import quality_metadata, record_runs
 from flywheel_pipeline.insights.search_opportunities import (
     HISTORY_DAYS,
     SearchOpportunities,
@@ -70,17 +70,6 @@ def _record(
 ) -> None:
     """Append the run to its ml.<model>_runs table, checked against the registry first."""
     record_runs(conn, model, tables.RUNS[model].conform(runs), kinds)
-
-
-def _model_quality(model_runs) -> dict[str, dg.MetadataValue]:
-    """Each holdout metric and its baseline as numbers, so that the Dagster UI plots them
-    materialisation after materialisation (quality over time)."""
-    quality: dict[str, dg.MetadataValue] = {}
-    for row in model_runs.itertuples():
-        if pd.notna(row.value) and pd.notna(row.baseline_value):
-            quality[row.metric] = dg.MetadataValue.float(float(row.value))
-            quality[f"{row.metric}_baseline"] = dg.MetadataValue.float(float(row.baseline_value))
-    return quality
 
 
 def _serving_metadata(serving: Serving | None) -> dict[str, dg.MetadataValue]:
@@ -205,7 +194,7 @@ def conversation_topic_model(context: dg.AssetExecutionContext, warehouse: Wareh
             topic_table.sort_values("conversations", ascending=False),
             preview_rows=20,
             content_gaps=int(topic_table["is_content_gap"].sum()),
-            **_model_quality(result.model_runs),
+            **quality_metadata(result.model_runs),
         ),
     )
 
@@ -235,7 +224,7 @@ def _scored(context, what: str, scores: Table, runs: Table, top, rows: int, resu
             **{"dagster/row_count": dg.MetadataValue.int(rows)},
             **_serving_metadata(result.serving),
             **extra,
-            **_model_quality(result.model_runs),
+            **quality_metadata(result.model_runs),
         ),
     )
 
@@ -410,7 +399,7 @@ def search_opportunity_model(context: dg.AssetExecutionContext, warehouse: Wareh
             preview_rows=len(result.curve),
             cold_start=dg.MetadataValue.bool(result.cold_start),
             **_serving_metadata(result.serving),
-            **_model_quality(result.model_runs),
+            **quality_metadata(result.model_runs),
         ),
     )
     yield dg.MaterializeResult(

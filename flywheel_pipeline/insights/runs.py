@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import duckdb
 import pandas as pd
 
-from flywheel_pipeline.tables import RUNS, Table
+from flywheel_pipeline.tables import HIGHER_IS_BETTER, LOWER_IS_BETTER, RUNS, Table
 from flywheel_pipeline.warehouse import (
     read_relation_if_exists,
     replace_rows,
@@ -73,6 +73,21 @@ def _fill_metric_kinds(
         "where runs.metric = kinds.metric and runs.metric_kind is null",
         [list(known), list(known.values())],
     )
+
+
+def quality_metadata(model_runs: pd.DataFrame) -> dict[str, float]:
+    """Each metric of a run that has a reference value, as numbers the Dagster UI plots
+    materialisation after materialisation: a quality metric beside its naive baseline
+    (``<metric>_baseline``); a descriptive one (a data count beside its stated minimum, the
+    holdout's base rate beside training's) alone, since its reference is no challenger."""
+    quality: dict[str, float] = {}
+    for row in model_runs.itertuples():
+        if pd.isna(row.value) or pd.isna(row.baseline_value):
+            continue
+        quality[row.metric] = float(row.value)
+        if row.metric_kind in (HIGHER_IS_BETTER, LOWER_IS_BETTER):
+            quality[f"{row.metric}_baseline"] = float(row.baseline_value)
+    return quality
 
 
 def latest_run(conn: duckdb.DuckDBPyConnection, model: str) -> pd.DataFrame:
