@@ -37,6 +37,7 @@ from flywheel_pipeline.insights.topics import (
     topic_trends,
     user_text_from_messages,
 )
+from flywheel_pipeline.insights.typos import likely_typos
 from flywheel_pipeline.warehouse import WarehouseResource, connect, read_relation, replace_table
 
 END = pd.Timestamp("2026-06-30 18:00")
@@ -308,15 +309,10 @@ def test_topics_are_labelled_by_a_real_question_and_key_terms():
     assert refund["representative_question"].lower().split(" ")[0] in texts
 
 
-def test_representative_question_prefers_a_short_clean_opening_question():
-    texts = [
-        "where is my parcel? it's late. thanks",
-        "Where is my parcel? ordered a week ago",
-        "my parcel #SE123456 where is it, call me [phone]",
-        "parcel parcel parcel parcel courier late late where tracking parcel parcel",
-    ]
+def _vectorizer(texts: list[str], vocab: list[str] | None = None):
+    """Unit-length term counts over ``vocab`` (default: every term of ``texts``)."""
     vec = Analyzer()
-    vocab = sorted({t for x in texts for t in vec(x)})
+    vocab = vocab if vocab is not None else sorted({t for x in texts for t in vec(x)})
     index = {t: i for i, t in enumerate(vocab)}
 
     def vectorize(sentences):
@@ -326,10 +322,43 @@ def test_representative_question_prefers_a_short_clean_opening_question():
                 out[r, index.get(t, 0)] += t in index
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
+    return vectorize
+
+
+def test_representative_question_prefers_a_short_clean_opening_question():
+    texts = [
+        "where is my parcel? it's late. thanks",
+        "Where is my parcel? ordered a week ago",
+        "my parcel #SE123456 where is it, call me [phone]",
+        "parcel parcel parcel parcel courier late late where tracking parcel parcel",
+    ]
+    vectorize = _vectorizer(texts)
     centroid = vectorize([" ".join(texts)])[0]
     assert representative_question(texts, centroid, vectorize) == "Where is my parcel?"
     masked = representative_question(texts[2:3], centroid, vectorize)
     assert masked == "My parcel … where is it, call me" and "[" not in masked
+
+
+def test_representative_question_is_not_a_customers_typo():
+    # the typo drops "expire" out of the vocabulary, which leaves the misspelt sentence
+    # closer to a centre weighted to "gift card" than the phrasing most customers wrote
+    texts = [
+        *["does the gift card expire?"] * 5,
+        *["my gift card, will it expire?"] * 4,
+        *["does the gift card expie?"] * 2,
+    ]
+    vectorize = _vectorizer(texts, vocab=["gift", "card", "gift card", "expire"])
+    centroid = vectorize(["gift card"])[0]
+    assert representative_question(texts, centroid, vectorize) == "Does the gift card expire?"
+
+
+def test_likely_typos_are_inner_one_letter_edits_of_a_much_commoner_word():
+    counts = {"expire": 25, "expie": 2, "expiire": 1, "exipre": 1, "there": 135, "tehre": 2}
+    counts |= {"order": 100, "orders": 3, "sent": 40, "resent": 2, "ship": 40, "shop": 1}
+    counts |= {"colour": 10, "color": 5, "delay": 9, "relay": 1}
+    # forms of a word (a suffix or prefix), short words, and words not far rarer are kept
+    assert likely_typos(counts) == {"expie", "expiire", "exipre", "tehre"}
+    assert likely_typos({"expire": 3, "expie": 1}) == set()
 
 
 # --------------------------------------------------------------------------------------------

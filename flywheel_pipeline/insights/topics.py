@@ -13,8 +13,8 @@ Method (SPEC §6, "Conversation topics"; the clustering itself is :mod:`.intents
    bounded sample (:data:`~.intents.MAX_FIT`); every conversation is then scored in batches,
    and one too far from every topic (or without a usable word) stays unassigned (NULL).
 3. Each topic gets a representative customer question (a real, redacted sentence of a
-   conversation near the topic's centre, preferring short questions without entities) and
-   2–4 key terms; ``label`` = the question and its key terms.
+   conversation near the topic's centre, preferring short questions without entities or
+   typos, :mod:`.typos`) and 2–4 key terms; ``label`` = the question and its key terms.
 4. Time split: fit on conversations before the last ``holdout_days`` (28) days, evaluate on
    those last days — mean cosine similarity of each held-out conversation to its nearest
    topic centroid, against a one-topic baseline (the cosine to the overall centroid) — plus
@@ -76,6 +76,7 @@ from flywheel_pipeline.insights.intents import (
     surface_words,
 )
 from flywheel_pipeline.insights.topic_rows import PreviousRun, TopicRows, load_frames
+from flywheel_pipeline.insights.typos import likely_typos
 
 __all__ = [
     "DEFAULT_RULES",
@@ -369,13 +370,15 @@ def representative_question(
     """The opening sentence (where customers say what they want) of one of ``texts``
     (conversations near the topic's centre) that stands for the topic: the highest cosine to
     ``centroid``, favouring questions, phrasings several customers used, short sentences and
-    sentences without entity words, digits or redaction tokens (see :func:`_question_score`;
-    what remains of those is masked)."""
+    sentences without entity words, digits, redaction tokens or typos (see
+    :func:`_question_score`; what remains of digits and tokens is masked)."""
     candidates = [s for text in texts for s in _sentences(str(text))[:1]]
     if not candidates:
         return ""
-    keys = [" ".join(surface_words(s)) for s in candidates]
+    words = [surface_words(s) for s in candidates]
+    keys = [" ".join(w) for w in words]
     repeats = Counter(keys)
+    typos = likely_typos(Counter(w for sentence in words for w in set(sentence)))
     first: dict[str, int] = {}
     for i, key in enumerate(keys):
         first.setdefault(key, i)
@@ -383,13 +386,15 @@ def representative_question(
     sims = np.asarray(vectorize([candidates[i] for i in unique]) @ centroid).ravel()
     entity_set = frozenset(entities)
     scores = [
-        _question_score(candidates[i], sim, repeats[keys[i]], entity_set)
+        _question_score(candidates[i], sim, repeats[keys[i]], entity_set, typos)
         for i, sim in zip(unique, sims, strict=True)
     ]
     return _redact(candidates[unique[int(np.argmax(scores))]])
 
 
-def _question_score(sentence: str, similarity: float, repeats: int, entities: frozenset) -> float:
+def _question_score(
+    sentence: str, similarity: float, repeats: int, entities: frozenset, typos: set[str]
+) -> float:
     words = surface_words(sentence)
     score = similarity * (1.0 + 0.15 * math.log1p(repeats - 1))  # a phrasing many customers use
     score *= 1.2 if sentence.rstrip().endswith("?") else 1.0
@@ -397,6 +402,8 @@ def _question_score(sentence: str, similarity: float, repeats: int, entities: fr
     score /= 1.0 + 0.04 * max(0, len(words) - 10)  # short reads at a glance
     score *= 0.6 if entities.intersection(light_stem(w) for w in words) else 1.0
     score *= 0.8 if _DIGIT_TOKEN.search(sentence) else 1.0
+    # a misspelt word drops out of the vectors, which can raise the sentence's cosine
+    score *= 0.5 if typos.intersection(words) else 1.0
     return score * (0.5 if _PLACEHOLDER_TOKEN.search(sentence) or _EMAIL.search(sentence) else 1.0)
 
 
