@@ -51,8 +51,8 @@ order by position
 _ONE_PER_ID = (
     "qualify row_number() over (partition by conversation_id order by started_at, text) = 1"
 )
-_PREVIOUS_SQL = """
-select max(topic_id), max(data_through)::date
+_PREVIOUS_DAY_SQL = """
+select max(data_through)::date
 from {previous}
 """
 _PREVIOUS_SIZES_SQL = """
@@ -107,13 +107,10 @@ class TopicRows:
         with memory_limit(conn, JOIN_MEMORY_LIMIT):  # every text is sorted once
             conn.execute(sql)
         rows, last = fetch_row(conn, f"select count(*), max(started_at)::date from {_TABLE}")
-        max_id, through = fetch_row(conn, _PREVIOUS_SQL.format(previous=previous))
-        sizes = conn.execute(_PREVIOUS_SIZES_SQL.format(previous=previous)).fetchall()
-        run = PreviousRun(
-            max_topic_id=int(max_id or 0),
-            data_through=through,
-            sizes={int(topic): int(n) for topic, n in sizes},
-        )
+        through = fetch_value(conn, _PREVIOUS_DAY_SQL.format(previous=previous))
+        counted = conn.execute(_PREVIOUS_SIZES_SQL.format(previous=previous)).fetchall()
+        sizes = {int(topic): int(n) for topic, n in counted}
+        run = PreviousRun(max(sizes, default=0), through, sizes)
         return cls(conn, int(rows), last, run)
 
     def __len__(self) -> int:
